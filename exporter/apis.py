@@ -1,0 +1,68 @@
+"""The upstream APIs the exporter calls: one :class:`ApiSpec` per operation.
+
+This table is the single place that names an API. The client uses it for paths and
+page sizes, the budget for default rates, the config for validating
+``budget.per_api`` keys, and the self-metrics for the bounded ``api`` label.
+Later sources add their operations here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Service = Literal["workspace", "iam", "ces"]
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str
+    method: str
+    path: str  # with {project_id} and other {placeholders}
+    service: Service = "workspace"
+    page_limit: int = 0  # largest `limit` the API accepts; 0 = not paged
+    per_minute: float = 100.0  # default request budget (documented in README)
+
+
+def _specs(*specs: ApiSpec) -> dict[str, ApiSpec]:
+    return {s.name: s for s in specs}
+
+
+APIS: dict[str, ApiSpec] = _specs(
+    ApiSpec("iam_tokens", "POST", "/v3/auth/tokens", service="iam", per_minute=10),
+    ApiSpec("iam_projects", "GET", "/v3/projects", service="iam", per_minute=10),
+    ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", page_limit=500, per_minute=60),
+    ApiSpec("desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", per_minute=100),
+    ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", page_limit=1000, per_minute=60),
+    ApiSpec(
+        "login_records",
+        "GET",
+        "/v1.0/{project_id}/desktop-users/login-records",
+        page_limit=1000,
+        per_minute=60,
+    ),
+    ApiSpec("connections_export", "GET", "/v2/{project_id}/connections/desktops/export", per_minute=10),
+    ApiSpec("connections_export_v3", "GET", "/v3/{project_id}/desktops/connections/export", per_minute=10),
+    ApiSpec("export_tasks", "GET", "/v2/{project_id}/export-tasks", page_limit=100, per_minute=60),
+    ApiSpec("export_download", "GET", "/v2/{project_id}/export-tasks/{task_id}/download", per_minute=10),
+    ApiSpec("screen_records", "GET", "/v2/{project_id}/screen-records", page_limit=1000, per_minute=60),
+    ApiSpec(
+        "os_operations",
+        "GET",
+        "/v2/{project_id}/screen-records/{record_id}/os-operations",
+        page_limit=1000,
+        per_minute=100,
+    ),
+    ApiSpec("ces_metrics", "GET", "/V1.0/{project_id}/metrics", service="ces", per_minute=60),
+    ApiSpec(
+        "ces_batch_v1", "POST", "/V1.0/{project_id}/batch-query-metric-data", service="ces", per_minute=100
+    ),
+    ApiSpec(
+        "ces_batch_v2",
+        "POST",
+        "/v2/{project_id}/batch-query-metric-data",
+        service="ces",
+        page_limit=1000,
+        per_minute=100,
+    ),
+)
