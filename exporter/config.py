@@ -97,7 +97,6 @@ class HTTPConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    default_per_minute: float = field(default=100.0, metadata=_meta(minimum=0.1, maximum=12000))
     per_api: dict[str, float] = field(default_factory=dict)
     burst: int = field(default=5, metadata=_meta(minimum=1, maximum=1000))
     max_concurrency: int = field(default=4, metadata=_meta(minimum=1, maximum=64))

@@ -21,6 +21,10 @@ class ConfigError(ExporterError):
         super().__init__("; ".join(self.problems))
 
 
+class ShutdownError(ExporterError):
+    """The exporter is shutting down while a call waited for its budget or backoff."""
+
+
 class UpstreamError(ExporterError):
     """A call to a Huawei Cloud API failed.
 
@@ -80,3 +84,23 @@ class InvalidResponseError(UpstreamError):
 
 class ClientRequestError(UpstreamError):
     """Any other 4xx answer: a bad request, a missing resource or a permission problem."""
+
+
+def parse_error_body(body: object) -> tuple[str, str]:
+    """Return ``(error_code, error_msg)`` from any of Huawei Cloud's error body shapes.
+
+    Accepts ``{"error_code", "error_msg"}``, ``{"errorCode", "errorMsg"}``,
+    ``{"code", "message"}`` and the same nested one level (``{"error": {...}}``).
+    Anything else yields empty strings.
+    """
+    if not isinstance(body, dict):
+        return "", ""
+    for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
+        if code_key in body or msg_key in body:
+            return str(body.get(code_key) or ""), str(body.get(msg_key) or "")
+    for value in body.values():
+        if isinstance(value, dict):
+            code, msg = parse_error_body(value)
+            if code or msg:
+                return code, msg
+    return "", ""

@@ -1,0 +1,199 @@
+"""Command line: ``run`` (default), ``check-config`` and ``demo``.
+
+Flags follow the Go exporters' dotted style. Secrets never come from flags: they
+come from the environment or ``*_file`` paths named in the config.
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from exporter import __version__
+from exporter.app import Exporter
+from exporter.config import DEFAULT_PORT, Settings, load_config, parse_listen_address
+from exporter.errors import ConfigError
+from exporter.logs import setup_logging
+from exporter.server import HTTPServer, make_app
+from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
+
+log = logging.getLogger("exporter")
+
+COMMANDS = ("run", "check-config", "demo")
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help=f"YAML configuration file (default: {DEFAULT_CONFIG}).",
+    )
+
+
+def _serve_flags(p: argparse.ArgumentParser, default_listen: str | None = None) -> None:
+    g = p.add_argument_group("web")
+    g.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=default_listen,
+        metavar="HOST:PORT",
+        help=f"Address to serve /metrics on; overrides web.listen_address (default :{DEFAULT_PORT}).",
+    )
+    g.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        metavar="PATH",
+        help="exporter-toolkit style web config (TLS, basic auth); overrides web.config_file.",
+    )
+    lg = p.add_argument_group("logging")
+    lg.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=("debug", "info", "warn", "error"),
+        default=None,
+        help="Log level; overrides log.level (default info).",
+    )
+    lg.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=("logfmt", "json"),
+        default=None,
+        help="Log line format; overrides log.format (default logfmt).",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workspace-exporter",
+        description="Prometheus exporter for Huawei Cloud Workspace (cloud desktops). "
+        f"Serves /metrics on port {DEFAULT_PORT} by default. Credentials come from the "
+        "HUAWEICLOUD_SDK_* environment variables or files named in the config, never from flags.",
+    )
+    parser.add_argument("--version", action="version", version=f"workspace-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="Run the exporter (the default command).")
+    _config_flag(run)
+    _serve_flags(run)
+    check = sub.add_parser("check-config", help="Validate a configuration file; exit 0 if valid, 2 if not.")
+    _config_flag(check)
+    demo = sub.add_parser(
+        "demo", help="Start a fake Workspace API and the exporter against it, and print the URL to open."
+    )
+    demo.add_argument("--desktops", type=int, default=20, help="Desktops the fake API serves (default 20).")
+    _serve_flags(demo, default_listen=f"127.0.0.1:{DEFAULT_PORT}")
+    return parser
+
+
+def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    cfg = settings.config
+    web, logc = cfg.web, cfg.log
+    if args.listen_address:
+        try:
+            parse_listen_address(args.listen_address)
+        except ValueError as e:
+            raise ConfigError([f"--web.listen-address: {e}"]) from e
+        web = dataclasses.replace(web, listen_address=args.listen_address)
+    if args.web_config_file:
+        web = dataclasses.replace(web, config_file=args.web_config_file)
+    if args.log_level:
+        logc = dataclasses.replace(logc, level=args.log_level)
+    if args.log_format:
+        logc = dataclasses.replace(logc, format=args.log_format)
+    return dataclasses.replace(settings, config=dataclasses.replace(cfg, web=web, log=logc))
+
+
+def _config_error(e: ConfigError) -> int:
+    for problem in e.problems:
+        print(f"workspace-exporter: invalid configuration: {problem}", file=sys.stderr)
+    return 2
+
+
+def serve(exporter: Exporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
+    """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
+    cfg = exporter.settings.config
+    host, port = parse_listen_address(cfg.web.listen_address)
+    auth = BasicAuth(security.users) if security and security.users else None
+    app = make_app(exporter.registry, exporter.ready, exporter.reload, auth)
+    try:
+        server = HTTPServer(host, port, app, security)
+    except OSError as e:
+        log.error("cannot listen on %s: %s", cfg.web.listen_address, e.strerror or e)
+        return 1
+    done = stop or threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        done.set()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+    exporter.start()
+    server.start()
+    log.info("listening url=%s tls=%s basic_auth=%s", server.url, server.tls, auth is not None)
+    print(f"workspace-exporter {__version__} serving {server.url}/metrics", file=sys.stderr, flush=True)
+    while not done.wait(1.0):
+        pass
+    server.stop()
+    exporter.stop()
+    log.info("stopped")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        settings = _with_flags(load_config(args.config_file), args)
+        cfg = settings.config
+        security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
+    except ConfigError as e:
+        return _config_error(e)
+    setup_logging(cfg.log.level, cfg.log.format)
+    log.info(
+        "starting version=%s config=%s region=%s auth=%s",
+        __version__,
+        args.config_file,
+        cfg.region,
+        settings.credentials.method,
+    )
+    return serve(Exporter(settings), security)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config_file)
+        if settings.config.web.config_file:
+            load_web_config(settings.config.web.config_file)
+    except ConfigError as e:
+        return _config_error(e)
+    print(f"{args.config_file}: configuration is valid (region {settings.config.region})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.demo import run_demo
+
+    return run_demo(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    handlers = {"run": cmd_run, "check-config": cmd_check_config, "demo": cmd_demo}
+    return handlers[args.command](args)

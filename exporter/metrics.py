@@ -1,0 +1,254 @@
+"""The metric catalogue: every family name, type, help text and label set, in one place.
+
+Names follow the Prometheus naming rules: one namespace, base units (seconds, bytes,
+0–1 ratios), ``_total`` only on counters (prometheus_client appends it, so counter
+names here have no suffix), ``_info`` for metadata. The README metric table is
+checked against this catalogue by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+NAMESPACE = "huaweicloud_workspace"
+
+Kind = Literal["gauge", "counter", "histogram", "info"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # without namespace; counters without _total; info without _info
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    api: str = ""  # upstream API the data comes from ("" = the exporter itself)
+
+    @property
+    def full_name(self) -> str:
+        return f"{NAMESPACE}_{self.name}"
+
+    @property
+    def exposed_name(self) -> str:
+        """The sample name Prometheus sees (with ``_total`` / ``_info``)."""
+        suffix = {"counter": "_total", "info": "_info"}.get(self.kind, "")
+        return self.full_name + suffix
+
+
+_MON = "(newest 5-minute datapoint; cached, refreshed every monitoring.interval)"
+_MON_API = "desktop_monitor"
+
+DESKTOP_INFO = Family(
+    "desktop",
+    "info",
+    "Desktop metadata from the inventory (cached, refreshed every inventory.interval). Always 1.",
+    (
+        "desktop_id",
+        "computer_name",
+        "user_name",
+        "status",
+        "login_status",
+        "availability_zone",
+        "os_type",
+        "product_id",
+        "desktop_type",
+        "pool_id",
+    ),
+    api="desktops_detail",
+)
+
+# Keyed by the metric keys of exporter.sources.monitoring.FIELDS.
+MONITORING: dict[str, Family] = {
+    f.name.removeprefix("desktop_"): f
+    for f in (
+        Family(
+            "desktop_cpu_usage_ratio",
+            "gauge",
+            f"CPU usage of the desktop, 0-1 {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_memory_usage_ratio",
+            "gauge",
+            f"Memory usage, 0-1; Windows only {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_disk_usage_ratio",
+            "gauge",
+            f"Disk usage, 0-1; Windows only {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_disk_read_bytes_per_second",
+            "gauge",
+            f"Disk read throughput in bytes/s {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_disk_write_bytes_per_second",
+            "gauge",
+            f"Disk write throughput in bytes/s {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_disk_read_requests_per_second",
+            "gauge",
+            f"Disk read operations per second {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_disk_write_requests_per_second",
+            "gauge",
+            f"Disk write operations per second {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_network_inband_receive_bytes_per_second",
+            "gauge",
+            f"Network receive rate measured inside the guest (in-band), bytes/s; Windows only {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_network_inband_transmit_bytes_per_second",
+            "gauge",
+            f"Network transmit rate measured inside the guest (in-band), bytes/s; Windows only {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_network_outband_receive_bytes_per_second",
+            "gauge",
+            f"Network receive rate measured by the host (out-band), bytes/s {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_network_outband_transmit_bytes_per_second",
+            "gauge",
+            f"Network transmit rate measured by the host (out-band), bytes/s {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+        Family(
+            "desktop_network_connections",
+            "gauge",
+            f"Network connections of the desktop {_MON}.",
+            ("desktop_id",),
+            _MON_API,
+        ),
+    )
+}
+
+DESKTOP_MONITORING_TIMESTAMP = Family(
+    "desktop_monitoring_timestamp_seconds",
+    "gauge",
+    "Time of the newest monitoring datapoint of the desktop, epoch seconds (cached).",
+    ("desktop_id",),
+    _MON_API,
+)
+DESKTOP_ONLINE_STATUS = Family(
+    "desktop_online_status",
+    "gauge",
+    "Login state of the desktop: 1 for the current state, 0 for the others (cached).",
+    ("desktop_id", "state"),
+    _MON_API,
+)
+DESKTOP_SESSION_START = Family(
+    "desktop_session_start_timestamp_seconds",
+    "gauge",
+    "Start of the desktop's latest user session, epoch seconds (cached; absent without a session).",
+    ("desktop_id",),
+    _MON_API,
+)
+DESKTOP_SESSION_END = Family(
+    "desktop_session_end_timestamp_seconds",
+    "gauge",
+    "End of the desktop's latest user session, epoch seconds (cached; absent while it is open).",
+    ("desktop_id",),
+    _MON_API,
+)
+
+# Self-metrics
+UP = Family("up", "gauge", "1 if the last refresh of the data source succeeded, else 0.", ("source",))
+LAST_REFRESH = Family(
+    "last_refresh_timestamp_seconds",
+    "gauge",
+    "Time of the last successful refresh of the data source, epoch seconds.",
+    ("source",),
+)
+REFRESH_DURATION = Family(
+    "refresh_duration_seconds",
+    "gauge",
+    "Duration of the last refresh of the data source (for monitoring: of the last full pass over all "
+    "desktops), seconds.",
+    ("source",),
+)
+API_REQUESTS = Family(
+    "api_requests",
+    "counter",
+    'Upstream API calls by API and HTTP status code ("error" = no answer).',
+    ("api", "code"),
+)
+API_DURATION = Family("api_request_duration_seconds", "histogram", "Upstream API call latency.", ("api",))
+API_THROTTLED = Family(
+    "api_throttled", "counter", "Upstream calls answered with throttling (HTTP 429).", ("api",)
+)
+API_RETRIES = Family(
+    "api_retries", "counter", "Upstream calls retried after a throttle, 5xx or network error.", ("api",)
+)
+API_INVALID = Family(
+    "api_invalid_responses",
+    "counter",
+    "Upstream answers or records that were malformed and skipped.",
+    ("api",),
+)
+API_BUDGET = Family(
+    "api_budget_requests_per_minute",
+    "gauge",
+    "Effective request budget per API (lowered for a while after throttling).",
+    ("api",),
+)
+MONITORED_DESKTOPS = Family(
+    "monitored_desktops", "gauge", "Desktops with monitoring data younger than monitoring.max_age."
+)
+BUILD_INFO = Family("build", "info", "Exporter build information. Always 1.", ("version", "python_version"))
+CONFIG_RELOAD_SUCCESS = Family(
+    "config_last_reload_successful", "gauge", "1 if the last configuration reload succeeded, else 0."
+)
+CONFIG_RELOAD_TIME = Family(
+    "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
+)
+
+ALL: tuple[Family, ...] = (
+    DESKTOP_INFO,
+    *MONITORING.values(),
+    DESKTOP_MONITORING_TIMESTAMP,
+    DESKTOP_ONLINE_STATUS,
+    DESKTOP_SESSION_START,
+    DESKTOP_SESSION_END,
+    UP,
+    LAST_REFRESH,
+    REFRESH_DURATION,
+    API_REQUESTS,
+    API_DURATION,
+    API_THROTTLED,
+    API_RETRIES,
+    API_INVALID,
+    API_BUDGET,
+    MONITORED_DESKTOPS,
+    BUILD_INFO,
+    CONFIG_RELOAD_SUCCESS,
+    CONFIG_RELOAD_TIME,
+)
+
+# Buckets for upstream API latency: Workspace calls take tens of ms to tens of seconds.
+API_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

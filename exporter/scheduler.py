@@ -1,0 +1,215 @@
+"""Background refresh: when each source refreshes, spreading work within the budget.
+
+Two runners:
+
+* :class:`PeriodicRunner` refreshes a whole source (inventory, connection records,
+  events) every ``interval`` seconds, backing off after failures.
+* :class:`MonitoringRunner` refreshes desktops one call at a time. Each desktop has
+  a stable phase (a hash of its id) inside the monitoring interval, so calls spread
+  evenly over the interval instead of bursting, and a desktop is never polled
+  faster than its interval. New desktops are fetched at once (as fast as the budget
+  allows), then settle into their phase.
+
+Nothing here runs at scrape time; scrapes read the snapshots the runners publish.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from exporter.clock import Clock
+from exporter.errors import ExporterError
+from exporter.sources.base import SourceHealth
+from exporter.sources.inventory import InventorySource
+from exporter.sources.monitoring import MonitoringSource
+
+log = logging.getLogger(__name__)
+
+
+class RefreshableSource(Protocol):
+    name: str
+    health: SourceHealth
+
+    def refresh(self) -> None: ...
+    def interval(self) -> float: ...
+
+
+def phase(desktop_id: str, interval: float) -> float:
+    """A stable offset in ``[0, interval)`` for ``desktop_id`` (crc32, same in every process)."""
+    return (zlib.crc32(desktop_id.encode()) % 1_000_000) / 1_000_000 * interval
+
+
+def next_slot(desktop_id: str, earliest: float, interval: float) -> float:
+    """The first time ``t >= earliest`` with ``t ≡ phase(desktop_id) (mod interval)``."""
+    ph = phase(desktop_id, interval)
+    k = -(-(earliest - ph) // interval)  # ceil division
+    return ph + k * interval
+
+
+class PeriodicRunner(threading.Thread):
+    """Calls ``source.refresh()`` every interval; a failure keeps the old snapshot and backs off."""
+
+    def __init__(self, source: RefreshableSource, clock: Clock, stop: threading.Event) -> None:
+        super().__init__(name=f"refresh-{source.name}", daemon=True)
+        self.source = source
+        self._clock = clock
+        self._stop_event = stop
+        self._kick = threading.Event()
+        self.refreshes = 0
+
+    def kick(self) -> None:
+        """Refresh now (used after a config reload)."""
+        self._kick.set()
+
+    def run_once(self) -> None:
+        health = self.source.health
+        t0 = self._clock.monotonic()
+        try:
+            self.source.refresh()
+        except ExporterError as e:
+            health.failure(e, self._clock.monotonic() - t0)
+        except Exception as e:  # a bug or garbage we did not foresee: keep running
+            log.exception("unexpected error refreshing source=%s", self.source.name)
+            health.failure(e, self._clock.monotonic() - t0)
+        else:
+            health.success(self._clock.monotonic() - t0)
+        self.refreshes += 1
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.run_once()
+            delay = self.source.health.retry_delay(self.source.interval())
+            deadline = self._clock.monotonic() + delay
+            while not self._stop_event.is_set() and not self._kick.is_set():
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    break
+                self._kick.wait(min(left, 1.0))
+            self._kick.clear()
+
+
+class MonitoringRunner(threading.Thread):
+    """Per-desktop scheduler for the monitoring source (see module docstring)."""
+
+    def __init__(
+        self,
+        source: MonitoringSource,
+        inventory: InventorySource,
+        clock: Clock,
+        stop: threading.Event,
+        workers: int,
+        publish_every: float = 10.0,
+    ) -> None:
+        super().__init__(name="refresh-monitoring", daemon=True)
+        self.source = source
+        self.inventory = inventory
+        self._clock = clock
+        self._stop_event = stop
+        self._workers = workers
+        self._publish_every = publish_every
+        self._wake = threading.Event()
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        self._fails: dict[str, int] = {}
+        self._inflight: set[str] = set()
+        self._done: list[tuple[str, bool, float]] = []
+        self._done_lock = threading.Lock()
+        self._inventory_version = -1
+        self._cycle_start: float | None = None
+        self._cycle_left: set[str] = set()
+        self._last_publish = 0.0
+
+    def _schedule(self, did: str, due: float) -> None:
+        self._due[did] = due
+        heapq.heappush(self._heap, (due, did))
+
+    def _sync_inventory(self, now: float) -> None:
+        snap = self.inventory.snapshot
+        if snap is None or snap.version == self._inventory_version:
+            return
+        self._inventory_version = snap.version
+        current = set(snap.by_id)
+        gone = set(self._due) - current
+        for did in gone:
+            del self._due[did]
+            self._fails.pop(did, None)
+            self._cycle_left.discard(did)
+        if gone:
+            self.source.forget(gone)
+        for did in sorted(current - set(self._due)):
+            self._schedule(did, now)
+
+    def _finish(self, did: str, ok: bool, finished: float) -> None:
+        self._inflight.discard(did)
+        if did not in self._due:  # left the inventory meanwhile
+            return
+        interval = self.source.interval()
+        if ok:
+            self._fails.pop(did, None)
+            self._schedule(did, next_slot(did, finished + interval, interval))
+        else:
+            fails = self._fails.get(did, 0) + 1
+            self._fails[did] = fails
+            self._schedule(did, finished + min(interval, 15.0 * 2 ** min(fails - 1, 10)))
+        self._cycle_left.discard(did)
+        if self._cycle_start is not None and not self._cycle_left:
+            self.source.health.set_duration(finished - self._cycle_start)
+            self._cycle_start = None
+
+    def _on_done(self, did: str, fut: Future[bool]) -> None:
+        ok = not fut.cancelled() and fut.exception() is None and bool(fut.result())
+        if fut.exception() is not None:
+            log.error("unexpected error fetching desktop monitor data", exc_info=fut.exception())
+        with self._done_lock:
+            self._done.append((did, ok, self._clock.monotonic()))
+        self._wake.set()
+
+    def _dispatch(self, pool: ThreadPoolExecutor, now: float) -> None:
+        if not self.source.config.enabled:  # turned off by a reload
+            return
+        while self._heap and len(self._inflight) < self._workers:
+            due, did = self._heap[0]
+            if self._due.get(did) != due or did in self._inflight:
+                heapq.heappop(self._heap)  # stale entry
+                continue
+            if due > now:
+                break
+            heapq.heappop(self._heap)
+            if self._cycle_start is None:
+                self._cycle_start = now
+                self._cycle_left = set(self._due)
+            self._inflight.add(did)
+            fut = pool.submit(self.source.fetch, did)
+            fut.add_done_callback(lambda f, d=did: self._on_done(d, f))
+
+    def step(self, pool: ThreadPoolExecutor) -> float:
+        """One scheduling pass; returns how long to wait before the next."""
+        now = self._clock.monotonic()
+        with self._done_lock:
+            done, self._done = self._done, []
+        for did, ok, finished in done:
+            self._finish(did, ok, finished)
+        self._sync_inventory(now)
+        self._dispatch(pool, now)
+        idle = not self._inflight
+        if now - self._last_publish >= self._publish_every or (done and idle):
+            self.source.publish()
+            self._last_publish = now
+        wait = self._publish_every
+        if self._heap and len(self._inflight) < self._workers:
+            wait = min(wait, max(0.0, self._heap[0][0] - now))
+        return min(wait, 1.0) if self.inventory.snapshot is None else wait
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="monitor") as pool:
+            while not self._stop_event.is_set():
+                wait = self.step(pool)
+                if wait > 0:
+                    self._wake.wait(min(wait, 1.0))
+                self._wake.clear()
+        self.source.publish()

@@ -1,0 +1,119 @@
+"""The exporter's own metrics: upstream call counters and source health.
+
+:class:`ApiMetrics` implements the client's ``ApiObserver`` with directly
+instrumented counters and a histogram (they live across scrapes, as the exporter
+guidelines allow for the exporter's own behaviour). :class:`StatusCollector`
+reads source health and budget state at scrape time, which costs no I/O.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter import metrics as m
+from exporter.budget import Budget
+from exporter.sources.base import SourceHealth
+
+
+class ApiMetrics:
+    """Counters for upstream calls; pre-created at 0 for the APIs in use so rate() works at once."""
+
+    def __init__(self, registry: CollectorRegistry, apis: Iterable[str] = ()) -> None:
+        f = m.API_REQUESTS
+        self.requests = Counter(f.full_name, f.help, f.labels, registry=registry)
+        f = m.API_DURATION
+        self.duration = Histogram(
+            f.full_name, f.help, f.labels, registry=registry, buckets=m.API_DURATION_BUCKETS
+        )
+        f = m.API_THROTTLED
+        self.throttles = Counter(f.full_name, f.help, f.labels, registry=registry)
+        f = m.API_RETRIES
+        self.retries = Counter(f.full_name, f.help, f.labels, registry=registry)
+        f = m.API_INVALID
+        self.invalid = Counter(f.full_name, f.help, f.labels, registry=registry)
+        for api in apis:
+            self.declare(api)
+
+    def declare(self, api: str) -> None:
+        self.duration.labels(api)
+        self.throttles.labels(api)
+        self.retries.labels(api)
+        self.invalid.labels(api)
+
+    def request_done(self, api: str, code: str, seconds: float) -> None:
+        self.requests.labels(api, code).inc()
+        self.duration.labels(api).observe(seconds)
+
+    def throttled(self, api: str) -> None:
+        self.throttles.labels(api).inc()
+
+    def retried(self, api: str) -> None:
+        self.retries.labels(api).inc()
+
+    def invalid_response(self, api: str) -> None:
+        self.invalid.labels(api).inc()
+
+
+class ReloadState:
+    def __init__(self) -> None:
+        self.successful = True
+        self.last_success = 0.0
+
+
+class StatusCollector(Collector):
+    """``up``, refresh times and durations per source, budget rates, build info, reload state."""
+
+    def __init__(
+        self,
+        healths: Callable[[], Sequence[SourceHealth]],
+        budget: Callable[[], Budget],
+        monitored: Callable[[], int | None],
+        reload_state: ReloadState,
+    ) -> None:
+        self._healths = healths
+        self._budget = budget
+        self._monitored = monitored
+        self._reload = reload_state
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(m.UP.full_name, m.UP.help, labels=list(m.UP.labels))
+        last = GaugeMetricFamily(m.LAST_REFRESH.full_name, m.LAST_REFRESH.help, labels=["source"])
+        dur = GaugeMetricFamily(m.REFRESH_DURATION.full_name, m.REFRESH_DURATION.help, labels=["source"])
+        for h in self._healths():
+            s = h.status
+            up.add_metric([s.name], 1.0 if s.up else 0.0)
+            if s.last_success:
+                last.add_metric([s.name], s.last_success)
+            if s.attempted:
+                dur.add_metric([s.name], s.last_duration)
+        budget = GaugeMetricFamily(m.API_BUDGET.full_name, m.API_BUDGET.help, labels=["api"])
+        for api, state in sorted(self._budget().state().items()):
+            budget.add_metric([api], state.effective_per_minute)
+        out: list[Metric] = [up, last, dur, budget]
+        monitored = self._monitored()
+        if monitored is not None:
+            out.append(
+                GaugeMetricFamily(m.MONITORED_DESKTOPS.full_name, m.MONITORED_DESKTOPS.help, monitored)
+            )
+        info = InfoMetricFamily(m.BUILD_INFO.full_name, m.BUILD_INFO.help, labels=list(m.BUILD_INFO.labels))
+        info.add_metric([__version__, platform.python_version()], {})
+        out.append(info)
+        out.append(
+            GaugeMetricFamily(
+                m.CONFIG_RELOAD_SUCCESS.full_name,
+                m.CONFIG_RELOAD_SUCCESS.help,
+                1.0 if self._reload.successful else 0.0,
+            )
+        )
+        out.append(
+            GaugeMetricFamily(
+                m.CONFIG_RELOAD_TIME.full_name, m.CONFIG_RELOAD_TIME.help, self._reload.last_success
+            )
+        )
+        yield from out

@@ -1,0 +1,205 @@
+"""Desktop monitoring: the newest datapoint of each metric, per desktop.
+
+Data comes from ``GET /v2/{project_id}/desktop-monitor/{desktop_id}`` (one batch
+call per desktop, ``metric_name`` empty, a window of at least an hour). Results go
+into a cachetools ``TTLCache`` (entries older than ``monitoring.max_age`` expire);
+:meth:`MonitoringSource.publish` turns the cache into an immutable snapshot that
+the collector reads. Percentages become 0–1 ratios; timestamps given in seconds or
+milliseconds both work; a missing metric stays absent (never 0 or NaN).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from cachetools import TTLCache
+
+from exporter.clock import Clock
+from exporter.config import MonitoringConfig
+from exporter.errors import ShutdownError, UpstreamError
+from exporter.sources.base import InvalidSink, SourceHealth, is_systemic, next_version
+from exporter.timeutil import epoch_seconds, fmt_seconds, parse_time
+
+log = logging.getLogger(__name__)
+
+API = "desktop_monitor"
+
+# API response key -> (metric key used by the catalogue, factor to base units)
+FIELDS: dict[str, tuple[str, float]] = {
+    "cpu_info": ("cpu_usage_ratio", 0.01),
+    "memory_info": ("memory_usage_ratio", 0.01),
+    "disk_util_inband": ("disk_usage_ratio", 0.01),
+    "disk_read_bytes_rate": ("disk_read_bytes_per_second", 1.0),
+    "disk_write_bytes_rate": ("disk_write_bytes_per_second", 1.0),
+    "disk_read_requests_rate": ("disk_read_requests_per_second", 1.0),
+    "disk_write_requests_rate": ("disk_write_requests_per_second", 1.0),
+    "network_incoming_bytes_rate_inband": ("network_inband_receive_bytes_per_second", 1.0),
+    "network_outgoing_bytes_rate_inband": ("network_inband_transmit_bytes_per_second", 1.0),
+    "network_incoming_bytes_aggregate_rate": ("network_outband_receive_bytes_per_second", 1.0),
+    "network_outgoing_bytes_aggregate_rate": ("network_outband_transmit_bytes_per_second", 1.0),
+    "network_vm_connections": ("network_connections", 1.0),
+}
+
+ONLINE_STATES = ("not_logged_in", "logging_in", "logged_in")
+
+
+class MonitorClient(Protocol):
+    def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DesktopMetrics:
+    desktop_id: str
+    values: tuple[tuple[str, float], ...]  # (metric key, value in base units)
+    sample_time: float | None  # newest datapoint, epoch seconds
+    online_state: str | None  # one of ONLINE_STATES
+    session_start: float | None = None
+    session_end: float | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringSnapshot:
+    entries: Mapping[str, DesktopMetrics]
+    published_at: float
+    version: int = field(default_factory=next_version)
+
+
+def _newest(points: object) -> tuple[tuple[float, float] | None, int]:
+    """(value, timestamp seconds) of the newest valid datapoint, plus the count of invalid ones."""
+    if not isinstance(points, list):
+        return None, 0 if points is None else 1
+    best: tuple[float, float] | None = None
+    invalid = 0
+    for p in points:
+        if not isinstance(p, dict):
+            invalid += 1
+            continue
+        avg, ts = p.get("average"), epoch_seconds(p.get("timestamp"))
+        if isinstance(avg, bool) or not isinstance(avg, int | float) or not math.isfinite(avg) or avg < 0:
+            invalid += 1
+            continue
+        if ts is None:
+            invalid += 1
+            continue
+        if best is None or ts > best[1]:
+            best = (float(avg), ts)
+    return best, invalid
+
+
+def _online(body: Mapping[str, Any]) -> tuple[str | None, float | None, float | None]:
+    sessions = body.get("user_online_info")
+    if isinstance(sessions, list) and sessions:
+        latest: tuple[float, float | None] | None = None
+        for s in sessions:
+            if not isinstance(s, dict):
+                continue
+            start = parse_time(s.get("connection_setup_time"))
+            if start is None:
+                continue
+            end = parse_time(s.get("connection_end_time"))
+            if latest is None or start > latest[0]:
+                latest = (start, end)
+        if latest is not None:
+            state = "logged_in" if latest[1] is None else "not_logged_in"
+            return state, latest[0], latest[1]
+    status = body.get("online_status")
+    if isinstance(status, int) and not isinstance(status, bool) and 0 <= status < len(ONLINE_STATES):
+        return ONLINE_STATES[status], None, None
+    return None, None, None
+
+
+def parse_monitor(desktop_id: str, body: Mapping[str, Any]) -> tuple[DesktopMetrics, int]:
+    """Parse one desktop-monitor body. Returns the metrics and the number of invalid datapoints."""
+    values: list[tuple[str, float]] = []
+    newest: float | None = None
+    invalid = 0
+    for api_key, (metric, factor) in FIELDS.items():
+        best, bad = _newest(body.get(api_key))
+        invalid += bad
+        if best is None:
+            continue
+        values.append((metric, best[0] * factor))
+        newest = best[1] if newest is None else max(newest, best[1])
+    state, start, end = _online(body)
+    return DesktopMetrics(desktop_id, tuple(values), newest, state, start, end), invalid
+
+
+class MonitoringSource:
+    """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots."""
+
+    name = "monitoring"
+
+    def __init__(
+        self, client: MonitorClient, config: MonitoringConfig, clock: Clock, invalid: InvalidSink
+    ) -> None:
+        self._client = client
+        self.config = config
+        self._clock = clock
+        self._invalid = invalid
+        self.health = SourceHealth(self.name, clock)
+        self._lock = threading.Lock()
+        self._cache: TTLCache[str, DesktopMetrics] = TTLCache(
+            maxsize=1_000_000, ttl=config.max_age, timer=clock.monotonic
+        )
+        self._dirty = False
+        self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
+
+    def interval(self) -> float:
+        return self.config.interval
+
+    def reconfigure(self, config: MonitoringConfig) -> None:
+        with self._lock:
+            if config.max_age != self.config.max_age:
+                fresh: TTLCache[str, DesktopMetrics] = TTLCache(
+                    maxsize=1_000_000, ttl=config.max_age, timer=self._clock.monotonic
+                )
+                fresh.update(self._cache.items())
+                self._cache = fresh
+            self.config = config
+
+    def fetch(self, desktop_id: str) -> bool:
+        """Refresh one desktop. Returns False on failure (already recorded in health)."""
+        end = self._clock.time()
+        start = end - self.config.window
+        try:
+            body = self._client.desktop_monitor(desktop_id, fmt_seconds(start), fmt_seconds(end))
+        except ShutdownError:
+            return False
+        except UpstreamError as e:
+            if is_systemic(e):
+                self.health.failure(e)
+            else:
+                log.debug("desktop monitor call failed desktop_id=%s error=%s", desktop_id, e)
+            return False
+        metrics, invalid = parse_monitor(desktop_id, body)
+        for _ in range(invalid):
+            self._invalid.invalid_response(API)
+        with self._lock:
+            self._cache[desktop_id] = metrics
+            self._dirty = True
+        self.health.success()
+        return True
+
+    def forget(self, desktop_ids: set[str]) -> None:
+        """Drop desktops that left the inventory."""
+        with self._lock:
+            for did in desktop_ids:
+                if self._cache.pop(did, None) is not None:
+                    self._dirty = True
+
+    def publish(self) -> bool:
+        """Swap in a new immutable snapshot if anything changed or expired. True if swapped."""
+        with self._lock:
+            expired = self._cache.expire()
+            if not self._dirty and not expired:
+                return False
+            entries = MappingProxyType(dict(self._cache.items()))
+            self._dirty = False
+        self.snapshot = MonitoringSnapshot(entries, self._clock.time())
+        return True

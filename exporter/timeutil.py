@@ -1,0 +1,77 @@
+"""Parsing and formatting the many time shapes Huawei Cloud APIs use."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+# 2001-09-09 in seconds; below this a number is not a plausible epoch timestamp.
+_MIN_EPOCH_SECONDS = 1_000_000_000
+
+
+def epoch_seconds(value: object) -> float | None:
+    """Normalise an epoch timestamp given in seconds, milliseconds or microseconds.
+
+    Returns None for anything that is not a plausible timestamp (booleans, NaN,
+    negative numbers, values before 2001). The unit is detected from magnitude:
+    seconds are 10 digits today, milliseconds 13, microseconds 16.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    seconds = float(value)
+    if seconds >= 1e17:
+        return None
+    if seconds >= 1e14:
+        seconds /= 1e6
+    elif seconds >= 1e11:
+        seconds /= 1e3
+    return seconds if seconds >= _MIN_EPOCH_SECONDS else None
+
+
+def parse_time(value: object) -> float | None:
+    """Epoch seconds from an ISO 8601 string (``Z``, offsets, fractions, or a space
+    instead of ``T``; minute precision allowed) or an epoch number. None if unparseable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return epoch_seconds(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.replace(".", "", 1).isdigit():
+        return epoch_seconds(text)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def fmt_seconds(ts: float) -> str:
+    """``2021-05-11T11:45:42Z`` (desktop-monitor windows)."""
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_minutes(ts: float) -> str:
+    """``2016-08-20T21:11Z`` (connection and login-record windows)."""
+    return utc(ts).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def fmt_space(ts: float) -> str:
+    """``2024-10-15 11:04:41`` (screen-record windows: a space, no T or Z)."""
+    return utc(ts).strftime("%Y-%m-%d %H:%M:%S")
