@@ -50,6 +50,7 @@ class Exporter:
         # Later sources register here: extra metric builders and extra health entries.
         self.extra_families: list[Callable[[], list[Metric]]] = []
         self.extra_healths: list[SourceHealth] = []
+        # Feature installers: each later source wires itself in here (sources, runners, families).
         self.registry.register(WorkspaceCollector(self._view))
         self.registry.register(
             StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)

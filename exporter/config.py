@@ -118,6 +118,37 @@ class MonitoringConfig:
     max_age: float = field(default=1800.0, metadata=_meta(duration=True, minimum=60, maximum=7 * 86400))
 
 
+CONNECTION_LABELS = ("user_name", "computer_name", "desktop_id", "terminal_type")
+
+
+@dataclass(frozen=True)
+class ConnectionsConfig:
+    """Login/connection records (issue: login failures and connection records)."""
+
+    enabled: bool = True
+    api: str = field(default="v2", metadata=_meta(choices=("v2", "v1.0")))
+    interval: float = field(default=60.0, metadata=_meta(duration=True, minimum=30, maximum=3600))
+    overlap: float = field(default=300.0, metadata=_meta(duration=True, minimum=0, maximum=86400))
+    lookback: float = field(default=0.0, metadata=_meta(duration=True, minimum=0, maximum=30 * 86400))
+    extra_labels: list[str] = field(default_factory=list)
+    max_label_sets: int = field(default=1000, metadata=_meta(minimum=1, maximum=100000))
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Key desktop events from screen recordings (issue: key desktop events)."""
+
+    enabled: bool = True
+    interval: float = field(default=60.0, metadata=_meta(duration=True, minimum=30, maximum=3600))
+    recordings_window: float = field(
+        default=86400.0, metadata=_meta(duration=True, minimum=3600, maximum=15 * 86400)
+    )
+    lookback: float = field(default=0.0, metadata=_meta(duration=True, minimum=0, maximum=15 * 86400))
+    event_types: list[str] = field(default_factory=list)
+    event_levels: list[str] = field(default_factory=list)
+    desktop_id_label: bool = True
+
+
 @dataclass(frozen=True)
 class WebConfig:
     listen_address: str = f":{DEFAULT_PORT}"
@@ -141,6 +172,8 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -303,6 +336,11 @@ def _validate(cfg: Config, problems: list[str]) -> None:
             f"monitoring.max_age: must be at least monitoring.interval ({cfg.monitoring.interval:g}s) "
             "so values survive until the next refresh"
         )
+    for i, label in enumerate(cfg.connections.extra_labels):
+        if label not in CONNECTION_LABELS:
+            problems.append(
+                f"connections.extra_labels[{i}]: must be one of {', '.join(CONNECTION_LABELS)} (got {label!r})"
+            )
     if cfg.http.backoff_max < cfg.http.backoff_initial:
         problems.append("http.backoff_max: must be at least http.backoff_initial")
     try:
