@@ -112,13 +112,16 @@ class WorkspaceClient:
         if verify is False:
             log.warning("TLS verification is off (http.tls_verify: false); upstream identity is not checked")
         auth = build_auth(
-            settings.credentials, cfg, self._session, self._clock, on_request=self._observer.request_done
+            settings.credentials, cfg, self._session, self._clock, on_request=self._iam_request_done
         )
         with self._lock:
             self._settings = settings
             self._verify = verify
             self._auth = auth
             self._project_id = cfg.project_id
+
+    def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
+        self._observer.request_done(api, str(status) if status else "error", seconds)
 
     @property
     def project_id(self) -> str:
@@ -146,7 +149,7 @@ class WorkspaceClient:
             _with_project(cfg, ids[0]),
             self._session,
             self._clock,
-            on_request=self._observer.request_done,
+            on_request=self._iam_request_done,
         )
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id

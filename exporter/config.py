@@ -338,9 +338,8 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         )
     for i, label in enumerate(cfg.connections.extra_labels):
         if label not in CONNECTION_LABELS:
-            problems.append(
-                f"connections.extra_labels[{i}]: must be one of {', '.join(CONNECTION_LABELS)} (got {label!r})"
-            )
+            allowed = ", ".join(CONNECTION_LABELS)
+            problems.append(f"connections.extra_labels[{i}]: must be one of {allowed} (got {label!r})")
     if cfg.http.backoff_max < cfg.http.backoff_initial:
         problems.append("http.backoff_max: must be at least http.backoff_initial")
     try:

@@ -43,9 +43,6 @@ def run_demo(args: argparse.Namespace) -> int:
         except ConfigError as e:
             return _config_error(e)
         print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
-        print(
-            f"open http://{args.listen_address.replace('0.0.0.0', '127.0.0.1')}/metrics  (Ctrl-C stops)",
-            file=sys.stderr,
-            flush=True,
-        )
+        shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
+        print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)
         return serve(Exporter(settings), None)

@@ -15,6 +15,7 @@ Nothing here runs at scrape time; scrapes read the snapshots the runners publish
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import threading
@@ -185,7 +186,7 @@ class MonitoringRunner(threading.Thread):
                 self._cycle_left = set(self._due)
             self._inflight.add(did)
             fut = pool.submit(self.source.fetch, did)
-            fut.add_done_callback(lambda f, d=did: self._on_done(d, f))
+            fut.add_done_callback(functools.partial(self._on_done, did))
 
     def step(self, pool: ThreadPoolExecutor) -> float:
         """One scheduling pass; returns how long to wait before the next."""

@@ -98,7 +98,8 @@ def make_app(
                 start, "401 Unauthorized", "Unauthorized\n", [("WWW-Authenticate", 'Basic realm="exporter"')]
             )
         if path == "/metrics":
-            return metrics_app(environ, start)
+            body: Iterable[bytes] = metrics_app(environ, start)
+            return body
         if path == "/-/healthy":
             return _text(start, "200 OK", "OK\n")
         if path == "/-/ready":

@@ -97,7 +97,7 @@ class SourceHealth:
         fails = self._status.consecutive_failures
         if fails == 0:
             return interval
-        return min(interval, 15.0 * (2 ** min(fails - 1, 10)))
+        return min(interval, 15.0 * float(2 ** min(fails - 1, 10)))
 
 
 def is_systemic(error: BaseException) -> bool:
