@@ -1,0 +1,174 @@
+"""Exposition content: families built from snapshots, checked with get_sample_value and a golden file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import metrics as m
+from exporter.collector import DataView, WorkspaceCollector, tag_label_name
+from exporter.config import InventoryConfig
+from exporter.sources.inventory import Desktop, InventorySnapshot, parse_desktop
+from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
+T0 = 1_763_900_000.0
+
+D1 = Desktop(
+    "d1",
+    "ws-0001",
+    "alice",
+    "ACTIVE",
+    "CONNECTED",
+    "az1",
+    "Windows",
+    "p1",
+    "DEDICATED",
+    "",
+    (("env", "prod"), ("cost-center", "42")),
+)
+D2 = Desktop("d2", "ws-0002", "bob", "SHUTOFF", "UNREGISTER", "az1", "Linux", "p1", "DEDICATED", "")
+
+
+def _registry(view: DataView) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(WorkspaceCollector(lambda: view))
+    return reg
+
+
+def _view(inv_cfg: InventoryConfig | None = None, with_d2_metrics: bool = False) -> DataView:
+    inv = InventorySnapshot.of([D1, D2], T0)
+    entries = {
+        "d1": DesktopMetrics(
+            "d1", (("cpu_usage_ratio", 0.25), ("memory_usage_ratio", 0.5)), T0, "logged_in", T0 - 600
+        ),
+        "gone": DesktopMetrics("gone", (("cpu_usage_ratio", 0.9),), T0, None),
+    }
+    if with_d2_metrics:
+        entries["d2"] = DesktopMetrics(
+            "d2", (("cpu_usage_ratio", 0.1),), T0 - 300, "not_logged_in", T0 - 900, T0 - 60
+        )
+    return DataView(inv, MonitoringSnapshot(MappingProxyType(entries), T0), inv_cfg or InventoryConfig())
+
+
+def test_info_series_carries_inventory_labels() -> None:
+    reg = _registry(_view())
+    labels = {
+        "desktop_id": "d1",
+        "computer_name": "ws-0001",
+        "user_name": "alice",
+        "status": "ACTIVE",
+        "login_status": "CONNECTED",
+        "availability_zone": "az1",
+        "os_type": "Windows",
+        "product_id": "p1",
+        "desktop_type": "DEDICATED",
+        "pool_id": "",
+    }
+    assert reg.get_sample_value("huaweicloud_workspace_desktop_info", labels) == 1.0
+
+
+def test_monitoring_values_are_exposed_per_desktop() -> None:
+    reg = _registry(_view())
+    assert reg.get_sample_value("huaweicloud_workspace_desktop_cpu_usage_ratio", {"desktop_id": "d1"}) == 0.25
+    assert (
+        reg.get_sample_value("huaweicloud_workspace_desktop_memory_usage_ratio", {"desktop_id": "d1"}) == 0.5
+    )
+    assert (
+        reg.get_sample_value(
+            "huaweicloud_workspace_desktop_monitoring_timestamp_seconds", {"desktop_id": "d1"}
+        )
+        == T0
+    )
+    st = "huaweicloud_workspace_desktop_online_status"
+    assert reg.get_sample_value(st, {"desktop_id": "d1", "state": "logged_in"}) == 1.0
+    assert reg.get_sample_value(st, {"desktop_id": "d1", "state": "not_logged_in"}) == 0.0
+    assert reg.get_sample_value(st, {"desktop_id": "d1", "state": "logging_in"}) == 0.0
+    assert (
+        reg.get_sample_value(
+            "huaweicloud_workspace_desktop_session_start_timestamp_seconds", {"desktop_id": "d1"}
+        )
+        == T0 - 600
+    )
+
+
+def test_missing_metric_is_absent_not_zero() -> None:
+    reg = _registry(_view())
+    assert (
+        reg.get_sample_value("huaweicloud_workspace_desktop_disk_usage_ratio", {"desktop_id": "d1"}) is None
+    )
+    assert reg.get_sample_value("huaweicloud_workspace_desktop_cpu_usage_ratio", {"desktop_id": "d2"}) is None
+    assert (
+        reg.get_sample_value(
+            "huaweicloud_workspace_desktop_session_end_timestamp_seconds", {"desktop_id": "d1"}
+        )
+        is None
+    )
+
+
+def test_desktops_missing_from_the_inventory_are_not_exposed() -> None:
+    reg = _registry(_view())
+    assert (
+        reg.get_sample_value("huaweicloud_workspace_desktop_cpu_usage_ratio", {"desktop_id": "gone"}) is None
+    )
+
+
+def test_tag_keys_become_labels_only_when_configured() -> None:
+    reg = _registry(_view(InventoryConfig(tag_labels=["env", "cost-center", "absent"])))
+    text = generate_latest(reg).decode()
+    assert 'tag_env="prod"' in text
+    assert 'tag_cost_center="42"' in text
+    assert 'tag_absent=""' in text
+    assert "tag_" not in generate_latest(_registry(_view())).decode()
+    assert tag_label_name("a.b-c") == "tag_a_b_c"
+
+
+def test_user_name_label_can_be_turned_off() -> None:
+    text = generate_latest(_registry(_view(InventoryConfig(user_name_label=False)))).decode()
+    assert "alice" not in text
+    assert "user_name" not in text
+
+
+def test_no_inventory_yet_means_no_desktop_series() -> None:
+    reg = CollectorRegistry()
+    reg.register(WorkspaceCollector(lambda: DataView(None, None, InventoryConfig())))
+    assert generate_latest(reg) == b""
+
+
+def test_exposition_matches_the_golden_file() -> None:
+    text = generate_latest(_registry(_view(with_d2_metrics=True))).decode()
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_every_exposed_family_is_in_the_catalogue() -> None:
+    text = generate_latest(_registry(_view(with_d2_metrics=True))).decode()
+    names = {f.full_name for f in m.ALL} | {f.exposed_name for f in m.ALL}
+    for fam in text_string_to_metric_families(text):
+        assert fam.name in names
+
+
+def test_parse_desktop_skips_records_without_an_id() -> None:
+    assert parse_desktop({"computer_name": "x"}) is None
+    assert parse_desktop({"desktop_id": "  "}) is None
+    d = parse_desktop(
+        {"desktop_id": "d", "metadata": "junk", "product": None, "tags": [{"key": "k", "value": 1}, "x"]}
+    )
+    assert d is not None and d.tags == (("k", "1"),)
+
+
+@pytest.mark.parametrize("family", m.ALL, ids=lambda f: f.name)
+def test_catalogue_names_follow_prometheus_conventions(family: m.Family) -> None:
+    name = family.full_name
+    assert name.startswith("huaweicloud_workspace_")
+    assert not name.endswith("_total")
+    assert "percent" not in name
+    if family.kind == "counter":
+        assert family.exposed_name.endswith("_total")
+    assert family.help.endswith(".") or family.help.endswith(")")

@@ -1,0 +1,212 @@
+"""Config validation: every bad key yields one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.config import load_config, parse_config, parse_duration, parse_listen_address
+from exporter.errors import ConfigError
+from exporter.secret import Secret
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "config"
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"HUAWEICLOUD_SDK_AK": "AKTEST", "HUAWEICLOUD_SDK_SK": "sk-very-secret"}
+
+# fixture file -> (key path the message must start with, a phrase saying what is expected)
+BAD_CASES = {
+    "missing_region": ("region:", "is required"),
+    "bad_region": ("region:", "region id"),
+    "unknown_top_key": ("regoin:", "unknown key"),
+    "unknown_nested_key": ("monitoring.intervall:", "unknown key"),
+    "bad_duration": ("monitoring.interval:", "duration such as"),
+    "interval_too_short": ("monitoring.interval:", "at least 60s"),
+    "window_too_short": ("monitoring.window:", "at least 3600s"),
+    "bad_bool": ("http.tls_verify:", "true or false"),
+    "bad_int": ("budget.max_concurrency:", "integer"),
+    "bad_choice": ("auth.method:", "one of aksk, token"),
+    "bad_endpoint": ("endpoints.workspace:", "http:// or https://"),
+    "unknown_api": ("budget.per_api.desktop_monitr:", "unknown API"),
+    "bad_rate": ("budget.per_api.desktop_monitor:", "positive number"),
+    "bad_listen": ("web.listen_address:", "HOST:PORT"),
+    "section_not_mapping": ("monitoring:", "mapping"),
+    "not_yaml": ("config:", "not valid YAML"),
+    "top_level_list": ("config:", "top level must be a mapping"),
+    "bad_tag_labels": ("inventory.tag_labels:", "list of strings"),
+    "max_age_below_interval": ("monitoring.max_age:", "at least monitoring.interval"),
+    "bad_extra_label": ("connections.extra_labels[0]:", "must be one of"),
+    "missing_ca_file": ("http.ca_file:", "does not exist"),
+    "token_without_user": ("auth.username:", "is required"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_invalid_config_names_the_key_and_the_fix(case: str) -> None:
+    key, phrase = BAD_CASES[case]
+    with pytest.raises(ConfigError) as exc:
+        load_config(FIXTURES / f"{case}.yaml", ENV)
+    problems = exc.value.problems
+    assert any(p.startswith(key) and phrase in p for p in problems), problems
+    assert all("\n" not in p for p in problems)
+
+
+def test_every_invalid_fixture_has_an_expectation() -> None:
+    assert {p.stem for p in FIXTURES.glob("*.yaml")} == set(BAD_CASES)
+
+
+def test_documented_example_config_is_valid() -> None:
+    settings = load_config(ROOT / "config.yaml", ENV)
+    cfg = settings.config
+    assert cfg.region == "ap-southeast-1"
+    assert cfg.endpoints.workspace == "https://workspace.ap-southeast-1.myhuaweicloud.com"
+    assert cfg.monitoring.interval == 300
+    assert cfg.web.listen_address == ":10187"
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"monitoring": {"interval": "1s", "window": "x"}, "bogus": 1}, ENV)
+    keys = [p.split(":")[0] for p in exc.value.problems]
+    assert {"bogus", "monitoring.interval", "monitoring.window", "region"} <= set(keys)
+
+
+def test_sdk_environment_variables_fill_project_endpoint_and_credentials() -> None:
+    env = {
+        **ENV,
+        "HUAWEICLOUD_SDK_PROJECT_ID": "proj-from-env",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok",
+        "HUAWEICLOUD_SDK_IAM_ENDPOINT": "http://127.0.0.1:9/",
+        "HUAWEICLOUD_SDK_REGION_WORKSPACE_AP_SOUTHEAST_1": "http://127.0.0.1:8443",
+    }
+    s = parse_config({"region": "ap-southeast-1"}, env)
+    assert s.config.project_id == "proj-from-env"
+    assert s.config.endpoints.workspace == "http://127.0.0.1:8443"
+    assert s.config.endpoints.iam == "http://127.0.0.1:9"
+    assert s.credentials.ak == "AKTEST"
+    assert s.credentials.sk.reveal() == "sk-very-secret"
+    assert s.credentials.security_token.reveal() == "tok"
+
+
+def test_explicit_endpoint_wins_over_environment_override() -> None:
+    env = {**ENV, "HUAWEICLOUD_SDK_REGION_WORKSPACE_AP_SOUTHEAST_1": "http://127.0.0.1:1"}
+    s = parse_config({"region": "ap-southeast-1", "endpoints": {"workspace": "https://proxy.local/"}}, env)
+    assert s.config.endpoints.workspace == "https://proxy.local"
+
+
+def test_credentials_are_read_from_files(tmp_path: Path) -> None:
+    (tmp_path / "ak").write_text("AKFILE\n")
+    (tmp_path / "sk").write_text("skfile\n")
+    raw = {
+        "region": "ap-southeast-1",
+        "auth": {"ak_file": str(tmp_path / "ak"), "sk_file": str(tmp_path / "sk")},
+    }
+    s = parse_config(raw, {})
+    assert s.credentials.ak == "AKFILE"
+    assert s.credentials.sk.reveal() == "skfile"
+
+
+def test_missing_credential_file_is_named(tmp_path: Path) -> None:
+    raw = {
+        "region": "ap-southeast-1",
+        "auth": {"ak_file": str(tmp_path / "nope"), "sk_file": str(tmp_path / "x")},
+    }
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, {})
+    assert any(p.startswith("auth.ak_file: cannot read") for p in exc.value.problems)
+
+
+def test_missing_credentials_say_which_variable_to_set() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"region": "ap-southeast-1"}, {})
+    assert "auth: no access key: set HUAWEICLOUD_SDK_AK or auth.ak_file" in exc.value.problems
+
+
+def test_token_auth_takes_the_password_from_the_environment() -> None:
+    raw = {
+        "region": "ap-southeast-1",
+        "project_id": "p1",
+        "auth": {"method": "token", "username": "u", "domain_name": "d"},
+    }
+    s = parse_config(raw, {"WORKSPACE_EXPORTER_IAM_PASSWORD": "pw-secret"})
+    assert s.credentials.password.reveal() == "pw-secret"
+    assert "pw-secret" not in repr(s)
+
+
+def test_settings_repr_never_shows_secrets() -> None:
+    s = parse_config({"region": "ap-southeast-1"}, ENV)
+    assert "sk-very-secret" not in repr(s)
+    assert "sk-very-secret" not in str(s.credentials)
+    assert repr(Secret("x")) == "Secret('***')"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(300, 300.0), ("300", 300.0), ("5m", 300.0), ("1h", 3600.0), ("1.5s", 1.5), ("250ms", 0.25)],
+)
+def test_durations_accept_units(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "-1s", True, None, "1w"])
+def test_durations_reject_garbage(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("addr", "expected"),
+    [(":10187", ("0.0.0.0", 10187)), ("127.0.0.1:0", ("127.0.0.1", 0)), ("[::1]:9", ("::1", 9))],
+)
+def test_listen_addresses_parse(addr: str, expected: tuple[str, int]) -> None:
+    assert parse_listen_address(addr) == expected
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_exits_0_for_a_valid_file() -> None:
+    r = _cli("check-config", "--config.file", str(ROOT / "config.yaml"), env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert "configuration is valid" in r.stdout
+
+
+def test_check_config_exits_2_with_one_line_per_problem() -> None:
+    r = _cli("check-config", "--config.file", str(FIXTURES / "bad_duration.yaml"), env=ENV)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        "workspace-exporter: invalid configuration: monitoring.interval: must be a duration such as 30s, "
+        "5m or 1h (got 'five minutes')"
+    ]
+
+
+def test_run_with_invalid_config_exits_2_before_serving() -> None:
+    r = _cli(
+        "--config.file",
+        str(FIXTURES / "unknown_top_key.yaml"),
+        "--web.listen-address",
+        "127.0.0.1:0",
+        env=ENV,
+    )
+    assert r.returncode == 2
+    assert "regoin: unknown key" in r.stderr
+
+
+def test_help_explains_every_flag() -> None:
+    r = _cli("run", "--help")
+    assert r.returncode == 0
+    for flag in ("--config.file", "--web.listen-address", "--web.config.file", "--log.level", "--log.format"):
+        assert flag in r.stdout
