@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from exporter.clock import FakeClock
+from exporter.config import MonitoringConfig
 from exporter.errors import ClientRequestError, UpstreamUnavailableError
 from exporter.sources.monitoring import MonitoringSource, parse_monitor
-from exporter.config import MonitoringConfig
 from exporter.timeutil import epoch_seconds, fmt_minutes, fmt_seconds, fmt_space, parse_time
 
 T0 = 1_763_900_000  # 2025-11-23T12:13:20Z

@@ -26,7 +26,7 @@ def test_next_slot_is_never_earlier_than_asked_and_on_the_phase() -> None:
             t = next_slot(did, earliest, 300.0)
             assert earliest <= t < earliest + 300.0
             assert (
-                abs(((t - phase(did, 300.0)) % 300.0)) < 1e-6
+                abs((t - phase(did, 300.0)) % 300.0) < 1e-6
                 or abs((t - phase(did, 300.0)) % 300.0 - 300) < 1e-6
             )
 
