@@ -70,7 +70,7 @@ def script() -> Iterator[tuple[Script, str]]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _do  # noqa: N815
+        do_GET = do_POST = _do
 
         def log_message(self, *args: object) -> None:
             pass
