@@ -24,36 +24,38 @@ side and as a plus sign by the other.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from exporter import errors
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, Credentials
 from exporter.errors import AuthError, ConfigError
 from exporter.secret import Secret
+from exporter.signer import (
+    SIGNED_HEADERS,
+    canonical_query_string,
+    header_text,
+    host_of,
+    sdk_date,
+    sign_request,
+)
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "SDK-HMAC-SHA256"
-SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-EMPTY_BODY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 IAM_TOKENS_API = "iam_tokens"
 DEFAULT_TOKEN_LIFETIME = 24 * 3600.0
 
-# Headers the AK/SK signer signs when the request carries them (host and x-sdk-date always).
-SIGNED_HEADERS = ("content-type", "host", "x-project-id", "x-sdk-date", "x-security-token")
 
 # After a failed refresh while the old token still works, wait this long before trying again.
 _REFRESH_RETRY_SECONDS = 60.0
@@ -66,107 +68,6 @@ OnRequest = Callable[[str, int, float], None]
 
 
 # --------------------------------------------------------------------------- signing
-
-
-def _encode(text: str) -> str:
-    # surrogateescape round-trips bytes that are not valid UTF-8 exactly as they came.
-    return quote(text, safe="~", errors="surrogateescape")
-
-
-def sdk_date(timestamp: float) -> str:
-    """Format a UNIX timestamp as an ``X-Sdk-Date`` value (UTC, ``20250101T000000Z``)."""
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime(SDK_DATE_FORMAT)
-
-
-def canonical_uri(path: str) -> str:
-    """Decode ``path``, encode each segment (only ``~`` kept) and end it with ``/``."""
-    segments = unquote(path, errors="surrogateescape").split("/")
-    uri = "/".join(_encode(segment) for segment in segments)
-    return uri if uri.endswith("/") else uri + "/"
-
-
-def canonical_query_string(query: str) -> str:
-    """Canonical form of an encoded query string.
-
-    Pairs are decoded (``+`` means a space, as ``requests`` encodes ``params``),
-    sorted by key then value, and re-encoded with only ``~`` kept; a repeated key
-    becomes one ``k=v`` per value. A key without ``=`` gets an empty value.
-    """
-    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
-    pairs.sort()
-    return "&".join(f"{_encode(key)}={_encode(value)}" for key, value in pairs)
-
-
-def _signed_header_items(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    items = {name.lower(): str(value).strip() for name, value in headers.items() if "_" not in name}
-    return sorted(items.items())
-
-
-def _payload_hash(body: bytes | str | None) -> str:
-    if not body:
-        return EMPTY_BODY_SHA256
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    return hashlib.sha256(data).hexdigest()
-
-
-def canonical_request(method: str, url: str, headers: Mapping[str, str], body: bytes | str | None) -> str:
-    """The SDK-HMAC-SHA256 canonical request.
-
-    ``headers`` are exactly the headers to sign (names with ``_`` are skipped, as
-    the SDK does). ``url`` is the encoded URL; only its path and query are used.
-    """
-    parts = urlsplit(url)
-    items = _signed_header_items(headers)
-    canonical_headers = "".join(f"{name}:{value}\n" for name, value in items)
-    return "\n".join(
-        [
-            method.upper(),
-            canonical_uri(parts.path),
-            canonical_query_string(parts.query),
-            canonical_headers,
-            ";".join(name for name, _ in items),
-            _payload_hash(body),
-        ]
-    )
-
-
-def string_to_sign(canonical: str, date: str) -> str:
-    """``SDK-HMAC-SHA256``, the ``X-Sdk-Date`` value and the canonical request's hex SHA-256."""
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{date}\n{digest}"
-
-
-def sign_request(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes | str | None,
-    ak: str,
-    sk: Secret,
-) -> str:
-    """Return the ``Authorization`` header value for a request.
-
-    ``headers`` are the headers to sign and must include ``X-Sdk-Date``.
-    """
-    date = next((str(v).strip() for k, v in headers.items() if k.lower() == "x-sdk-date"), None)
-    if date is None:
-        raise ValueError("headers to sign must include X-Sdk-Date")
-    canonical = canonical_request(method, url, headers, body)
-    signature = hmac.new(
-        sk.reveal().encode("utf-8"), string_to_sign(canonical, date).encode("utf-8"), hashlib.sha256
-    ).hexdigest()
-    signed = ";".join(name for name, _ in _signed_header_items(headers))
-    return f"{ALGORITHM} Access={ak}, SignedHeaders={signed}, Signature={signature}"
-
-
-def _header_text(value: str | bytes) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-def _host(netloc: str) -> str:
-    return netloc.rpartition("@")[2]
-
-
 # --------------------------------------------------------------------------- providers
 
 
@@ -224,13 +125,13 @@ class AkSkAuth:
             request.url = urlunsplit(parts._replace(query=query))
         headers = request.headers
         if "Host" not in headers:
-            headers["Host"] = _host(parts.netloc)
+            headers["Host"] = host_of(parts.netloc)
         headers["X-Sdk-Date"] = sdk_date(self._clock.time())
         if self._project_id:
             headers["X-Project-Id"] = self._project_id
         if self._security_token:
             headers["X-Security-Token"] = self._security_token.reveal()
-        to_sign = {name: _header_text(headers[name]) for name in SIGNED_HEADERS if name in headers}
+        to_sign = {name: header_text(headers[name]) for name in SIGNED_HEADERS if name in headers}
         headers["Authorization"] = sign_request(
             request.method or "GET", request.url, to_sign, body, self._ak, self._sk
         )
@@ -254,25 +155,12 @@ class _Token:
 
 
 def parse_error_body(content: bytes | str) -> tuple[str, str]:
-    """``(error_code, error_msg)`` from a Huawei Cloud error body, ``("", "")`` if none.
-
-    Understands ``{"error_code", "error_msg"}``, ``{"error": {"code", "message"}}``
-    and ``{"code", "message"}``.
-    """
+    """``(error_code, error_msg)`` from a raw Huawei Cloud error body, ``("", "")`` if none."""
     try:
         doc: Any = json.loads(content)
     except ValueError:
         return "", ""
-    if not isinstance(doc, dict):
-        return "", ""
-    if "error_code" in doc or "error_msg" in doc:
-        return str(doc.get("error_code") or ""), str(doc.get("error_msg") or "")
-    inner = doc.get("error")
-    if isinstance(inner, dict):
-        return str(inner.get("code") or ""), str(inner.get("message") or "")
-    if "code" in doc or "message" in doc:
-        return str(doc.get("code") or ""), str(doc.get("message") or "")
-    return "", ""
+    return errors.parse_error_body(doc)
 
 
 def _parse_expiry(content: bytes, now: float) -> float:
