@@ -135,7 +135,9 @@ class HTTPServer:
             self._httpd.socket = security.ssl_context().wrap_socket(
                 self._httpd.socket, server_side=True, do_handshake_on_connect=False
             )
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
+        )
 
     @property
     def address(self) -> tuple[str, int]:
