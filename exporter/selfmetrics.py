@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -19,6 +19,9 @@ from exporter import __version__
 from exporter import metrics as m
 from exporter.budget import Budget
 from exporter.sources.base import SourceHealth
+
+# ``*_created`` series double the self-metric series for no value to dashboards or alerts.
+disable_created_metrics()
 
 
 class ApiMetrics:

@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 
 API = "desktop_monitor"
 
-# API response key -> (metric key used by the catalogue, factor to base units)
+# API response key -> (metric key used by the catalogue, divisor to base units: percent -> ratio)
 FIELDS: dict[str, tuple[str, float]] = {
-    "cpu_info": ("cpu_usage_ratio", 0.01),
-    "memory_info": ("memory_usage_ratio", 0.01),
-    "disk_util_inband": ("disk_usage_ratio", 0.01),
+    "cpu_info": ("cpu_usage_ratio", 100.0),
+    "memory_info": ("memory_usage_ratio", 100.0),
+    "disk_util_inband": ("disk_usage_ratio", 100.0),
     "disk_read_bytes_rate": ("disk_read_bytes_per_second", 1.0),
     "disk_write_bytes_rate": ("disk_write_bytes_per_second", 1.0),
     "disk_read_requests_rate": ("disk_read_requests_per_second", 1.0),
@@ -124,7 +124,7 @@ def parse_monitor(desktop_id: str, body: Mapping[str, Any]) -> tuple[DesktopMetr
         invalid += bad
         if best is None:
             continue
-        values.append((metric, best[0] * factor))
+        values.append((metric, best[0] / factor))
         newest = best[1] if newest is None else max(newest, best[1])
     state, start, end = _online(body)
     return DesktopMetrics(desktop_id, tuple(values), newest, state, start, end), invalid

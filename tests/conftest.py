@@ -1,0 +1,126 @@
+"""Shared fixtures: the fake Workspace API on 127.0.0.1 and an in-process exporter against it.
+
+Every server a fixture starts, the fixture stops. Waiting is a deadline loop, never a
+fixed sleep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import Exporter
+from exporter.config import Settings, parse_config
+from exporter.fake import FakeServer, FakeWorkspace
+from exporter.server import HTTPServer, make_app
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+@dataclass
+class FakeApi:
+    state: FakeWorkspace
+    url: str
+
+    def env(self) -> dict[str, str]:
+        return {"HUAWEICLOUD_SDK_AK": self.state.ak, "HUAWEICLOUD_SDK_SK": self.state.sk}
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        raw: dict[str, Any] = {
+            "region": self.state.region,
+            "project_id": self.state.project_id,
+            "endpoints": {"workspace": self.url, "iam": self.url, "ces": self.url},
+            "http": {"backoff_initial": "0.05s", "backoff_max": "0.2s", "throttle_backoff": "0.1s"},
+            "budget": {"burst": 50, "per_api": {"desktop_monitor": 6000, "desktops_detail": 6000}},
+            "connections": {"enabled": False},
+            "events": {"enabled": False},
+        }
+        for key, value in overrides.items():
+            raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+        return raw
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeApi]:
+    state = FakeWorkspace(desktops=10)
+    server = FakeServer(state)
+    url = server.start()
+    try:
+        yield FakeApi(state, url)
+    finally:
+        server.stop()
+
+
+def fast(settings: Settings, inventory: float = 0.5, monitoring: float = 1.0) -> Settings:
+    """Shrink refresh intervals below the validated minimums, for tests only."""
+    cfg = settings.config
+    cfg = dataclasses.replace(
+        cfg,
+        inventory=dataclasses.replace(cfg.inventory, interval=inventory),
+        monitoring=dataclasses.replace(cfg.monitoring, interval=monitoring),
+    )
+    return dataclasses.replace(settings, config=cfg)
+
+
+@dataclass
+class RunningExporter:
+    exporter: Exporter
+    server: HTTPServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def scrape(self) -> str:
+        r = requests.get(self.url + "/metrics", timeout=10)
+        r.raise_for_status()
+        return r.text
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        out = {}
+        for fam in text_string_to_metric_families(self.scrape()):
+            for s in fam.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.samples().get((name, tuple(sorted(labels.items()))))
+
+
+@pytest.fixture
+def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]]:
+    running: list[RunningExporter] = []
+
+    def start(settings: Settings | None = None, **overrides: Any) -> RunningExporter:
+        s = settings or fast(parse_config(fake_api.config(**overrides), fake_api.env()))
+        exporter = Exporter(s)
+        server = HTTPServer("127.0.0.1", 0, make_app(exporter.registry, exporter.ready, exporter.reload))
+        exporter.start()
+        server.start()
+        r = RunningExporter(exporter, server)
+        running.append(r)
+        return r
+
+    try:
+        yield start
+    finally:
+        for r in running:
+            r.server.stop()
+            r.exporter.stop()
