@@ -35,7 +35,7 @@ def test_every_metric_has_the_value_the_api_gave(fake_api: FakeApi, start_export
         {
             "online_status": 1,
             "user_online_info": [],
-            "cpu_info": pts(12.5) + [{"average": 99.0, "timestamp": (T0 - 300) * 1000}],
+            "cpu_info": [*pts(12.5), {"average": 99.0, "timestamp": (T0 - 300) * 1000}],
             "memory_info": pts(50.0),
             "disk_util_inband": pts(75.0),
             "disk_read_bytes_rate": pts(1000.0),
