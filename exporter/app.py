@@ -23,6 +23,8 @@ from exporter.logs import setup_logging
 from exporter.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.sources.base import SourceHealth
+from exporter.sources.connections import install_connections
+from exporter.sources.events import install as install_events
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 
@@ -32,9 +34,16 @@ log = logging.getLogger(__name__)
 class Exporter:
     """One exporter instance: sources refreshing in the background plus a private registry."""
 
-    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
+        overrides: Callable[[Settings], Settings] = lambda s: s,
+    ) -> None:
         cfg = settings.config
         self.settings = settings
+        # Command-line flags that override config keys; re-applied on every reload.
+        self._overrides = overrides
         self.clock = clock
         self.registry = CollectorRegistry()
         self.budget = Budget(cfg.budget, clock)
@@ -47,17 +56,20 @@ class Exporter:
         self.monitoring = MonitoringSource(self.client, cfg.monitoring, clock, self.api_metrics)
         self.reload_state = ReloadState()
         self.reload_state.last_success = clock.time()
+        # Runner bookkeeping exists before the installers, which call add_runner/stop_event.
+        self._stop = threading.Event()
+        self._started_at: float | None = None
+        self._runners: list[threading.Thread] = []
         # Later sources register here: extra metric builders and extra health entries.
         self.extra_families: list[Callable[[], list[Metric]]] = []
         self.extra_healths: list[SourceHealth] = []
         # Feature installers: each later source wires itself in here (sources, runners, families).
+        self.events = install_events(self)
+        self.connections = install_connections(self)
         self.registry.register(WorkspaceCollector(self._view))
         self.registry.register(
             StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)
         )
-        self._stop = threading.Event()
-        self._started_at: float | None = None
-        self._runners: list[threading.Thread] = []
         self._monitoring_runner: MonitoringRunner | None = None
         self._reload_lock = threading.Lock()
 
@@ -95,6 +107,8 @@ class Exporter:
 
     def start(self) -> None:
         self._started_at = self.clock.monotonic()
+        for runner in list(self._runners):  # added by feature installers before start()
+            runner.start()
         inv = PeriodicRunner(self.inventory, self.clock, self._stop)
         self._runners.append(inv)
         inv.start()
@@ -137,7 +151,7 @@ class Exporter:
         path = path or self.settings.source
         with self._reload_lock:
             try:
-                new = load_config(path)
+                new = self._overrides(load_config(path))
             except ConfigError as e:
                 self.reload_state.successful = False
                 for p in e.problems:

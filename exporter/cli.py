@@ -170,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.region,
         settings.credentials.method,
     )
-    return serve(Exporter(settings), security)
+    return serve(Exporter(settings, overrides=lambda s: _with_flags(s, args)), security)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
