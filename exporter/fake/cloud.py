@@ -1,0 +1,177 @@
+"""Handlers of the fake IAM (tokens, projects) and Cloud Eye (SYS.Workspace metrics) endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.fake.data import CES_METRICS, CES_NAMESPACE, CES_UNITS, JsonDict
+from exporter.fake.proto import CES_BAD_BODY, BadRequest, Request, Response, json_response, page, to_int
+from exporter.fake.state import FakeWorkspace
+
+_PERIODS = {"1": 4 * 3600, "60": 86400, "300": 86400, "1200": 3 * 86400, "3600": 10 * 86400}
+_PERIODS |= {"14400": 30 * 86400, "86400": 180 * 86400}
+_FILTERS = ("average", "variance", "min", "max", "sum")
+_MAX_V1_POINTS = 3000
+
+
+# ---------------------------------------------------------------------------- IAM
+
+
+def _iam_error(status: int, message: str, title: str) -> Response:
+    return json_response({"error": {"code": status, "message": message, "title": title}}, status)
+
+
+def iam_tokens(state: FakeWorkspace, req: Request) -> Response:
+    """POST /v3/auth/tokens with the password method, scoped to the fake's project."""
+    doc = req.json()
+    try:
+        identity = doc["auth"]["identity"]
+        methods = identity["methods"]
+        user = identity["password"]["user"]
+        name, password, domain = user["name"], user["password"], user["domain"]["name"]
+        scope = doc["auth"].get("scope", {}).get("project", {})
+    except (KeyError, TypeError, AttributeError):
+        return _iam_error(400, "The request body is malformed.", "Bad Request")
+    if not isinstance(methods, list) or "password" not in methods:
+        return _iam_error(400, "Only the password method is supported by the fake.", "Bad Request")
+    if (name, password, domain) != (state.iam_user, state.iam_password, state.iam_domain):
+        return _iam_error(401, "The username or password is wrong.", "Unauthorized")
+    if not isinstance(scope, dict) or not (
+        scope.get("id") == state.project_id or scope.get("name") == state.region
+    ):
+        return _iam_error(400, "The project in the scope does not exist.", "Bad Request")
+    token, body = state.issue_token(state.project_id)
+    if not req.get("nocatalog"):
+        body["catalog"] = []
+    return json_response({"token": body}, 201, {"X-Subject-Token": token})
+
+
+def iam_projects(state: FakeWorkspace, req: Request) -> Response:
+    """GET /v3/projects?name=<region>: the one fake project when the name matches."""
+    project = {
+        "id": state.project_id,
+        "name": state.region,
+        "domain_id": state.domain_id,
+        "parent_id": state.domain_id,
+        "is_domain": False,
+        "enabled": True,
+        "description": "",
+    }
+    name = req.get("name")
+    projects = [project] if name in (None, state.region) else []
+    return json_response({"projects": projects, "links": {"self": "/v3/projects", "next": None}})
+
+
+# ---------------------------------------------------------------------------- Cloud Eye
+
+
+def _body(req: Request) -> dict[str, Any]:
+    doc = req.json()
+    if not isinstance(doc, dict):
+        raise BadRequest("Some content in message body is not correct", CES_BAD_BODY)
+    return doc
+
+
+def _window_ms(doc: dict[str, Any]) -> tuple[int, int]:
+    start = to_int(doc.get("from"), "from", lo=0, code=CES_BAD_BODY)
+    end = to_int(doc.get("to"), "to", lo=0, code=CES_BAD_BODY)
+    if start >= end:
+        raise BadRequest(
+            "Some content in message body is not correct: from must be less than to", CES_BAD_BODY
+        )
+    return start, end
+
+
+def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
+    """POST /v2/{project_id}/batch-query-metric-data: latest point of one metric for every desktop.
+
+    The real response has no total; this fake adds ``meta_data {count, total}`` for convenience.
+    """
+    doc = _body(req)
+    namespace, metric, dimension = doc.get("namespace"), doc.get("metric_name"), doc.get("metric_dimension")
+    if not all(isinstance(v, str) and v for v in (namespace, metric, dimension)):
+        raise BadRequest("namespace, metric_name and metric_dimension are required", CES_BAD_BODY)
+    start, end = _window_ms(doc)
+    if end - start > 300_000:
+        raise BadRequest("The interval between from and to must be within 5 minutes", CES_BAD_BODY)
+    limit = to_int(doc.get("limit", 100), "limit", lo=1, hi=1000, code=CES_BAD_BODY)
+    offset = to_int(doc.get("offset", 0), "offset", lo=0, hi=9_999_999, code=CES_BAD_BODY)
+    points: list[JsonDict] = []
+    if namespace == CES_NAMESPACE and dimension == state.ces_dimension and metric in CES_METRICS:
+        for desktop_id, value, ts in state.ces_latest(str(metric), start, end):
+            dim = {"name": dimension, "value": desktop_id, "origin_value": desktop_id}
+            points.append(
+                {"dimensions": [dim], "timestamp": ts, "value": value, "unit": CES_UNITS[str(metric)]}
+            )
+    chunk = page(points, offset, limit)
+    return json_response(
+        {
+            "namespace": namespace,
+            "metric_name": metric,
+            "metric_dimension": dimension,
+            "data_points": chunk,
+            "meta_data": {"count": len(chunk), "total": len(points)},
+        }
+    )
+
+
+def ces_batch_v1(state: FakeWorkspace, req: Request) -> Response:
+    """POST /V1.0/{project_id}/batch-query-metric-data: series of up to 500 metrics."""
+    doc = _body(req)
+    metrics = doc.get("metrics")
+    if not isinstance(metrics, list) or not 1 <= len(metrics) <= 500:
+        raise BadRequest("metrics must hold 1 to 500 entries", CES_BAD_BODY)
+    period, stat = str(doc.get("period", "")), doc.get("filter")
+    if period not in _PERIODS or stat not in _FILTERS:
+        raise BadRequest("Invalid period or filter", CES_BAD_BODY)
+    start, end = _window_ms(doc)
+    start = max(start, end - _PERIODS[period] * 1000)  # CES silently clamps `from`
+    budget = _MAX_V1_POINTS
+    out = []
+    for item in metrics:
+        if not isinstance(item, dict) or not isinstance(item.get("dimensions"), list):
+            raise BadRequest("Each metric needs namespace, metric_name and dimensions", CES_BAD_BODY)
+        dims = item["dimensions"]
+        if not 1 <= len(dims) <= 4 or not all(isinstance(d, dict) for d in dims):
+            raise BadRequest("dimensions must hold 1 to 4 entries", CES_BAD_BODY)
+        name = str(item.get("metric_name", ""))
+        series: list[tuple[float, int]] = []
+        if item.get("namespace") == CES_NAMESPACE:
+            for d in dims:
+                if d.get("name") == state.ces_dimension:
+                    series = state.ces_series(name, str(d.get("value", "")), start, end)
+        series = series[:budget]
+        budget -= len(series)
+        out.append(
+            {
+                "namespace": item.get("namespace"),
+                "metric_name": name,
+                "dimensions": dims,
+                "unit": CES_UNITS.get(name, ""),
+                "datapoints": [{stat: value, "timestamp": ts} for value, ts in series],
+            }
+        )
+    return json_response({"metrics": out})
+
+
+def ces_metrics(state: FakeWorkspace, req: Request) -> Response:
+    """GET /V1.0/{project_id}/metrics: ListMetrics with ``start`` marker paging."""
+    limit = to_int(req.get("limit") or 1000, "limit", lo=1, hi=1000, code=CES_BAD_BODY)
+    entries = state.ces_metric_list()
+    if (ns := req.get("namespace")) is not None:
+        entries = [e for e in entries if e["namespace"] == ns]
+    if (name := req.get("metric_name")) is not None:
+        entries = [e for e in entries if e["metric_name"] == name]
+    if (dim := req.get("dim.0")) is not None:
+        dname, _, dvalue = dim.partition(",")
+        entries = [e for e in entries if e["dimensions"][0] == {"name": dname, "value": dvalue}]
+    total = len(entries)
+    if (marker := req.get("start")) is not None:
+        position = next((i for i, e in enumerate(entries) if e["marker"] == marker), None)
+        entries = entries[position + 1 :] if position is not None else []
+    chunk = entries[:limit]
+    last = chunk[-1]["marker"] if chunk else ""
+    metrics = [{k: v for k, v in e.items() if k != "marker"} for e in chunk]
+    return json_response(
+        {"metrics": metrics, "meta_data": {"count": len(chunk), "total": total, "marker": last}}
+    )

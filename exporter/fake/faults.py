@@ -1,0 +1,258 @@
+"""Fault injection and call accounting for the fake Workspace API.
+
+Faults are keyed by the API names of :mod:`exporter.apis` (or ``"*"`` for every API) and
+are consumed one per request. ``times=None`` means "until :meth:`reset_faults`".
+Every request to a known API is logged *before* its response is written, so a test
+that has received a response can immediately assert on :meth:`FaultInjector.calls`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from exporter.apis import APIS
+
+GarbageKind = Literal["notjson", "wrongshape", "badvalues"]
+GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues")
+ANY_API = "*"
+
+THROTTLE_CODE = "APIGW.0308"
+
+
+def throttle_message(limit: int) -> str:
+    return (
+        f"The throttling threshold has been reached: policy user over ratelimit,limit:{limit},time:1 minute"
+    )
+
+
+class CallRecord(NamedTuple):
+    """One upstream request: ``query`` maps each key to its value (repeats joined by ``,``)."""
+
+    api: str
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+
+
+@dataclass
+class _Fault:
+    remaining: int | None  # None = forever
+    status: int = 500
+    error_code: str = ""
+    kind: str = ""
+
+    def take(self) -> bool:
+        if self.remaining is None:
+            return True
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+class FaultVerdict(NamedTuple):
+    """What the server must answer instead of the real response (status 0 = nothing)."""
+
+    status: int
+    error_code: str
+    error_msg: str
+
+
+def _check_api(api: str) -> str:
+    if api != ANY_API and api not in APIS:
+        raise ValueError(f"unknown API name {api!r}; expected one of {sorted(APIS)} or '*'")
+    return api
+
+
+def _check_times(times: int | None) -> int | None:
+    if times is not None and times < 0:
+        raise ValueError("times must be >= 0 (or None for 'until reset')")
+    return times
+
+
+class FaultInjector:
+    """Thread-safe fault configuration plus the call log; a base of ``FakeWorkspace``."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._lock = threading.RLock()
+        self.now = now
+        self._fail: dict[str, _Fault] = {}
+        self._throttle: dict[str, _Fault] = {}
+        self._garbage: dict[str, _Fault] = {}
+        self._latency: dict[str, float] = {}
+        self._rate: dict[str, int] = {}
+        self._rate_hits: dict[str, deque[float]] = {}
+        self._calls: Counter[str] = Counter()
+        self._log: list[CallRecord] = []
+
+    # ------------------------------------------------------------------ configuration
+
+    def fail(
+        self, api: str, status: int = 500, times: int | None = 1, error_code: str = "WKS.00211401"
+    ) -> None:
+        """Answer the next ``times`` calls of ``api`` with ``status`` and a WKS error body."""
+        with self._lock:
+            self._fail[_check_api(api)] = _Fault(_check_times(times), status, error_code)
+
+    def throttle(self, api: str, times: int | None = 1) -> None:
+        """Answer the next ``times`` calls of ``api`` with 429 APIGW.0308."""
+        with self._lock:
+            self._throttle[_check_api(api)] = _Fault(_check_times(times), 429, THROTTLE_CODE)
+
+    def set_rate_limit(self, api: str, per_minute: int | None) -> None:
+        """A sliding 60 s window (on ``now()``): calls beyond ``per_minute`` get 429 APIGW.0308."""
+        with self._lock:
+            _check_api(api)
+            if per_minute is None:
+                self._rate.pop(api, None)
+                self._rate_hits.pop(api, None)
+                return
+            if per_minute < 0:
+                raise ValueError("per_minute must be >= 0")
+            self._rate[api] = per_minute
+            self._rate_hits.setdefault(api, deque())
+
+    def set_latency(self, api: str, seconds: float) -> None:
+        """Delay every response of ``api`` by ``seconds`` of real time (0 removes it)."""
+        with self._lock:
+            _check_api(api)
+            if seconds <= 0:
+                self._latency.pop(api, None)
+            else:
+                self._latency[api] = float(seconds)
+
+    def garbage(self, api: str, times: int | None = 1, kind: str = "notjson") -> None:
+        """Corrupt the next ``times`` successful bodies of ``api`` (see :func:`corrupt`)."""
+        if kind not in GARBAGE_KINDS:
+            raise ValueError(f"kind must be one of {GARBAGE_KINDS}")
+        with self._lock:
+            self._garbage[_check_api(api)] = _Fault(_check_times(times), kind=kind)
+
+    def reset_faults(self) -> None:
+        with self._lock:
+            self._fail.clear()
+            self._throttle.clear()
+            self._garbage.clear()
+            self._latency.clear()
+            self._rate.clear()
+            self._rate_hits.clear()
+
+    # ------------------------------------------------------------------ accounting
+
+    def calls(self, api: str | None = None) -> int:
+        """Requests made to ``api`` (all known APIs when None), whatever their status."""
+        with self._lock:
+            return sum(self._calls.values()) if api is None else self._calls[api]
+
+    def call_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._calls)
+
+    @property
+    def call_log(self) -> list[CallRecord]:
+        with self._lock:
+            return list(self._log)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._log.clear()
+
+    def record_call(self, api: str, method: str, path: str, query: dict[str, str], status: int) -> None:
+        with self._lock:
+            self._calls[api] += 1
+            self._log.append(CallRecord(api, method, path, dict(query), status))
+
+    # ------------------------------------------------------------------ evaluation (server side)
+
+    def _lookup(self, table: dict[str, _Fault], api: str) -> _Fault | None:
+        for key in (api, ANY_API):
+            fault = table.get(key)
+            if fault is not None and fault.take():
+                return fault
+        return None
+
+    def latency_for(self, api: str) -> float:
+        with self._lock:
+            return self._latency.get(api, self._latency.get(ANY_API, 0.0))
+
+    def pre_request(self, api: str) -> FaultVerdict:
+        """Rate limit, throttle and fail checks, in that order; consumes one count if it fires."""
+        with self._lock:
+            for key in (api, ANY_API):
+                if key in self._rate:
+                    limit = self._rate[key]
+                    hits = self._rate_hits[key]
+                    now = self.now()
+                    while hits and hits[0] <= now - 60.0:
+                        hits.popleft()
+                    if len(hits) >= limit:
+                        return FaultVerdict(429, THROTTLE_CODE, throttle_message(limit))
+                    hits.append(now)
+            if self._lookup(self._throttle, api) is not None:
+                return FaultVerdict(429, THROTTLE_CODE, throttle_message(100))
+            failure = self._lookup(self._fail, api)
+            if failure is not None:
+                return FaultVerdict(failure.status, failure.error_code, "Injected failure from the fake API")
+            return FaultVerdict(0, "", "")
+
+    def garbage_kind(self, api: str) -> str:
+        """The garbage kind to apply to this successful response ("" for none)."""
+        with self._lock:
+            fault = self._lookup(self._garbage, api)
+            return fault.kind if fault is not None else ""
+
+
+# --------------------------------------------------------------------------- corruption
+
+# "NaN" is a string on purpose: float("NaN") parses it, and a NaN literal would make the whole
+# body unparseable for strict JSON decoders (simplejson, which requests prefers when installed).
+_BAD_VALUES: tuple[Any, ...] = ("n/a", "NaN", None, "12.5%", "Infinity")
+_BAD_KEYS = frozenset({"average", "value", "network_rtt", "e2e_rtt", "relative_start_time", "duration"})
+
+
+def _badvalues(node: Any, counter: list[int]) -> Any:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _BAD_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = _BAD_VALUES[counter[0] % len(_BAD_VALUES)]
+                counter[0] += 1
+            else:
+                out[key] = _badvalues(value, counter)
+        return out
+    if isinstance(node, list):
+        return [_badvalues(item, counter) for item in node]
+    return node
+
+
+def corrupt(kind: str, body: bytes, content_type: str) -> bytes:
+    """Malformed variants of a successful body.
+
+    * ``notjson``: a truncated, invalid JSON document (for byte downloads: a broken archive);
+    * ``wrongshape``: valid JSON with every top-level list removed (``{"unexpected": ...}`` when
+      there is none);
+    * ``badvalues``: numeric values (average, value, rtt, ...) replaced in turn by ``"n/a"``,
+      ``"NaN"``, ``null``, ``"12.5%"`` and ``"Infinity"`` (still valid JSON).
+    """
+    if not content_type.startswith("application/json"):
+        return b"PK\x03\x04 this is not a complete archive" if kind == "notjson" else b"\x00garbage\xff"
+    if kind == "notjson":
+        return body[: max(1, len(body) // 2)] + b"<html>502 Bad Gateway"
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if kind == "wrongshape":
+        if isinstance(doc, dict):
+            stripped = {k: v for k, v in doc.items() if not isinstance(v, list)}
+            if stripped != doc:
+                return json.dumps(stripped).encode()
+        return json.dumps({"unexpected": "shape"}).encode()
+    return json.dumps(_badvalues(doc, [0])).encode()

@@ -1,0 +1,86 @@
+"""The fake's route table: (method, path template) -> API name and handler.
+
+The paths are written from the upstream facts (workspace-api.md), not copied from
+:mod:`exporter.apis`; a unit test checks the two agree, so a typo on either side shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from exporter.fake import cloud, handlers
+from exporter.fake.proto import Request, Response
+from exporter.fake.state import FakeWorkspace
+
+Handler = Callable[[FakeWorkspace, Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    api: str
+    method: str
+    template: str
+    handler: Handler
+    auth: bool = True  # needs a token or an AK/SK signature
+    pattern: re.Pattern[str] = re.compile("")
+
+    @property
+    def project_scoped(self) -> bool:
+        return "{project_id}" in self.template
+
+
+def _route(api: str, method: str, template: str, handler: Handler, *, auth: bool = True) -> Route:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    return Route(api, method, template, handler, auth, re.compile(f"^{regex}$"))
+
+
+ROUTES: tuple[Route, ...] = (
+    _route("iam_tokens", "POST", "/v3/auth/tokens", cloud.iam_tokens, auth=False),
+    _route("iam_projects", "GET", "/v3/projects", cloud.iam_projects),
+    _route("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", handlers.desktops_detail),
+    _route(
+        "desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", handlers.desktop_monitor
+    ),
+    _route("connections", "GET", "/v2/{project_id}/connections/desktops", handlers.connections),
+    _route("login_records", "GET", "/v1.0/{project_id}/desktop-users/login-records", handlers.login_records),
+    _route(
+        "connections_export",
+        "GET",
+        "/v2/{project_id}/connections/desktops/export",
+        handlers.connections_export,
+    ),
+    _route(
+        "connections_export_v3",
+        "GET",
+        "/v3/{project_id}/desktops/connections/export",
+        handlers.connections_export_v3,
+    ),
+    _route("export_tasks", "GET", "/v2/{project_id}/export-tasks", handlers.export_tasks),
+    _route(
+        "export_download", "GET", "/v2/{project_id}/export-tasks/{task_id}/download", handlers.export_download
+    ),
+    _route("screen_records", "GET", "/v2/{project_id}/screen-records", handlers.screen_records),
+    _route(
+        "os_operations",
+        "GET",
+        "/v2/{project_id}/screen-records/{record_id}/os-operations",
+        handlers.os_operations,
+    ),
+    _route("ces_metrics", "GET", "/V1.0/{project_id}/metrics", cloud.ces_metrics),
+    _route("ces_batch_v1", "POST", "/V1.0/{project_id}/batch-query-metric-data", cloud.ces_batch_v1),
+    _route("ces_batch_v2", "POST", "/v2/{project_id}/batch-query-metric-data", cloud.ces_batch_v2),
+)
+
+
+def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route serving ``method raw_path`` and its URL-decoded path parameters."""
+    for route in ROUTES:
+        if route.method != method:
+            continue
+        found = route.pattern.match(raw_path)
+        if found is not None:
+            return route, {k: unquote(v) for k, v in found.groupdict().items()}
+    return None
