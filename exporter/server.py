@@ -19,9 +19,10 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.exposition import ThreadingWSGIServer, gzip_accepted
 
 from exporter import __version__
+from exporter.render import CachedExposition
 from exporter.webconfig import BasicAuth, WebSecurity
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,13 @@ def make_app(
     ready: Callable[[], bool],
     reload: Callable[[], tuple[bool, str]],
     auth: BasicAuth | None = None,
+    exposition: CachedExposition | None = None,
 ) -> WSGIApp:
-    """The exporter's WSGI app, dispatching on path."""
+    """The exporter's WSGI app, dispatching on path.
+
+    With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics;
+    ``name[]`` filtering falls back to rendering ``registry`` in full.
+    """
     metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
 
@@ -98,6 +104,14 @@ def make_app(
                 start, "401 Unauthorized", "Unauthorized\n", [("WWW-Authenticate", 'Basic realm="exporter"')]
             )
         if path == "/metrics":
+            if exposition is not None and "name[]" not in environ.get("QUERY_STRING", ""):
+                gz = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+                data, content_type = exposition.body(environ.get("HTTP_ACCEPT", ""), gz)
+                headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+                if gz:
+                    headers.append(("Content-Encoding", "gzip"))
+                start("200 OK", headers)
+                return [data]
             body: Iterable[bytes] = metrics_app(environ, start)
             return body
         if path == "/-/healthy":
