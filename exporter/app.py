@@ -6,12 +6,14 @@ and ``cli demo`` start and what integration tests drive in-process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from exporter.budget import Budget
 from exporter.client import WorkspaceClient
@@ -20,15 +22,40 @@ from exporter.collector import DataView, WorkspaceCollector
 from exporter.config import Settings, load_config
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
+from exporter.render import CachedExposition
 from exporter.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.sources.base import SourceHealth
+from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.connections import install_connections
 from exporter.sources.events import install as install_events
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 
 log = logging.getLogger(__name__)
+
+
+def _shard_scope(settings: Settings) -> Settings:
+    """Project-wide sources (connection records, events) run on shard 0 only, so a sharded
+    project counts each record once; other shards export only their desktops."""
+    cfg = settings.config
+    if cfg.shard.index == 0 or not (cfg.connections.enabled or cfg.events.enabled):
+        return settings
+    cfg = dataclasses.replace(
+        cfg,
+        connections=dataclasses.replace(cfg.connections, enabled=False),
+        events=dataclasses.replace(cfg.events, enabled=False),
+    )
+    return dataclasses.replace(settings, config=cfg)
+
+
+class _Union(Collector):
+    def __init__(self, *registries: CollectorRegistry) -> None:
+        self._registries = registries
+
+    def collect(self) -> Iterator[Metric]:
+        for r in self._registries:
+            yield from r.collect()
 
 
 class Exporter:
@@ -40,37 +67,45 @@ class Exporter:
         clock: Clock = SYSTEM_CLOCK,
         overrides: Callable[[Settings], Settings] = lambda s: s,
     ) -> None:
+        settings = _shard_scope(settings)
         cfg = settings.config
         self.settings = settings
         # Command-line flags that override config keys; re-applied on every reload.
         self._overrides = overrides
         self.clock = clock
+        # Upstream data (rendered once per data version) and live self-metrics (per scrape);
+        # ``registry`` is their union, used for name[] filtering and tests.
+        self.data_registry = CollectorRegistry()
+        self.live_registry = CollectorRegistry()
         self.registry = CollectorRegistry()
+        self.registry.register(_Union(self.data_registry, self.live_registry))
         self.budget = Budget(cfg.budget, clock)
-        apis = ["desktops_detail", "desktop_monitor"]
+        apis = ["desktops_detail"]  # the monitoring APIs are declared by _build_monitoring
         if settings.credentials.method == "token":
             apis.append("iam_tokens")
-        self.api_metrics = ApiMetrics(self.registry, apis)
+        self.api_metrics = ApiMetrics(self.live_registry, apis)
         self.client = WorkspaceClient(settings, self.budget, self.api_metrics, clock)
-        self.inventory = InventorySource(self.client, cfg.inventory, clock, self.api_metrics)
-        self.monitoring = MonitoringSource(self.client, cfg.monitoring, clock, self.api_metrics)
+        self.inventory = InventorySource(self.client, cfg.inventory, clock, self.api_metrics, cfg.shard)
         self.reload_state = ReloadState()
         self.reload_state.last_success = clock.time()
         # Runner bookkeeping exists before the installers, which call add_runner/stop_event.
         self._stop = threading.Event()
+        self.monitoring = self._build_monitoring()
         self._started_at: float | None = None
         self._runners: list[threading.Thread] = []
         # Later sources register here: extra metric builders and extra health entries.
         self.extra_families: list[Callable[[], list[Metric]]] = []
+        self.extra_versions: list[Callable[[], Hashable]] = []
         self.extra_healths: list[SourceHealth] = []
         # Feature installers: each later source wires itself in here (sources, runners, families).
         self.events = install_events(self)
         self.connections = install_connections(self)
-        self.registry.register(WorkspaceCollector(self._view))
-        self.registry.register(
+        self.data_registry.register(WorkspaceCollector(self._view))
+        self.live_registry.register(
             StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)
         )
-        self._monitoring_runner: MonitoringRunner | None = None
+        self.exposition = CachedExposition(self.data_registry, self.live_registry, self.data_version)
+        self._monitoring_runner: threading.Thread | None = None
         self._reload_lock = threading.Lock()
 
     # -------------------------------------------------------------- reading
@@ -79,6 +114,24 @@ class Exporter:
         cfg = self.settings.config
         monitoring = self.monitoring.snapshot if cfg.monitoring.enabled else None
         return DataView(self.inventory.snapshot, monitoring, cfg.inventory, list(self.extra_families))
+
+    def add_families(self, build: Callable[[], list[Metric]], version: Callable[[], Hashable]) -> None:
+        """Register a later source's families; ``version`` must change whenever they would."""
+        self.extra_families.append(build)
+        self.extra_versions.append(version)
+
+    def data_version(self) -> Hashable:
+        """Changes whenever the data families would render differently."""
+        if len(self.extra_versions) != len(self.extra_families):
+            return object()  # an unversioned builder: never serve cached bytes
+        inv = self.inventory.snapshot
+        mon = self.monitoring.snapshot if self.settings.config.monitoring.enabled else None
+        return (
+            inv.version if inv else None,
+            mon.version if mon else None,
+            id(self.settings),
+            tuple(v() for v in self.extra_versions),
+        )
 
     def _healths(self) -> list[SourceHealth]:
         out = [self.inventory.health]
@@ -115,14 +168,35 @@ class Exporter:
         if self.settings.config.monitoring.enabled:
             self._start_monitoring()
 
+    def _build_monitoring(self) -> MonitoringSource | CloudEyeSource:
+        """The source named by ``monitoring.source`` (read at start-up; a reload does not switch)."""
+        cfg = self.settings.config
+        if cfg.monitoring.source == "cloudeye":
+            for api in ("ces_batch_v2", "ces_metrics"):
+                self.api_metrics.declare(api)
+            return CloudEyeSource(
+                self.client,
+                cfg.monitoring,
+                self.clock,
+                self.api_metrics,
+                lambda: self.inventory.snapshot,
+                self._stop,
+            )
+        self.api_metrics.declare("desktop_monitor")
+        return MonitoringSource(self.client, cfg.monitoring, self.clock, self.api_metrics)
+
     def _start_monitoring(self) -> None:
-        runner = MonitoringRunner(
-            self.monitoring,
-            self.inventory,
-            self.clock,
-            self._stop,
-            self.settings.config.budget.max_concurrency,
-        )
+        runner: threading.Thread
+        if isinstance(self.monitoring, CloudEyeSource):
+            runner = PeriodicRunner(self.monitoring, self.clock, self._stop)
+        else:
+            runner = MonitoringRunner(
+                self.monitoring,
+                self.inventory,
+                self.clock,
+                self._stop,
+                self.settings.config.budget.max_concurrency,
+            )
         self._monitoring_runner = runner
         self._runners.append(runner)
         runner.start()
@@ -165,6 +239,7 @@ class Exporter:
 
     def apply(self, new: Settings) -> None:
         """Apply new settings without dropping snapshots, counters or caches."""
+        new = _shard_scope(new)
         old = self.settings.config
         cfg = new.config
         self.settings = new
@@ -172,6 +247,13 @@ class Exporter:
         self.budget.reconfigure(cfg.budget)
         self.client.reconfigure(new)
         self.inventory.config = cfg.inventory
+        self.inventory.shard = cfg.shard
+        if old.monitoring.source != cfg.monitoring.source:
+            log.warning(
+                "monitoring.source changed from %s to %s: takes effect after a restart",
+                old.monitoring.source,
+                cfg.monitoring.source,
+            )
         self.monitoring.reconfigure(cfg.monitoring)
         if cfg.monitoring.enabled and self._monitoring_runner is None and self._started_at is not None:
             self._start_monitoring()

@@ -1,4 +1,4 @@
-"""Command line: ``run`` (default), ``check-config`` and ``demo``.
+"""Command line: ``run`` (default), ``check-config``, ``export-connections`` and ``demo``.
 
 Flags follow the Go exporters' dotted style. Secrets never come from flags: they
 come from the environment or ``*_file`` paths named in the config.
@@ -17,16 +17,17 @@ from collections.abc import Sequence
 from types import FrameType
 
 from exporter import __version__
-from exporter.app import Exporter
-from exporter.config import DEFAULT_PORT, Settings, load_config, parse_listen_address
+from exporter import export as export_cmd
+from exporter.config import DEFAULT_PORT, Settings, load_targets, parse_listen_address
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
+from exporter.multi import MultiExporter
 from exporter.server import HTTPServer, make_app
 from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check-config", "demo")
+COMMANDS = ("run", "check-config", "export-connections", "demo")
 DEFAULT_CONFIG = "config.yaml"
 
 
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--desktops", type=int, default=20, help="Desktops the fake API serves (default 20).")
     _serve_flags(demo, default_listen=f"127.0.0.1:{DEFAULT_PORT}")
+    export = sub.add_parser(
+        "export-connections",
+        help="Download the connection-record export (v2, or the v3 task with --async) to a file.",
+    )
+    _config_flag(export)
+    export_cmd.add_arguments(export)
     return parser
 
 
@@ -119,12 +126,12 @@ def _config_error(e: ConfigError) -> int:
     return 2
 
 
-def serve(exporter: Exporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
+def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
     """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
     auth = BasicAuth(security.users) if security and security.users else None
-    app = make_app(exporter.registry, exporter.ready, exporter.reload, auth)
+    app = make_app(exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition)
     try:
         server = HTTPServer(host, port, app, security)
     except OSError as e:
@@ -157,30 +164,30 @@ def serve(exporter: Exporter, security: WebSecurity | None, stop: threading.Even
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        settings = _with_flags(load_config(args.config_file), args)
-        cfg = settings.config
+        targets = [_with_flags(s, args) for s in load_targets(args.config_file)]
+        cfg = targets[0].config
         security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     except ConfigError as e:
         return _config_error(e)
     setup_logging(cfg.log.level, cfg.log.format)
     log.info(
-        "starting version=%s config=%s region=%s auth=%s",
+        "starting version=%s config=%s targets=%s",
         __version__,
         args.config_file,
-        cfg.region,
-        settings.credentials.method,
+        ",".join(f"{t.config.region}/{t.credentials.method}" for t in targets),
     )
-    return serve(Exporter(settings, overrides=lambda s: _with_flags(s, args)), security)
+    return serve(MultiExporter(targets, overrides=lambda s: _with_flags(s, args)), security)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        settings = load_config(args.config_file)
-        if settings.config.web.config_file:
-            load_web_config(settings.config.web.config_file)
+        targets = load_targets(args.config_file)
+        if targets[0].config.web.config_file:
+            load_web_config(targets[0].config.web.config_file)
     except ConfigError as e:
         return _config_error(e)
-    print(f"{args.config_file}: configuration is valid (region {settings.config.region})")
+    where = ", ".join(t.config.region for t in targets)
+    print(f"{args.config_file}: configuration is valid ({len(targets)} target(s): {where})")
     return 0
 
 
@@ -190,10 +197,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_export_connections(args: argparse.Namespace) -> int:
+    return export_cmd.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "check-config": cmd_check_config, "demo": cmd_demo}
+    handlers = {
+        "run": cmd_run,
+        "check-config": cmd_check_config,
+        "export-connections": cmd_export_connections,
+        "demo": cmd_demo,
+    }
     return handlers[args.command](args)

@@ -348,6 +348,83 @@ class WorkspaceClient:
             {"start_time": start_time, "end_time": end_time},
         )
 
+    def ces_list_metrics(self, namespace: str, max_pages: int = 100) -> list[dict[str, Any]]:
+        """Cloud Eye ListMetrics entries of ``namespace``, paged by the ``start`` marker.
+
+        At most ``max_pages`` calls of 1,000 entries; stops early on a short page, an empty
+        or repeated marker. Entries that are not JSON objects are counted and skipped.
+        """
+        out: list[dict[str, Any]] = []
+        marker = ""
+        for _ in range(max(1, max_pages)):
+            params: dict[str, str | int] = {"namespace": namespace, "limit": 1000}
+            if marker:
+                params["start"] = marker
+            body = self.request("ces_metrics", params=params)
+            items = body.get("metrics")
+            if not isinstance(items, list):
+                self._observer.invalid_response("ces_metrics")
+                raise InvalidResponseError("ces_metrics", 200, "", "missing list 'metrics'")
+            for item in items:
+                if isinstance(item, dict):
+                    out.append(item)
+                else:
+                    self._observer.invalid_response("ces_metrics")
+            meta = body.get("meta_data")
+            nxt = meta.get("marker") if isinstance(meta, dict) else None
+            if len(items) < 1000 or not isinstance(nxt, str) or not nxt or nxt == marker:
+                break
+            marker = nxt
+        return out
+
+    def ces_batch_latest(
+        self,
+        namespace: str,
+        metric_name: str,
+        dimension: str,
+        from_ms: int,
+        to_ms: int,
+        max_points: int = 200_000,
+    ) -> list[dict[str, Any]]:
+        """Cloud Eye v2 batch query: the datapoints of one metric for every resource in [from, to].
+
+        Pages by offset with the API's largest ``limit`` (1,000) until a short page (the
+        real answer carries no total), or until ``max_points`` were read. Datapoints that
+        are not JSON objects are counted and skipped.
+        """
+        api = "ces_batch_v2"
+        limit = APIS[api].page_limit
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while offset < max_points:
+            body = self.request(
+                api,
+                json_body={
+                    "namespace": namespace,
+                    "metric_name": metric_name,
+                    "metric_dimension": dimension,
+                    "from": from_ms,
+                    "to": to_ms,
+                    "limit": limit,
+                    "offset": offset,
+                },
+            )
+            items = body.get("data_points", ())
+            if items is None:  # an explicit null: no datapoints in the window
+                items = []
+            if not isinstance(items, list):
+                self._observer.invalid_response(api)
+                raise InvalidResponseError(api, 200, "", "missing list 'data_points'")
+            for item in items:
+                if isinstance(item, dict):
+                    out.append(item)
+                else:
+                    self._observer.invalid_response(api)
+            offset += len(items)
+            if len(items) < limit:
+                break
+        return out
+
 
 def _with_project(cfg: Config, project_id: str) -> Config:
     return dataclasses.replace(cfg, project_id=project_id)

@@ -79,6 +79,11 @@ class AuthConfig:
     username: str = ""
     domain_name: str = ""
     password_file: str = ""
+    # Names of the environment variables to read when no *_file is set (per target).
+    ak_env: str = "HUAWEICLOUD_SDK_AK"
+    sk_env: str = "HUAWEICLOUD_SDK_SK"
+    security_token_env: str = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
+    password_env: str = "WORKSPACE_EXPORTER_IAM_PASSWORD"  # noqa: S105 - a variable name
     token_refresh_before: float = field(default=3600.0, metadata=_meta(duration=True, minimum=60))
 
 
@@ -116,6 +121,14 @@ class MonitoringConfig:
     interval: float = field(default=300.0, metadata=_meta(duration=True, minimum=60, maximum=86400))
     window: float = field(default=3600.0, metadata=_meta(duration=True, minimum=3600, maximum=30 * 86400))
     max_age: float = field(default=1800.0, metadata=_meta(duration=True, minimum=60, maximum=7 * 86400))
+    # Where the per-desktop metrics come from: one desktop-monitor call per desktop, or Cloud Eye
+    # batch queries (one paged call per metric for every desktop; see sources/cloudeye.py).
+    source: str = field(default="workspace", metadata=_meta(choices=("workspace", "cloudeye")))
+    cloudeye_namespace: str = "SYS.Workspace"
+    # Cloud Eye dimension whose value is the desktop id; "" = discover from the metric list at start-up.
+    cloudeye_dimension: str = ""
+    # Cloud Eye queries end this long before now, so datapoints still being ingested are not missed.
+    cloudeye_delay: float = field(default=60.0, metadata=_meta(duration=True, minimum=0, maximum=3600))
 
 
 CONNECTION_LABELS = ("user_name", "computer_name", "desktop_id", "terminal_type")
@@ -132,6 +145,8 @@ class ConnectionsConfig:
     lookback: float = field(default=0.0, metadata=_meta(duration=True, minimum=0, maximum=30 * 86400))
     extra_labels: list[str] = field(default_factory=list)
     max_label_sets: int = field(default=1000, metadata=_meta(minimum=1, maximum=100000))
+    # Bound of the set of record keys remembered to count each record once (see README).
+    dedupe_max_keys: int = field(default=200_000, metadata=_meta(minimum=1000, maximum=10_000_000))
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,10 @@ class EventsConfig:
     event_types: list[str] = field(default_factory=list)
     event_levels: list[str] = field(default_factory=list)
     desktop_id_label: bool = True
+    # os-operations calls per refresh; 0 = 80% of what the os_operations budget allows per interval.
+    max_calls_per_cycle: int = field(default=0, metadata=_meta(minimum=0, maximum=100000))
+    # Newest recordings considered per refresh (bounds the screen-records listing and memory).
+    max_recordings: int = field(default=10000, metadata=_meta(minimum=1, maximum=100000))
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,14 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ShardConfig:
+    """Split one project's desktops over ``count`` processes by a stable hash of desktop_id."""
+
+    index: int = field(default=0, metadata=_meta(minimum=0, maximum=1023))
+    count: int = field(default=1, metadata=_meta(minimum=1, maximum=1024))
+
+
+@dataclass(frozen=True)
 class Config:
     region: str = ""
     project_id: str = ""
@@ -176,6 +203,9 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    # Add project_id/region labels: "auto" = only when more than one target is configured.
+    target_labels: str = field(default="auto", metadata=_meta(choices=("auto", "always")))
+    shard: ShardConfig = field(default_factory=ShardConfig)
 
 
 @dataclass(frozen=True)
@@ -336,10 +366,16 @@ def _validate(cfg: Config, problems: list[str]) -> None:
             f"monitoring.max_age: must be at least monitoring.interval ({cfg.monitoring.interval:g}s) "
             "so values survive until the next refresh"
         )
+    _validate_cloudeye(cfg.monitoring, problems)
     for i, label in enumerate(cfg.connections.extra_labels):
         if label not in CONNECTION_LABELS:
             allowed = ", ".join(CONNECTION_LABELS)
             problems.append(f"connections.extra_labels[{i}]: must be one of {allowed} (got {label!r})")
+        elif label in cfg.connections.extra_labels[:i]:
+            problems.append(f"connections.extra_labels[{i}]: {label!r} is listed twice")
+    _validate_events(cfg.events, problems)
+    if cfg.shard.index >= cfg.shard.count:
+        problems.append(f"shard.index: must be below shard.count ({cfg.shard.count}) (got {cfg.shard.index})")
     if cfg.http.backoff_max < cfg.http.backoff_initial:
         problems.append("http.backoff_max: must be at least http.backoff_initial")
     try:
@@ -350,6 +386,42 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append(f"http.ca_file: file {cfg.http.ca_file!r} does not exist")
     if cfg.web.config_file and not Path(cfg.web.config_file).is_file():
         problems.append(f"web.config_file: file {cfg.web.config_file!r} does not exist")
+
+
+_CES_NAMESPACE_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_]*\.[a-zA-Z][0-9a-zA-Z_]*$")
+_CES_DIMENSION_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_-]{0,31}$")
+
+
+def _validate_cloudeye(mon: MonitoringConfig, problems: list[str]) -> None:
+    ns = mon.cloudeye_namespace
+    if not _CES_NAMESPACE_RE.match(ns) or not 3 <= len(ns) <= 32:
+        problems.append(
+            f"monitoring.cloudeye_namespace: must be a Cloud Eye namespace such as SYS.Workspace (got {ns!r})"
+        )
+    dim = mon.cloudeye_dimension
+    if dim and not _CES_DIMENSION_RE.match(dim):
+        problems.append(
+            "monitoring.cloudeye_dimension: must be empty (discover) or a dimension name such as "
+            f"instance_id: a letter, then up to 31 letters, digits, _ or - (got {dim!r})"
+        )
+
+
+EVENT_LEVELS = ("info", "alarm", "error")
+
+
+def _validate_events(ev: EventsConfig, problems: list[str]) -> None:
+    for i, level in enumerate(ev.event_levels):
+        if level.lower() not in EVENT_LEVELS:
+            allowed = ", ".join(EVENT_LEVELS)
+            problems.append(f"events.event_levels[{i}]: must be one of {allowed} (got {level!r})")
+    for i, etype in enumerate(ev.event_types):
+        if not etype.strip():
+            problems.append(f"events.event_types[{i}]: must be a non-empty event type such as APP")
+    if ev.lookback > ev.recordings_window:
+        problems.append(
+            f"events.lookback: must be at most events.recordings_window ({ev.recordings_window:g}s); "
+            "older recordings are never listed"
+        )
 
 
 def parse_listen_address(addr: str) -> tuple[str, int]:
@@ -390,15 +462,15 @@ def resolve_credentials(cfg: Config, env: Mapping[str, str]) -> Credentials:
     problems: list[str] = []
     a = cfg.auth
     if a.method == "aksk":
-        ak = _secret(env, a.ak_file, "auth.ak_file", "HUAWEICLOUD_SDK_AK", problems)
-        sk = _secret(env, a.sk_file, "auth.sk_file", "HUAWEICLOUD_SDK_SK", problems)
+        ak = _secret(env, a.ak_file, "auth.ak_file", a.ak_env, problems)
+        sk = _secret(env, a.sk_file, "auth.sk_file", a.sk_env, problems)
         token = _secret(
-            env, a.security_token_file, "auth.security_token_file", "HUAWEICLOUD_SDK_SECURITY_TOKEN", problems
+            env, a.security_token_file, "auth.security_token_file", a.security_token_env, problems
         )
         if ak is None and not a.ak_file:
-            problems.append("auth: no access key: set HUAWEICLOUD_SDK_AK or auth.ak_file")
+            problems.append(f"auth: no access key: set {a.ak_env} or auth.ak_file")
         if sk is None and not a.sk_file:
-            problems.append("auth: no secret key: set HUAWEICLOUD_SDK_SK or auth.sk_file")
+            problems.append(f"auth: no secret key: set {a.sk_env} or auth.sk_file")
         if problems:
             raise ConfigError(problems)
         return Credentials(
@@ -406,9 +478,7 @@ def resolve_credentials(cfg: Config, env: Mapping[str, str]) -> Credentials:
         )
     username = a.username or env.get("WORKSPACE_EXPORTER_IAM_USERNAME", "")
     domain = a.domain_name or env.get("WORKSPACE_EXPORTER_IAM_DOMAIN", "")
-    password = _secret(
-        env, a.password_file, "auth.password_file", "WORKSPACE_EXPORTER_IAM_PASSWORD", problems
-    )
+    password = _secret(env, a.password_file, "auth.password_file", a.password_env, problems)
     if not username:
         problems.append(
             "auth.username: is required for auth.method token (or set WORKSPACE_EXPORTER_IAM_USERNAME)"
@@ -418,7 +488,7 @@ def resolve_credentials(cfg: Config, env: Mapping[str, str]) -> Credentials:
             "auth.domain_name: is required for auth.method token (or set WORKSPACE_EXPORTER_IAM_DOMAIN)"
         )
     if password is None and not a.password_file:
-        problems.append("auth: no IAM password: set WORKSPACE_EXPORTER_IAM_PASSWORD or auth.password_file")
+        problems.append(f"auth: no IAM password: set {a.password_env} or auth.password_file")
     if not cfg.project_id:
         problems.append("project_id: is required for auth.method token (or set HUAWEICLOUD_SDK_PROJECT_ID)")
     if problems:
@@ -443,6 +513,18 @@ def _apply_env(cfg: Config, env: Mapping[str, str]) -> Config:
     return dataclasses.replace(cfg, project_id=project_id, endpoints=endpoints)
 
 
+def _apply_shard_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """``WORKSPACE_EXPORTER_SHARD_INDEX``/``_COUNT`` override ``shard.*`` (one chart Deployment per shard)."""
+    for key in ("index", "count"):
+        value = env.get(f"WORKSPACE_EXPORTER_SHARD_{key.upper()}")
+        if value is None:
+            continue
+        shard = raw.get("shard")
+        shard = dict(shard) if isinstance(shard, dict) else {}
+        shard[key] = int(value) if value.strip().isdigit() else value
+        raw["shard"] = shard
+
+
 def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     """Validate a parsed YAML document and resolve it against ``env``. Raises ConfigError."""
     env = os.environ if env is None else env
@@ -451,6 +533,8 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"config: the top level must be a mapping of keys (got {type(raw).__name__})"])
+    raw = dict(raw)
+    _apply_shard_env(raw, env)
     cfg: Config = _build(Config, raw, "", problems)
     _validate(cfg, problems)
     if problems:
@@ -466,8 +550,62 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     return Settings(config=cfg, credentials=credentials)
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve the YAML config at ``path``. Raises ConfigError."""
+TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
+
+
+def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Settings]:
+    """One :class:`Settings` per watched project.
+
+    Without ``targets`` the top level is the only target. With ``targets`` (a list of
+    mappings of region, project_id, endpoints and auth) each item is merged over the
+    top level, so shared keys (budget, monitoring, …) are written once.
+    """
+    env = os.environ if env is None else env
+    if not isinstance(raw, dict) or "targets" not in raw:
+        return [parse_config(raw, env)]
+    targets = raw["targets"]
+    base = {k: v for k, v in raw.items() if k != "targets"}
+    if not isinstance(targets, list) or not targets:
+        raise ConfigError(
+            [f"targets: must be a non-empty list of mappings with keys {', '.join(TARGET_KEYS)}"]
+        )
+    problems: list[str] = []
+    out: list[Settings] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(targets):
+        if not isinstance(item, dict):
+            problems.append(f"targets[{i}]: must be a mapping with keys {', '.join(TARGET_KEYS)}")
+            continue
+        for key in item:
+            if key not in TARGET_KEYS:
+                problems.append(f"targets[{i}].{key}: unknown key (allowed here: {', '.join(TARGET_KEYS)})")
+        merged = dict(base)
+        for key in TARGET_KEYS:
+            if key in item:
+                inherited = base.get(key)
+                value = item[key]
+                both = isinstance(inherited, dict) and isinstance(value, dict)
+                merged[key] = {**inherited, **value} if both else value  # type: ignore[dict-item]
+        try:
+            settings = parse_config(merged, env)
+        except ConfigError as e:
+            for p in e.problems:
+                local = p.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] in TARGET_KEYS
+                line = f"targets[{i}].{p}" if local else p
+                if line not in problems:
+                    problems.append(line)
+            continue
+        key2 = (settings.config.region, settings.config.project_id)
+        if key2 in seen:
+            problems.append(f"targets[{i}]: same region and project_id as targets[{seen[key2]}]")
+        seen[key2] = i
+        out.append(settings)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _read_yaml(path: str | os.PathLike[str]) -> object:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
@@ -475,10 +613,18 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
             [f"--config.file: cannot read {str(path)!r} ({e.strerror or type(e).__name__})"]
         ) from e
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"config: not valid YAML{where}: {getattr(e, 'problem', e)}"]) from e
-    settings = parse_config(raw, env)
-    return dataclasses.replace(settings, source=str(path))
+
+
+def load_targets(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[Settings]:
+    """Read, validate and resolve every target of the YAML config at ``path``."""
+    return [dataclasses.replace(s, source=str(path)) for s in parse_targets(_read_yaml(path), env)]
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve a single-target YAML config at ``path``. Raises ConfigError."""
+    return dataclasses.replace(parse_config(_read_yaml(path), env), source=str(path))

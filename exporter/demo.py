@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.logs import setup_logging
+from exporter.multi import MultiExporter
 
 
 def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, object]:
@@ -24,6 +24,9 @@ def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, obj
         "endpoints": {"workspace": api_url, "iam": api_url, "ces": api_url},
         "inventory": {"interval": "60s"},
         "monitoring": {"interval": "60s", "max_age": "10m"},
+        # The fake's seeded activity lies in the recent past: count it, so the demo shows it.
+        "connections": {"lookback": "2h"},
+        "events": {"lookback": "2h"},
         "web": {"listen_address": listen, "ready_timeout": "30s"},
     }
 
@@ -36,6 +39,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     setup_logging(args.log_level or "info", args.log_format or "logfmt")
     fake = FakeWorkspace(desktops=args.desktops)
+    fake.seed_activity()
     with FakeServer(fake) as api_url:
         env = {"HUAWEICLOUD_SDK_AK": fake.ak, "HUAWEICLOUD_SDK_SK": fake.sk}
         try:
@@ -45,4 +49,4 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
         shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
         print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        return serve(Exporter(settings), None)
+        return serve(MultiExporter([settings]), None)

@@ -228,6 +228,93 @@ CONFIG_RELOAD_TIME = Family(
     "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
 )
 
+# --- Connection records (issue: login failures and connection records) --------------------
+_CONN = "each connection record counted once, refreshed every connections.interval"
+_CONN_API = "connections"  # or login_records with connections.api: v1.0
+CONNECTIONS = Family(
+    "connections",
+    "counter",
+    f"Connection attempts seen in the Workspace connection records ({_CONN}). Extra labels from "
+    "connections.extra_labels when configured.",
+    (),
+    _CONN_API,
+)
+CONNECTION_FAILURES = Family(
+    "connection_failures",
+    "counter",
+    f"Failed connection attempts by the numeric code of connection_failure_reason ({_CONN}); "
+    '"unknown" when the reason has no numeric code.',
+    ("reason_code",),
+    _CONN_API,
+)
+CONNECTION_NETWORK_RTT = Family(
+    "connection_network_rtt_seconds",
+    "histogram",
+    f"Network round-trip time of connections that did not fail ({_CONN}).",
+    (),
+    _CONN_API,
+)
+CONNECTION_E2E_RTT = Family(
+    "connection_e2e_rtt_seconds",
+    "histogram",
+    f"End-to-end round-trip time of connections that did not fail ({_CONN}).",
+    (),
+    _CONN_API,
+)
+CONNECTION_SETUP_DURATION = Family(
+    "connection_setup_duration_seconds",
+    "histogram",
+    f"Time from connection start to connection setup of successful connections ({_CONN}).",
+    (),
+    _CONN_API,
+)
+CONNECTION_LABEL_OVERFLOW = Family(
+    "connection_label_overflow",
+    "counter",
+    'Connection records whose labels were replaced by "other" because connections.max_label_sets '
+    "(or the reason_code cap) was reached.",
+)
+CONNECTION_DEDUPE_KEYS = Family(
+    "connection_dedupe_keys",
+    "gauge",
+    "Connection record keys remembered to count each record once (bounded by connections.dedupe_max_keys).",
+)
+CONNECTION_FAMILIES: tuple[Family, ...] = (
+    CONNECTIONS,
+    CONNECTION_FAILURES,
+    CONNECTION_NETWORK_RTT,
+    CONNECTION_E2E_RTT,
+    CONNECTION_SETUP_DURATION,
+    CONNECTION_LABEL_OVERFLOW,
+    CONNECTION_DEDUPE_KEYS,
+)
+# Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
+CONNECTION_RTT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+# Start -> setup of a desktop session: a few seconds normally, minutes when a desktop boots.
+CONNECTION_SETUP_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# --- end of connection records -------------------------------------------------------------
+
+# --- Key desktop events (issue: key desktop events; exporter/sources/events.py) -------------
+DESKTOP_EVENTS = Family(
+    "desktop_events",
+    "counter",
+    "Key desktop events from screen recordings (os-operations), each operation counted once since the "
+    "exporter started; refreshed every events.interval. event_level is info, alarm or error; unknown "
+    "values are lower-cased and sanitised. Without desktop_id when events.desktop_id_label is false.",
+    ("desktop_id", "event_type", "event_id", "event_level"),
+    "os_operations",
+)
+SCREEN_RECORDS = Family(
+    "screen_records",
+    "gauge",
+    "Screen recordings that started within events.recordings_window, by status (cached, refreshed "
+    "every events.interval).",
+    ("status",),
+    "screen_records",
+)
+EVENT_FAMILIES: tuple[Family, ...] = (DESKTOP_EVENTS, SCREEN_RECORDS)
+# --- end of key desktop events -------------------------------------------------------------
+
 ALL: tuple[Family, ...] = (
     DESKTOP_INFO,
     *MONITORING.values(),
@@ -248,6 +335,8 @@ ALL: tuple[Family, ...] = (
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIME,
+    *CONNECTION_FAMILIES,
+    *EVENT_FAMILIES,
 )
 
 # Buckets for upstream API latency: Workspace calls take tens of ms to tens of seconds.

@@ -111,7 +111,11 @@ def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]
     def start(settings: Settings | None = None, **overrides: Any) -> RunningExporter:
         s = settings or fast(parse_config(fake_api.config(**overrides), fake_api.env()))
         exporter = Exporter(s)
-        server = HTTPServer("127.0.0.1", 0, make_app(exporter.registry, exporter.ready, exporter.reload))
+        server = HTTPServer(
+            "127.0.0.1",
+            0,
+            make_app(exporter.registry, exporter.ready, exporter.reload, None, exporter.exposition),
+        )
         exporter.start()
         server.start()
         r = RunningExporter(exporter, server)

@@ -8,12 +8,13 @@ counted as invalid and skipped.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config import InventoryConfig
+from exporter.config import InventoryConfig, ShardConfig
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
 
 log = logging.getLogger(__name__)
@@ -93,18 +94,29 @@ def parse_desktop(raw: Mapping[str, Any]) -> Desktop | None:
     )
 
 
+def shard_of(desktop_id: str, count: int) -> int:
+    """The shard (0..count-1) a desktop belongs to: crc32 of its id, stable across processes."""
+    return zlib.crc32(desktop_id.encode()) % count
+
+
 class InventorySource:
     """Keeps the latest good :class:`InventorySnapshot`; a failed refresh keeps the old one."""
 
     name = "inventory"
 
     def __init__(
-        self, client: DesktopLister, config: InventoryConfig, clock: Clock, invalid: InvalidSink
+        self,
+        client: DesktopLister,
+        config: InventoryConfig,
+        clock: Clock,
+        invalid: InvalidSink,
+        shard: ShardConfig | None = None,
     ) -> None:
         self._client = client
         self.config = config
         self._clock = clock
         self._invalid = invalid
+        self.shard = shard or ShardConfig()
         self.health = SourceHealth(self.name, clock)
         self.snapshot: InventorySnapshot | None = None
 
@@ -119,7 +131,7 @@ class InventorySource:
             d = parse_desktop(item)
             if d is None:
                 self._invalid.invalid_response("desktops_detail")
-            else:
+            elif self.shard.count == 1 or shard_of(d.desktop_id, self.shard.count) == self.shard.index:
                 desktops.append(d)
         old = self.snapshot
         self.snapshot = InventorySnapshot.of(desktops, self._clock.time())

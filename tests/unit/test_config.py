@@ -180,7 +180,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_check_config_exits_0_for_a_valid_file() -> None:
     r = _cli("check-config", "--config.file", str(ROOT / "config.yaml"), env=ENV)
     assert r.returncode == 0, r.stderr
-    assert "configuration is valid" in r.stdout
+    assert "configuration is valid (1 target(s): ap-southeast-1)" in r.stdout
 
 
 def test_check_config_exits_2_with_one_line_per_problem() -> None:

@@ -1,0 +1,122 @@
+"""Several projects/regions in one process: one :class:`Exporter` per target, one /metrics.
+
+Each target keeps its own client, budget, sources and runners. Their families are
+merged by name; when more than one target is configured (or ``target_labels:
+always``), every sample gets ``project_id`` and ``region`` labels so series from
+different projects never collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from exporter.app import Exporter
+from exporter.clock import SYSTEM_CLOCK, Clock
+from exporter.config import Settings, load_targets
+from exporter.errors import ConfigError
+from exporter.render import CachedExposition
+
+log = logging.getLogger(__name__)
+
+
+class MergedCollector(Collector):
+    """Yields each family once, with the samples of every part and the part's extra labels."""
+
+    def __init__(self, parts: list[tuple[CollectorRegistry, dict[str, str]]]) -> None:
+        self._parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        if len(self._parts) == 1 and not self._parts[0][1]:
+            yield from self._parts[0][0].collect()
+            return
+        merged: dict[str, Metric] = {}
+        for registry, labels in self._parts:
+            for fam in registry.collect():
+                out = merged.get(fam.name)
+                if out is None:
+                    out = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+                    merged[fam.name] = out
+                for s in fam.samples:
+                    out.samples.append(s._replace(labels={**labels, **s.labels}))
+        yield from merged.values()
+
+
+def _target_key(s: Settings) -> tuple[str, str]:
+    return s.config.region, s.config.project_id
+
+
+class MultiExporter:
+    """The process-level exporter: targets, merged exposition, readiness and reload."""
+
+    def __init__(
+        self,
+        targets: list[Settings],
+        clock: Clock = SYSTEM_CLOCK,
+        overrides: Callable[[Settings], Settings] = lambda s: s,
+    ) -> None:
+        if not targets:
+            raise ValueError("at least one target")
+        self._overrides = overrides
+        self.exporters = [Exporter(s, clock, overrides) for s in targets]
+        label = len(targets) > 1 or targets[0].config.target_labels == "always"
+        parts_labels = [
+            {"project_id": s.config.project_id, "region": s.config.region} if label else {} for s in targets
+        ]
+        self.data = MergedCollector(
+            [(e.data_registry, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
+        )
+        self.live = MergedCollector(
+            [(e.live_registry, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
+        )
+        self.registry = CollectorRegistry()
+        self.registry.register(self.data)
+        self.registry.register(self.live)
+        self.exposition = CachedExposition(self.data, self.live, self.data_version)
+        self._reload_lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        """Process-wide settings (web, log) come from the first target; all targets share them."""
+        return self.exporters[0].settings
+
+    def data_version(self) -> Hashable:
+        return tuple(e.data_version() for e in self.exporters)
+
+    def ready(self) -> bool:
+        return all(e.ready() for e in self.exporters)
+
+    def start(self) -> None:
+        for e in self.exporters:
+            e.start()
+
+    def stop(self) -> None:
+        for e in self.exporters:
+            e.stop()
+
+    def reload(self, path: str | None = None) -> tuple[bool, str]:
+        """Re-read the config file; apply it to every target if valid, else keep running as is."""
+        path = path or self.settings.source
+        with self._reload_lock:
+            try:
+                new = [self._overrides(s) for s in load_targets(path)]
+                if [_target_key(s) for s in new] != [_target_key(e.settings) for e in self.exporters]:
+                    msg = "targets: the list of projects changed; restart the exporter to apply it"
+                    raise ConfigError([msg])
+            except ConfigError as e:
+                for e2 in self.exporters:
+                    e2.reload_state.successful = False
+                for p in e.problems:
+                    log.error("config reload rejected, keeping the running config: %s", p)
+                return False, "config reload rejected: " + "; ".join(e.problems)
+            for exporter, settings in zip(self.exporters, new, strict=True):
+                exporter.apply(settings)
+                exporter.reload_state.successful = True
+                exporter.reload_state.last_success = exporter.clock.time()
+            log.info("config reloaded file=%s targets=%d", path, len(new))
+            return True, "config reloaded"

@@ -1,0 +1,433 @@
+"""Connection records: attempts, failures and latency histograms, every record counted once.
+
+Source: ``GET /v2/{project_id}/connections/desktops`` (``connections.api: v2``) or the legacy
+``GET /v1.0/{project_id}/desktop-users/login-records`` (``v1.0``); paged, filtered by
+``start_time``/``end_time`` at minute precision. Counting rules (README explains them too):
+
+* **Window** ``[max(last_end - overlap, horizon), now]``, start floored and end ceiled to the
+  minute; the start never moves back. The overlap lets late-arriving records in.
+* **Horizon** ``= process start - lookback``: older records are never counted (their keys
+  are remembered), so a restart is an ordinary counter reset, never a spike.
+* **Dedupe** by ``transaction_id``, else a SHA-256 of the fields that identify an attempt
+  and never change. Keys live in a ``TLRUCache`` whose clock is the *window start*, not wall
+  time: a key expires once the window start passes ``max(record start, end of the last
+  window that returned it) + 1 min``, exactly when no later poll can return it, however long
+  an outage stretches the next window. ``dedupe_max_keys`` bounds memory (LRU eviction).
+* **Per record** the attempt is counted when first seen; the failure once, when
+  ``connection_failure_reason`` first shows up non-empty; setup duration and rtt once each,
+  when first present on a record that did not fail. So an attempt first seen in progress
+  and completed later is still one attempt.
+* **Pages are applied as they arrive**; after a failed page the next poll repeats the
+  window and the remembered keys keep the records already applied from counting twice.
+
+Labels are bounded: ``reason_code`` is the numeric code before the colon (else ``unknown``;
+at most :data:`MAX_REASON_CODES`), extra labels are opt-in and capped at ``max_label_sets``
+(more collapse into ``other``, counted). :meth:`ConnectionsSource.families` builds fresh
+families from the immutable snapshot and never does I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import json
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cachetools import TLRUCache
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from exporter import metrics as m
+from exporter.client import Params
+from exporter.clock import Clock
+from exporter.config import ConnectionsConfig
+from exporter.scheduler import PeriodicRunner
+from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.timeutil import fmt_minutes, parse_time
+
+if TYPE_CHECKING:
+    from exporter.app import Exporter
+
+log = logging.getLogger(__name__)
+
+API_BY_VERSION = {"v2": "connections", "v1.0": "login_records"}
+ITEMS_KEY = "records"
+MARGIN = 60.0  # the API filters at minute precision
+MAX_REASON_CODES = 100
+MAX_LABEL_VALUE = 128
+OTHER = "other"
+_CODE_RE = re.compile(r"^\d{1,12}$")
+# Fields that identify one attempt and do not change when it completes (for records
+# without a transaction_id, e.g. every v1.0 login record).
+_ID_FIELDS: tuple[str, ...] = ("user_name", "computer_name", "desktop_id", "sid", "desktop_ip")
+_ID_FIELDS += ("terminal_mac", "terminal_name", "terminal_ip", "terminal_type")
+
+
+class RecordPager(Protocol):
+    def paginate(
+        self, api: str, items_key: str, params: Params | None = None
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+def floor_minute(ts: float) -> float:
+    return math.floor(ts / 60.0) * 60.0
+
+
+def ceil_minute(ts: float) -> float:
+    return math.ceil(ts / 60.0) * 60.0
+
+
+def record_key(raw: Mapping[str, Any], start: float | None) -> str:
+    """``t:<transaction_id>``, else ``h:<hash of the identifying fields and start time>``."""
+    tid = raw.get("transaction_id")
+    if isinstance(tid, str) and tid.strip():
+        return "t:" + tid.strip()
+    if start is None:  # garbage: only the whole record identifies it
+        ident = json.dumps(raw, sort_keys=True, default=str)
+    else:
+        ident = json.dumps([start, *("" if raw.get(f) is None else str(raw.get(f)) for f in _ID_FIELDS)])
+    return "h:" + hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def is_failure(reason: object) -> bool:
+    return bool(reason.strip() if isinstance(reason, str) else reason)
+
+
+def reason_code(reason: object) -> str | None:
+    """``"400200:The desktop is being prepared."`` → ``"400200"``; "unknown" if no numeric
+    code; None when the value is not a string or number at all (garbage)."""
+    if isinstance(reason, int) and not isinstance(reason, bool) and reason >= 0:
+        return str(reason)
+    if not isinstance(reason, str):
+        return None
+    code = reason.split(":", 1)[0].strip()
+    return code if _CODE_RE.match(code) else "unknown"
+
+
+def milliseconds(value: object) -> float | None:
+    """A non-negative finite number of milliseconds (numeric strings allowed), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
+
+
+def _label_value(value: object) -> str:
+    text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
+    return text[:MAX_LABEL_VALUE]
+
+
+@dataclass(frozen=True)
+class HistogramData:
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]  # observations <= each bound
+    sum: float
+    count: int
+
+
+class _Histogram:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        i = bisect.bisect_left(self.bounds, value)
+        if i < len(self.bounds):
+            self.counts[i] += 1
+        self.sum += value
+        self.count += 1
+
+    def freeze(self) -> HistogramData:
+        return HistogramData(self.bounds, tuple(itertools.accumulate(self.counts)), self.sum, self.count)
+
+
+@dataclass(frozen=True)
+class ConnectionsSnapshot:
+    label_names: tuple[str, ...]
+    connections: Mapping[tuple[str, ...], int]
+    failures: Mapping[tuple[str, ...], int]  # (reason_code, *extra label values)
+    network_rtt: HistogramData
+    e2e_rtt: HistogramData
+    setup: HistogramData
+    label_overflow: int
+    dedupe_keys: int
+    version: int = field(default_factory=next_version)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What has been counted for one record key."""
+
+    counted: bool  # started at or after the horizon (else remembered only)
+    labels: tuple[str, ...]
+    generation: int
+    expires: float = 0.0  # in window-start time, see the module docstring
+    failed: bool = False
+    setup_done: bool = False
+    network_done: bool = False
+    e2e_done: bool = False
+
+
+class ConnectionsSource:
+    """Polls connection records incrementally and keeps exact counters and histograms."""
+
+    name = "connections"
+
+    def __init__(
+        self,
+        client: RecordPager,
+        config: Callable[[], ConnectionsConfig],
+        clock: Clock,
+        invalid: InvalidSink,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._clock = clock
+        self._invalid = invalid
+        self.health = SourceHealth(self.name, clock)
+        self._lock = threading.Lock()
+        cfg = config()
+        self.started_at = clock.time()
+        self.horizon = self.started_at - cfg.lookback
+        self._last_end: float | None = None
+        self._api = cfg.api
+        self._window_start = floor_minute(self.horizon)  # the dedupe cache's clock
+        self._seen: TLRUCache[str, _Seen] = TLRUCache(
+            maxsize=cfg.dedupe_max_keys, ttu=lambda _k, v, _now: v.expires, timer=lambda: self._window_start
+        )
+        self._label_names: tuple[str, ...] = ()
+        self._generation = 0
+        self._connections: Counter[tuple[str, ...]] = Counter()
+        self._failures: Counter[tuple[str, ...]] = Counter()
+        self._label_sets: set[tuple[str, ...]] = set()
+        self._reason_codes: set[str] = set()
+        self._overflow = 0
+        self._network = _Histogram(m.CONNECTION_RTT_BUCKETS)
+        self._e2e = _Histogram(m.CONNECTION_RTT_BUCKETS)
+        self._setup = _Histogram(m.CONNECTION_SETUP_BUCKETS)
+        self._evictions_logged = False
+        self._set_labels(tuple(cfg.extra_labels))
+        self.snapshot = self._freeze()
+
+    # ----------------------------------------------------------------- config
+
+    def interval(self) -> float:
+        return self._config().interval
+
+    def _set_labels(self, names: tuple[str, ...]) -> None:
+        self._label_names = tuple(dict.fromkeys(names))
+        self._generation += 1
+        self._connections = Counter()
+        self._failures = Counter()
+        self._label_sets = set()
+        if not self._label_names:
+            self._connections[()] = 0  # the series exists from the start
+
+    def _apply_config(self, cfg: ConnectionsConfig) -> None:
+        if tuple(dict.fromkeys(cfg.extra_labels)) != self._label_names:
+            log.info("connection labels changed, counters restart labels=%s", ",".join(cfg.extra_labels))
+            self._set_labels(tuple(cfg.extra_labels))
+        if cfg.api != self._api:
+            # Keys differ between the APIs: count only records newer than what was polled.
+            if self._last_end is not None:
+                self.horizon = max(self.horizon, self._last_end)
+            log.info("connection records API changed api=%s horizon=%s", cfg.api, fmt_minutes(self.horizon))
+            self._api = cfg.api
+
+    # ---------------------------------------------------------------- polling
+
+    def window(self, now: float, overlap: float) -> tuple[float, float]:
+        """The next poll window ``(start, end)`` in epoch seconds, on minute boundaries.
+
+        The start never moves back (not even when ``overlap`` grows on reload): keys of
+        records before it may already be forgotten.
+        """
+        lo = self.horizon if self._last_end is None else max(self._last_end - overlap, self.horizon)
+        start = max(floor_minute(lo), self._window_start)
+        return start, max(ceil_minute(now), start + 60.0)
+
+    def refresh(self) -> None:
+        """One poll; records are applied page by page as they arrive (bounded memory).
+
+        A page that fails raises UpstreamError: what was applied stays counted (and its
+        keys remembered) and the next poll repeats the window, so nothing is lost or
+        counted twice. The lock serialises polls; scrapes read ``snapshot`` without it.
+        """
+        cfg = self._config()
+        if not cfg.enabled:
+            return
+        with self._lock:
+            self._apply_config(cfg)
+            start, end = self.window(self._clock.time(), cfg.overlap)
+            self._window_start = start
+            self._seen.expire()
+            api = API_BY_VERSION[cfg.api]
+            params = {"start_time": fmt_minutes(start), "end_time": fmt_minutes(end)}
+            n = 0
+            try:
+                for raw in self._client.paginate(api, ITEMS_KEY, params):
+                    self._ingest(api, raw, end, cfg.max_label_sets)
+                    n += 1
+                self._last_end = end
+            finally:
+                self.snapshot = self._freeze()
+        log.debug("connection records polled api=%s start=%s records=%d", api, params["start_time"], n)
+
+    def _ingest(self, api: str, raw: dict[str, Any], window_end: float, max_sets: int) -> None:
+        start = parse_time(raw.get("connection_start_time"))
+        key = record_key(raw, start)
+        state = self._seen.get(key)
+        if start is None:
+            if state is None:
+                self._invalid.invalid_response(api)
+                state = _Seen(False, (), self._generation)
+            state.expires = window_end + MARGIN
+        else:
+            if state is None:
+                counted = start >= self.horizon
+                labels = self._labels_for(raw, max_sets) if counted else ()
+                state = _Seen(counted, labels, self._generation)
+                if counted:
+                    self._connections[labels] += 1
+            elif state.counted and state.generation != self._generation:
+                state.labels, state.generation = self._labels_for(raw, max_sets), self._generation
+            state.expires = max(start, window_end) + MARGIN
+            if state.counted:
+                self._update(api, raw, state, start)
+        if len(self._seen) >= self._seen.maxsize and key not in self._seen and not self._evictions_logged:
+            log.warning("connection dedupe set full (connections.dedupe_max_keys); evicting oldest keys")
+            self._evictions_logged = True
+        self._seen[key] = state
+
+    def _update(self, api: str, raw: Mapping[str, Any], state: _Seen, start: float) -> None:
+        reason = raw.get("connection_failure_reason")
+        if is_failure(reason):
+            if not state.failed:
+                state.failed = True
+                code = reason_code(reason)
+                if code is None:
+                    self._invalid.invalid_response(api)
+                    code = "unknown"
+                self._failures[(self._bounded_code(code), *state.labels)] += 1
+            return
+        if not state.setup_done and raw.get("connection_setup_time") not in (None, ""):
+            state.setup_done = True
+            setup = parse_time(raw.get("connection_setup_time"))
+            if setup is None or setup < start:
+                self._invalid.invalid_response(api)
+            else:
+                self._setup.observe(setup - start)
+        if not state.network_done and raw.get("network_rtt") not in (None, ""):
+            state.network_done = True
+            self._observe_ms(api, self._network, raw.get("network_rtt"))
+        if not state.e2e_done and raw.get("e2e_rtt") not in (None, ""):
+            state.e2e_done = True
+            self._observe_ms(api, self._e2e, raw.get("e2e_rtt"))
+
+    def _observe_ms(self, api: str, hist: _Histogram, value: object) -> None:
+        ms = milliseconds(value)
+        if ms is None:
+            self._invalid.invalid_response(api)
+        else:
+            hist.observe(ms / 1000.0)
+
+    def _labels_for(self, raw: Mapping[str, Any], max_sets: int) -> tuple[str, ...]:
+        if not self._label_names:
+            return ()
+        values = tuple(_label_value(raw.get(name)) for name in self._label_names)
+        if values in self._label_sets:
+            return values
+        if len(self._label_sets) < max_sets:
+            self._label_sets.add(values)
+            return values
+        self._overflow += 1
+        return (OTHER,) * len(values)
+
+    def _bounded_code(self, code: str) -> str:
+        if code in self._reason_codes:
+            return code
+        if len(self._reason_codes) < MAX_REASON_CODES:
+            self._reason_codes.add(code)
+            return code
+        self._overflow += 1
+        return OTHER
+
+    def _freeze(self) -> ConnectionsSnapshot:
+        return ConnectionsSnapshot(
+            self._label_names,
+            MappingProxyType(dict(self._connections)),
+            MappingProxyType(dict(self._failures)),
+            self._network.freeze(),
+            self._e2e.freeze(),
+            self._setup.freeze(),
+            self._overflow,
+            len(self._seen),
+        )
+
+    # ------------------------------------------------------------- exposition
+
+    def families(self) -> list[Metric]:
+        """Fresh metric families from the current snapshot (no I/O, no locks)."""
+        if not self._config().enabled:
+            return []
+        snap = self.snapshot
+        names = list(snap.label_names)
+        total = CounterMetricFamily(m.CONNECTIONS.full_name, m.CONNECTIONS.help, labels=names)
+        for labels, value in sorted(snap.connections.items()):
+            total.add_metric(list(labels), value)
+        fail_labels = [*m.CONNECTION_FAILURES.labels, *names]
+        failures = CounterMetricFamily(
+            m.CONNECTION_FAILURES.full_name, m.CONNECTION_FAILURES.help, labels=fail_labels
+        )
+        for labels, value in sorted(snap.failures.items()):
+            failures.add_metric(list(labels), value)
+        out: list[Metric] = [total, failures]
+        for fam, data in (
+            (m.CONNECTION_NETWORK_RTT, snap.network_rtt),
+            (m.CONNECTION_E2E_RTT, snap.e2e_rtt),
+            (m.CONNECTION_SETUP_DURATION, snap.setup),
+        ):
+            hist = HistogramMetricFamily(fam.full_name, fam.help, labels=[])
+            buckets = [(str(float(b)), float(c)) for b, c in zip(data.bounds, data.cumulative, strict=True)]
+            hist.add_metric([], [*buckets, ("+Inf", float(data.count))], data.sum)
+            out.append(hist)
+        f = m.CONNECTION_LABEL_OVERFLOW
+        out.append(CounterMetricFamily(f.full_name, f.help, value=snap.label_overflow))
+        f = m.CONNECTION_DEDUPE_KEYS
+        out.append(GaugeMetricFamily(f.full_name, f.help, value=snap.dedupe_keys))
+        return out
+
+
+def install_connections(exporter: Exporter) -> ConnectionsSource | None:
+    """Wire the source into an exporter: families, health, API self-metrics and a runner.
+
+    ``enabled``, ``lookback`` and ``dedupe_max_keys`` are read at start-up; the other
+    ``connections`` keys apply on reload (the source reads ``exporter.settings`` each poll).
+    """
+    if not exporter.settings.config.connections.enabled:
+        return None
+    source = ConnectionsSource(
+        exporter.client, lambda: exporter.settings.config.connections, exporter.clock, exporter.api_metrics
+    )
+    for api in API_BY_VERSION.values():
+        exporter.api_metrics.declare(api)
+    exporter.add_families(source.families, lambda: source.snapshot.version)
+    exporter.extra_healths.append(source.health)
+    exporter.add_runner(PeriodicRunner(source, exporter.clock, exporter.stop_event))
+    return source

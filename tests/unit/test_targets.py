@@ -1,0 +1,156 @@
+"""Several projects in one process, and hash shards of one project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+
+from exporter.config import ShardConfig, parse_config, parse_targets
+from exporter.errors import ConfigError
+from exporter.multi import MergedCollector
+from exporter.sources.inventory import InventorySource, shard_of
+
+ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK", "OTHER_AK": "AK2", "OTHER_SK": "SK2"}
+
+
+def test_without_targets_the_top_level_is_the_only_target() -> None:
+    targets = parse_targets({"region": "ap-southeast-1", "project_id": "p1"}, ENV)
+    assert [(t.config.region, t.config.project_id) for t in targets] == [("ap-southeast-1", "p1")]
+
+
+def test_targets_inherit_shared_keys_and_override_their_own() -> None:
+    raw = {
+        "region": "ap-southeast-1",
+        "monitoring": {"interval": "10m"},
+        "auth": {"ak_env": "HUAWEICLOUD_SDK_AK"},
+        "targets": [
+            {"project_id": "p1"},
+            {
+                "region": "cn-north-4",
+                "project_id": "p2",
+                "auth": {"ak_env": "OTHER_AK", "sk_env": "OTHER_SK"},
+            },
+        ],
+    }
+    t1, t2 = parse_targets(raw, ENV)
+    assert (t1.config.region, t1.config.project_id, t1.credentials.ak) == ("ap-southeast-1", "p1", "AK")
+    assert (t2.config.region, t2.config.project_id, t2.credentials.ak) == ("cn-north-4", "p2", "AK2")
+    assert t2.credentials.sk.reveal() == "SK2"
+    assert t2.config.endpoints.workspace == "https://workspace.cn-north-4.myhuaweicloud.com"
+    assert t1.config.monitoring.interval == t2.config.monitoring.interval == 600
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ([], "targets: must be a non-empty list"),
+        ("p1", "targets: must be a non-empty list"),
+        (["p1"], "targets[0]: must be a mapping"),
+        ([{"project_id": "p1", "budget": {}}], "targets[0].budget: unknown key"),
+        (
+            [{"project_id": "p1"}, {"project_id": "p1"}],
+            "targets[1]: same region and project_id as targets[0]",
+        ),
+        ([{"project_id": "p1", "region": "BAD REGION"}], "targets[0].region: must be a region id"),
+        (
+            [{"project_id": "p1", "auth": {"ak_env": "MISSING"}}],
+            "targets[0].auth: no access key: set MISSING",
+        ),
+    ],
+)
+def test_bad_targets_name_the_item(targets: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_targets({"region": "ap-southeast-1", "targets": targets}, ENV)
+    assert any(p.startswith(message) for p in exc.value.problems), exc.value.problems
+
+
+def test_shared_problems_are_reported_once_not_per_target() -> None:
+    raw = {
+        "region": "ap-southeast-1",
+        "web": {"listen_address": "x"},
+        "targets": [{"project_id": "a"}, {"project_id": "b"}],
+    }
+    with pytest.raises(ConfigError) as exc:
+        parse_targets(raw, ENV)
+    assert sum(p.startswith("web.listen_address") for p in exc.value.problems) == 1
+
+
+def _registry(value: float) -> CollectorRegistry:
+    r = CollectorRegistry()
+    Gauge("huaweicloud_workspace_x", "X.", ["desktop_id"], registry=r).labels("d1").set(value)
+    return r
+
+
+def test_merged_families_carry_project_and_region_labels() -> None:
+    merged = MergedCollector(
+        [
+            (_registry(1), {"project_id": "p1", "region": "r1"}),
+            (_registry(2), {"project_id": "p2", "region": "r2"}),
+        ]
+    )
+    fams = list(merged.collect())
+    assert len(fams) == 1  # one family, samples from both
+    labels = sorted((s.labels["project_id"], s.value) for s in fams[0].samples)
+    assert labels == [("p1", 1.0), ("p2", 2.0)]
+
+
+def test_a_single_target_gets_no_extra_labels() -> None:
+    fams = list(MergedCollector([(_registry(1), {})]).collect())
+    assert fams[0].samples[0].labels == {"desktop_id": "d1"}
+
+
+def test_target_labels_always_is_accepted() -> None:
+    s = parse_config({"region": "ap-southeast-1", "target_labels": "always"}, ENV)
+    assert s.config.target_labels == "always"
+
+
+def test_shards_are_stable_and_complete() -> None:
+    ids = [f"desk-{i:05d}-{i * 7919 % 10007}" for i in range(10_000)]
+    for count in (1, 2, 3, 8):
+        owners = [shard_of(d, count) for d in ids]
+        assert owners == [shard_of(d, count) for d in ids]  # stable
+        assert set(owners) == set(range(count))  # every shard used
+        per = [owners.count(i) for i in range(count)]
+        assert max(per) - min(per) < 0.1 * len(ids) / count + 50  # roughly even
+
+
+class _Lister:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def list_desktops(self) -> list[dict[str, Any]]:
+        return [{"desktop_id": f"d{i}"} for i in range(self.n)]
+
+
+class _Invalid:
+    def invalid_response(self, api: str) -> None:
+        pass
+
+
+def test_every_desktop_lands_in_exactly_one_shard() -> None:
+    from exporter.clock import FakeClock
+    from exporter.config import InventoryConfig
+
+    seen: dict[str, int] = {}
+    for index in range(4):
+        src = InventorySource(
+            _Lister(1000), InventoryConfig(), FakeClock(), _Invalid(), ShardConfig(index, 4)
+        )
+        src.refresh()
+        assert src.snapshot is not None
+        for d in src.snapshot.desktops:
+            assert d.desktop_id not in seen
+            seen[d.desktop_id] = index
+    assert len(seen) == 1000
+
+
+def test_shard_index_comes_from_the_environment_for_one_deployment_per_shard() -> None:
+    s = parse_config(
+        {"region": "ap-southeast-1", "shard": {"count": 4}}, {**ENV, "WORKSPACE_EXPORTER_SHARD_INDEX": "3"}
+    )
+    assert (s.config.shard.index, s.config.shard.count) == (3, 4)
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"region": "ap-southeast-1", "shard": {"count": 2, "index": 2}}, ENV)
+    assert exc.value.problems[0].startswith("shard.index: must be below shard.count (2)")
