@@ -19,8 +19,7 @@ from exporter.budget import Budget
 from exporter.client import WorkspaceClient
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.collector import DataView, WorkspaceCollector
-from exporter.config import Settings, load_config
-from exporter.errors import ConfigError
+from exporter.config import Settings
 from exporter.logs import setup_logging
 from exporter.render import CachedExposition
 from exporter.scheduler import MonitoringRunner, PeriodicRunner
@@ -106,7 +105,6 @@ class Exporter:
         )
         self.exposition = CachedExposition(self.data_registry, self.live_registry, self.data_version)
         self._monitoring_runner: threading.Thread | None = None
-        self._reload_lock = threading.Lock()
 
     # -------------------------------------------------------------- reading
 
@@ -220,25 +218,8 @@ class Exporter:
 
     # --------------------------------------------------------------- reload
 
-    def reload(self, path: str | None = None) -> tuple[bool, str]:
-        """Re-read the config file; apply it if valid, keep the running config if not."""
-        path = path or self.settings.source
-        with self._reload_lock:
-            try:
-                new = self._overrides(load_config(path))
-            except ConfigError as e:
-                self.reload_state.successful = False
-                for p in e.problems:
-                    log.error("config reload rejected, keeping the running config: %s", p)
-                return False, "config reload rejected: " + "; ".join(e.problems)
-            self.apply(new)
-            self.reload_state.successful = True
-            self.reload_state.last_success = self.clock.time()
-            log.info("config reloaded file=%s", path)
-            return True, "config reloaded"
-
     def apply(self, new: Settings) -> None:
-        """Apply new settings without dropping snapshots, counters or caches."""
+        """Apply new settings without dropping snapshots, counters or caches (see MultiExporter.reload)."""
         new = _shard_scope(new)
         old = self.settings.config
         cfg = new.config

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter
 from exporter.config import Settings, parse_config
 from exporter.fake import FakeServer, FakeWorkspace
+from exporter.multi import MultiExporter
 from exporter.server import HTTPServer, make_app
 
 
@@ -110,15 +111,13 @@ def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]
 
     def start(settings: Settings | None = None, **overrides: Any) -> RunningExporter:
         s = settings or fast(parse_config(fake_api.config(**overrides), fake_api.env()))
-        exporter = Exporter(s)
+        multi = MultiExporter([s])
         server = HTTPServer(
-            "127.0.0.1",
-            0,
-            make_app(exporter.registry, exporter.ready, exporter.reload, None, exporter.exposition),
+            "127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
         )
-        exporter.start()
+        multi.start()
         server.start()
-        r = RunningExporter(exporter, server)
+        r = RunningExporter(multi.exporters[0], server)
         running.append(r)
         return r
 
