@@ -31,7 +31,11 @@ name on its first page), falling back to ``instance_id`` while the list is empty
 or when some queries failed only with request errors (HTTP 400/404) while others
 answered. It is 0 when any query (or the dimension discovery) failed with a
 throttle, 5xx, network, auth or invalid-response error, or when every query failed;
-the data of the queries that did answer is published all the same.
+the data of the queries that did answer is published all the same. After three
+consecutive systemic failures the rest of that refresh is skipped (Cloud Eye is down,
+not one metric), so an outage costs a few calls per retry rather than twelve, and an
+early retry (the runner backs off 15 s, 30 s, … after a failure) asks only for the
+metrics that failed, so failures do not multiply the cost of a cycle.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ DISCOVERY_API = "ces_metrics"
 FALLBACK_DIMENSION = "instance_id"
 WINDOW_S = 300.0  # the v2 batch query accepts at most 5 minutes
 FUTURE_SLACK_S = 3600.0  # datapoints further ahead of our clock than this are garbage
+GIVE_UP_AFTER = 3  # consecutive systemic failures that end a refresh (the upstream is down)
 
 # Cloud Eye metric name -> (metric key, divisor to base units), derived from the workspace
 # source's table so both sources expose the same families in the same order.
@@ -188,8 +193,10 @@ class CloudEyeSource:
         self._store: dict[str, dict[str, _Value]] = {}
         self._discovered: str | None = None
         self._fallback_logged = False
-        self._failing: dict[str, str] = {}  # metric name -> last error, for change-only logging
+        self._failing: dict[str, str] = {}  # metric or API name -> last error, logged on change
         self._unmatched_logged = False
+        self._retry: set[str] = set()  # metrics that failed in the last refresh
+        self._last_full: float | None = None  # monotonic start of the last refresh of every metric
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
     def interval(self) -> float:
@@ -213,18 +220,28 @@ class CloudEyeSource:
         cfg = self.config
         if not cfg.enabled:
             return
-        inventory = self._wait_for_inventory(cfg.interval)
+        inventory = self._wait_for_inventory(max(cfg.interval, 60.0))
         errors: list[UpstreamError] = []
-        failed = 0
+        metrics: list[str] = []
         if inventory.desktops:
             dimension = self._resolve_dimension(cfg, errors)
-            failed = self._query_all(cfg, dimension, inventory, errors)
+            metrics = self._due_metrics(cfg.interval)
+            self._retry = self._query_all(cfg, dimension, inventory, metrics, errors)
         self._publish(inventory)
         systemic = [e for e in errors if is_systemic(e)]
         if systemic:
             raise systemic[0]
-        if failed == len(METRICS):
+        if metrics and len(self._retry) == len(metrics):
             raise errors[-1]
+
+    def _due_metrics(self, interval: float) -> list[str]:
+        """Every metric; but an early retry after a failed refresh asks only for the metrics
+        that failed, so failures do not multiply the cost of a cycle."""
+        now = self._clock.monotonic()
+        if self._retry and self._last_full is not None and now - self._last_full < interval:
+            return [m for m in METRICS if m in self._retry]
+        self._last_full = now
+        return list(METRICS)
 
     def _wait_for_inventory(self, timeout: float) -> InventorySnapshot:
         deadline = self._clock.monotonic() + timeout
@@ -247,14 +264,17 @@ class CloudEyeSource:
         except ShutdownError:
             raise
         except UpstreamError as e:
-            log.warning(
-                "cannot list Cloud Eye metrics to discover the dimension, using %s for now "
-                "(set monitoring.cloudeye_dimension to skip discovery) error=%s",
-                FALLBACK_DIMENSION,
-                e,
-            )
+            if self._failing.get(DISCOVERY_API) != str(e):
+                log.warning(
+                    "cannot list Cloud Eye metrics to discover the dimension, using %s for now "
+                    "(set monitoring.cloudeye_dimension to skip discovery) error=%s",
+                    FALLBACK_DIMENSION,
+                    e,
+                )
+            self._failing[DISCOVERY_API] = str(e)
             errors.append(e)
             return FALLBACK_DIMENSION
+        self._failing.pop(DISCOVERY_API, None)
         name = most_common_dimension(entries)
         if name is None:
             if not self._fallback_logged:
@@ -281,17 +301,24 @@ class CloudEyeSource:
         cfg: MonitoringConfig,
         dimension: str,
         inventory: InventorySnapshot,
+        metrics: list[str],
         errors: list[UpstreamError],
-    ) -> int:
-        """Query every metric, store the newest values; returns how many metric queries failed."""
+    ) -> set[str]:
+        """Query ``metrics``, store the newest values; returns the metrics that failed."""
         now = self._clock.time()
         to_ms = math.floor((now - cfg.cloudeye_delay) * 1000)
         from_ms = to_ms - int(WINDOW_S * 1000)
         # Bounds paging even if the upstream ignored the offset; a window holds one or
         # two datapoints per desktop, plus desktops that left the inventory.
         max_points = 3 * len(inventory.desktops) + 1000
-        points_seen = matched = failed = 0
-        for metric, (key, divisor) in METRICS.items():
+        points_seen = matched = streak = 0
+        failed: set[str] = set()
+        for metric in metrics:
+            key, divisor = METRICS[metric]
+            if streak >= GIVE_UP_AFTER:
+                log.debug("Cloud Eye looks down; skipping metric=%s this refresh", metric)
+                failed.add(metric)
+                continue
             try:
                 points = self._client.ces_batch_latest(
                     cfg.cloudeye_namespace, metric, dimension, from_ms, to_ms, max_points
@@ -301,8 +328,10 @@ class CloudEyeSource:
             except UpstreamError as e:
                 self._metric_failed(metric, e)
                 errors.append(e)
-                failed += 1
+                failed.add(metric)
+                streak = streak + 1 if is_systemic(e) else 0
                 continue
+            streak = 0
             self._metric_ok(metric)
             best, invalid = newest_points(points, dimension, inventory.by_id, now)
             for _ in range(invalid):

@@ -18,6 +18,7 @@ from exporter.errors import (
     ClientRequestError,
     ConfigError,
     InvalidResponseError,
+    ShutdownError,
     ThrottledError,
     UpstreamError,
     UpstreamUnavailableError,
@@ -134,14 +135,18 @@ def test_percentages_become_ratios_and_the_newest_point_per_desktop_wins() -> No
     assert h.sink.counts == Counter()
 
 
-def test_every_metric_of_the_workspace_source_is_queried_once_per_refresh() -> None:
+def test_every_metric_of_the_workspace_source_is_queried_once_and_kept_in_its_order() -> None:
     h = Harness()
+    for metric in reversed(list(METRICS)):
+        h.ces.points[metric] = [_point("d1", 1.0)]
     h.source.refresh()
     assert [c["metric"] for c in h.ces.batch_calls] == list(METRICS)
-    assert {key for key, _ in METRICS.values()} >= {"cpu_usage_ratio", "network_connections"}
+    assert [k for k, _ in h.source.snapshot.entries["d1"].values] == [k for k, _ in METRICS.values()]
+    assert len(METRICS) == 12
     assert METRICS["cpu_util"] == ("cpu_usage_ratio", 100.0)
     assert METRICS["mem_util"] == ("memory_usage_ratio", 100.0)
     assert METRICS["disk_util_inband"] == ("disk_usage_ratio", 100.0)
+    assert METRICS["network_vm_connections"] == ("network_connections", 1.0)
 
 
 def test_the_query_window_is_five_minutes_ending_the_delay_before_now() -> None:
@@ -152,15 +157,6 @@ def test_the_query_window_is_five_minutes_ending_the_delay_before_now() -> None:
     assert call["to"] - call["from"] == 300_000
     assert call["namespace"] == "SYS.Workspace"
     assert call["dimension"] == DIM
-
-
-def test_values_are_ordered_like_the_workspace_source() -> None:
-    h = Harness()
-    for metric in reversed(list(METRICS)):
-        h.ces.points[metric] = [_point("d1", 1.0)]
-    h.source.refresh()
-    keys = [k for k, _ in h.source.snapshot.entries["d1"].values]
-    assert keys == [key for key, _ in METRICS.values()]
 
 
 def test_points_for_desktops_outside_the_inventory_are_counted_and_skipped() -> None:
@@ -285,6 +281,31 @@ def test_one_failing_metric_keeps_the_others_and_its_own_last_values() -> None:
     assert e["cpu_usage_ratio"] == pytest.approx(0.3)
     assert e["memory_usage_ratio"] == pytest.approx(0.2)  # kept until max_age
     assert len(h.ces.batch_calls) == 2 * len(METRICS)  # the other metrics were still queried
+
+
+def test_an_early_retry_asks_only_for_the_metrics_that_failed() -> None:
+    h = Harness()
+    h.ces.errors["mem_util"] = UpstreamUnavailableError("ces_batch_v2", 503)
+    with pytest.raises(UpstreamUnavailableError):
+        h.source.refresh()
+    del h.ces.errors["mem_util"]
+    h.ces.batch_calls.clear()
+    h.clock.advance(15)  # the runner's first backoff
+    h.source.refresh()
+    assert [c["metric"] for c in h.ces.batch_calls] == ["mem_util"]
+    h.ces.batch_calls.clear()
+    h.clock.advance(300)
+    h.source.refresh()
+    assert len(h.ces.batch_calls) == len(METRICS)
+
+
+def test_three_systemic_failures_in_a_row_end_the_refresh_early() -> None:
+    h = Harness()
+    for metric in METRICS:
+        h.ces.errors[metric] = UpstreamUnavailableError("ces_batch_v2", 503)
+    with pytest.raises(UpstreamUnavailableError):
+        h.source.refresh()
+    assert len(h.ces.batch_calls) == 3
 
 
 def test_a_request_error_on_one_metric_does_not_fail_the_refresh() -> None:
@@ -465,12 +486,6 @@ def test_the_metric_list_pages_by_marker_and_is_bounded(monkeypatch: pytest.Monk
 # ---------------------------------------------------------------------------- config
 
 
-def test_the_cloudeye_keys_default_to_the_workspace_source() -> None:
-    cfg = MonitoringConfig()
-    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("workspace", "SYS.Workspace", "")
-    assert cfg.cloudeye_delay == 60.0
-
-
 @pytest.mark.parametrize(
     ("monitoring", "problem"),
     [
@@ -490,7 +505,10 @@ def test_bad_cloudeye_settings_are_rejected_with_their_key_path(
     assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
 
 
-def test_a_full_cloudeye_config_is_accepted() -> None:
+def test_the_keys_default_to_the_workspace_source_and_a_full_cloudeye_config_is_accepted() -> None:
+    cfg = MonitoringConfig()
+    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("workspace", "SYS.Workspace", "")
+    assert cfg.cloudeye_delay == 60.0
     raw = {
         "region": "ap-southeast-1",
         "monitoring": {"source": "cloudeye", "cloudeye_dimension": "desktop-id_1", "cloudeye_delay": "0s"},
@@ -505,5 +523,5 @@ def test_shutdown_while_waiting_for_the_inventory_stops_quickly() -> None:
     src = CloudEyeSource(
         FakeCes(), MonitoringConfig(source="cloudeye"), FakeClock(), Sink(), lambda: None, stop
     )
-    with pytest.raises(Exception, match="stopped"):
+    with pytest.raises(ShutdownError):
         src.refresh()
