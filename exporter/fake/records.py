@@ -122,6 +122,7 @@ class ConnectionMixin:
     export_task_polls: int
     export_task_outcome: str
     _desktops: list[JsonDict]
+    _by_id: dict[str, JsonDict]
 
     def _init_connections(self) -> None:
         self._records: list[JsonDict] = []
@@ -131,6 +132,9 @@ class ConnectionMixin:
         self._task_seq = 0
 
     def _find_desktop(self, desktop_id: Any = None, computer_name: Any = None) -> JsonDict | None:
+        if desktop_id and computer_name is None:
+            found: JsonDict | None = self._by_id.get(desktop_id)
+            return found
         for d in self._desktops:
             if (desktop_id and d["desktop_id"] == desktop_id) or (
                 computer_name and d["computer_name"] == computer_name

@@ -102,6 +102,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         self.configure(timestamp_unit=timestamp_unit)
         self._desktops: list[JsonDict] = []
         self._index: dict[str, int] = {}
+        self._by_id: dict[str, JsonDict] = {}  # O(1) lookups: fleets of 10,000 desktops
         self._next_index = 1
         self._monitor_override: dict[str, JsonDict] = {}
         self._tokens: dict[str, _Token] = {}
@@ -148,6 +149,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
                 raise ValueError(f"duplicate desktop_id {desktop['desktop_id']}")
             self._desktops.append(desktop)
             self._index[desktop["desktop_id"]] = index
+            self._by_id[desktop["desktop_id"]] = desktop
             return copy.deepcopy(desktop)
 
     def remove_desktop(self, desktop_id: str) -> None:
@@ -155,6 +157,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
             if desktop_id not in self._index:
                 raise KeyError(desktop_id)
             del self._index[desktop_id]
+            del self._by_id[desktop_id]
             self._desktops = [d for d in self._desktops if d["desktop_id"] != desktop_id]
             self._monitor_override.pop(desktop_id, None)
 
@@ -262,15 +265,20 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
 
     def ces_latest(self, metric_name: str, start_ms: int, end_ms: int) -> list[tuple[str, float, int]]:
         """``(desktop_id, value, timestamp_ms)`` of the latest point per desktop, in desktop order."""
+        key = CES_METRICS.get(metric_name)
+        if key is None:
+            return []
         with self._lock:
-            ids = [d["desktop_id"] for d in self._desktops]
-        out = []
-        for desktop_id in ids:
-            series = self.ces_series(metric_name, desktop_id, start_ms, end_ms)
-            if series:
-                value, ts = series[-1]
-                out.append((desktop_id, value, ts))
-        return out
+            rows = [
+                (d["desktop_id"], self._index[d["desktop_id"]])
+                for d in self._desktops
+                if key in monitor_keys_for(d)
+            ]
+            points = aligned_points(start_ms / 1000, self._data_end(end_ms / 1000))
+        if not points:
+            return []
+        t = points[-1]
+        return [(did, metric_value(self.seed, index, key, t), t * 1000) for did, index in rows]
 
     def ces_metric_list(self) -> list[JsonDict]:
         """CES ListMetrics entries: one per desktop and metric it reports, with a ``marker``."""
