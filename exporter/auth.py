@@ -39,7 +39,8 @@ import requests
 
 from exporter import errors
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Config, Credentials
+from exporter.config import Config
+from exporter.credentials import Credentials
 from exporter.errors import AuthError, ConfigError
 from exporter.secret import Secret
 from exporter.signer import (

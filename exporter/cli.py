@@ -18,11 +18,12 @@ from types import FrameType
 
 from exporter import __version__
 from exporter import export as export_cmd
-from exporter.config import DEFAULT_PORT, Settings, load_targets, parse_listen_address
+from exporter.config import DEFAULT_PORT, Settings, parse_listen_address
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
 from exporter.multi import MultiExporter
 from exporter.server import HTTPServer, make_app
+from exporter.targets import load_targets
 from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
 
 log = logging.getLogger("exporter")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,38 +22,13 @@ from typing import Any
 import yaml
 
 from exporter.apis import APIS
+from exporter.configschema import build as _build
+from exporter.configschema import meta as _meta
+from exporter.credentials import Credentials, resolve_credentials
 from exporter.errors import ConfigError
-from exporter.secret import Secret
 
 DEFAULT_PORT = 10187
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def _meta(
-    doc: str = "",
-    *,
-    duration: bool = False,
-    choices: tuple[str, ...] = (),
-    minimum: float | None = None,
-    maximum: float | None = None,
-) -> dict[str, Any]:
-    return {"doc": doc, "duration": duration, "choices": choices, "min": minimum, "max": maximum}
-
-
-def parse_duration(value: object) -> float:
-    """``300``, ``"300"``, ``"5m"``, ``"1h"``, ``"1.5s"`` → seconds. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m:
-            return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    raise ValueError("not a duration")
 
 
 # --------------------------------------------------------------------------------------
@@ -209,137 +182,12 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """Resolved credentials. Secret parts are wrapped, so printing this is safe."""
-
-    method: str
-    ak: str = ""
-    sk: Secret = field(default_factory=lambda: Secret(""))
-    security_token: Secret = field(default_factory=lambda: Secret(""))
-    username: str = ""
-    domain_name: str = ""
-    password: Secret = field(default_factory=lambda: Secret(""))
-
-
-@dataclass(frozen=True)
 class Settings:
     """Everything the running exporter needs: the config with effective values filled in."""
 
     config: Config
     credentials: Credentials
     source: str = ""  # file the config came from, for logs
-
-
-# --------------------------------------------------------------------------------------
-# Generic loader
-# --------------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is list:
-        return "a list of strings"
-    if origin is dict:
-        return "a mapping"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
-
-
-def _convert(path: str, tp: Any, meta: Mapping[str, Any], raw: object, problems: list[str]) -> Any:
-    """Convert one raw YAML value to the field type, appending problems; returns None on error."""
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            problems.append(f"{path}: must be a mapping of keys (got {type(raw).__name__})")
-            return None
-        return _build(tp, raw, path, problems)
-    origin = typing.get_origin(tp)
-    if meta.get("duration"):
-        try:
-            value: Any = parse_duration(raw)
-        except ValueError:
-            problems.append(f"{path}: must be a duration such as 30s, 5m or 1h (got {raw!r})")
-            return None
-    elif origin is list:
-        if raw is None:
-            return []
-        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-            problems.append(f"{path}: must be a list of strings (got {raw!r})")
-            return None
-        value = list(raw)
-    elif origin is dict:
-        if raw is None:
-            return {}
-        _, vtype = typing.get_args(tp)
-        if not isinstance(raw, dict):
-            problems.append(f"{path}: must be a mapping (got {type(raw).__name__})")
-            return None
-        value = {}
-        for k, v in raw.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-                problems.append(f"{path}.{k}: must be a positive number (got {v!r})")
-                continue
-            value[str(k)] = vtype(v)
-    elif tp is bool:
-        if not isinstance(raw, bool):
-            problems.append(f"{path}: must be true or false (got {raw!r})")
-            return None
-        value = raw
-    elif tp is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            problems.append(f"{path}: must be an integer (got {raw!r})")
-            return None
-        value = raw
-    elif tp is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            problems.append(f"{path}: must be a number (got {raw!r})")
-            return None
-        value = float(raw)
-    elif tp is str:
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            problems.append(f"{path}: must be a string (got {raw!r})")
-            return None
-        value = raw
-    else:  # pragma: no cover - a programming error in the dataclasses
-        raise TypeError(f"unsupported config type {tp!r} at {path}")
-    choices = meta.get("choices") or ()
-    if choices and value not in choices:
-        problems.append(f"{path}: must be one of {', '.join(choices)} (got {value!r})")
-        return None
-    lo, hi = meta.get("min"), meta.get("max")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        unit = "s" if meta.get("duration") else ""
-        if lo is not None and value < lo:
-            problems.append(f"{path}: must be at least {lo:g}{unit} (got {value:g}{unit})")
-            return None
-        if hi is not None and value > hi:
-            problems.append(f"{path}: must be at most {hi:g}{unit} (got {value:g}{unit})")
-            return None
-    return value
-
-
-def _build(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in names:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            known = ", ".join(sorted(names))
-            problems.append(f"{where}: unknown key (known keys here: {known})")
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            continue
-        path = f"{prefix}.{f.name}" if prefix else f.name
-        tp = hints[f.name]
-        if isinstance(tp, types.UnionType):  # pragma: no cover - not used today
-            tp = typing.get_args(tp)[0]
-        value = _convert(path, tp, f.metadata, raw[f.name], problems)
-        if value is not None:
-            kwargs[f.name] = value
-    return cls(**kwargs)
 
 
 def _env_region_key(region: str) -> str:
@@ -438,64 +286,6 @@ def parse_listen_address(addr: str) -> tuple[str, int]:
     return host, port
 
 
-def _read_secret_file(path: str, key: str, problems: list[str]) -> str | None:
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as e:
-        problems.append(f"{key}: cannot read {path!r} ({e.strerror or type(e).__name__})")
-        return None
-    if not value:
-        problems.append(f"{key}: file {path!r} is empty")
-        return None
-    return value
-
-
-def _secret(
-    env: Mapping[str, str], file_path: str, key: str, env_name: str, problems: list[str]
-) -> str | None:
-    if file_path:
-        return _read_secret_file(file_path, key, problems)
-    return env.get(env_name) or None
-
-
-def resolve_credentials(cfg: Config, env: Mapping[str, str]) -> Credentials:
-    problems: list[str] = []
-    a = cfg.auth
-    if a.method == "aksk":
-        ak = _secret(env, a.ak_file, "auth.ak_file", a.ak_env, problems)
-        sk = _secret(env, a.sk_file, "auth.sk_file", a.sk_env, problems)
-        token = _secret(
-            env, a.security_token_file, "auth.security_token_file", a.security_token_env, problems
-        )
-        if ak is None and not a.ak_file:
-            problems.append(f"auth: no access key: set {a.ak_env} or auth.ak_file")
-        if sk is None and not a.sk_file:
-            problems.append(f"auth: no secret key: set {a.sk_env} or auth.sk_file")
-        if problems:
-            raise ConfigError(problems)
-        return Credentials(
-            method="aksk", ak=ak or "", sk=Secret(sk or ""), security_token=Secret(token or "")
-        )
-    username = a.username or env.get("WORKSPACE_EXPORTER_IAM_USERNAME", "")
-    domain = a.domain_name or env.get("WORKSPACE_EXPORTER_IAM_DOMAIN", "")
-    password = _secret(env, a.password_file, "auth.password_file", a.password_env, problems)
-    if not username:
-        problems.append(
-            "auth.username: is required for auth.method token (or set WORKSPACE_EXPORTER_IAM_USERNAME)"
-        )
-    if not domain:
-        problems.append(
-            "auth.domain_name: is required for auth.method token (or set WORKSPACE_EXPORTER_IAM_DOMAIN)"
-        )
-    if password is None and not a.password_file:
-        problems.append(f"auth: no IAM password: set {a.password_env} or auth.password_file")
-    if not cfg.project_id:
-        problems.append("project_id: is required for auth.method token (or set HUAWEICLOUD_SDK_PROJECT_ID)")
-    if problems:
-        raise ConfigError(problems)
-    return Credentials(method="token", username=username, domain_name=domain, password=Secret(password or ""))
-
-
 def _apply_env(cfg: Config, env: Mapping[str, str]) -> Config:
     """Fill in effective values from the SDK environment variables and region defaults."""
     project_id = cfg.project_id or env.get("HUAWEICLOUD_SDK_PROJECT_ID", "")
@@ -546,66 +336,11 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"endpoints.{name}: environment override must be an http(s) URL (got {url!r})")
     if problems:
         raise ConfigError(problems)
-    credentials = resolve_credentials(cfg, env)
+    credentials = resolve_credentials(cfg.auth, cfg.project_id, env)
     return Settings(config=cfg, credentials=credentials)
 
 
-TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
-
-
-def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Settings]:
-    """One :class:`Settings` per watched project.
-
-    Without ``targets`` the top level is the only target. With ``targets`` (a list of
-    mappings of region, project_id, endpoints and auth) each item is merged over the
-    top level, so shared keys (budget, monitoring, …) are written once.
-    """
-    env = os.environ if env is None else env
-    if not isinstance(raw, dict) or "targets" not in raw:
-        return [parse_config(raw, env)]
-    targets = raw["targets"]
-    base = {k: v for k, v in raw.items() if k != "targets"}
-    if not isinstance(targets, list) or not targets:
-        raise ConfigError(
-            [f"targets: must be a non-empty list of mappings with keys {', '.join(TARGET_KEYS)}"]
-        )
-    problems: list[str] = []
-    out: list[Settings] = []
-    seen: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(targets):
-        if not isinstance(item, dict):
-            problems.append(f"targets[{i}]: must be a mapping with keys {', '.join(TARGET_KEYS)}")
-            continue
-        for key in item:
-            if key not in TARGET_KEYS:
-                problems.append(f"targets[{i}].{key}: unknown key (allowed here: {', '.join(TARGET_KEYS)})")
-        merged = dict(base)
-        for key in TARGET_KEYS:
-            if key in item:
-                inherited = base.get(key)
-                value = item[key]
-                both = isinstance(inherited, dict) and isinstance(value, dict)
-                merged[key] = {**inherited, **value} if both else value  # type: ignore[dict-item]
-        try:
-            settings = parse_config(merged, env)
-        except ConfigError as e:
-            for p in e.problems:
-                local = p.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] in TARGET_KEYS
-                line = f"targets[{i}].{p}" if local else p
-                if line not in problems:
-                    problems.append(line)
-            continue
-        key2 = (settings.config.region, settings.config.project_id)
-        if key2 in seen:
-            problems.append(f"targets[{i}]: same region and project_id as targets[{seen[key2]}]")
-        seen[key2] = i
-        out.append(settings)
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def _read_yaml(path: str | os.PathLike[str]) -> object:
+def read_yaml(path: str | os.PathLike[str]) -> object:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
@@ -620,11 +355,6 @@ def _read_yaml(path: str | os.PathLike[str]) -> object:
         raise ConfigError([f"config: not valid YAML{where}: {getattr(e, 'problem', e)}"]) from e
 
 
-def load_targets(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[Settings]:
-    """Read, validate and resolve every target of the YAML config at ``path``."""
-    return [dataclasses.replace(s, source=str(path)) for s in parse_targets(_read_yaml(path), env)]
-
-
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and resolve a single-target YAML config at ``path``. Raises ConfigError."""
-    return dataclasses.replace(parse_config(_read_yaml(path), env), source=str(path))
+    return dataclasses.replace(parse_config(read_yaml(path), env), source=str(path))

@@ -31,7 +31,8 @@ from typing import NoReturn, TextIO
 from exporter.budget import Budget
 from exporter.client import WorkspaceClient
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Settings, load_config, parse_duration
+from exporter.config import Settings, load_config
+from exporter.configschema import parse_duration
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
 from exporter.timeutil import fmt_minutes, fmt_seconds
 

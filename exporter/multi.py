@@ -18,9 +18,10 @@ from prometheus_client.registry import Collector
 
 from exporter.app import Exporter
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Settings, load_targets
+from exporter.config import Settings
 from exporter.errors import ConfigError
 from exporter.render import CachedExposition
+from exporter.targets import load_targets
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ SCHEMA = ROOT / "helm" / "workspace-exporter" / "values.schema.json"
 sys.path.insert(0, str(ROOT))
 
 from exporter import config as cfg  # noqa: E402
+from exporter import targets  # noqa: E402
 
-# Same grammar as exporter.config.parse_duration: 30s, 5m, 1h, 1.5d, 500ms or plain seconds.
+# Same grammar as exporter.configschema.parse_duration: 30s, 5m, 1h, 1.5d, 500ms or plain seconds.
 DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
 EXTRA: dict[str, dict[str, Any]] = {
     "region": {
@@ -83,9 +84,9 @@ def section_schema(cls: type, prefix: str = "") -> dict[str, Any]:
 
 def config_schema() -> dict[str, Any]:
     schema = section_schema(cfg.Config)
-    target_keys = getattr(cfg, "TARGET_KEYS", ())
+    target_keys = targets.TARGET_KEYS
     if target_keys:
-        # Several projects: each item overrides these keys of the top level (exporter.config.parse_targets).
+        # Several projects: each item overrides these keys of the top level (exporter.targets.parse_targets).
         props = schema["properties"]
         schema["properties"]["targets"] = {
             "type": "array",

@@ -20,7 +20,8 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 
 from exporter.auth import AkSkAuth, TokenAuth, build_auth, is_token_expired_error, parse_error_body
 from exporter.clock import FakeClock
-from exporter.config import AuthConfig, Config, Credentials, EndpointsConfig, HTTPConfig
+from exporter.config import AuthConfig, Config, EndpointsConfig, HTTPConfig
+from exporter.credentials import Credentials
 from exporter.errors import AuthError, ConfigError
 from exporter.secret import Secret
 from exporter.signer import canonical_query_string, canonical_request, canonical_uri, sdk_date, sign_request

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.config import ShardConfig, parse_config, parse_targets
+from exporter.config import ShardConfig, parse_config
 from exporter.errors import ConfigError
 from exporter.multi import MergedCollector
 from exporter.sources.inventory import InventorySource, shard_of
+from exporter.targets import parse_targets
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK", "OTHER_AK": "AK2", "OTHER_SK": "SK2"}
 

@@ -1,0 +1,74 @@
+"""Several projects/regions in one config: the ``targets`` list.
+
+Each item (region, project_id, endpoints, auth) is merged over the top level, so
+shared keys (budget, monitoring, web, ...) are written once; each merged document
+is then validated like a single-project config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from exporter.config import Settings, parse_config, read_yaml
+from exporter.errors import ConfigError
+
+TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
+
+
+def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Settings]:
+    """One :class:`Settings` per watched project.
+
+    Without ``targets`` the top level is the only target. With ``targets`` (a list of
+    mappings of region, project_id, endpoints and auth) each item is merged over the
+    top level, so shared keys (budget, monitoring, …) are written once.
+    """
+    env = os.environ if env is None else env
+    if not isinstance(raw, dict) or "targets" not in raw:
+        return [parse_config(raw, env)]
+    targets = raw["targets"]
+    base = {k: v for k, v in raw.items() if k != "targets"}
+    if not isinstance(targets, list) or not targets:
+        raise ConfigError(
+            [f"targets: must be a non-empty list of mappings with keys {', '.join(TARGET_KEYS)}"]
+        )
+    problems: list[str] = []
+    out: list[Settings] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(targets):
+        if not isinstance(item, dict):
+            problems.append(f"targets[{i}]: must be a mapping with keys {', '.join(TARGET_KEYS)}")
+            continue
+        for key in item:
+            if key not in TARGET_KEYS:
+                problems.append(f"targets[{i}].{key}: unknown key (allowed here: {', '.join(TARGET_KEYS)})")
+        merged = dict(base)
+        for key in TARGET_KEYS:
+            if key in item:
+                inherited = base.get(key)
+                value = item[key]
+                both = isinstance(inherited, dict) and isinstance(value, dict)
+                merged[key] = {**inherited, **value} if both else value  # type: ignore[dict-item]
+        try:
+            settings = parse_config(merged, env)
+        except ConfigError as e:
+            for p in e.problems:
+                local = p.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] in TARGET_KEYS
+                line = f"targets[{i}].{p}" if local else p
+                if line not in problems:
+                    problems.append(line)
+            continue
+        key2 = (settings.config.region, settings.config.project_id)
+        if key2 in seen:
+            problems.append(f"targets[{i}]: same region and project_id as targets[{seen[key2]}]")
+        seen[key2] = i
+        out.append(settings)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def load_targets(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[Settings]:
+    """Read, validate and resolve every target of the YAML config at ``path``."""
+    return [dataclasses.replace(s, source=str(path)) for s in parse_targets(read_yaml(path), env)]
