@@ -20,21 +20,14 @@ Source: ``GET /v2/{project_id}/connections/desktops`` (``connections.api: v2``) 
 * **Pages are applied as they arrive**; after a failed page the next poll repeats the
   window and the remembered keys keep the records already applied from counting twice.
 
-Labels are bounded: ``reason_code`` is the numeric code before the colon (else ``unknown``;
-at most :data:`MAX_REASON_CODES`), extra labels are opt-in and capped at ``max_label_sets``
-(more collapse into ``other``, counted). :meth:`ConnectionsSource.families` builds fresh
-families from the immutable snapshot and never does I/O.
+Labels are bounded (see :mod:`exporter.sources.connection_records`, which also holds the
+record keys and parsing); overflow into ``other`` is counted. :meth:`ConnectionsSource.families`
+builds fresh families from the immutable snapshot and never does I/O.
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
-import itertools
-import json
 import logging
-import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -51,110 +44,57 @@ from exporter.clock import Clock
 from exporter.config import ConnectionsConfig
 from exporter.scheduler import PeriodicRunner
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.sources.connection_records import (
+    MAX_LABEL_VALUE,
+    MAX_REASON_CODES,
+    OTHER,
+    Histogram,
+    HistogramData,
+    admit,
+    ceil_minute,
+    floor_minute,
+    is_failure,
+    label_value,
+    milliseconds,
+    reason_code,
+    record_key,
+)
 from exporter.timeutil import fmt_minutes, parse_time
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
+
+__all__ = [  # the record helpers are re-exported: they lived here before the split
+    "API_BY_VERSION",
+    "ITEMS_KEY",
+    "MARGIN",
+    "MAX_LABEL_VALUE",
+    "MAX_REASON_CODES",
+    "OTHER",
+    "ConnectionsSnapshot",
+    "ConnectionsSource",
+    "HistogramData",
+    "RecordPager",
+    "ceil_minute",
+    "floor_minute",
+    "install_connections",
+    "is_failure",
+    "milliseconds",
+    "reason_code",
+    "record_key",
+]
 
 log = logging.getLogger(__name__)
 
 API_BY_VERSION = {"v2": "connections", "v1.0": "login_records"}
 ITEMS_KEY = "records"
 MARGIN = 60.0  # the API filters at minute precision
-MAX_REASON_CODES = 100
-MAX_LABEL_VALUE = 128
-OTHER = "other"
-_CODE_RE = re.compile(r"^\d{1,12}$")
-# Fields that identify one attempt and do not change when it completes (for records
-# without a transaction_id, e.g. every v1.0 login record).
-_ID_FIELDS: tuple[str, ...] = ("user_name", "computer_name", "desktop_id", "sid", "desktop_ip")
-_ID_FIELDS += ("terminal_mac", "terminal_name", "terminal_ip", "terminal_type")
 
 
 class RecordPager(Protocol):
     def paginate(
         self, api: str, items_key: str, params: Params | None = None
     ) -> Iterator[dict[str, Any]]: ...
-
-
-def floor_minute(ts: float) -> float:
-    return math.floor(ts / 60.0) * 60.0
-
-
-def ceil_minute(ts: float) -> float:
-    return math.ceil(ts / 60.0) * 60.0
-
-
-def record_key(raw: Mapping[str, Any], start: float | None) -> str:
-    """``t:<transaction_id>``, else ``h:<hash of the identifying fields and start time>``."""
-    tid = raw.get("transaction_id")
-    if isinstance(tid, str) and tid.strip():
-        return "t:" + tid.strip()
-    if start is None:  # garbage: only the whole record identifies it
-        ident = json.dumps(raw, sort_keys=True, default=str)
-    else:
-        ident = json.dumps([start, *("" if raw.get(f) is None else str(raw.get(f)) for f in _ID_FIELDS)])
-    return "h:" + hashlib.sha256(ident.encode()).hexdigest()[:32]
-
-
-def is_failure(reason: object) -> bool:
-    return bool(reason.strip() if isinstance(reason, str) else reason)
-
-
-def reason_code(reason: object) -> str | None:
-    """``"400200:The desktop is being prepared."`` → ``"400200"``; "unknown" if no numeric
-    code; None when the value is not a string or number at all (garbage)."""
-    if isinstance(reason, int) and not isinstance(reason, bool) and reason >= 0:
-        return str(reason)
-    if not isinstance(reason, str):
-        return None
-    code = reason.split(":", 1)[0].strip()
-    return code if _CODE_RE.match(code) else "unknown"
-
-
-def milliseconds(value: object) -> float | None:
-    """A non-negative finite number of milliseconds (numeric strings allowed), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
-
-
-def _label_value(value: object) -> str:
-    text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
-    return text[:MAX_LABEL_VALUE]
-
-
-@dataclass(frozen=True)
-class HistogramData:
-    bounds: tuple[float, ...]
-    cumulative: tuple[int, ...]  # observations <= each bound
-    sum: float
-    count: int
-
-
-class _Histogram:
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * len(bounds)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        i = bisect.bisect_left(self.bounds, value)
-        if i < len(self.bounds):
-            self.counts[i] += 1
-        self.sum += value
-        self.count += 1
-
-    def freeze(self) -> HistogramData:
-        return HistogramData(self.bounds, tuple(itertools.accumulate(self.counts)), self.sum, self.count)
 
 
 @dataclass(frozen=True)
@@ -218,9 +158,9 @@ class ConnectionsSource:
         self._label_sets: set[tuple[str, ...]] = set()
         self._reason_codes: set[str] = set()
         self._overflow = 0
-        self._network = _Histogram(m.CONNECTION_RTT_BUCKETS)
-        self._e2e = _Histogram(m.CONNECTION_RTT_BUCKETS)
-        self._setup = _Histogram(m.CONNECTION_SETUP_BUCKETS)
+        self._network = Histogram(m.CONNECTION_RTT_BUCKETS)
+        self._e2e = Histogram(m.CONNECTION_RTT_BUCKETS)
+        self._setup = Histogram(m.CONNECTION_SETUP_BUCKETS)
         self._evictions_logged = False
         self._set_labels(tuple(cfg.extra_labels))
         self.snapshot = self._freeze()
@@ -340,7 +280,7 @@ class ConnectionsSource:
             state.e2e_done = True
             self._observe_ms(api, self._e2e, raw.get("e2e_rtt"))
 
-    def _observe_ms(self, api: str, hist: _Histogram, value: object) -> None:
+    def _observe_ms(self, api: str, hist: Histogram, value: object) -> None:
         ms = milliseconds(value)
         if ms is None:
             self._invalid.invalid_response(api)
@@ -350,20 +290,14 @@ class ConnectionsSource:
     def _labels_for(self, raw: Mapping[str, Any], max_sets: int) -> tuple[str, ...]:
         if not self._label_names:
             return ()
-        values = tuple(_label_value(raw.get(name)) for name in self._label_names)
-        if values in self._label_sets:
-            return values
-        if len(self._label_sets) < max_sets:
-            self._label_sets.add(values)
+        values = tuple(label_value(raw.get(name)) for name in self._label_names)
+        if admit(values, self._label_sets, max_sets):
             return values
         self._overflow += 1
         return (OTHER,) * len(values)
 
     def _bounded_code(self, code: str) -> str:
-        if code in self._reason_codes:
-            return code
-        if len(self._reason_codes) < MAX_REASON_CODES:
-            self._reason_codes.add(code)
+        if admit(code, self._reason_codes, MAX_REASON_CODES):
             return code
         self._overflow += 1
         return OTHER

@@ -18,13 +18,13 @@ Start-up: counters start at 0; operations older than process start minus
 ``events.lookback`` are consumed but not counted, and a final recording that ended
 before then is marked done without a call. Each refresh ends by swapping in an
 immutable :class:`EventsSnapshot`; :func:`event_families` renders it without I/O.
+Parsing and bounded label values live in :mod:`exporter.sources.event_records`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -40,10 +40,53 @@ from exporter.config import EventsConfig
 from exporter.errors import ClientRequestError, InvalidResponseError
 from exporter.scheduler import PeriodicRunner
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.sources.event_records import (
+    EVENT_IDS,
+    EVENT_LEVELS,
+    EVENT_TYPES,
+    FINAL_STATUSES,
+    LABELS,
+    LIVE_STATUSES,
+    MAX_UNKNOWN_VALUES,
+    MAX_VALUE_LEN,
+    LabelValues,
+    Recording,
+    count_or_none,
+    desktop_id_label,
+    parse_recording,
+    sanitise,
+)
 from exporter.timeutil import fmt_space, parse_time
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
+
+__all__ = [  # the label and parsing helpers are re-exported: they lived here before the split
+    "CAP_SHARE",
+    "EVENT_IDS",
+    "EVENT_LEVELS",
+    "EVENT_TYPES",
+    "FINAL_STATUSES",
+    "LABELS",
+    "LIST_API",
+    "LIVE_STATUSES",
+    "MAX_TRACKED",
+    "MAX_UNKNOWN_VALUES",
+    "MAX_VALUE_LEN",
+    "OPS_API",
+    "OVERLAP",
+    "PAGE",
+    "SEEN_PER_RECORD",
+    "EventsSnapshot",
+    "EventsSource",
+    "LabelValues",
+    "OperationsClient",
+    "Recording",
+    "event_families",
+    "install",
+    "parse_recording",
+    "sanitise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,52 +96,7 @@ PAGE = 1000  # the largest `limit` both APIs accept
 OVERLAP = 20  # operations re-read before a live recording's stored offset
 SEEN_PER_RECORD = 10_000  # operation ids remembered per unfinished recording
 MAX_TRACKED = 1_000_000  # recordings remembered (in progress, and done)
-MAX_UNKNOWN_VALUES = 50  # distinct unknown values per label before they fold into "other"
-MAX_VALUE_LEN = 64
 CAP_SHARE = 0.8  # default per-refresh call cap: this share of the os_operations budget
-
-LIVE_STATUSES = ("RECORDING", "UPLOADING")
-FINAL_STATUSES = ("REC_COMPLETED", "UPLOAD_COMPLETED", "REC_FAILED", "UPLOAD_FAILED")
-EVENT_TYPES = ("APP", "FILE", "REG", "HDP")
-EVENT_IDS = (
-    *("APP_START", "APP_STOP", "APP_CRASH", "APP_HANG", "APP_INSTALL", "APP_UNINSTALL"),
-    *("FILE_CREATE", "FILE_DELETE", "FILE_RENAME"),
-    *("HDP_FILE", "HDP_USB", "HDP_CLIPBOARD", "HDP_INPUTIDLE", "HDP_PRINT"),
-)
-EVENT_LEVELS = {"info": "info", "information": "info", "alarm": "alarm", "error": "error"}
-LABELS = m.DESKTOP_EVENTS.labels  # desktop_id, event_type, event_id, event_level
-
-_BAD_CHARS = re.compile(r"[^a-z0-9_]+")
-
-
-def sanitise(value: object) -> str:
-    """Lower-case, ``[a-z0-9_]`` only, at most 64 characters; ``unknown`` when nothing is left."""
-    text = value.strip().lower() if isinstance(value, str) else ""
-    return _BAD_CHARS.sub("_", text).strip("_")[:MAX_VALUE_LEN] or "unknown"
-
-
-class LabelValues:
-    """Bounded label values: known ones canonical, unknown ones sanitised, then ``other``."""
-
-    def __init__(self, known: Mapping[str, str], limit: int = MAX_UNKNOWN_VALUES) -> None:
-        self._known = {k.lower(): v for k, v in known.items()}
-        self._unknown: set[str] = set()
-        self._limit = limit
-
-    def canonical(self, raw: object) -> str:
-        """The label value for ``raw`` without registering it (used for config filters)."""
-        if isinstance(raw, str) and (hit := self._known.get(raw.strip().lower())):
-            return hit
-        return sanitise(raw)
-
-    def __call__(self, raw: object) -> str:
-        value = self.canonical(raw)
-        if value in self._known.values() or value in self._unknown:
-            return value
-        if len(self._unknown) >= self._limit:
-            return "other"
-        self._unknown.add(value)
-        return value
 
 
 class OperationsClient(Protocol):
@@ -109,35 +107,6 @@ class OperationsClient(Protocol):
         params: Params | None = None,
         json_body: object = None,
     ) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Recording:
-    record_id: str
-    desktop_id: str
-    status: str  # as the API spells it
-    start: float | None  # epoch seconds
-    end: float | None
-
-    @property
-    def final(self) -> bool:
-        return self.status.upper() in FINAL_STATUSES
-
-
-def parse_recording(raw: object) -> Recording | None:
-    """A :class:`Recording` from one ``ScreenRecordDetail``, or None without a usable id."""
-    if not isinstance(raw, dict):
-        return None
-    rid, did, status = raw.get("id"), raw.get("desktop_id"), raw.get("status")
-    if not isinstance(rid, str) or not rid.strip():
-        return None
-    return Recording(
-        rid.strip(),
-        did.strip() if isinstance(did, str) else "",
-        status.strip() if isinstance(status, str) else "",
-        parse_time(raw.get("start_time")),
-        parse_time(raw.get("end_time")),
-    )
 
 
 @dataclass
@@ -164,10 +133,6 @@ class EventsSnapshot:
     recordings: Mapping[str, int]  # status label -> recordings in the window
     taken_at: float
     version: int = field(default_factory=next_version)
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class EventsSource:
@@ -274,7 +239,7 @@ class EventsSource:
                 else:
                     found.setdefault(rec.record_id, rec)  # pages may shift while we list
             offset += len(items)
-            total = _int(body.get("total_count"))
+            total = count_or_none(body.get("total_count"))
             if len(items) < page or (total is not None and offset >= total):
                 break
         return list(found.values())[: cfg.max_recordings]
@@ -330,7 +295,7 @@ class EventsSource:
                 self._consume(rec, prog, raw, fresh=offset + i >= prog.offset)
             offset += len(items)
             prog.offset = max(prog.offset, offset)
-            total = _int(body.get("total_count"))
+            total = count_or_none(body.get("total_count"))
             if total is not None and total < prog.offset:  # the list shrank; ids still dedupe
                 prog.offset = total
             if len(items) < self._page or (total is not None and offset >= total):
@@ -366,8 +331,7 @@ class EventsSource:
             return
         if self._allowed_levels and self._levels.canonical(level) not in self._allowed_levels:
             return
-        did = raw.get("desktop_id")
-        did = did.strip()[:128] if isinstance(did, str) and did.strip() else rec.desktop_id
+        did = desktop_id_label(raw.get("desktop_id"), rec.desktop_id)
         key = (did, self._types(etype), self._ids(eid), self._levels(level))
         self._counts[key] = self._counts.get(key, 0) + 1
 

@@ -1,0 +1,126 @@
+"""Connection records, one at a time: minute windows, dedupe keys, bounded labels, histograms.
+
+Pure helpers and small value types used by :class:`~exporter.sources.connections.ConnectionsSource`
+(which holds the state: polling windows, the dedupe set and the counters).
+
+Labels are bounded: ``reason_code`` is the numeric code before the colon (else ``unknown``;
+at most :data:`MAX_REASON_CODES`), extra labels are opt-in, trimmed to
+:data:`MAX_LABEL_VALUE` characters and capped at ``max_label_sets`` (more collapse into
+:data:`OTHER`); :func:`admit` is the cap both use.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+MAX_REASON_CODES = 100
+MAX_LABEL_VALUE = 128
+OTHER = "other"
+_CODE_RE = re.compile(r"^\d{1,12}$")
+# Fields that identify one attempt and do not change when it completes (for records
+# without a transaction_id, e.g. every v1.0 login record).
+_ID_FIELDS: tuple[str, ...] = ("user_name", "computer_name", "desktop_id", "sid", "desktop_ip")
+_ID_FIELDS += ("terminal_mac", "terminal_name", "terminal_ip", "terminal_type")
+
+_H = TypeVar("_H", bound=Hashable)
+
+
+def floor_minute(ts: float) -> float:
+    return math.floor(ts / 60.0) * 60.0
+
+
+def ceil_minute(ts: float) -> float:
+    return math.ceil(ts / 60.0) * 60.0
+
+
+def record_key(raw: Mapping[str, Any], start: float | None) -> str:
+    """``t:<transaction_id>``, else ``h:<hash of the identifying fields and start time>``."""
+    tid = raw.get("transaction_id")
+    if isinstance(tid, str) and tid.strip():
+        return "t:" + tid.strip()
+    if start is None:  # garbage: only the whole record identifies it
+        ident = json.dumps(raw, sort_keys=True, default=str)
+    else:
+        ident = json.dumps([start, *("" if raw.get(f) is None else str(raw.get(f)) for f in _ID_FIELDS)])
+    return "h:" + hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def is_failure(reason: object) -> bool:
+    return bool(reason.strip() if isinstance(reason, str) else reason)
+
+
+def reason_code(reason: object) -> str | None:
+    """``"400200:The desktop is being prepared."`` → ``"400200"``; "unknown" if no numeric
+    code; None when the value is not a string or number at all (garbage)."""
+    if isinstance(reason, int) and not isinstance(reason, bool) and reason >= 0:
+        return str(reason)
+    if not isinstance(reason, str):
+        return None
+    code = reason.split(":", 1)[0].strip()
+    return code if _CODE_RE.match(code) else "unknown"
+
+
+def milliseconds(value: object) -> float | None:
+    """A non-negative finite number of milliseconds (numeric strings allowed), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
+
+
+def label_value(value: object) -> str:
+    """An extra label's value: stripped text, empty for None, at most MAX_LABEL_VALUE characters."""
+    text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
+    return text[:MAX_LABEL_VALUE]
+
+
+def admit(value: _H, seen: set[_H], limit: int) -> bool:
+    """True if ``value`` is in ``seen`` or fits (then it is added); False once ``limit`` is reached."""
+    if value in seen:
+        return True
+    if len(seen) < limit:
+        seen.add(value)
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class HistogramData:
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]  # observations <= each bound
+    sum: float
+    count: int
+
+
+class Histogram:
+    """A mutable histogram with fixed bounds; :meth:`freeze` gives an immutable copy."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        i = bisect.bisect_left(self.bounds, value)
+        if i < len(self.bounds):
+            self.counts[i] += 1
+        self.sum += value
+        self.count += 1
+
+    def freeze(self) -> HistogramData:
+        return HistogramData(self.bounds, tuple(itertools.accumulate(self.counts)), self.sum, self.count)
