@@ -103,8 +103,15 @@ def env_by_name(objects: list[Manifest]) -> dict[str, Manifest]:
     return {e["name"]: e for e in container(objects).get("env", [])}
 
 
+def config_map(objects: list[Manifest]) -> Manifest:
+    """The exporter's own ConfigMap (the dashboard ConfigMap, when enabled, is another)."""
+    matches = [o for o in find(objects, "ConfigMap") if "config.yaml" in o.get("data", {})]
+    assert len(matches) == 1, [o["metadata"]["name"] for o in find(objects, "ConfigMap")]
+    return matches[0]
+
+
 def exporter_config(objects: list[Manifest]) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"])
+    data: dict[str, Any] = yaml.safe_load(config_map(objects)["data"]["config.yaml"])
     return data
 
 
@@ -259,7 +266,7 @@ def test_one_replica_with_probes_on_the_health_endpoints(render: Render) -> None
 def test_config_is_mounted_from_the_configmap(render: Render) -> None:
     objects = render()
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
-    configmap = one(objects, "ConfigMap")
+    configmap = config_map(objects)
     assert {"name": "config", "configMap": {"name": configmap["metadata"]["name"]}} in pod["volumes"]
     mount = next(m for m in container(objects)["volumeMounts"] if m["name"] == "config")
     assert mount == {"name": "config", "mountPath": "/etc/workspace-exporter", "readOnly": True}
@@ -404,7 +411,7 @@ def test_inline_credentials_render_the_charts_secret(render: Render) -> None:
     assert secret_ref(env["HUAWEICLOUD_SDK_AK"]) == {"name": FULLNAME, "key": "HUAWEICLOUD_SDK_AK"}
     assert secret_ref(env["HUAWEICLOUD_SDK_SK"]) == {"name": FULLNAME, "key": "HUAWEICLOUD_SDK_SK"}
     # No credential value is ever rendered into the pod spec or the ConfigMap.
-    text = json.dumps([one(objects, "Deployment"), one(objects, "ConfigMap")])
+    text = json.dumps([one(objects, "Deployment"), config_map(objects)])
     assert "TESTACCESSKEY" not in text
     assert "not-real" not in text
 
