@@ -105,6 +105,7 @@ class Exporter:
         )
         self.exposition = CachedExposition(self.data_registry, self.live_registry, self.data_version)
         self._monitoring_runner: threading.Thread | None = None
+        self._monitored_cache: tuple[Hashable, int] = ((), 0)
 
     # -------------------------------------------------------------- reading
 
@@ -141,10 +142,14 @@ class Exporter:
         if not self.settings.config.monitoring.enabled:
             return None
         inv = self.inventory.snapshot
-        entries = self.monitoring.snapshot.entries
+        mon = self.monitoring.snapshot
         if inv is None:
             return 0
-        return sum(1 for did in inv.by_id if did in entries)
+        # Computed per scrape but O(fleet): cache it per pair of snapshot versions.
+        key = (inv.version, mon.version)
+        if self._monitored_cache[0] != key:
+            self._monitored_cache = (key, len(inv.by_id.keys() & mon.entries.keys()))
+        return self._monitored_cache[1]
 
     def ready(self) -> bool:
         """Ready after the first inventory refresh, or once ``web.ready_timeout`` has passed."""

@@ -61,14 +61,18 @@ class CachedExposition:
                 self._cache[content_type] = entry
             return entry
 
-    def body(self, accept: str, gzip: bool) -> tuple[bytes, str]:
-        """The exposition bytes for an ``Accept`` header, gzip-compressed if asked."""
+    def chunks(self, accept: str, gzip: bool) -> tuple[list[bytes], str]:
+        """The exposition for an ``Accept`` header as chunks to send in order.
+
+        The large cached part is returned as is, never concatenated with the per-scrape
+        part: a scrape allocates only the self-metrics (and, for gzip, their compression).
+        """
         encoder, content_type = choose_encoder(accept)
         om = content_type.startswith("application/openmetrics-text")
         entry = self._rendered(encoder, content_type, om)
         live = encoder(self._live)
         if not gzip:
-            return entry.raw + live, content_type
+            return [entry.raw, live], content_type
         with self._lock:
             if entry.gzip_state is None:
                 comp = zlib.compressobj(6, zlib.DEFLATED, 31)
@@ -76,4 +80,9 @@ class CachedExposition:
                 entry.gzip_state = comp
             state = entry.gzip_state.copy()  # type: ignore[attr-defined]
             prefix = entry.gzip_prefix or b""
-        return prefix + state.compress(live) + state.flush(), content_type
+        return [prefix, state.compress(live) + state.flush()], content_type
+
+    def body(self, accept: str, gzip: bool) -> tuple[bytes, str]:
+        """The whole exposition as one byte string (tests, small consumers)."""
+        parts, content_type = self.chunks(accept, gzip)
+        return b"".join(parts), content_type

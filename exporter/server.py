@@ -106,12 +106,13 @@ def make_app(
         if path == "/metrics":
             if exposition is not None and "name[]" not in environ.get("QUERY_STRING", ""):
                 gz = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
-                data, content_type = exposition.body(environ.get("HTTP_ACCEPT", ""), gz)
-                headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+                parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz)
+                length = sum(len(p) for p in parts)
+                headers = [("Content-Type", content_type), ("Content-Length", str(length))]
                 if gz:
                     headers.append(("Content-Encoding", "gzip"))
                 start("200 OK", headers)
-                return [data]
+                return parts
             body: Iterable[bytes] = metrics_app(environ, start)
             return body
         if path == "/-/healthy":

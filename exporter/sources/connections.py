@@ -107,7 +107,7 @@ class ConnectionsSnapshot:
     setup: HistogramData
     label_overflow: int
     dedupe_keys: int
-    version: int = field(default_factory=next_version)
+    version: int = field(default_factory=next_version, compare=False)
 
 
 @dataclass(slots=True)
@@ -226,7 +226,9 @@ class ConnectionsSource:
                     n += 1
                 self._last_end = end
             finally:
-                self.snapshot = self._freeze()
+                fresh = self._freeze()
+                if fresh != self.snapshot:  # an unchanged poll keeps the rendered exposition
+                    self.snapshot = fresh
         log.debug("connection records polled api=%s start=%s records=%d", api, params["start_time"], n)
 
     def _ingest(self, api: str, raw: dict[str, Any], window_end: float, max_sets: int) -> None:

@@ -134,6 +134,8 @@ class InventorySource:
             elif self.shard.count == 1 or shard_of(d.desktop_id, self.shard.count) == self.shard.index:
                 desktops.append(d)
         old = self.snapshot
-        self.snapshot = InventorySnapshot.of(desktops, self._clock.time())
+        fresh = InventorySnapshot.of(desktops, self._clock.time())
+        if old is None or fresh.desktops != old.desktops:  # unchanged: keep the rendered exposition
+            self.snapshot = fresh
         if old is None or len(old.desktops) != len(desktops):
             log.info("desktop inventory size=%d", len(desktops))

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics as m
+from exporter.clock import FakeClock
 from exporter.collector import DataView, WorkspaceCollector, tag_label_name
 from exporter.config import InventoryConfig
-from exporter.sources.inventory import Desktop, InventorySnapshot, parse_desktop
+from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
@@ -172,3 +174,30 @@ def test_catalogue_names_follow_prometheus_conventions(family: m.Family) -> None
     if family.kind == "counter":
         assert family.exposed_name.endswith("_total")
     assert family.help.endswith(".") or family.help.endswith(")")
+
+
+class _Lister:
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+    def list_desktops(self) -> list[dict[str, Any]]:
+        return [{"desktop_id": d, "computer_name": f"pc-{d}", "status": "ACTIVE"} for d in self.ids]
+
+
+class _NoInvalid:
+    def invalid_response(self, api: str) -> None:
+        raise AssertionError(api)
+
+
+def test_an_unchanged_inventory_keeps_its_snapshot_so_cached_bytes_stay_valid() -> None:
+    lister = _Lister(["d1", "d2"])
+    src = InventorySource(lister, InventoryConfig(), FakeClock(), _NoInvalid())
+    src.refresh()
+    first = src.snapshot
+    assert first is not None
+    src.refresh()
+    assert src.snapshot is first
+    lister.ids = ["d1", "d3"]
+    src.refresh()
+    assert src.snapshot is not None and src.snapshot.version != first.version
+    assert [d.desktop_id for d in src.snapshot.desktops] == ["d1", "d3"]

@@ -193,6 +193,21 @@ def test_a_late_record_inside_the_overlap_is_counted_once() -> None:
     assert env.total == 1
 
 
+def test_a_poll_that_changes_nothing_keeps_the_snapshot_and_its_rendered_bytes() -> None:
+    env = Env(overlap=300.0)
+    env.source.refresh()
+    env.api.add(T0 + 10)
+    env.poll(60)
+    counted = env.source.snapshot
+    for _ in range(3):  # the same record again, inside the overlap: nothing new
+        env.poll(60)
+    assert env.source.snapshot is counted  # same version: scrapes keep serving cached bytes
+    env.api.add(T0 + 200)
+    env.poll(60)
+    assert env.source.snapshot.version != counted.version
+    assert env.total == 2
+
+
 def test_records_from_before_the_start_are_not_counted_but_remembered() -> None:
     env = Env()
     old = env.api.add(T0 - 20, connection_setup_time=None)  # same minute as the start, but earlier

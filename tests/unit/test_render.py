@@ -83,3 +83,18 @@ def test_text_format_parses_with_both_parts() -> None:
     text = exp.body("", False)[0].decode()
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     assert len(fams["huaweicloud_workspace_test_data"].samples) == 100
+
+
+def test_chunks_are_the_body_without_copying_the_cached_part() -> None:
+    exp, _, c, _ = _setup()
+    c.inc()
+    first, _ = exp.chunks("", False)
+    c.inc()
+    second, _ = exp.chunks("", False)
+    assert first[0] is second[0]  # the cached data part is served as is, per scrape
+    assert b"".join(second) == exp.body("", False)[0]
+    assert b"huaweicloud_workspace_test_live_total 2.0" in second[1]
+    packed, _ = exp.chunks("", True)
+    again, _ = exp.chunks("", True)
+    assert packed[0] is again[0]
+    assert gzip.decompress(b"".join(again)) == exp.body("", False)[0]

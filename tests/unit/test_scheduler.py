@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from exporter.scheduler import next_slot, phase
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from exporter.clock import FakeClock
+from exporter.scheduler import MonitoringRunner, next_slot, phase
+from exporter.sources.inventory import Desktop, InventorySnapshot
 
 
 def test_phase_is_stable_and_inside_the_interval() -> None:
@@ -37,3 +44,126 @@ def test_successive_refreshes_are_exactly_one_interval_apart_once_settled() -> N
         nxt = next_slot("abc", t + 300.0, 300.0)
         assert abs(nxt - t - 300.0) < 1e-6
         t = nxt
+
+
+# ---------------------------------------------------------------- publish cadence
+
+
+class _Health:
+    def set_duration(self, seconds: float) -> None:
+        self.duration = seconds
+
+
+class _Config:
+    enabled = True
+
+
+class _Source:
+    """Stands in for MonitoringSource: records fetches and publishes, fails on request."""
+
+    def __init__(self) -> None:
+        self.config = _Config()
+        self.health = _Health()
+        self.fetched: list[str] = []
+        self.failing: set[str] = set()
+        self.publishes: list[float] = []
+        self.clock: FakeClock | None = None
+
+    def interval(self) -> float:
+        return 300.0
+
+    def fetch(self, did: str) -> bool:
+        self.fetched.append(did)
+        return did not in self.failing
+
+    def publish(self) -> bool:
+        assert self.clock is not None
+        self.publishes.append(self.clock.monotonic())
+        return True
+
+    def forget(self, desktop_ids: set[str]) -> None:
+        pass
+
+
+class _Inventory:
+    def __init__(self, ids: list[str]) -> None:
+        self.snapshot = InventorySnapshot.of([Desktop(d) for d in ids], 0.0)
+
+
+class _InlinePool:
+    """Runs each task at once, so a test steps the runner deterministically."""
+
+    def submit(self, fn: Callable[[str], bool], did: str) -> Future[bool]:
+        fut: Future[bool] = Future()
+        fut.set_result(fn(did))
+        return fut
+
+
+def _runner(ids: list[str], workers: int = 2) -> tuple[MonitoringRunner, _Source, FakeClock]:
+    clock = FakeClock()
+    source = _Source()
+    source.clock = clock
+    runner = MonitoringRunner(
+        source,  # type: ignore[arg-type]
+        _Inventory(ids),  # type: ignore[arg-type]
+        clock,
+        threading.Event(),
+        workers,
+    )
+    return runner, source, clock
+
+
+def _run_for(runner: MonitoringRunner, clock: FakeClock, seconds: float) -> None:
+    end = clock.monotonic() + seconds
+    pool = _InlinePool()
+    for _ in range(100_000):
+        if clock.monotonic() >= end:
+            return
+        wait = runner.step(pool)  # type: ignore[arg-type]
+        if runner._wake.is_set():  # a fetch finished: the real loop steps again at once
+            runner._wake.clear()
+            continue
+        clock.advance(min(wait, end - clock.monotonic()))
+    raise AssertionError("runner did not make progress")
+
+
+def test_first_data_is_published_at_once_then_at_most_once_a_minute() -> None:
+    ids = [f"d{i}" for i in range(20)]
+    runner, source, clock = _runner(ids)
+    t0 = clock.monotonic()
+    _run_for(runner, clock, 1.0)
+    assert set(source.fetched) == set(ids)  # everyone fetched at once
+    assert source.publishes and source.publishes[-1] - t0 < 1.0  # and shown without delay
+    first = len(source.publishes)
+    _run_for(runner, clock, 1200.0)  # 20 minutes of steady state
+    assert len(source.fetched) >= 20 * 3  # phases settle within the first interval
+    steady = source.publishes[first:]
+    gaps = [b - a for a, b in itertools.pairwise([source.publishes[first - 1], *steady])]
+    assert 15 <= len(steady) <= 21
+    assert min(gaps) >= 60.0
+
+
+def test_a_failing_desktop_keeps_fast_publishing_only_for_its_first_retries() -> None:
+    ids = ["a", "b", "c"]
+    runner, source, clock = _runner(ids)
+    source.failing = {"c"}
+    _run_for(runner, clock, 60.0)
+    early = len(source.publishes)
+    source.failing = set()
+    _run_for(runner, clock, 1.0)
+    # Still within its first retries (15 s, 30 s back-off): "c" is published on success.
+    assert source.fetched.count("c") >= 3
+    _run_for(runner, clock, 600.0)
+    late = source.publishes[early:]
+    assert all(b - a >= 60.0 for a, b in itertools.pairwise(late[1:]))
+
+
+def test_a_new_desktop_is_published_at_once_in_the_steady_state() -> None:
+    runner, source, clock = _runner(["a", "b"])
+    _run_for(runner, clock, 400.0)
+    before = len(source.publishes)
+    runner.inventory = _Inventory(["a", "b", "new"])  # type: ignore[assignment]
+    t = clock.monotonic()
+    _run_for(runner, clock, 2.0)
+    assert "new" in source.fetched
+    assert len(source.publishes) > before and source.publishes[-1] - t < 2.0

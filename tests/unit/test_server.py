@@ -13,6 +13,7 @@ import requests
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.errors import ConfigError
+from exporter.render import CachedExposition
 from exporter.server import HTTPServer, make_app
 from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
 
@@ -208,3 +209,26 @@ def test_bad_web_config_names_the_key(tmp_path: Path, content: str, message: str
     with pytest.raises(ConfigError) as exc:
         load_web_config(str(path))
     assert any(message in p for p in exc.value.problems), exc.value.problems
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_cached_exposition_is_sent_in_chunks_with_the_exact_length(
+    registry: CollectorRegistry, encoding: str
+) -> None:
+    live = CollectorRegistry()
+    Gauge("huaweicloud_workspace_test_live", "Live.", registry=live).set(7)
+    exposition = CachedExposition(registry, live, lambda: 1)
+    app = make_app(registry, lambda: True, lambda: (True, ""), None, exposition)
+    server = HTTPServer("127.0.0.1", 0, app)
+    server.start()
+    try:
+        r = requests.get(
+            server.url + "/metrics", headers={"Accept-Encoding": encoding}, timeout=5, stream=True
+        )
+        raw = r.raw.read()
+    finally:
+        server.stop()
+    assert int(r.headers["Content-Length"]) == len(raw)
+    body = gzip.decompress(raw) if encoding == "gzip" else raw
+    assert body == exposition.body("", False)[0]
+    assert b"huaweicloud_workspace_test_value 42.0" in body and b"huaweicloud_workspace_test_live 7.0" in body
