@@ -186,7 +186,13 @@ class Exporter:
                 self._stop,
             )
         self.api_metrics.declare("desktop_monitor")
-        return MonitoringSource(self.client, cfg.monitoring, self.clock, self.api_metrics)
+        return MonitoringSource(
+            self.client,
+            cfg.monitoring,
+            self.clock,
+            self.api_metrics,
+            lambda: self.budget.rate_for("desktop_monitor"),
+        )
 
     def _start_monitoring(self) -> None:
         runner: threading.Thread

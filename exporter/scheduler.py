@@ -143,6 +143,7 @@ class MonitoringRunner(threading.Thread):
             return
         self._inventory_version = snap.version
         current = set(snap.by_id)
+        self.source.set_fleet_size(len(current))
         gone = set(self._due) - current
         for did in gone:
             del self._due[did]

@@ -2,7 +2,8 @@
 
 Data comes from ``GET /v2/{project_id}/desktop-monitor/{desktop_id}`` (one batch
 call per desktop, ``metric_name`` empty, a window of at least an hour). Results go
-into a cachetools ``TTLCache`` (entries older than ``monitoring.max_age`` expire);
+into a cachetools ``TLRUCache`` (entries not refreshed for ``monitoring.max_age``
+expire; see :meth:`MonitoringSource.interval` for fleets the budget cannot cover);
 :meth:`MonitoringSource.publish` turns the cache into an immutable snapshot that
 the collector reads. Percentages become 0–1 ratios; timestamps given in seconds or
 milliseconds both work; a missing metric stays absent (never 0 or NaN).
@@ -13,12 +14,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
 
 from exporter.clock import Clock
 from exporter.config import MonitoringConfig
@@ -136,7 +137,12 @@ class MonitoringSource:
     name = "monitoring"
 
     def __init__(
-        self, client: MonitorClient, config: MonitoringConfig, clock: Clock, invalid: InvalidSink
+        self,
+        client: MonitorClient,
+        config: MonitoringConfig,
+        clock: Clock,
+        invalid: InvalidSink,
+        rate: Callable[[], float] = lambda: math.inf,
     ) -> None:
         self._client = client
         self.config = config
@@ -144,23 +150,54 @@ class MonitoringSource:
         self._invalid = invalid
         self.health = SourceHealth(self.name, clock)
         self._lock = threading.Lock()
-        self._cache: TTLCache[str, DesktopMetrics] = TTLCache(
-            maxsize=1_000_000, ttl=config.max_age, timer=clock.monotonic
+        # Per-entry lifetime, computed when a desktop is stored (see interval()).
+        self._cache: TLRUCache[str, DesktopMetrics] = TLRUCache(
+            maxsize=1_000_000, ttu=lambda _k, _v, now: now + self.max_age(), timer=clock.monotonic
         )
         self._dirty = False
+        self._rate: Callable[[], float] = rate  # desktop_monitor calls per minute the budget allows
+        self._fleet = 0
+        self._stretched = False
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
     def interval(self) -> float:
-        return self.config.interval
+        """Seconds between two refreshes of one desktop.
+
+        ``monitoring.interval``, unless the budget cannot cover the fleet that often:
+        one call per desktop at 90 % of the desktop_monitor rate (the rest is headroom
+        for retries) then sets the pace, e.g. 10,000 desktops at 100/min take 1.85 h.
+        """
+        rate = self._rate()
+        if self._fleet == 0 or not math.isfinite(rate) or rate <= 0:
+            return self.config.interval
+        return max(self.config.interval, self._fleet * 60.0 / (0.9 * rate))
+
+    def max_age(self) -> float:
+        """How long a desktop's values live without a refresh: ``monitoring.max_age``,
+        lengthened by as much as the budget stretches the interval (else a fleet the
+        budget cannot cover in ``max_age`` would never show most of its desktops)."""
+        return self.config.max_age + (self.interval() - self.config.interval)
+
+    def set_fleet_size(self, desktops: int) -> None:
+        """The scheduler tells the source how many desktops it refreshes."""
+        self._fleet = desktops
+        stretched = self.interval() > self.config.interval
+        if stretched and not self._stretched:
+            log.warning(
+                "monitoring: %d desktops at %g desktop_monitor calls/min need %.0fs per pass, "
+                "longer than monitoring.interval (%gs); values are kept for %.0fs. Raise "
+                "budget.per_api.desktop_monitor, shard the project, or use monitoring.source: cloudeye",
+                desktops,
+                self._rate(),
+                self.interval(),
+                self.config.interval,
+                self.max_age(),
+            )
+        self._stretched = stretched
 
     def reconfigure(self, config: MonitoringConfig) -> None:
+        """New settings; a new ``max_age`` applies from each desktop's next refresh."""
         with self._lock:
-            if config.max_age != self.config.max_age:
-                fresh: TTLCache[str, DesktopMetrics] = TTLCache(
-                    maxsize=1_000_000, ttl=config.max_age, timer=self._clock.monotonic
-                )
-                fresh.update(self._cache.items())
-                self._cache = fresh
             self.config = config
 
     def fetch(self, desktop_id: str) -> bool:

@@ -188,6 +188,31 @@ def test_published_snapshot_is_immutable_and_values_expire_after_max_age() -> No
     assert "d1" in snap.entries  # the old snapshot is untouched
 
 
+def test_a_fleet_the_budget_cannot_cover_stretches_the_interval_and_keeps_values_as_long(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(start=T0)
+    rate = {"per_minute": 100.0}
+    src = MonitoringSource(_Client(), MonitoringConfig(), clock, _Invalid(), lambda: rate["per_minute"])
+    src.set_fleet_size(400)  # 400 calls in 5 minutes at 90/min: the budget keeps up
+    assert (src.interval(), src.max_age()) == (300.0, 1800.0)
+    assert "need" not in caplog.text
+    src.set_fleet_size(10_000)  # one pass needs 10,000 / 90 minutes
+    assert src.interval() == pytest.approx(10_000 / 90 * 60)
+    assert src.max_age() == pytest.approx(1800 + 10_000 / 90 * 60 - 300)
+    assert "10000 desktops at 100 desktop_monitor calls/min need 6667s per pass" in caplog.text
+    src.fetch("d1")
+    src.publish()
+    clock.advance(src.interval())  # a whole stretched pass later the value is still served
+    src.publish()
+    assert "d1" in src.snapshot.entries
+    clock.advance(1801)
+    src.publish()
+    assert "d1" not in src.snapshot.entries
+    rate["per_minute"] = 100_000.0  # a raised budget: back to monitoring.interval
+    assert src.interval() == 300.0
+
+
 def test_failed_refresh_keeps_last_good_values_and_marks_the_source_down() -> None:
     clock = FakeClock(start=T0)
     client = _Client()

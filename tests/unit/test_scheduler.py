@@ -84,6 +84,9 @@ class _Source:
     def forget(self, desktop_ids: set[str]) -> None:
         pass
 
+    def set_fleet_size(self, desktops: int) -> None:
+        self.fleet = desktops
+
 
 class _Inventory:
     def __init__(self, ids: list[str]) -> None:
