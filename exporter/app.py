@@ -147,9 +147,11 @@ class Exporter:
             return 0
         # Computed per scrape but O(fleet): cache it per pair of snapshot versions.
         key = (inv.version, mon.version)
-        if self._monitored_cache[0] != key:
-            self._monitored_cache = (key, len(inv.by_id.keys() & mon.entries.keys()))
-        return self._monitored_cache[1]
+        cached = self._monitored_cache  # one read: scrape threads may replace it concurrently
+        if cached[0] != key:
+            cached = (key, len(inv.by_id.keys() & mon.entries.keys()))
+            self._monitored_cache = cached
+        return cached[1]
 
     def ready(self) -> bool:
         """Ready after the first inventory refresh, or once ``web.ready_timeout`` has passed."""

@@ -68,12 +68,17 @@ class _Source:
         self.failing: set[str] = set()
         self.publishes: list[float] = []
         self.clock: FakeClock | None = None
+        self.takes = 0.0
+        self.fetch_times: dict[str, list[float]] = {}
 
     def interval(self) -> float:
         return 300.0
 
     def fetch(self, did: str) -> bool:
+        assert self.clock is not None
         self.fetched.append(did)
+        self.fetch_times.setdefault(did, []).append(self.clock.monotonic())
+        self.clock.advance(self.takes)  # a real call takes time
         return did not in self.failing
 
     def publish(self) -> bool:
@@ -170,3 +175,38 @@ def test_a_new_desktop_is_published_at_once_in_the_steady_state() -> None:
     _run_for(runner, clock, 2.0)
     assert "new" in source.fetched
     assert len(source.publishes) > before and source.publishes[-1] - t < 2.0
+
+
+def test_each_desktop_is_fetched_once_per_interval_even_when_calls_take_time() -> None:
+    ids = [f"d{i}" for i in range(10)]
+    runner, source, clock = _runner(ids, workers=1)
+    source.takes = 2.0  # every call lasts 2 s and they run one at a time
+    _run_for(runner, clock, 3000.0)
+    for did in ids:
+        times = source.fetch_times[did]
+        settled = times[1:]  # the first fetch is immediate, then the desktop joins its phase
+        assert len(times) >= 9
+        assert all(abs(b - a - 300.0) < 1e-6 for a, b in itertools.pairwise(settled)), (did, times)
+
+
+def test_a_fetch_delayed_past_half_an_interval_moves_the_next_one_to_the_following_slot() -> None:
+    runner, source, clock = _runner(["a"], workers=1)
+    _run_for(runner, clock, 1.0)
+    _run_for(runner, clock, 400.0)
+    source.takes = 200.0  # the next call is held up (a budget backlog) for 2/3 of the interval
+    _run_for(runner, clock, 400.0)
+    source.takes = 0.0
+    _run_for(runner, clock, 700.0)
+    times = source.fetch_times["a"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps[1:]) >= 300.0 - 1e-6  # never two calls within one interval of each other
+
+
+def test_a_large_fleet_publishes_its_first_pass_less_often() -> None:
+    ids = [f"d{i:05d}" for i in range(6000)]
+    runner, source, clock = _runner(ids, workers=1)
+    source.takes = 0.6  # 100 calls a minute: the first pass takes an hour
+    _run_for(runner, clock, 600.0)
+    gaps = [b - a for a, b in itertools.pairwise(source.publishes)]
+    assert len(source.publishes) >= 9
+    assert min(gaps) >= 60.0 - 1e-6  # 6,000 desktops: at most once a minute, not every 10 s
