@@ -1,0 +1,1 @@
+"""Benchmarks of the exporter against the fake Workspace API (not tests): ``python -m benchmarks.run``."""

@@ -1,0 +1,162 @@
+"""Subprocess: the exporter under test (``python -m benchmarks.target --config FILE``).
+
+Three HTTP servers in one process (pinned to one core with ``--cpu``):
+
+* ``exporter``: what ``workspace-exporter run`` serves, built the way ``cli.serve``
+  builds it: ``make_app(multi.registry, multi.ready, multi.reload, None,
+  multi.exposition)`` on :class:`exporter.server.HTTPServer`. The only addition is an
+  ``X-Bench-Renders`` response header (the exposition's render counter after the
+  request) so the driver can tell a cached scrape from one that rendered.
+* ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over the
+  same union registry, on the same server class: the whole exposition is built
+  (and gzip-compressed when asked) on every scrape.
+* ``bench``: ``GET /stats`` (JSON: peak RSS, renders, monitored desktops, data
+  changes seen, refresh durations) for the driver; never scraped for latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from prometheus_client import make_wsgi_app
+
+from benchmarks.common import announce, pin, proc_status, wait_for_stop
+from exporter.logs import setup_logging
+from exporter.multi import MultiExporter
+from exporter.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
+from exporter.targets import load_targets
+
+
+def _parts(multi: MultiExporter) -> dict[str, object]:
+    """What the data version is made of, per part (the first target's sources and settings)."""
+    e = multi.exporters[0]
+    inv = e.inventory.snapshot
+    return {
+        "inventory": inv.version if inv is not None else None,
+        "monitoring": e.monitoring.snapshot.version,
+        "connections": e.connections.snapshot.version if e.connections is not None else None,
+        "events": e.events.snapshot.version if e.events is not None else None,
+        "settings": id(e.settings),
+    }
+
+
+class ChangeWatcher(threading.Thread):
+    """Counts changes of ``multi.data_version()`` and of its parts (polled every ``period`` s)."""
+
+    def __init__(self, multi: MultiExporter, stop: threading.Event, period: float = 0.25) -> None:
+        super().__init__(name="bench-watch", daemon=True)
+        self._multi = multi
+        self._stop = stop
+        self._period = period
+        self.changes = 0
+        self.by_part: dict[str, int] = dict.fromkeys(_parts(multi), 0)
+        self._last: Hashable = multi.data_version()
+        self._last_parts = _parts(multi)
+
+    def run(self) -> None:
+        while not self._stop.wait(self._period):
+            v = self._multi.data_version()
+            if v != self._last:
+                self._last = v
+                self.changes += 1
+            parts = _parts(self._multi)
+            for k, value in parts.items():
+                if value != self._last_parts[k]:
+                    self.by_part[k] += 1
+            self._last_parts = parts
+
+
+def with_render_header(app: WSGIApp, multi: MultiExporter) -> WSGIApp:
+    def wrapped(environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        seen: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen.append((status, headers, exc_info))
+            return None
+
+        body = list(app(environ, capture))
+        status, headers, exc_info = seen[0]
+        start(status, [*headers, ("X-Bench-Renders", str(multi.exposition.renders))], exc_info)
+        return body
+
+    return wrapped
+
+
+def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
+    e = multi.exporters[0]
+    inv = e.inventory.snapshot
+    mon = e.monitoring.snapshot
+    desktops = len(inv.by_id) if inv is not None else 0
+    monitored = len(inv.by_id.keys() & mon.entries.keys()) if inv is not None else 0
+    mh = e.monitoring.health.status
+    ih = e.inventory.health.status
+    st = proc_status()
+    return {
+        "vm_hwm_kb": st.get("VmHWM", 0),
+        "vm_rss_kb": st.get("VmRSS", 0),
+        "renders": multi.exposition.renders,
+        "data_changes": watcher.changes,
+        "data_changes_by_part": watcher.by_part,
+        "desktops": desktops,
+        "monitored": monitored,
+        "inventory_ok": ih.up,
+        "monitoring_attempted": mh.attempted,
+        "monitoring_up": mh.up,
+        "monitoring_last_duration": mh.last_duration,
+        "monitoring_last_success": mh.last_success,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", required=True)
+    p.add_argument("--cpu", type=int, default=None)
+    args = p.parse_args()
+    pinned = pin(args.cpu)
+    targets = load_targets(args.config)
+    cfg = targets[0].config
+    setup_logging(cfg.log.level, cfg.log.format)
+    multi = MultiExporter(targets)
+    stop = threading.Event()
+    watcher = ChangeWatcher(multi, stop)
+    app = make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
+    exporter_srv = HTTPServer("127.0.0.1", 0, with_render_header(app, multi))
+    baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(multi.registry))
+
+    def bench_app(environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/stats":
+            data = json.dumps(stats(multi, watcher)).encode()
+            start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+        start("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+
+    bench_srv = HTTPServer("127.0.0.1", 0, bench_app)
+    servers = (exporter_srv, baseline_srv, bench_srv)
+    multi.start()
+    watcher.start()
+    for s in servers:
+        s.start()
+    try:
+        announce(
+            {
+                "exporter": exporter_srv.url,
+                "baseline": baseline_srv.url,
+                "bench": bench_srv.url,
+                "pinned": pinned,
+            }
+        )
+        wait_for_stop()
+    finally:
+        stop.set()
+        for s in servers:
+            s.stop()
+        multi.stop()
+
+
+if __name__ == "__main__":
+    main()
