@@ -15,6 +15,19 @@ from exporter.config import Settings, parse_config, read_yaml
 from exporter.errors import ConfigError
 
 TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
+# One chart Deployment per target: the pod watches only targets[index] of the shared config.
+TARGET_INDEX_ENV = "WORKSPACE_EXPORTER_TARGET_INDEX"
+
+
+def _selected(env: Mapping[str, str], count: int) -> int | None:
+    value = env.get(TARGET_INDEX_ENV)
+    if value is None or value.strip() == "":
+        return None
+    if not value.strip().isdigit() or int(value) >= count:
+        raise ConfigError(
+            [f"{TARGET_INDEX_ENV}: must be an index into targets, below {count}, got {value!r}"]
+        )
+    return int(value)
 
 
 def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Settings]:
@@ -22,10 +35,13 @@ def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Set
 
     Without ``targets`` the top level is the only target. With ``targets`` (a list of
     mappings of region, project_id, endpoints and auth) each item is merged over the
-    top level, so shared keys (budget, monitoring, …) are written once.
+    top level, so shared keys (budget, monitoring, …) are written once. With
+    ``WORKSPACE_EXPORTER_TARGET_INDEX=i`` in ``env`` only ``targets[i]`` is watched (and,
+    under ``target_labels: auto``, labelled, since other pods watch the others).
     """
     env = os.environ if env is None else env
     if not isinstance(raw, dict) or "targets" not in raw:
+        _selected(env, 1)
         return [parse_config(raw, env)]
     targets = raw["targets"]
     base = {k: v for k, v in raw.items() if k != "targets"}
@@ -33,10 +49,16 @@ def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Set
         raise ConfigError(
             [f"targets: must be a non-empty list of mappings with keys {', '.join(TARGET_KEYS)}"]
         )
+    only = _selected(env, len(targets))
+    if only is not None and len(targets) > 1 and base.get("target_labels", "auto") == "auto":
+        # Series from several pods meet in one Prometheus: keep them apart by project.
+        base["target_labels"] = "always"
     problems: list[str] = []
     out: list[Settings] = []
     seen: dict[tuple[str, str], int] = {}
     for i, item in enumerate(targets):
+        if only is not None and i != only:
+            continue  # another pod's target: its credentials need not be present here
         if not isinstance(item, dict):
             problems.append(f"targets[{i}]: must be a mapping with keys {', '.join(TARGET_KEYS)}")
             continue

@@ -155,3 +155,40 @@ def test_shard_index_comes_from_the_environment_for_one_deployment_per_shard() -
     with pytest.raises(ConfigError) as exc:
         parse_config({"region": "ap-southeast-1", "shard": {"count": 2, "index": 2}}, ENV)
     assert exc.value.problems[0].startswith("shard.index: must be below shard.count (2)")
+
+
+TWO_TARGETS: dict[str, Any] = {
+    "region": "ap-southeast-1",
+    "targets": [
+        {"project_id": "p1"},
+        {"region": "cn-north-4", "project_id": "p2", "auth": {"ak_env": "OTHER_AK", "sk_env": "OTHER_SK"}},
+    ],
+}
+
+
+def test_target_index_from_the_environment_selects_one_target_and_keeps_its_labels() -> None:
+    (only,) = parse_targets(TWO_TARGETS, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": "1"})
+    assert (only.config.region, only.config.project_id, only.credentials.ak) == ("cn-north-4", "p2", "AK2")
+    # Other pods export the other targets into the same Prometheus: label the series.
+    assert only.config.target_labels == "always"
+
+
+def test_a_selected_target_needs_only_its_own_credentials() -> None:
+    env = {"OTHER_AK": "AK2", "OTHER_SK": "SK2", "WORKSPACE_EXPORTER_TARGET_INDEX": "1"}
+    (only,) = parse_targets(TWO_TARGETS, env)
+    assert only.config.project_id == "p2"
+    with pytest.raises(ConfigError):  # without the selection, targets[0]'s missing AK/SK is an error
+        parse_targets(TWO_TARGETS, {"OTHER_AK": "AK2", "OTHER_SK": "SK2"})
+
+
+@pytest.mark.parametrize("value", ["2", "-1", "one"])
+def test_a_bad_target_index_names_the_variable_and_the_range(value: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_targets(TWO_TARGETS, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": value})
+    assert exc.value.problems == [
+        f"WORKSPACE_EXPORTER_TARGET_INDEX: must be an index into targets, below 2, got '{value}'"
+    ]
+    single = {"region": "ap-southeast-1", "project_id": "p1"}
+    assert len(parse_targets(single, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": "0"})) == 1
+    with pytest.raises(ConfigError):
+        parse_targets(single, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": "1"})
