@@ -9,13 +9,8 @@ from datetime import UTC, datetime
 _MIN_EPOCH_SECONDS = 1_000_000_000
 
 
-def epoch_seconds(value: object) -> float | None:
-    """Normalise an epoch timestamp given in seconds, milliseconds or microseconds.
-
-    Returns None for anything that is not a plausible timestamp (booleans, NaN,
-    negative numbers, values before 2001). The unit is detected from magnitude:
-    seconds are 10 digits today, milliseconds 13, microseconds 16.
-    """
+def finite_number(value: object) -> float | None:
+    """A finite int/float, or a string holding one, as float; None otherwise (booleans too)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -23,9 +18,21 @@ def epoch_seconds(value: object) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if not isinstance(value, int | float) or not math.isfinite(value):
         return None
-    seconds = float(value)
+    return float(value)
+
+
+def epoch_seconds(value: object) -> float | None:
+    """Normalise an epoch timestamp given in seconds, milliseconds or microseconds.
+
+    Returns None for anything that is not a plausible timestamp (booleans, NaN,
+    negative numbers, values before 2001). The unit is detected from magnitude:
+    seconds are 10 digits today, milliseconds 13, microseconds 16.
+    """
+    seconds = finite_number(value)
+    if seconds is None or seconds <= 0:
+        return None
     if seconds >= 1e17:
         return None
     if seconds >= 1e14:

@@ -21,6 +21,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from exporter.timeutil import finite_number
+
 MAX_REASON_CODES = 100
 MAX_LABEL_VALUE = 128
 OTHER = "other"
@@ -70,16 +72,8 @@ def reason_code(reason: object) -> str | None:
 
 def milliseconds(value: object) -> float | None:
     """A non-negative finite number of milliseconds (numeric strings allowed), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
+    ms = finite_number(value)
+    return ms if ms is not None and ms >= 0 else None
 
 
 def label_value(value: object) -> str:
