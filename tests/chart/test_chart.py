@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from exporter.config import parse_config
+from exporter.targets import TARGET_INDEX_ENV, parse_targets
 
 helm = pytest.importorskip(
     "helm_python", reason="helm-python-sdk not installed: run .ci/install-packaging.sh"
@@ -101,6 +102,18 @@ def container(objects: list[Manifest]) -> Manifest:
 
 def env_by_name(objects: list[Manifest]) -> dict[str, Manifest]:
     return {e["name"]: e for e in container(objects).get("env", [])}
+
+
+def deployment_env(deployment: Manifest) -> dict[str, Manifest]:
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+
+
+def pod_environment(deployment: Manifest) -> dict[str, str]:
+    """The variables the pod would see: FAKE_ENV, then the Deployment's own (Secret refs as fakes)."""
+    env = dict(FAKE_ENV)
+    for name, item in deployment_env(deployment).items():
+        env[name] = item.get("value", f"secret-{name}")
+    return env
 
 
 def config_map(objects: list[Manifest]) -> Manifest:
@@ -190,9 +203,21 @@ def test_every_rendered_object_matches_the_kubernetes_schemas(chart: Any, scenar
 
 @pytest.mark.parametrize("scenario", [None, *SCENARIOS])
 def test_rendered_config_is_accepted_by_the_exporter(chart: Any, scenario: str | None) -> None:
-    config = exporter_config(render_chart(chart, load_values(scenario)))
-    settings = parse_config(config, env=FAKE_ENV)
-    assert settings.config.web.listen_address == ":10187"
+    """Every Deployment's pod accepts the config the way the exporter loads it (``targets`` too)."""
+    objects = render_chart(chart, load_values(scenario))
+    config = exporter_config(objects)
+    for deployment in find(objects, "Deployment"):
+        env = pod_environment(deployment)
+        targets = parse_targets(config, env=env)
+        assert targets
+        assert {t.config.web.listen_address for t in targets} == {":10187"}
+        if TARGET_INDEX_ENV in env:
+            (settings,) = targets
+            wanted = config["targets"][int(env[TARGET_INDEX_ENV])]
+            assert (settings.config.region, settings.config.project_id) == (
+                wanted["region"],
+                wanted["project_id"],
+            )
 
 
 def test_object_validation_catches_a_broken_object() -> None:
@@ -389,6 +414,130 @@ def test_a_single_shard_keeps_the_plain_deployment(render: Render) -> None:
     deployment = one(render({"shards": 1}), "Deployment")
     assert deployment["metadata"]["name"] == FULLNAME
     assert "workspace-exporter/shard" not in deployment["spec"]["selector"]["matchLabels"]
+
+
+TWO_TARGETS = [
+    {"region": "ap-southeast-1", "project_id": "0123456789abcdef0123456789abcdef"},
+    {
+        "region": "cn-north-4",
+        "project_id": "fedcba9876543210fedcba9876543210",
+        "auth": {"ak_env": "CN_AK", "sk_env": "CN_SK"},
+    },
+]
+
+
+def assert_deployments_apart_behind_shared_objects(objects: list[Manifest]) -> None:
+    """No two Deployments share pods; the Service, ServiceMonitor, PDB and NetworkPolicy see all."""
+    deployments = find(objects, "Deployment")
+    shared = [
+        one(objects, "Service")["spec"]["selector"],
+        *(o["spec"]["selector"]["matchLabels"] for o in find(objects, "ServiceMonitor")),
+        *(o["spec"]["selector"]["matchLabels"] for o in find(objects, "PodDisruptionBudget")),
+        *(o["spec"]["podSelector"]["matchLabels"] for o in find(objects, "NetworkPolicy")),
+    ]
+    selectors = []
+    for deployment in deployments:
+        for version in KUBE_VERSIONS:
+            validate_object(deployment, version)
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= pod_labels.items()
+        for other in shared:
+            assert other.items() <= pod_labels.items()
+        selectors.append(selector)
+    for selector in selectors:
+        # A Deployment's selector matches its own pods only.
+        others = [d for d in deployments if d["spec"]["selector"]["matchLabels"] != selector]
+        assert len(others) == len(deployments) - 1
+        for other in others:
+            assert not selector.items() <= other["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_split_targets_render_one_deployment_per_target(render: Render) -> None:
+    values = {"splitTargets": True, "existingSecret": {"name": "creds"}, "config": {"targets": TWO_TARGETS}}
+    objects = render(values)
+    deployments = find(objects, "Deployment")
+    assert [d["metadata"]["name"] for d in deployments] == [f"{FULLNAME}-target-{i}" for i in range(2)]
+    for index, deployment in enumerate(deployments):
+        for labels in (
+            deployment["metadata"]["labels"],
+            deployment["spec"]["selector"]["matchLabels"],
+            deployment["spec"]["template"]["metadata"]["labels"],
+        ):
+            assert labels["workspace-exporter/target"] == str(index)
+            assert "workspace-exporter/shard" not in labels
+        env = deployment_env(deployment)
+        assert env[TARGET_INDEX_ENV]["value"] == str(index)
+        assert "WORKSPACE_EXPORTER_SHARD_INDEX" not in env
+        assert "HUAWEICLOUD_SDK_AK" in env
+    assert_deployments_apart_behind_shared_objects(objects)
+    # All share the one ConfigMap, which keeps every target.
+    volumes = {d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] for d in deployments}
+    assert volumes == {config_map(objects)["metadata"]["name"]}
+    assert exporter_config(objects)["targets"] == TWO_TARGETS
+    (settings,) = parse_targets(
+        exporter_config(objects), env={"CN_AK": "a", "CN_SK": "s", TARGET_INDEX_ENV: "1"}
+    )
+    assert (settings.config.region, settings.config.target_labels) == ("cn-north-4", "always")
+
+
+def test_split_targets_combine_with_shards(render: Render) -> None:
+    objects = render(load_values("split-targets-values.yaml"))
+    deployments = find(objects, "Deployment")
+    pairs = [(t, s) for t in range(2) for s in range(2)]
+    assert [d["metadata"]["name"] for d in deployments] == [
+        f"{FULLNAME}-target-{t}-shard-{s}" for t, s in pairs
+    ]
+    for (target, shard), deployment in zip(pairs, deployments, strict=True):
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["workspace-exporter/target"] == str(target)
+        assert selector["workspace-exporter/shard"] == str(shard)
+        assert deployment["metadata"]["labels"].items() >= selector.items()
+        env = deployment_env(deployment)
+        assert env[TARGET_INDEX_ENV]["value"] == str(target)
+        assert env["WORKSPACE_EXPORTER_SHARD_INDEX"]["value"] == str(shard)
+        assert env["WORKSPACE_EXPORTER_SHARD_COUNT"]["value"] == "2"
+        (settings,) = parse_targets(exporter_config(objects), env=pod_environment(deployment))
+        assert (settings.config.shard.index, settings.config.shard.count) == (shard, 2)
+    assert_deployments_apart_behind_shared_objects(objects)
+    for kind in ("ConfigMap", "Service", "ServiceMonitor", "PodDisruptionBudget"):
+        assert one(objects, kind)["metadata"]["name"] == FULLNAME
+
+
+def test_targets_without_split_keep_one_process(render: Render) -> None:
+    objects = render({"existingSecret": {"name": "creds"}, "config": {"targets": TWO_TARGETS}})
+    deployment = one(objects, "Deployment")
+    assert deployment["metadata"]["name"] == FULLNAME
+    assert "workspace-exporter/target" not in deployment["spec"]["selector"]["matchLabels"]
+    assert TARGET_INDEX_ENV not in deployment_env(deployment)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"splitTargets": True}, {"splitTargets": True, "shards": 2, "config": {"region": "cn-north-4"}}],
+    ids=["no-targets", "no-targets-with-shards"],
+)
+def test_split_targets_without_targets_fail_with_a_clear_message(
+    render: Render, values: dict[str, Any]
+) -> None:
+    with pytest.raises(
+        helm.HelmError, match=re.escape("splitTargets is true: list the projects in config.targets")
+    ):
+        render(values)
+
+
+def test_split_target_names_are_capped_at_63_characters(render: Render) -> None:
+    targets = [{"region": "ap-southeast-1", "project_id": f"{i:032x}"} for i in range(11)]
+    for shards in (1, 2):
+        values = {"fullnameOverride": "x" * 80, "splitTargets": True, "shards": shards}
+        names = [
+            d["metadata"]["name"]
+            for d in find(render({**values, "config": {"targets": targets}}), "Deployment")
+        ]
+        assert len(names) == len(set(names)) == 11 * shards
+        assert max(len(n) for n in names) <= 63
+        assert len({n.split("-target-")[0] for n in names}) == 1  # one prefix for the release
+        assert names[-1].endswith("-target-10-shard-1" if shards == 2 else "-target-10")
 
 
 # --------------------------------------------------------------------------------------
@@ -663,6 +812,7 @@ def test_optional_objects_are_off_by_default(chart: Any) -> None:
         ({"replicas": 2}, "replicas"),
         ({"replicaCount": "two"}, "replicaCount"),
         ({"shards": 0}, "shards"),
+        ({"splitTargets": "yes"}, "splitTargets"),
         ({"service": {"port": "http"}}, "port"),
         ({"serviceMonitor": {"enabled": "yes"}}, "enabled"),
         ({"serviceMonitor": {"interval": "1 minute"}}, "interval"),
@@ -675,6 +825,7 @@ def test_optional_objects_are_off_by_default(chart: Any) -> None:
         "unknown-top-level-key",
         "wrong-type",
         "no-shards",
+        "split-targets-not-bool",
         "wrong-nested-type",
         "wrong-bool",
         "bad-duration",

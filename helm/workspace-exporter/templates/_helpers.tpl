@@ -124,6 +124,9 @@ Reject contradictory values early, with a message naming the keys.
 {{- if and .Values.existingSecret.name (or $c.accessKey $c.secretKey $c.securityToken $c.iamPassword) }}
 {{- fail "set either existingSecret.name or credentials.* (which renders a Secret), not both" }}
 {{- end }}
+{{- if and .Values.splitTargets (not (dig "targets" list (.Values.config | default dict))) }}
+{{- fail "splitTargets is true: list the projects in config.targets (one Deployment each), or set splitTargets to false" }}
+{{- end }}
 {{- if include "workspace-exporter.createSecret" . }}
 {{- $method := dig "auth" "method" "aksk" (.Values.config | default dict) }}
 {{- if and (eq $method "token") (not $c.iamPassword) }}
