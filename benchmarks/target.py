@@ -4,7 +4,7 @@ Three HTTP servers in one process (pinned to one core with ``--cpu``):
 
 * ``exporter``: what ``workspace-exporter run`` serves, built the way ``cli.serve``
   builds it: ``make_app(multi.registry, multi.ready, multi.reload, None,
-  multi.exposition)`` on :class:`exporter.server.HTTPServer`. The only addition is an
+  multi.exposition)`` on :class:`exporter.serve.server.HTTPServer`. The only addition is an
   ``X-Bench-Renders`` response header (the exposition's render counter after the
   request) so the driver can tell a cached scrape from one that rendered.
 * ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over the
@@ -25,10 +25,10 @@ from typing import Any
 from prometheus_client import make_wsgi_app
 
 from benchmarks.common import announce, pin, proc_status, wait_for_stop
+from exporter.app.multi import MultiExporter
+from exporter.config.targets import load_targets
 from exporter.logs import setup_logging
-from exporter.multi import MultiExporter
-from exporter.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
-from exporter.targets import load_targets
+from exporter.serve.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
 
 
 def _parts(multi: MultiExporter) -> dict[str, object]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate ``properties.config`` of the Helm chart's values.schema.json from exporter/config.py.
+"""Regenerate ``properties.config`` of the Helm chart's values.schema.json from exporter/config/settings.py.
 
 The exporter's config dataclasses are the single source of truth for the config file: their
 fields, types, choices and bounds become a JSON Schema (draft-07) with
@@ -86,7 +86,8 @@ def config_schema() -> dict[str, Any]:
     schema = section_schema(cfg.Config)
     target_keys = targets.TARGET_KEYS
     if target_keys:
-        # Several projects: each item overrides these keys of the top level (exporter.targets.parse_targets).
+        # Several projects: each item overrides these keys of the top level
+        # (exporter.config.targets.parse_targets).
         props = schema["properties"]
         schema["properties"]["targets"] = {
             "type": "array",
@@ -102,7 +103,7 @@ def config_schema() -> dict[str, Any]:
         }
     schema["description"] = (
         "Exporter configuration (config.yaml), rendered into the ConfigMap. "
-        "Generated from exporter/config.py by scripts/gen-chart-config-schema.py."
+        "Generated from exporter/config/settings.py by scripts/gen-chart-config-schema.py."
     )
     return schema
 

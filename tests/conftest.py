@@ -16,11 +16,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter
-from exporter.config import Settings, parse_config
+from exporter.app.exporter import Exporter
+from exporter.app.multi import MultiExporter
+from exporter.config.settings import Settings, parse_config
 from exporter.fake import FakeServer, FakeWorkspace
-from exporter.multi import MultiExporter
-from exporter.server import HTTPServer, make_app
+from exporter.serve.server import HTTPServer, make_app
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

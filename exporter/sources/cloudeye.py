@@ -50,7 +50,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config import MonitoringConfig
+from exporter.config.settings import MonitoringConfig
 from exporter.errors import ExporterError, ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, SourceHealth, is_systemic
 from exporter.sources.inventory import InventorySnapshot

@@ -38,11 +38,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cachetools import TLRUCache
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from exporter import metrics as m
-from exporter.client import Params
+from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import Clock
-from exporter.config import ConnectionsConfig
-from exporter.scheduler import PeriodicRunner
+from exporter.config.settings import ConnectionsConfig
+from exporter.exposition import catalogue as m
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
 from exporter.sources.connection_records import (
     MAX_LABEL_VALUE,
@@ -60,9 +59,10 @@ from exporter.sources.connection_records import (
     record_key,
 )
 from exporter.timeutil import fmt_minutes, parse_time
+from exporter.upstream.client import Params
 
 if TYPE_CHECKING:
-    from exporter.app import Exporter
+    from exporter.app.exporter import Exporter
 
 __all__ = [  # the record helpers are re-exported: they lived here before the split
     "API_BY_VERSION",

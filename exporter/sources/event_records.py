@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter import metrics as m
+from exporter.exposition import catalogue as m
 from exporter.timeutil import parse_time
 
 MAX_UNKNOWN_VALUES = 50  # distinct unknown values per label before they fold into "other"

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cachetools import TTLCache
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter import metrics as m
-from exporter.client import Params
+from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import Clock
-from exporter.config import EventsConfig
+from exporter.config.settings import EventsConfig
 from exporter.errors import ClientRequestError, InvalidResponseError
-from exporter.scheduler import PeriodicRunner
+from exporter.exposition import catalogue as m
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
 from exporter.sources.event_records import (
     EVENT_IDS,
@@ -57,9 +56,10 @@ from exporter.sources.event_records import (
     sanitise,
 )
 from exporter.timeutil import fmt_space, parse_time
+from exporter.upstream.client import Params
 
 if TYPE_CHECKING:
-    from exporter.app import Exporter
+    from exporter.app.exporter import Exporter
 
 __all__ = [  # the label and parsing helpers are re-exported: they lived here before the split
     "CAP_SHARE",

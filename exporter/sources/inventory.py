@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config import InventoryConfig, ShardConfig
+from exporter.config.settings import InventoryConfig, ShardConfig
 from exporter.sources.base import InvalidSink, SourceHealth, next_version
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from cachetools import TLRUCache
 
 from exporter.clock import Clock
-from exporter.config import MonitoringConfig
+from exporter.config.settings import MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, SourceHealth, is_systemic, next_version
 from exporter.timeutil import epoch_seconds, fmt_seconds, parse_time

@@ -23,8 +23,8 @@ import jsonschema
 import pytest
 import yaml
 
-from exporter.config import parse_config
-from exporter.targets import TARGET_INDEX_ENV, parse_targets
+from exporter.config.settings import parse_config
+from exporter.config.targets import TARGET_INDEX_ENV, parse_targets
 
 helm = pytest.importorskip(
     "helm_python", reason="helm-python-sdk not installed: run .ci/install-packaging.sh"
@@ -855,7 +855,7 @@ def test_values_schema_is_draft_07_and_closed_at_the_top(chart: Any) -> None:
 
 
 def test_values_schema_config_part_matches_the_exporter_config() -> None:
-    """properties.config is generated from exporter/config.py; regenerate when it changes."""
+    """properties.config is generated from exporter/config/settings.py; regenerate when it changes."""
     spec = importlib.util.spec_from_file_location(
         "gen_schema", ROOT / "scripts" / "gen-chart-config-schema.py"
     )

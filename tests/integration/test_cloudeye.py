@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from exporter.config import Settings, parse_config
-from exporter.scheduler import PeriodicRunner
+from exporter.app.scheduler import PeriodicRunner
+from exporter.config.settings import Settings, parse_config
 from exporter.sources.cloudeye import CloudEyeSource
 from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 

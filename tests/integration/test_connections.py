@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from exporter.budget import Budget
-from exporter.client import NullObserver, WorkspaceClient
 from exporter.clock import FakeClock
-from exporter.config import ConnectionsConfig, parse_config
+from exporter.config.settings import ConnectionsConfig, parse_config
 from exporter.errors import InvalidResponseError
 from exporter.fake import FAILURE_EXAMPLE, FakeServer, FakeWorkspace
 from exporter.sources.connections import ConnectionsSource
 from exporter.timeutil import parse_time
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import NullObserver, WorkspaceClient
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from exporter.config import parse_config
+from exporter.config.settings import parse_config
 from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 
 pytestmark = pytest.mark.integration
@@ -241,7 +241,7 @@ def test_reload_applies_a_valid_config_and_keeps_counters(
         monkeypatch.setenv(k, v)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(fake_api.config()))
-    from exporter.config import load_config
+    from exporter.config.settings import load_config
 
     r = start_exporter(fast(load_config(path)))
     wait_for(lambda: _monitored(r, 10))

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from exporter.budget import Budget
-from exporter.client import WorkspaceClient
 from exporter.clock import FakeClock
-from exporter.config import parse_config
+from exporter.config.settings import parse_config
 from exporter.errors import ThrottledError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.sources.events import EventsSource
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import WorkspaceClient
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import export
-from exporter.cli import build_parser, main
+from exporter.cli import export_connections as export
+from exporter.cli.main import build_parser, main
 from exporter.clock import FakeClock
 from exporter.fake import FAILURE_EXAMPLE
 from exporter.timeutil import fmt_minutes

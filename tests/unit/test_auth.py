@@ -18,13 +18,19 @@ import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
-from exporter.auth import AkSkAuth, TokenAuth, build_auth, is_token_expired_error, parse_error_body
 from exporter.clock import FakeClock
-from exporter.config import AuthConfig, Config, EndpointsConfig, HTTPConfig
-from exporter.credentials import Credentials
+from exporter.config.credentials import Credentials
+from exporter.config.settings import AuthConfig, Config, EndpointsConfig, HTTPConfig
 from exporter.errors import AuthError, ConfigError
 from exporter.secret import Secret
-from exporter.signer import canonical_query_string, canonical_request, canonical_uri, sdk_date, sign_request
+from exporter.upstream.auth import AkSkAuth, TokenAuth, build_auth, is_token_expired_error, parse_error_body
+from exporter.upstream.signer import (
+    canonical_query_string,
+    canonical_request,
+    canonical_uri,
+    sdk_date,
+    sign_request,
+)
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "sk-Very/Secret+Key=0123456789abcdefghijkl"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from exporter.budget import Budget
 from exporter.clock import FakeClock
-from exporter.config import BudgetConfig
+from exporter.config.settings import BudgetConfig
+from exporter.upstream.budget import Budget
 
 
 def _drain(budget: Budget, api: str) -> int:

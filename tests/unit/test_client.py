@@ -12,10 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from exporter.budget import Budget
-from exporter.client import WorkspaceClient
 from exporter.clock import FakeClock
-from exporter.config import Settings, parse_config
+from exporter.config.settings import Settings, parse_config
 from exporter.errors import (
     AuthError,
     ClientRequestError,
@@ -23,6 +21,8 @@ from exporter.errors import (
     ThrottledError,
     UpstreamUnavailableError,
 )
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import WorkspaceClient
 
 Reply = tuple[int, Any, dict[str, str]]
 

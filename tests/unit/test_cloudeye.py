@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from exporter.budget import Budget
-from exporter.client import WorkspaceClient
 from exporter.clock import FakeClock
-from exporter.config import MonitoringConfig, parse_config
+from exporter.config.settings import MonitoringConfig, parse_config
 from exporter.errors import (
     ClientRequestError,
     ConfigError,
@@ -32,6 +30,8 @@ from exporter.sources.cloudeye import (
     online_state,
 )
 from exporter.sources.inventory import Desktop, InventorySnapshot
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import WorkspaceClient
 
 T0 = 1_763_900_100  # a 5-minute boundary
 DIM = "instance_id"

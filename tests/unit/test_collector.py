@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import metrics as m
 from exporter.clock import FakeClock
-from exporter.collector import DataView, WorkspaceCollector, tag_label_name
-from exporter.config import InventoryConfig
+from exporter.config.settings import InventoryConfig
+from exporter.exposition import catalogue as m
+from exporter.exposition.collector import DataView, WorkspaceCollector, tag_label_name
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 

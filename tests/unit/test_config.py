@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import load_config, parse_config, parse_listen_address
-from exporter.configschema import parse_duration
+from exporter.config.schema import parse_duration
+from exporter.config.settings import load_config, parse_config, parse_listen_address
 from exporter.errors import ConfigError
 from exporter.secret import Secret
 

@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from exporter import metrics as m
 from exporter.clock import FakeClock
-from exporter.config import ConnectionsConfig, parse_config
+from exporter.config.settings import ConnectionsConfig, parse_config
 from exporter.errors import UpstreamUnavailableError
+from exporter.exposition import catalogue as m
 from exporter.sources.connections import (
     MAX_REASON_CODES,
     ConnectionsSource,

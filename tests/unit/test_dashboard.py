@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.exposition.catalogue import NAMESPACE
 from exporter.fake import FAILURE_EXAMPLE
-from exporter.metrics import NAMESPACE
 from tests.conftest import FakeApi, RunningExporter, wait_for
 from tests.e2e import grafana
 

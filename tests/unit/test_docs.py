@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import metrics as m
-from exporter.config import Config
+from exporter.config.settings import Config
+from exporter.exposition import catalogue as m
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

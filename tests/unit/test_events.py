@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-from exporter import metrics as m
 from exporter.clock import FakeClock
-from exporter.config import EventsConfig, parse_config
+from exporter.config.settings import EventsConfig, parse_config
 from exporter.errors import ClientRequestError, ConfigError, UpstreamUnavailableError
+from exporter.exposition import catalogue as m
 from exporter.sources.events import OVERLAP, EventsSource, LabelValues, event_families, sanitise
 from exporter.timeutil import fmt_space, parse_time, utc
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import export
-from exporter.cli import build_parser
+from exporter.cli import export_connections as export
+from exporter.cli.main import build_parser
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00Z
 

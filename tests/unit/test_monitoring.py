@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.clock import FakeClock
-from exporter.config import MonitoringConfig
+from exporter.config.settings import MonitoringConfig
 from exporter.errors import ClientRequestError, UpstreamUnavailableError
 from exporter.sources.monitoring import MonitoringSource, parse_monitor
 from exporter.timeutil import epoch_seconds, fmt_minutes, fmt_seconds, fmt_space, parse_time

@@ -8,7 +8,7 @@ import zlib
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.render import CachedExposition
+from exporter.exposition.render import CachedExposition
 
 OM = "application/openmetrics-text; version=1.0.0"
 

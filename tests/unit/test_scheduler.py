@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from exporter.app.scheduler import MonitoringRunner, next_slot, phase
 from exporter.clock import FakeClock
-from exporter.scheduler import MonitoringRunner, next_slot, phase
 from exporter.sources.inventory import Desktop, InventorySnapshot
 
 

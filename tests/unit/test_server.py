@@ -12,10 +12,10 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge
 
+from exporter.config.web import BasicAuth, WebSecurity, load_web_config
 from exporter.errors import ConfigError
-from exporter.render import CachedExposition
-from exporter.server import HTTPServer, make_app
-from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
+from exporter.exposition.render import CachedExposition
+from exporter.serve.server import HTTPServer, make_app
 
 
 class State:

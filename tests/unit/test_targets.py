@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.config import ShardConfig, parse_config
+from exporter.app.multi import MergedCollector
+from exporter.config.settings import ShardConfig, parse_config
+from exporter.config.targets import parse_targets
 from exporter.errors import ConfigError
-from exporter.multi import MergedCollector
 from exporter.sources.inventory import InventorySource, shard_of
-from exporter.targets import parse_targets
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK", "OTHER_AK": "AK2", "OTHER_SK": "SK2"}
 
@@ -132,7 +132,7 @@ class _Invalid:
 
 def test_every_desktop_lands_in_exactly_one_shard() -> None:
     from exporter.clock import FakeClock
-    from exporter.config import InventoryConfig
+    from exporter.config.settings import InventoryConfig
 
     seen: dict[str, int] = {}
     for index in range(4):

@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from exporter.budget import Budget
-from exporter.client import WorkspaceClient
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Settings, load_config
-from exporter.configschema import parse_duration
+from exporter.config.schema import parse_duration
+from exporter.config.settings import Settings, load_config
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
 from exporter.timeutil import fmt_minutes, fmt_seconds
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import WorkspaceClient
 
 PROG = "workspace-exporter export-connections"
 V3_MAX_AGE = 30 * 86400.0

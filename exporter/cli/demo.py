@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from exporter.config import parse_config
+from exporter.app.multi import MultiExporter
+from exporter.config.settings import parse_config
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.logs import setup_logging
-from exporter.multi import MultiExporter
 
 
 def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, object]:
@@ -32,7 +32,7 @@ def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, obj
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from exporter.cli import _config_error, serve
+    from exporter.cli.main import _config_error, serve
 
     if args.desktops < 0 or args.desktops > 100_000:
         print("workspace-exporter: --desktops: must be between 0 and 100000", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Huawei Cloud ``SDK-HMAC-SHA256`` request signing (the algorithm of huaweicloudsdkcore).
 
-Pure functions over a method, URL, headers and body; :class:`exporter.auth.AkSkAuth`
+Pure functions over a method, URL, headers and body; :class:`exporter.upstream.auth.AkSkAuth`
 applies them to outgoing requests. Reimplemented so the SDK stays a test-only
 dependency; tests prove the ``Authorization`` header matches the SDK's byte for byte.
 """

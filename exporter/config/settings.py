@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 
 from exporter.apis import APIS
-from exporter.configschema import build as _build
-from exporter.configschema import meta as _meta
-from exporter.credentials import Credentials, resolve_credentials
+from exporter.config.credentials import Credentials, resolve_credentials
+from exporter.config.schema import build as _build
+from exporter.config.schema import meta as _meta
 from exporter.errors import ConfigError
 
 DEFAULT_PORT = 10187

@@ -39,11 +39,11 @@ import requests
 
 from exporter import errors
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Config
-from exporter.credentials import Credentials
+from exporter.config.credentials import Credentials
+from exporter.config.settings import Config
 from exporter.errors import AuthError, ConfigError
 from exporter.secret import Secret
-from exporter.signer import (
+from exporter.upstream.signer import (
     SIGNED_HEADERS,
     canonical_query_string,
     header_text,

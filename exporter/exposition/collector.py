@@ -16,8 +16,8 @@ from typing import Protocol
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter import metrics as m
-from exporter.config import InventoryConfig
+from exporter.config.settings import InventoryConfig
+from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import ONLINE_STATES, MonitoringSnapshot

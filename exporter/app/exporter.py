@@ -15,21 +15,21 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.budget import Budget
-from exporter.client import WorkspaceClient
+from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.collector import DataView, WorkspaceCollector
-from exporter.config import Settings
+from exporter.config.settings import Settings
+from exporter.exposition.collector import DataView, WorkspaceCollector
+from exporter.exposition.render import CachedExposition
+from exporter.exposition.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.logs import setup_logging
-from exporter.render import CachedExposition
-from exporter.scheduler import MonitoringRunner, PeriodicRunner
-from exporter.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.sources.base import SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.connections import install_connections
 from exporter.sources.events import install as install_events
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import WorkspaceClient
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.app import Exporter
+from exporter.app.exporter import Exporter
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Settings
+from exporter.config.settings import Settings
+from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
-from exporter.render import CachedExposition
-from exporter.targets import load_targets
+from exporter.exposition.render import CachedExposition
 
 log = logging.getLogger(__name__)
 

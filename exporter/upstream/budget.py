@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from exporter.apis import APIS
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import BudgetConfig
+from exporter.config.settings import BudgetConfig
 
 MIN_RATE_PER_MINUTE = 1.0
 

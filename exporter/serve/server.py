@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, gzip_accepted
 
 from exporter import __version__
-from exporter.render import CachedExposition
-from exporter.webconfig import BasicAuth, WebSecurity
+from exporter.config.web import BasicAuth, WebSecurity
+from exporter.exposition.render import CachedExposition
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
-from exporter.config import Settings, parse_config, read_yaml
+from exporter.config.settings import Settings, parse_config, read_yaml
 from exporter.errors import ConfigError
 
 TARGET_KEYS = ("region", "project_id", "endpoints", "auth")

@@ -15,7 +15,7 @@ from exporter.errors import ConfigError
 from exporter.secret import Secret
 
 if TYPE_CHECKING:
-    from exporter.config import AuthConfig
+    from exporter.config.settings import AuthConfig
 
 
 @dataclass(frozen=True)

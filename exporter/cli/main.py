@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from types import FrameType
 
 from exporter import __version__
-from exporter import export as export_cmd
-from exporter.config import DEFAULT_PORT, Settings, parse_listen_address
+from exporter.app.multi import MultiExporter
+from exporter.cli import export_connections as export_cmd
+from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
+from exporter.config.targets import load_targets
+from exporter.config.web import BasicAuth, WebSecurity, load_web_config
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
-from exporter.multi import MultiExporter
-from exporter.server import HTTPServer, make_app
-from exporter.targets import load_targets
-from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
+from exporter.serve.server import HTTPServer, make_app
 
 log = logging.getLogger("exporter")
 
@@ -193,7 +193,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from exporter.demo import run_demo
+    from exporter.cli.demo import run_demo
 
     return run_demo(args)
 

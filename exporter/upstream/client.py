@@ -1,8 +1,8 @@
 """``WorkspaceClient``: the one way the exporter talks to Huawei Cloud.
 
 One ``requests.Session`` (pooled connections, connect/read timeouts, TLS verified
-unless turned off), request signing or IAM tokens via :mod:`exporter.auth`, the
-shared :class:`~exporter.budget.Budget` (rate per API and a concurrency gate),
+unless turned off), request signing or IAM tokens via :mod:`exporter.upstream.auth`, the
+shared :class:`~exporter.upstream.budget.Budget` (rate per API and a concurrency gate),
 bounded retries with exponential backoff and full jitter on 429, 5xx and
 connection errors, offset/limit paging, and typed errors. It never imports
 prometheus_client: it reports what happens to an :class:`ApiObserver`.
@@ -23,10 +23,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from exporter.apis import APIS, ApiSpec
-from exporter.auth import AuthProvider, build_auth, is_token_expired_error
-from exporter.budget import Budget
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Config, Settings
+from exporter.config.settings import Config, Settings
 from exporter.errors import (
     AuthError,
     ClientRequestError,
@@ -37,6 +35,8 @@ from exporter.errors import (
     UpstreamUnavailableError,
     parse_error_body,
 )
+from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
+from exporter.upstream.budget import Budget
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter import metrics as m
-from exporter.budget import Budget
+from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
+from exporter.upstream.budget import Budget
 
 # ``*_created`` series double the self-metric series for no value to dashboards or alerts.
 disable_created_metrics()  # type: ignore[no-untyped-call]

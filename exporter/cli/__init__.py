@@ -1,0 +1,1 @@
+"""The command line: run, check-config, export-connections and demo."""

@@ -1,0 +1,3 @@
+"""Configuration: the config file's dataclasses, YAML and environment loading, validation with key
+paths, credentials, targets and the web config.
+"""

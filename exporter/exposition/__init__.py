@@ -1,0 +1,3 @@
+"""Exposition: the metric catalogue, families built from source snapshots, self-metrics and the render
+cache.
+"""

@@ -1,0 +1,1 @@
+"""Serving: the HTTP endpoints (/metrics, probes, reload), gzip, TLS and basic auth."""
