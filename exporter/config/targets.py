@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 
 from exporter.config.settings import Settings, parse_config, read_yaml
+from exporter.config.yamlfile import excerpt, key_name
 from exporter.errors import ConfigError
 
 TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
 # One chart Deployment per target: the pod watches only targets[index] of the shared config.
 TARGET_INDEX_ENV = "WORKSPACE_EXPORTER_TARGET_INDEX"
+# ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+_ASCII_INDEX = re.compile(r"[0-9]{1,6}")
 
 
 def _selected(env: Mapping[str, str], count: int) -> int | None:
     value = env.get(TARGET_INDEX_ENV)
     if value is None or value.strip() == "":
         return None
-    if not value.strip().isdigit() or int(value) >= count:
+    if not _ASCII_INDEX.fullmatch(value.strip()) or int(value) >= count:
         raise ConfigError(
-            [f"{TARGET_INDEX_ENV}: must be an index into targets, below {count}, got {value!r}"]
+            [f"{TARGET_INDEX_ENV}: must be an index into targets, below {count}, got {excerpt(value)}"]
         )
     return int(value)
 
@@ -64,7 +68,9 @@ def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Set
             continue
         for key in item:
             if key not in TARGET_KEYS:
-                problems.append(f"targets[{i}].{key}: unknown key (allowed here: {', '.join(TARGET_KEYS)})")
+                problems.append(
+                    f"targets[{i}].{key_name(key)}: unknown key (allowed here: {', '.join(TARGET_KEYS)})"
+                )
         merged = dict(base)
         for key in TARGET_KEYS:
             if key in item:
