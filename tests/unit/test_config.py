@@ -328,3 +328,64 @@ def test_shard_index_from_the_environment_must_be_ascii_digits(value: str) -> No
     with pytest.raises(ConfigError) as exc:
         parse_config({"region": "ap-southeast-1"}, {**ENV, "WORKSPACE_EXPORTER_SHARD_INDEX": value})
     assert exc.value.problems[0].startswith("WORKSPACE_EXPORTER_SHARD_INDEX: must be a whole number")
+
+
+CANARY = "CANARY-7f3a9c"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "phrase"),
+    [
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", f"{CANARY}\nrest", "control character at position 14"),
+        ("HUAWEICLOUD_SDK_AK", f"{CANARY}\r\nX-Injected: 1", "control character"),
+        ("HUAWEICLOUD_SDK_SK", f"{CANARY}\u00e9", "non-ASCII character"),
+        ("HUAWEICLOUD_SDK_AK", "  \n", "is empty"),
+    ],
+)
+def test_bad_credentials_name_the_variable_never_the_value(variable: str, value: str, phrase: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"region": "ap-southeast-1"}, {**ENV, variable: value})
+    (problem,) = exc.value.problems
+    assert problem.startswith(f"auth: environment variable {variable} ") and phrase in problem, problem
+    assert CANARY not in str(exc.value)
+
+
+def test_credentials_are_stripped_of_surrounding_whitespace() -> None:
+    env = {**ENV, "HUAWEICLOUD_SDK_AK": " AKTEST\n", "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok-1\r\n"}
+    creds = parse_config({"region": "ap-southeast-1"}, env).credentials
+    assert (creds.ak, creds.security_token.reveal()) == ("AKTEST", "tok-1")
+
+
+def test_iam_password_may_hold_spaces_and_non_ascii_but_no_control_characters() -> None:
+    raw = {"region": "ap-southeast-1", "project_id": "p", "auth": {"method": "token", "username": "u"}}
+    env = {"WORKSPACE_EXPORTER_IAM_DOMAIN": "d", "WORKSPACE_EXPORTER_IAM_PASSWORD": "pä ss\n"}
+    assert parse_config(raw, env).credentials.password.reveal() == "pä ss"
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, {**env, "WORKSPACE_EXPORTER_IAM_PASSWORD": f"{CANARY}\x1b[2J"})
+    assert "WORKSPACE_EXPORTER_IAM_PASSWORD holds a control character" in str(exc.value)
+    assert CANARY not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        ("utf-16", "is not UTF-8 text"),
+        ("canary-newline", "control character"),
+        ("whitespace", "is empty"),
+        ("huge", "larger than 64 KiB"),
+    ],
+)
+def test_bad_credential_files_name_the_key_never_the_value(data: str, phrase: str, tmp_path: Path) -> None:
+    content = {
+        "utf-16": CANARY.encode("utf-16"),
+        "canary-newline": f"{CANARY}\nsecond line\n".encode(),
+        "whitespace": b" \n\t\n",
+        "huge": CANARY.encode() * 10_000,
+    }[data]
+    (tmp_path / "sk").write_bytes(content)
+    raw = {"region": "ap-southeast-1", "auth": {"sk_file": str(tmp_path / "sk")}}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, {"HUAWEICLOUD_SDK_AK": "AK"})
+    (problem,) = exc.value.problems
+    assert problem.startswith("auth.sk_file: file ") and phrase in problem, problem
+    assert CANARY not in problem
