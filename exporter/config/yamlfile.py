@@ -240,14 +240,18 @@ def read_bounded(path: str | os.PathLike[str], where: str, limit: int = MAX_BYTE
     return decode(data, where)
 
 
-def parse_yaml(text: str, where: str) -> object:
-    """Parse one YAML document with :class:`BoundedLoader`. Raises ConfigError (one line)."""
+def parse_yaml(text: str, where: str, bare_paths: bool = False) -> object:
+    """Parse one YAML document with :class:`BoundedLoader`. Raises ConfigError (one line).
+
+    ``bare_paths``: a problem at a key path starts with the path alone, as the main
+    config's validation problems do; otherwise every line starts with ``where``.
+    """
     loader: BoundedLoader | None = None
     try:
         loader = BoundedLoader(text)  # checks the characters already
         return loader.get_single_data()
     except _Refused as e:
-        raise ConfigError([str(e) if e.located else f"{where}: {e}"]) from None
+        raise ConfigError([str(e) if e.located and bare_paths else f"{where}: {e}"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -263,6 +267,8 @@ def parse_yaml(text: str, where: str) -> object:
             loader.dispose()
 
 
-def load_yaml_file(path: str | os.PathLike[str], where: str, path_key: str = "") -> object:
+def load_yaml_file(
+    path: str | os.PathLike[str], where: str, path_key: str = "", bare_paths: bool = False
+) -> object:
     """Read and parse the YAML file at ``path`` within every bound above. Raises ConfigError."""
-    return parse_yaml(read_bounded(path, where, path_key=path_key), where)
+    return parse_yaml(read_bounded(path, where, path_key=path_key), where, bare_paths)
