@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from exporter.app.multi import MultiExporter
-from exporter.config.settings import parse_config
+from exporter.config.targets import parse_targets
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.logs import setup_logging
@@ -43,10 +43,10 @@ def run_demo(args: argparse.Namespace) -> int:
     with FakeServer(fake) as api_url:
         env = {"HUAWEICLOUD_SDK_AK": fake.ak, "HUAWEICLOUD_SDK_SK": fake.sk}
         try:
-            settings = parse_config(demo_config(fake, api_url, args.listen_address), env)
+            targets = parse_targets(demo_config(fake, api_url, args.listen_address), env)
         except ConfigError as e:
             return _config_error(e)
         print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
         shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
         print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        return serve(MultiExporter([settings]), None)
+        return serve(MultiExporter(targets), None)

@@ -30,7 +30,8 @@ from typing import NoReturn, TextIO
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.schema import parse_duration
-from exporter.config.settings import Settings, load_config
+from exporter.config.settings import Settings
+from exporter.config.targets import load_targets, select_target
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
 from exporter.timeutil import fmt_minutes, fmt_seconds
 from exporter.upstream.budget import Budget
@@ -96,6 +97,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--terminal-type", dest="terminal_type", metavar="TYPE", help="Only this terminal type.")
     p.add_argument("--language", choices=LANGUAGES, default=None, help="Export language (API default en_US).")
+    p.add_argument(
+        "--target",
+        metavar="PROJECT_ID/REGION",
+        help="With a targets list in the config: the project to export (a region alone if unique).",
+    )
     p.add_argument("--output", required=True, metavar="PATH", help="File to write (replaced atomically).")
     p.add_argument(
         "--async",
@@ -289,7 +295,8 @@ def run(
     err = stderr or sys.stderr
     try:
         opts = validate(args, clock.time())
-        settings = load_config(args.config_file)
+        # The loader of every command: a config `run` accepts (one project or a targets list) works here.
+        settings = select_target(load_targets(args.config_file), args.target)
     except ArgumentProblem as e:
         print(f"{PROG}: {e}", file=err)
         return 2

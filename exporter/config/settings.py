@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporter.apis import APIS
 from exporter.config.credentials import Credentials, resolve_credentials
 from exporter.config.schema import build as _build
 from exporter.config.schema import meta as _meta
+from exporter.config.yamlfile import excerpt, load_yaml_file
 from exporter.errors import ConfigError
 
 DEFAULT_PORT = 10187
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+# ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+_ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 # --------------------------------------------------------------------------------------
@@ -57,7 +58,10 @@ class AuthConfig:
     sk_env: str = "HUAWEICLOUD_SDK_SK"
     security_token_env: str = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
     password_env: str = "WORKSPACE_EXPORTER_IAM_PASSWORD"  # noqa: S105 - a variable name
-    token_refresh_before: float = field(default=3600.0, metadata=_meta(duration=True, minimum=60))
+    # IAM tokens live 24 hours: refreshing earlier than that before expiry would refresh constantly.
+    token_refresh_before: float = field(
+        default=3600.0, metadata=_meta(duration=True, minimum=60, maximum=23 * 3600)
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class HTTPConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    per_api: dict[str, float] = field(default_factory=dict)
+    per_api: dict[str, float] = field(default_factory=dict, metadata=_meta(maximum=1_000_000))
     burst: int = field(default=5, metadata=_meta(minimum=1, maximum=1000))
     max_concurrency: int = field(default=4, metadata=_meta(minimum=1, maximum=64))
     throttle_recovery: float = field(default=120.0, metadata=_meta(duration=True, minimum=1, maximum=3600))
@@ -198,11 +202,11 @@ def _validate(cfg: Config, problems: list[str]) -> None:
     if not cfg.region:
         problems.append("region: is required (for example ap-southeast-1)")
     elif not _REGION_RE.match(cfg.region):
-        problems.append(f"region: must be a region id such as ap-southeast-1 (got {cfg.region!r})")
+        problems.append(f"region: must be a region id such as ap-southeast-1 (got {excerpt(cfg.region)})")
     for name in ("workspace", "iam", "ces"):
         url = getattr(cfg.endpoints, name)
         if url and not re.match(r"^https?://[^/\s]+", url):
-            problems.append(f"endpoints.{name}: must be an http:// or https:// URL (got {url!r})")
+            problems.append(f"endpoints.{name}: must be an http:// or https:// URL (got {excerpt(url)})")
     for api in cfg.budget.per_api:
         if api not in APIS:
             problems.append(f"budget.per_api.{api}: unknown API (known: {', '.join(sorted(APIS))})")
@@ -218,9 +222,9 @@ def _validate(cfg: Config, problems: list[str]) -> None:
     for i, label in enumerate(cfg.connections.extra_labels):
         if label not in CONNECTION_LABELS:
             allowed = ", ".join(CONNECTION_LABELS)
-            problems.append(f"connections.extra_labels[{i}]: must be one of {allowed} (got {label!r})")
+            problems.append(f"connections.extra_labels[{i}]: must be one of {allowed} (got {excerpt(label)})")
         elif label in cfg.connections.extra_labels[:i]:
-            problems.append(f"connections.extra_labels[{i}]: {label!r} is listed twice")
+            problems.append(f"connections.extra_labels[{i}]: {excerpt(label)} is listed twice")
     _validate_events(cfg.events, problems)
     if cfg.shard.index >= cfg.shard.count:
         problems.append(f"shard.index: must be below shard.count ({cfg.shard.count}) (got {cfg.shard.index})")
@@ -231,9 +235,9 @@ def _validate(cfg: Config, problems: list[str]) -> None:
     except ValueError as e:
         problems.append(f"web.listen_address: {e}")
     if cfg.http.ca_file and not Path(cfg.http.ca_file).is_file():
-        problems.append(f"http.ca_file: file {cfg.http.ca_file!r} does not exist")
+        problems.append(f"http.ca_file: file {excerpt(cfg.http.ca_file)} does not exist")
     if cfg.web.config_file and not Path(cfg.web.config_file).is_file():
-        problems.append(f"web.config_file: file {cfg.web.config_file!r} does not exist")
+        problems.append(f"web.config_file: file {excerpt(cfg.web.config_file)} does not exist")
 
 
 _CES_NAMESPACE_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_]*\.[a-zA-Z][0-9a-zA-Z_]*$")
@@ -244,13 +248,14 @@ def _validate_cloudeye(mon: MonitoringConfig, problems: list[str]) -> None:
     ns = mon.cloudeye_namespace
     if not _CES_NAMESPACE_RE.match(ns) or not 3 <= len(ns) <= 32:
         problems.append(
-            f"monitoring.cloudeye_namespace: must be a Cloud Eye namespace such as SYS.Workspace (got {ns!r})"
+            "monitoring.cloudeye_namespace: must be a Cloud Eye namespace such as SYS.Workspace "
+            f"(got {excerpt(ns)})"
         )
     dim = mon.cloudeye_dimension
     if dim and not _CES_DIMENSION_RE.match(dim):
         problems.append(
             "monitoring.cloudeye_dimension: must be empty (discover) or a dimension name such as "
-            f"instance_id: a letter, then up to 31 letters, digits, _ or - (got {dim!r})"
+            f"instance_id: a letter, then up to 31 letters, digits, _ or - (got {excerpt(dim)})"
         )
 
 
@@ -261,7 +266,7 @@ def _validate_events(ev: EventsConfig, problems: list[str]) -> None:
     for i, level in enumerate(ev.event_levels):
         if level.lower() not in EVENT_LEVELS:
             allowed = ", ".join(EVENT_LEVELS)
-            problems.append(f"events.event_levels[{i}]: must be one of {allowed} (got {level!r})")
+            problems.append(f"events.event_levels[{i}]: must be one of {allowed} (got {excerpt(level)})")
     for i, etype in enumerate(ev.event_types):
         if not etype.strip():
             problems.append(f"events.event_types[{i}]: must be a non-empty event type such as APP")
@@ -275,9 +280,9 @@ def _validate_events(ev: EventsConfig, problems: list[str]) -> None:
 def parse_listen_address(addr: str) -> tuple[str, int]:
     """``":10187"`` → ("0.0.0.0", 10187); ``"127.0.0.1:0"``; ``"[::1]:9"``. Raises ValueError."""
     host, sep, port_s = addr.rpartition(":")
-    if not sep or not port_s.isdigit():
+    if not sep or not _ASCII_NUMBER.fullmatch(port_s):
         raise ValueError(
-            f"must be HOST:PORT such as :{DEFAULT_PORT} or 127.0.0.1:{DEFAULT_PORT} (got {addr!r})"
+            f"must be HOST:PORT such as :{DEFAULT_PORT} or 127.0.0.1:{DEFAULT_PORT} (got {excerpt(addr)})"
         )
     port = int(port_s)
     if port > 65535:
@@ -303,15 +308,19 @@ def _apply_env(cfg: Config, env: Mapping[str, str]) -> Config:
     return dataclasses.replace(cfg, project_id=project_id, endpoints=endpoints)
 
 
-def _apply_shard_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_shard_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
     """``WORKSPACE_EXPORTER_SHARD_INDEX``/``_COUNT`` override ``shard.*`` (one chart Deployment per shard)."""
     for key in ("index", "count"):
-        value = env.get(f"WORKSPACE_EXPORTER_SHARD_{key.upper()}")
+        name = f"WORKSPACE_EXPORTER_SHARD_{key.upper()}"
+        value = env.get(name)
         if value is None:
+            continue
+        if not _ASCII_NUMBER.fullmatch(value.strip()):
+            problems.append(f"{name}: must be a whole number written in digits 0-9 (got {excerpt(value)})")
             continue
         shard = raw.get("shard")
         shard = dict(shard) if isinstance(shard, dict) else {}
-        shard[key] = int(value) if value.strip().isdigit() else value
+        shard[key] = int(value)
         raw["shard"] = shard
 
 
@@ -324,7 +333,7 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError([f"config: the top level must be a mapping of keys (got {type(raw).__name__})"])
     raw = dict(raw)
-    _apply_shard_env(raw, env)
+    _apply_shard_env(raw, env, problems)
     cfg: Config = _build(Config, raw, "", problems)
     _validate(cfg, problems)
     if problems:
@@ -333,7 +342,9 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     for name in ("workspace", "iam", "ces"):
         url = getattr(cfg.endpoints, name)
         if not re.match(r"^https?://[^/\s]+", url):
-            problems.append(f"endpoints.{name}: environment override must be an http(s) URL (got {url!r})")
+            problems.append(
+                f"endpoints.{name}: environment override must be an http(s) URL (got {excerpt(url)})"
+            )
     if problems:
         raise ConfigError(problems)
     credentials = resolve_credentials(cfg.auth, cfg.project_id, env)
@@ -341,18 +352,8 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
 
 
 def read_yaml(path: str | os.PathLike[str]) -> object:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(
-            [f"--config.file: cannot read {str(path)!r} ({e.strerror or type(e).__name__})"]
-        ) from e
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"config: not valid YAML{where}: {getattr(e, 'problem', e)}"]) from e
+    """The parsed YAML document at ``path``, read within the bounds of :mod:`exporter.config.yamlfile`."""
+    return load_yaml_file(path, "config", path_key="--config.file", bare_paths=True)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:

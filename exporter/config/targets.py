@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 
 from exporter.config.settings import Settings, parse_config, read_yaml
+from exporter.config.yamlfile import excerpt, key_name
 from exporter.errors import ConfigError
 
 TARGET_KEYS = ("region", "project_id", "endpoints", "auth")
 # One chart Deployment per target: the pod watches only targets[index] of the shared config.
 TARGET_INDEX_ENV = "WORKSPACE_EXPORTER_TARGET_INDEX"
+# ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+_ASCII_INDEX = re.compile(r"[0-9]{1,6}")
 
 
 def _selected(env: Mapping[str, str], count: int) -> int | None:
     value = env.get(TARGET_INDEX_ENV)
     if value is None or value.strip() == "":
         return None
-    if not value.strip().isdigit() or int(value) >= count:
+    if not _ASCII_INDEX.fullmatch(value.strip()) or int(value) >= count:
         raise ConfigError(
-            [f"{TARGET_INDEX_ENV}: must be an index into targets, below {count}, got {value!r}"]
+            [f"{TARGET_INDEX_ENV}: must be an index into targets, below {count}, got {excerpt(value)}"]
         )
     return int(value)
 
@@ -64,7 +68,9 @@ def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Set
             continue
         for key in item:
             if key not in TARGET_KEYS:
-                problems.append(f"targets[{i}].{key}: unknown key (allowed here: {', '.join(TARGET_KEYS)})")
+                problems.append(
+                    f"targets[{i}].{key_name(key)}: unknown key (allowed here: {', '.join(TARGET_KEYS)})"
+                )
         merged = dict(base)
         for key in TARGET_KEYS:
             if key in item:
@@ -94,3 +100,30 @@ def parse_targets(raw: object, env: Mapping[str, str] | None = None) -> list[Set
 def load_targets(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[Settings]:
     """Read, validate and resolve every target of the YAML config at ``path``."""
     return [dataclasses.replace(s, source=str(path)) for s in parse_targets(read_yaml(path), env)]
+
+
+def select_target(targets: list[Settings], selector: str | None, flag: str = "--target") -> Settings:
+    """The one target a single-project command (``export-connections``) works on.
+
+    The only target when there is one; otherwise ``selector`` must name one, as
+    ``PROJECT_ID/REGION`` or as a ``REGION`` that only one target has. Raises ConfigError.
+    """
+    names = [f"{s.config.project_id}/{s.config.region}" for s in targets]
+    if selector is None or not selector.strip():
+        if len(targets) == 1:
+            return targets[0]
+        raise ConfigError(
+            [
+                f"{flag}: the config watches {len(targets)} targets; choose one with "
+                f"{flag} PROJECT_ID/REGION (one of: {', '.join(names)})"
+            ]
+        )
+    wanted = selector.strip()
+    exact = [s for s, name in zip(targets, names, strict=True) if name == wanted]
+    by_region = [s for s in targets if s.config.region == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    if "/" not in wanted and len(by_region) == 1:
+        return by_region[0]
+    why = "matches several targets" if len(by_region) > 1 else "matches no target"
+    raise ConfigError([f"{flag}: {excerpt(wanted)} {why}; use PROJECT_ID/REGION, one of: {', '.join(names)}"])

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
-import yaml
 
+from exporter.config.yamlfile import excerpt, key_name, load_yaml_file
 from exporter.errors import ConfigError
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "min_version"}
@@ -53,17 +53,16 @@ class WebSecurity:
 
 def load_web_config(path: str) -> WebSecurity:
     """Parse and check a web config file. Raises ConfigError naming the key."""
-    where = f"web config {path!r}"
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError([f"{where}: cannot be read as YAML ({type(e).__name__})"]) from e
+    where = f"web config {excerpt(path)}"
+    raw = load_yaml_file(path, where) or {}
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError([f"{where}: the top level must be a mapping"])
     for key in raw:
         if key not in ("tls_server_config", "basic_auth_users"):
-            problems.append(f"{where}: {key}: unknown key (known: basic_auth_users, tls_server_config)")
+            problems.append(
+                f"{where}: {key_name(key)}: unknown key (known: basic_auth_users, tls_server_config)"
+            )
     tls = raw.get("tls_server_config") or {}
     if not isinstance(tls, dict):
         problems.append(f"{where}: tls_server_config: must be a mapping")
@@ -71,7 +70,8 @@ def load_web_config(path: str) -> WebSecurity:
     for key in tls:
         if key not in _TLS_KEYS:
             problems.append(
-                f"{where}: tls_server_config.{key}: unknown key (known: {', '.join(sorted(_TLS_KEYS))})"
+                f"{where}: tls_server_config.{key_name(key)}: unknown key "
+                f"(known: {', '.join(sorted(_TLS_KEYS))})"
             )
     cert, key_file = str(tls.get("cert_file") or ""), str(tls.get("key_file") or "")
     if bool(cert) != bool(key_file):
@@ -79,11 +79,11 @@ def load_web_config(path: str) -> WebSecurity:
     for name in ("cert_file", "key_file", "client_ca_file"):
         value = tls.get(name)
         if value and not Path(str(value)).is_file():
-            problems.append(f"{where}: tls_server_config.{name}: file {value!r} does not exist")
+            problems.append(f"{where}: tls_server_config.{name}: file {excerpt(value)} does not exist")
     min_version = str(tls.get("min_version") or "TLS12")
     if min_version not in ("TLS12", "TLS13"):
         problems.append(
-            f"{where}: tls_server_config.min_version: must be TLS12 or TLS13 (got {min_version!r})"
+            f"{where}: tls_server_config.min_version: must be TLS12 or TLS13 (got {excerpt(min_version)})"
         )
     users_raw = raw.get("basic_auth_users") or {}
     users: dict[str, bytes] = {}
@@ -93,7 +93,7 @@ def load_web_config(path: str) -> WebSecurity:
     for user, hashed in users_raw.items():
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             problems.append(
-                f"{where}: basic_auth_users.{user}: must be a bcrypt hash ($2y$...), not a password"
+                f"{where}: basic_auth_users.{key_name(user)}: must be a bcrypt hash ($2y$...), not a password"
             )
             continue
         users[str(user)] = hashed.encode()

@@ -211,3 +211,181 @@ def test_help_explains_every_flag() -> None:
     assert r.returncode == 0
     for flag in ("--config.file", "--web.listen-address", "--web.config.file", "--log.level", "--log.format"):
         assert flag in r.stdout
+
+
+# -- hostile values: every one a ConfigError naming the key, never a crash ----------------------
+
+BASE = "region: ap-southeast-1\n"
+HOSTILE_YAML = {
+    "nan interval": (BASE + "monitoring: {interval: .nan}\n", "monitoring.interval:", "finite"),
+    "inf refresh": (BASE + "auth: {token_refresh_before: .inf}\n", "auth.token_refresh_before:", "finite"),
+    "nan budget": (
+        BASE + "budget: {per_api: {desktop_monitor: .nan}}\n",
+        "budget.per_api.desktop_monitor:",
+        "",
+    ),
+    "inf budget": (
+        BASE + "budget: {per_api: {desktop_monitor: .inf}}\n",
+        "budget.per_api.desktop_monitor:",
+        "",
+    ),
+    "huge budget": (
+        BASE + f"budget: {{per_api: {{desktop_monitor: {'9' * 40}}}}}\n",
+        "budget.per_api.",
+        "up to",
+    ),
+    "400-digit burst": (BASE + f"budget: {{burst: {'9' * 400}}}\n", "budget.burst:", "400 characters"),
+    "5000-digit burst": (BASE + f"budget: {{burst: {'9' * 5000}}}\n", "budget.burst:", "5000 characters"),
+    "60-digit burst": (BASE + f"budget: {{burst: {'9' * 60}}}\n", "budget.burst:", "at most 1000"),
+    "huge float": (BASE + "http: {read_timeout: 1.0e+400}\n", "http.read_timeout:", "finite"),
+    "huge int duration": (
+        BASE + f"http: {{read_timeout: {'9' * 60}}}\n",
+        "http.read_timeout:",
+        "at most 600s",
+    ),
+    "huge string duration": (
+        BASE + f"http: {{read_timeout: '{'9' * 400}s'}}\n",
+        "http.read_timeout:",
+        "duration",
+    ),
+    "duplicate key": (BASE + "region: eu-west-101\n", "region:", "duplicate key"),
+    "nested duplicate": (
+        BASE + "monitoring:\n  interval: 5m\n  interval: 6m\n",
+        "monitoring.interval:",
+        "duplicate",
+    ),
+    "deep nesting": (BASE + "x: " + "[" * 3000 + "]" * 3000 + "\n", "x[0]", "nested deeper"),
+    "recursive alias": (BASE + "x: &a [*a]\n", "config:", "alias refers"),
+    "superscript port": (BASE + "web: {listen_address: ':²'}\n", "web.listen_address:", "HOST:PORT"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_YAML))
+def test_hostile_values_are_config_errors_naming_the_key(case: str, tmp_path: Path) -> None:
+    text, key, phrase = HOSTILE_YAML[case]
+    path = tmp_path / "c.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ENV)
+    (problem,) = exc.value.problems
+    assert problem.startswith(key) and phrase in problem, problem
+    assert len(problem) < 300
+
+
+def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
+    lines = [BASE, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("".join(lines), "utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ENV)
+    assert exc.value.problems == [
+        "config: aliases expand to more than 20000 YAML nodes (an alias bomb?); "
+        "write the values out or use fewer aliases"
+    ]
+
+
+def test_a_few_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        BASE + "inventory: &inv {interval: 10m}\nmonitoring: {<<: *inv, interval: 15m, max_age: 30m}\n",
+        "utf-8",
+    )
+    cfg = load_config(path, ENV).config
+    assert (cfg.inventory.interval, cfg.monitoring.interval) == (600.0, 900.0)
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (BASE.encode("utf-16"), "is UTF-16 text"),
+        (BASE.encode("utf-16-le"), "is UTF-16 text"),
+        (b"region: ap-southeast-1\nproject_id: \xff\xfe\n", "is not UTF-8 text"),
+        (b"region: ap-southeast-1\nproject_id: a\x00b\n", "not valid YAML"),
+        (BASE.encode() + b"#" * 300_000, "larger than 256 KiB"),
+    ],
+)
+def test_unreadable_bytes_are_one_line_errors(data: bytes, phrase: str, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ENV)
+    (problem,) = exc.value.problems
+    assert problem.startswith("config: ") and phrase in problem, problem
+
+
+def test_error_messages_quote_only_an_excerpt(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE + f"monitoring: {{interval: '{'x' * 100_000}'}}\n", "utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ENV)
+    (problem,) = exc.value.problems
+    assert problem.startswith("monitoring.interval:") and len(problem) < 200
+
+
+@pytest.mark.parametrize("value", ["²", "1e3", "-1", "x"])
+def test_shard_index_from_the_environment_must_be_ascii_digits(value: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"region": "ap-southeast-1"}, {**ENV, "WORKSPACE_EXPORTER_SHARD_INDEX": value})
+    assert exc.value.problems[0].startswith("WORKSPACE_EXPORTER_SHARD_INDEX: must be a whole number")
+
+
+CANARY = "CANARY-7f3a9c"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "phrase"),
+    [
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", f"{CANARY}\nrest", "control character at position 14"),
+        ("HUAWEICLOUD_SDK_AK", f"{CANARY}\r\nX-Injected: 1", "control character"),
+        ("HUAWEICLOUD_SDK_SK", f"{CANARY}\u00e9", "non-ASCII character"),
+        ("HUAWEICLOUD_SDK_AK", "  \n", "is empty"),
+    ],
+)
+def test_bad_credentials_name_the_variable_never_the_value(variable: str, value: str, phrase: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"region": "ap-southeast-1"}, {**ENV, variable: value})
+    (problem,) = exc.value.problems
+    assert problem.startswith(f"auth: environment variable {variable} ") and phrase in problem, problem
+    assert CANARY not in str(exc.value)
+
+
+def test_credentials_are_stripped_of_surrounding_whitespace() -> None:
+    env = {**ENV, "HUAWEICLOUD_SDK_AK": " AKTEST\n", "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok-1\r\n"}
+    creds = parse_config({"region": "ap-southeast-1"}, env).credentials
+    assert (creds.ak, creds.security_token.reveal()) == ("AKTEST", "tok-1")
+
+
+def test_iam_password_may_hold_spaces_and_non_ascii_but_no_control_characters() -> None:
+    raw = {"region": "ap-southeast-1", "project_id": "p", "auth": {"method": "token", "username": "u"}}
+    env = {"WORKSPACE_EXPORTER_IAM_DOMAIN": "d", "WORKSPACE_EXPORTER_IAM_PASSWORD": "pä ss\n"}
+    assert parse_config(raw, env).credentials.password.reveal() == "pä ss"
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, {**env, "WORKSPACE_EXPORTER_IAM_PASSWORD": f"{CANARY}\x1b[2J"})
+    assert "WORKSPACE_EXPORTER_IAM_PASSWORD holds a control character" in str(exc.value)
+    assert CANARY not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        ("utf-16", "is not UTF-8 text"),
+        ("canary-newline", "control character"),
+        ("whitespace", "is empty"),
+        ("huge", "larger than 64 KiB"),
+    ],
+)
+def test_bad_credential_files_name_the_key_never_the_value(data: str, phrase: str, tmp_path: Path) -> None:
+    content = {
+        "utf-16": CANARY.encode("utf-16"),
+        "canary-newline": f"{CANARY}\nsecond line\n".encode(),
+        "whitespace": b" \n\t\n",
+        "huge": CANARY.encode() * 10_000,
+    }[data]
+    (tmp_path / "sk").write_bytes(content)
+    raw = {"region": "ap-southeast-1", "auth": {"sk_file": str(tmp_path / "sk")}}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, {"HUAWEICLOUD_SDK_AK": "AK"})
+    (problem,) = exc.value.problems
+    assert problem.startswith("auth.sk_file: file ") and phrase in problem, problem
+    assert CANARY not in problem

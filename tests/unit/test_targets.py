@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.app.multi import MergedCollector
+from exporter.cli.main import main
 from exporter.config.settings import ShardConfig, parse_config
-from exporter.config.targets import parse_targets
+from exporter.config.targets import parse_targets, select_target
 from exporter.errors import ConfigError
 from exporter.sources.inventory import InventorySource, shard_of
+from tests.conftest import FakeApi
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK", "OTHER_AK": "AK2", "OTHER_SK": "SK2"}
 
@@ -192,3 +196,85 @@ def test_a_bad_target_index_names_the_variable_and_the_range(value: str) -> None
     assert len(parse_targets(single, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": "0"})) == 1
     with pytest.raises(ConfigError):
         parse_targets(single, {**ENV, "WORKSPACE_EXPORTER_TARGET_INDEX": "1"})
+
+
+# -- one loader for every command: export-connections takes the config `run` takes ---------------
+
+PAIR = {
+    "region": "ap-southeast-1",
+    "targets": [{"project_id": "p1"}, {"project_id": "p2", "region": "eu-west-101"}],
+}
+
+
+def test_select_target_takes_the_only_one_or_the_named_one() -> None:
+    one = parse_targets({"region": "ap-southeast-1", "project_id": "p1"}, ENV)
+    assert select_target(one, None) is one[0]
+    two = parse_targets(PAIR, ENV)
+    assert select_target(two, "p2/eu-west-101") is two[1]
+    assert select_target(two, " ap-southeast-1 ") is two[0]
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        (
+            None,
+            "--target: the config watches 2 targets; choose one with --target PROJECT_ID/REGION "
+            "(one of: p1/ap-southeast-1, p2/eu-west-101)",
+        ),
+        ("p3/ap-southeast-1", "--target: 'p3/ap-southeast-1' matches no target; use PROJECT_ID/REGION"),
+        ("p1/eu-west-101", "--target: 'p1/eu-west-101' matches no target"),
+    ],
+)
+def test_select_target_without_a_clear_choice_names_the_flag(selector: str | None, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        select_target(parse_targets(PAIR, ENV), selector)
+    (problem,) = exc.value.problems
+    assert problem.startswith(message), problem
+
+
+def test_a_region_shared_by_two_targets_needs_the_project_too() -> None:
+    raw = {"region": "ap-southeast-1", "targets": [{"project_id": "p1"}, {"project_id": "p2"}]}
+    with pytest.raises(ConfigError) as exc:
+        select_target(parse_targets(raw, ENV), "ap-southeast-1")
+    assert "matches several targets" in exc.value.problems[0]
+
+
+def _targets_config(fake_api: FakeApi, tmp_path: Path) -> Path:
+    raw = fake_api.config()
+    raw["targets"] = [
+        {"project_id": "other-project", "region": "eu-west-101"},
+        {"project_id": fake_api.state.project_id},
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    return path
+
+
+def test_export_connections_accepts_a_targets_config_check_config_accepts(
+    fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in fake_api.env().items():
+        monkeypatch.setenv(key, value)
+    config = _targets_config(fake_api, tmp_path)
+    assert main(["check-config", "--config.file", str(config)]) == 0
+    out = tmp_path / "export.xlsx"
+    chosen = f"{fake_api.state.project_id}/{fake_api.state.region}"
+    argv = ["export-connections", "--config.file", str(config), "--output", str(out)]
+    assert main([*argv, "--target", chosen]) == 0
+    assert out.stat().st_size > 0
+    assert f"wrote {out.stat().st_size} bytes to {out}" in capsys.readouterr().out
+
+
+def test_export_connections_with_several_targets_and_no_choice_exits_2(
+    fake_api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in fake_api.env().items():
+        monkeypatch.setenv(key, value)
+    config = _targets_config(fake_api, tmp_path)
+    out = tmp_path / "export.xlsx"
+    assert main(["export-connections", "--config.file", str(config), "--output", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("workspace-exporter export-connections: invalid configuration: --target: ")
+    assert not out.exists()
+    assert fake_api.state.calls() == 0
