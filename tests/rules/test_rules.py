@@ -103,7 +103,8 @@ def test_the_rules_file_holds_recordings_first_then_alerts_in_named_groups() -> 
     names = [g["name"] for g in doc["groups"]]
     assert len(names) == len(set(names))
     assert all(name.startswith("workspace-exporter.") for name in names)
-    # Recordings come first so that alerts read series of the same evaluation round.
+    # Recordings first: promtool then evaluates them before the alerts of the same round (Prometheus
+    # runs groups independently, so there an alert may read a recording one interval old).
     assert names[0] == "workspace-exporter.recording"
     assert all("record" in rule for rule in doc["groups"][0]["rules"])
     assert all("alert" in rule for g in doc["groups"][1:] for rule in g["rules"])
