@@ -121,11 +121,23 @@ def test_other_values_fail_the_promtool_cases_written_for_the_defaults(chart: An
         assert f"alertname: {alert}," in result.stdout + result.stderr, alert
 
 
-def test_a_value_without_a_placeholder_default_fails_the_render(chart: Any, tmp_path: Path) -> None:
-    """The schema requires every threshold, so a lost key cannot leave a placeholder behind."""
+def test_a_removed_threshold_fails_the_render(chart: Any) -> None:
+    """Helm drops a key set to null; the schema requires every threshold back."""
     with pytest.raises(helm.HelmError, match="desktopCpuUsageRatio"):
         chart.render(
             {"prometheusRule": {"enabled": True, "thresholds": {"desktopCpuUsageRatio": None}}},
             name="ws",
             namespace="monitoring",
         )
+
+
+def test_a_placeholder_without_a_value_fails_the_render_with_its_name(tmp_path: Path) -> None:
+    copy = tmp_path / "workspace-exporter"
+    shutil.copytree(CHART_DIR, copy)
+    source = copy / "rules" / "alerts.src.yaml"
+    source.write_text(
+        source.read_text("utf-8").replace("${thresholds.desktopCpuUsageRatio}", "${thresholds.cpu}"),
+        "utf-8",
+    )
+    with helm.Chart.load(copy) as changed, pytest.raises(helm.HelmError, match=r"\$\{thresholds\.cpu\}"):
+        changed.render({"prometheusRule": {"enabled": True}}, name="ws", namespace="monitoring")
