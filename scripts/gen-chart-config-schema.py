@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "helm" / "workspace-exporter" / "values.schema.json"
 sys.path.insert(0, str(ROOT))
 
-from exporter import config as cfg  # noqa: E402
-from exporter import targets  # noqa: E402
+from exporter.config import settings as cfg  # noqa: E402
+from exporter.config import targets  # noqa: E402
 
-# Same grammar as exporter.configschema.parse_duration: 30s, 5m, 1h, 1.5d, 500ms or plain seconds.
+# Same grammar as exporter.config.schema.parse_duration: 30s, 5m, 1h, 1.5d, 500ms or plain seconds.
 DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
 EXTRA: dict[str, dict[str, Any]] = {
     "region": {

@@ -696,7 +696,7 @@ def test_servicemonitor_passes_auth_and_tls_through(render: Render) -> None:
     assert endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "prod"}]
 
 
-def test_prometheusrule_ships_the_rules_file_plus_additional_rules(chart_copy: Path) -> None:
+def test_prometheusrule_ships_the_rule_source_plus_additional_rules(chart_copy: Path) -> None:
     group = {
         "name": "workspace-exporter",
         "rules": [
@@ -712,7 +712,7 @@ def test_prometheusrule_ships_the_rules_file_plus_additional_rules(chart_copy: P
             }
         ],
     }
-    (chart_copy / "rules" / "alerts.yaml").write_text(yaml.safe_dump({"groups": [group]}), "utf-8")
+    (chart_copy / "rules" / "alerts.src.yaml").write_text(yaml.safe_dump({"groups": [group]}), "utf-8")
     extra = {"alert": "Extra", "expr": "vector(1)", "labels": {"severity": "info"}}
     values = {"prometheusRule": {"enabled": True, "additionalRules": [extra]}}
     with helm.Chart.load(chart_copy) as copy_chart:
@@ -727,13 +727,13 @@ def test_prometheusrule_ships_the_rules_file_plus_additional_rules(chart_copy: P
 
 
 def test_prometheusrule_is_skipped_when_there_is_nothing_to_ship(chart_copy: Path) -> None:
-    (chart_copy / "rules" / "alerts.yaml").write_text("groups: []\n", "utf-8")
+    (chart_copy / "rules" / "alerts.src.yaml").write_text("groups: []\n", "utf-8")
     with helm.Chart.load(chart_copy) as copy_chart:
         assert find(render_chart(copy_chart, {"prometheusRule": {"enabled": True}}), "PrometheusRule") == []
 
 
-def test_the_shipped_rules_file_is_a_rule_group_list() -> None:
-    content = yaml.safe_load((CHART_DIR / "rules" / "alerts.yaml").read_text("utf-8"))
+def test_the_shipped_rule_source_is_a_rule_group_list() -> None:
+    content = yaml.safe_load((CHART_DIR / "rules" / "alerts.src.yaml").read_text("utf-8"))
     assert isinstance(content, dict)
     assert isinstance(content.get("groups"), list)
 
@@ -820,6 +820,10 @@ def test_optional_objects_are_off_by_default(chart: Any) -> None:
         ({"config": {"auth": {"method": "password"}}}, "method"),
         ({"config": {"inventory": {"interval": "often"}}}, "interval"),
         ({"config": {"budget": {"burst": 0}}}, "burst"),
+        ({"prometheusRule": {"thresholds": {"desktopCpuUsageRatio": 1.5}}}, "desktopCpuUsageRatio"),
+        ({"prometheusRule": {"thresholds": {"cpu": 0.5}}}, "cpu"),
+        ({"prometheusRule": {"for": {"desktopUsage": "half an hour"}}}, "desktopUsage"),
+        ({"prometheusRule": {"selector": '{job="x"}'}}, "selector"),
     ],
     ids=[
         "unknown-top-level-key",
@@ -833,6 +837,10 @@ def test_optional_objects_are_off_by_default(chart: Any) -> None:
         "bad-config-enum",
         "bad-config-duration",
         "config-below-minimum",
+        "rule-ratio-above-one",
+        "unknown-rule-threshold",
+        "bad-rule-for",
+        "rule-selector-with-braces",
     ],
 )
 def test_values_schema_rejects_bad_values(chart: Any, values: dict[str, Any], message: str) -> None:
@@ -952,6 +960,6 @@ def test_package_contains_rules_and_dashboards_but_not_ci(chart_copy: Path, tmp_
     archive = helm.package(chart_copy, destination=tmp_path)
     with helm.Chart.load(archive) as packaged:
         names = {f["name"] for f in packaged.files}
-    assert "rules/alerts.yaml" in names
+    assert {"rules/alerts.src.yaml", "rules/alerts.yaml"} <= names
     assert "dashboards/x.json" in names
     assert not any(n.startswith("ci/") for n in names)

@@ -1,15 +1,19 @@
-"""The shipped alert rules: promtool check and unit tests, plus the house rules for alerts.
+"""The shipped rules: promtool check and unit tests, plus the house rules for alerts.
 
-``helm/workspace-exporter/rules/alerts.yaml`` is the one rules file: Prometheus loads it,
-the chart ships it in its PrometheusRule, and the promtool tests next to this module
-(``*-test.yaml``) exercise every alert. The checks here hold every alert to the house
-style: a ``Workspace`` CamelCase name, a severity, an explicit ``for``, a static one-sentence
-summary, a templated description, a runbook link whose anchor exists in docs/runbook.md,
-and one firing and one silent promtool case.
+``helm/workspace-exporter/rules/alerts.src.yaml`` is the one source of the rules; the chart
+fills its placeholders from its values, and ``scripts/gen-rules.py`` fills them from the
+default values into ``rules/alerts.yaml``, the plain file Prometheus loads and the promtool
+tests next to this module (``*-test.yaml``) exercise. tests/chart/test_chart_rules.py runs
+the same promtool tests against the chart's rendering. The checks here hold every alert to the
+house style: a ``Workspace`` CamelCase name, a severity, an explicit ``for``, a static
+one-sentence summary, a templated description, a runbook link whose anchor exists in
+docs/runbook.md, and one firing and one silent promtool case; and every recording rule to the
+``level:metric:operations`` naming convention.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -21,10 +25,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "helm" / "workspace-exporter" / "rules" / "alerts.yaml"
+SOURCE = RULES.with_name("alerts.src.yaml")
 RUNBOOK = ROOT / "docs" / "runbook.md"
 TESTS = sorted(Path(__file__).parent.glob("*-test.yaml"))
 RUNBOOK_URL = "https://github.com/workspace-exporter/workspace-exporter/blob/main/docs/runbook.md#"
 SEVERITIES = {"critical", "warning", "info"}
+RULE_FILES_ENTRY = "../../helm/workspace-exporter/rules/alerts.yaml"
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -32,13 +38,27 @@ needs_promtool = pytest.mark.skipif(
 )
 
 
-def _alerts() -> list[dict[str, Any]]:
+def _rules() -> list[dict[str, Any]]:
     doc = yaml.safe_load(RULES.read_text("utf-8"))
-    return [rule for group in doc["groups"] for rule in group["rules"] if "alert" in rule]
+    return [rule for group in doc["groups"] for rule in group["rules"]]
 
 
-ALERTS = _alerts()
+ALERTS = [r for r in _rules() if "alert" in r]
 NAMES = [a["alert"] for a in ALERTS]
+RECORDS = [r for r in _rules() if "record" in r]
+# level:metric:operations, with the operation naming its window (rate5m, increase15m, ...).
+RECORD_NAME = re.compile(
+    r"(?P<level>[a-z]+(?:_[a-z]+)*):(?P<metric>huaweicloud_workspace_[a-z_]+):[a-z]+\d+[smh]"
+)
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("gen_rules", ROOT / "scripts" / "gen-rules.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -52,7 +72,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_check_rules_accepts_the_rules_file() -> None:
     r = _promtool("check", "rules", str(RULES))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert f"SUCCESS: {len(ALERTS)} rules found" in r.stdout
+    assert f"SUCCESS: {len(ALERTS) + len(RECORDS)} rules found" in r.stdout
     assert "WARNING" not in (r.stdout + r.stderr).upper()
 
 
@@ -63,14 +83,54 @@ def test_promtool_unit_tests_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_the_rules_file_holds_only_alerts_in_named_groups() -> None:
+def test_the_generated_rules_file_is_current() -> None:
+    assert RULES.read_text("utf-8") == _generator().generate(), (
+        "rules/alerts.yaml is stale: run .venv/bin/python scripts/gen-rules.py"
+    )
+
+
+def test_the_generator_names_a_placeholder_without_a_value() -> None:
+    gen = _generator()
+    values = gen.default_rule_values()
+    del values["thresholds"]["desktopCpuUsageRatio"]
+    with pytest.raises(KeyError, match=r"thresholds\.desktopCpuUsageRatio"):
+        gen.render(SOURCE.read_text("utf-8"), values)
+
+
+def test_the_rules_file_holds_recordings_first_then_alerts_in_named_groups() -> None:
     doc = yaml.safe_load(RULES.read_text("utf-8"))
     assert set(doc) == {"groups"}
     names = [g["name"] for g in doc["groups"]]
     assert len(names) == len(set(names))
     assert all(name.startswith("workspace-exporter.") for name in names)
-    assert all("alert" in rule for g in doc["groups"] for rule in g["rules"])
+    # Recordings first: promtool then evaluates them before the alerts of the same round (Prometheus
+    # runs groups independently, so there an alert may read a recording one interval old).
+    assert names[0] == "workspace-exporter.recording"
+    assert all("record" in rule for rule in doc["groups"][0]["rules"])
+    assert all("alert" in rule for g in doc["groups"][1:] for rule in g["rules"])
     assert len(NAMES) == len(set(NAMES))
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["record"] for r in RECORDS])
+def test_recording_rule_is_named_level_metric_operation_and_is_used(record: dict[str, Any]) -> None:
+    name = record["record"]
+    assert RECORD_NAME.fullmatch(name), f"{name}: not level:metric:operation<window>"
+    assert "_total" not in name, "the suffix goes with increase()/rate()"
+    users = [r for r in _rules() if r is not record and name in r["expr"]]
+    assert users, f"{name} is recorded but nothing reads it"
+
+
+def test_the_counter_born_guard_is_written_once_per_window() -> None:
+    """Alerts count events only through the recorded increases, never with their own guard."""
+    for alert in ALERTS:
+        assert "present_over_time" not in alert["expr"], alert["alert"]
+        for counter in ("connections_total", "connection_failures_total", "desktop_events_total"):
+            assert counter not in alert["expr"], f"{alert['alert']} reads {counter} unguarded"
+    guards = [r for r in RECORDS if "build_info[" in r["expr"]]
+    assert sorted(r["record"] for r in guards) == [
+        "instance:huaweicloud_workspace_build_info:covers15m",
+        "instance:huaweicloud_workspace_build_info:covers1h",
+    ]
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=NAMES)
@@ -106,7 +166,7 @@ def _cases() -> dict[str, tuple[int, int]]:
     out: dict[str, list[int]] = {}
     for path in TESTS:
         doc = yaml.safe_load(path.read_text("utf-8"))
-        assert doc["rule_files"] == ["../../helm/workspace-exporter/rules/alerts.yaml"], path.name
+        assert doc["rule_files"] == [RULE_FILES_ENTRY], path.name
         for test in doc["tests"]:
             assert test.get("interval") == "1m", f"{path.name}: {test.get('name')}"
             for case in test.get("alert_rule_test", []):
