@@ -85,7 +85,7 @@ def _window_ms(doc: dict[str, Any]) -> tuple[int, int]:
 def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
     """POST /v2/{project_id}/batch-query-metric-data: latest point of one metric for every desktop.
 
-    The real response has no total; this fake adds ``meta_data {count, total}`` for convenience.
+    Like the real response it carries no total: a client pages until a page comes back empty.
     """
     doc = _body(req)
     namespace, metric, dimension = doc.get("namespace"), doc.get("metric_name"), doc.get("metric_dimension")
@@ -110,7 +110,6 @@ def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
             "metric_name": metric,
             "metric_dimension": dimension,
             "data_points": chunk,
-            "meta_data": {"count": len(chunk), "total": len(points)},
         }
     )
 

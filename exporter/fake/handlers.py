@@ -14,6 +14,7 @@ from exporter.fake.data import (
     FMT_SCREEN,
     FMT_SECOND,
     JsonDict,
+    detail_view,
     parse_time,
 )
 from exporter.fake.proto import (
@@ -77,7 +78,7 @@ def desktops_detail(state: FakeWorkspace, req: Request) -> Response:
         have = {(x.get("key"), x.get("value")) for x in d.get("tags", [])}
         if any(pair not in have for pair in tags):
             continue
-        out.append(d)
+        out.append(detail_view(d))
     sort_field = req.get("sort_field")
     if sort_field is not None:
         if sort_field not in ("created", "computer_name"):
