@@ -7,6 +7,8 @@ call counting happen in the server before and after.
 
 from __future__ import annotations
 
+import re
+
 from exporter.fake.data import (
     CES_METRICS,
     FMT_FRACTION,
@@ -31,6 +33,7 @@ from exporter.fake.proto import (
 from exporter.fake.records import V1_FIELDS
 from exporter.fake.state import FakeWorkspace
 
+_CODE_PREFIX = re.compile(r"^\s*\d+\s*:\s*")
 _CREDIT_METRICS = frozenset(
     {"cpu_credit_usage", "cpu_credit_balance", "cpu_surplus_credit_balance", "cpu_surplus_credit_charged"}
 )
@@ -124,10 +127,21 @@ def _records(state: FakeWorkspace, req: Request) -> list[JsonDict]:
     )
 
 
+def _plain_reason(record: JsonDict) -> JsonDict:
+    """``400200:The desktop is being prepared.`` -> ``The desktop is being prepared.``"""
+    reason = record.get("connection_failure_reason")
+    if isinstance(reason, str):
+        return {**record, "connection_failure_reason": _CODE_PREFIX.sub("", reason, count=1)}
+    return record
+
+
 def connections(state: FakeWorkspace, req: Request) -> Response:
     offset, limit = paging(req, 20, 1000)
     records = _records(state, req)
-    body = {"total_count": len(records), "records": page(records, offset, limit)}
+    rows = page(records, offset, limit)
+    if state.failure_reason_format == "text":  # the v1.0 form is documented, v2's is not
+        rows = [_plain_reason(r) for r in rows]
+    body = {"total_count": len(records), "records": rows}
     state.apply_shift("connections")
     return json_response(body)
 
