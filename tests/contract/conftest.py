@@ -20,9 +20,6 @@ import pytest
 
 from exporter.fake import FakeServer, FakeWorkspace
 
-# A fixed "now" on a 5-minute boundary (2026-09-21T14:15:00Z): deterministic fake data.
-T0 = 1_790_000_100.0
-
 
 @dataclass
 class Captured:
@@ -129,14 +126,6 @@ class CaptureProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-
-class Clock:
-    def __init__(self, start: float) -> None:
-        self.t = start
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ SDK response models on the way (see also test_responses.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
 import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 
 from exporter.apis import APIS
 from exporter.config.settings import parse_config
@@ -149,3 +151,32 @@ def test_every_api_has_a_contract_case(api: str) -> None:
 
 def test_the_case_table_names_only_real_apis() -> None:
     assert set(SDK_CASES) | set(NOT_IN_SDK) == set(APIS)
+
+
+def test_the_referee_catches_a_wrong_name_a_wrong_case_and_a_wrong_format(
+    state: FakeWorkspace, proxy: CaptureProxy
+) -> None:
+    case = SDK_CASES["desktops_detail"]
+    sdk = sdk_client(case.service, proxy.url, state)
+    wrong = Captured(
+        "GET",
+        f"/v2/{state.project_id}/Desktops/detail",
+        {"Limit": ["10"], "offset": ["first"], "in_maintenance_mode": ["True"]},
+        {"content-type": "application/json"},
+        b"",
+    )
+    request, problems = sdk_request_for(wrong, case, sdk)
+    assert problems == [
+        "query Limit: the SDK request ListDesktopsDetailRequest has no such parameter",
+        "query offset='first': the SDK models an int",
+        "query in_maintenance_mode='True': the SDK sends booleans as true/false",
+    ]
+    with contextlib.suppress(ClientRequestException):  # offset=first: the fake says 400
+        getattr(sdk, case.operation)(request)
+    theirs = first_call(proxy.take(), "desktops_detail")
+    found = differences("desktops_detail", wrong, theirs)
+    assert any(d.startswith("path: ours /v2/") and "/Desktops/" in d for d in found), found
+    assert any(d.startswith("query:") for d in found), found
+    body = Captured("POST", "/x", {}, {}, json.dumps({"metrics": [], "periodd": "1"}).encode())
+    _, problems = sdk_request_for(body, SDK_CASES["ces_batch_v1"], sdk_client("ces_v1", proxy.url, state))
+    assert "$.periodd: BatchListMetricDataRequestBody has no such key" in problems
