@@ -73,7 +73,7 @@ class FaultVerdict(NamedTuple):
 #: reference names none); a denied call names it, as a real policy denial does.
 IAM_ACTIONS: dict[str, str] = {
     "iam_tokens": "",
-    "iam_projects": "iam:projects:list",
+    "iam_projects": "iam:projects:listProjects",
     "desktops_detail": "workspace:desktops:listDetail",
     "desktop_monitor": "workspace:desktops:getMonitor",
     "connections": "workspace:connections:securityList",
