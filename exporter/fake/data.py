@@ -257,6 +257,38 @@ def detail_view(desktop: JsonDict) -> JsonDict:
     return {k: v for k, v in desktop.items() if k not in LIST_ONLY_KEYS}
 
 
+#: ``SimpleDesktopInfo`` keys (the light list) and the stored key each one is read from.
+_LIST_VIEW: dict[str, str] = {
+    k: k
+    for k in (
+        "desktop_id",
+        "computer_name",
+        "os_host_name",
+        "created",
+        "user_name",
+        "attach_user_infos",
+        "user_group",
+        "sid",
+        "ou_name",
+        "enterprise_project_id",
+        "tags",
+        "in_maintenance_mode",
+        "desktop_type",
+        "subnet_id",
+        "status",
+        "task_status",
+        "availability_zone",
+        "pool_id",
+    )
+} | {"ip_address": "ipv4"}
+
+
+def list_view(desktop: JsonDict, project_id: str, domain_id: str) -> JsonDict:
+    """A desktop as the light ``GET /v2/{project_id}/desktops`` list serves it."""
+    out = {key: desktop[src] for key, src in _LIST_VIEW.items() if src in desktop}
+    return {"domain_id": domain_id, "project_id": project_id, **out}
+
+
 def is_linux(desktop: JsonDict) -> bool:
     meta = desktop.get("metadata")
     return isinstance(meta, dict) and str(meta.get("os_type", "")).lower() == "linux"

@@ -75,6 +75,7 @@ IAM_ACTIONS: dict[str, str] = {
     "iam_tokens": "",
     "iam_projects": "iam:projects:listProjects",
     "desktops_detail": "workspace:desktops:listDetail",
+    "desktops_list": "workspace:desktops:list",
     "desktop_monitor": "workspace:desktops:getMonitor",
     "connections": "workspace:connections:securityList",
     "login_records": "",

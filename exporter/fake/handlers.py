@@ -17,6 +17,7 @@ from exporter.fake.data import (
     FMT_SECOND,
     JsonDict,
     detail_view,
+    list_view,
     parse_time,
 )
 from exporter.fake.proto import (
@@ -91,6 +92,25 @@ def desktops_detail(state: FakeWorkspace, req: Request) -> Response:
             reverse=(req.get("sort_type") or "ASC").upper() == "DESC",
         )
     return json_response({"desktops": page(out, offset, limit), "total_count": len(out)})
+
+
+def desktops_list(state: FakeWorkspace, req: Request) -> Response:
+    """The light list: fewer fields than desktops/detail, but with ``pool_id``; 1000 a page."""
+    offset, limit = paging(req, 1000, 1000)
+    ids = set(req.multi.get("desktop_id", []))
+    users = req.multi.get("user_name", [])
+    out = []
+    for d in state.desktops:
+        if ids and d["desktop_id"] not in ids:
+            continue
+        if users and not any(u in str(d.get("user_name", "")) for u in users):
+            continue
+        if (p := req.get("pool_id")) and d.get("pool_id") not in p.split(","):
+            continue
+        if (s := req.get("status")) and d.get("status") != s:
+            continue
+        out.append(list_view(d, state.project_id, state.domain_id))
+    return json_response({"total_count": len(out), "desktops": page(out, offset, limit)})
 
 
 def desktop_monitor(state: FakeWorkspace, req: Request) -> Response:

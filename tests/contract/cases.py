@@ -41,6 +41,8 @@ from huaweicloudsdkworkspace.v2 import (
     ListDesktopOperationsResponse,
     ListDesktopsDetailRequest,
     ListDesktopsDetailResponse,
+    ListDesktopsRequest,
+    ListDesktopsResponse,
     ListExportTasksRequest,
     ListExportTasksResponse,
     ListLoginRecordsNewRequest,
@@ -91,6 +93,7 @@ SDK_CASES: dict[str, SdkCase] = {
     "desktops_detail": SdkCase(
         "workspace", "list_desktops_detail", ListDesktopsDetailRequest, ListDesktopsDetailResponse
     ),
+    "desktops_list": SdkCase("workspace", "list_desktops", ListDesktopsRequest, ListDesktopsResponse),
     "desktop_monitor": SdkCase(
         "workspace",
         "show_desktop_monitor_data",
@@ -214,6 +217,8 @@ OUR_CALLS: dict[str, OurCall] = {
     # iam_projects: made when no project_id is configured.
     "iam_projects": lambda c, ctx: c.ensure_project_id(),
     "desktops_detail": lambda c, ctx: c.list_desktops(),
+    # No source calls it yet: the one list that carries pool_id, paged by the client's helper.
+    "desktops_list": lambda c, ctx: list(c.paginate("desktops_list", "desktops")),
     "desktop_monitor": lambda c, ctx: c.desktop_monitor(
         ctx.desktop_id, fmt_seconds(ctx.now - 3600), fmt_seconds(ctx.now)
     ),

@@ -910,3 +910,21 @@ def test_switches_and_deny_over_the_control_plane(url: str, api: Api, state: Fak
     assert api.get("/v2/{pid}/desktops/detail").status_code == 403
     bad = requests.post(f"{url}/_fake/config", json={"ces_v2": "maybe"}, timeout=10)
     assert bad.status_code == 400 and "ces_v2" in bad.json()["error"]
+
+
+def test_the_light_desktop_list_carries_pool_id_which_desktops_detail_lacks(
+    api: Api, state: FakeWorkspace
+) -> None:
+    pooled = state.add_desktop(desktop_type="POOLED", pool_id="pool-1")
+    doc = api.get("/v2/{pid}/desktops").json()
+    assert doc["total_count"] == 11 and len(doc["desktops"]) == 11  # one call: up to 1000 a page
+    light = {d["desktop_id"]: d for d in doc["desktops"]}
+    assert light[pooled["desktop_id"]]["pool_id"] == "pool-1"
+    assert light[pooled["desktop_id"]]["ip_address"] == pooled["ipv4"]
+    assert "product" not in light[pooled["desktop_id"]]  # the light list has no flavour details
+    detail = api.get("/v2/{pid}/desktops/detail").json()["desktops"]
+    assert all("pool_id" not in d for d in detail)
+    assert [d["desktop_id"] for d in api.get("/v2/{pid}/desktops", pool_id="pool-1").json()["desktops"]] == [
+        pooled["desktop_id"]
+    ]
+    assert api.get("/v2/{pid}/desktops", limit=1001).status_code == 400
