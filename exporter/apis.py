@@ -32,6 +32,7 @@ APIS: dict[str, ApiSpec] = _specs(
     ApiSpec("iam_tokens", "POST", "/v3/auth/tokens", service="iam", per_minute=10),
     ApiSpec("iam_projects", "GET", "/v3/projects", service="iam", per_minute=10),
     ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", page_limit=500, per_minute=60),
+    ApiSpec("desktops_list", "GET", "/v2/{project_id}/desktops", page_limit=1000, per_minute=60),
     ApiSpec("desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", per_minute=100),
     ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", page_limit=1000, per_minute=60),
     ApiSpec(

@@ -9,6 +9,25 @@ A real threaded HTTP server on 127.0.0.1, stdlib only, deterministic from a seed
 
 ``python -m exporter.fake --desktops 50 --port 0`` runs one standalone; steer it through
 the ``/_fake/`` control endpoints (see :mod:`exporter.fake.control`).
+
+Every answer has the shape of the official SDK's response model (tests/contract holds
+it there). Switches for what the upstream leaves open (``state.configure(name=value)``
+or ``POST /_fake/config {"name": value}``; all in :data:`SWITCHES`):
+
+* ``operations_order``: os-operations ``oldest_first`` (default), ``newest_first`` or
+  ``unordered`` (a shuffle seeded per operation id);
+* ``recording_path``: the statuses ``state.advance_recording(id)`` (``POST
+  /_fake/screen-records {"advance": [id]}``) walks: ``rec_completed`` (``RECORDING ->
+  REC_COMPLETED``, final) or ``upload`` (``... -> UPLOADING -> UPLOAD_COMPLETED``, each
+  step after ``REC_COMPLETED`` adding an operation: late events);
+* ``ces_v2``: the region's Cloud Eye v2 batch query is ``available``, or answers ``404``
+  (APIGW.0101, not published) or ``400``; the v1 batch query is always served;
+* ``failure_reason_format``: v2 connection failures as ``coded`` (``400200:text``) or
+  ``text`` (no numeric prefix); v1.0 login records stay coded.
+
+``state.deny(api)`` (``POST /_fake/deny {"api": name}``) answers that API with the 403 of
+a missing IAM permission, naming the action (:data:`~exporter.fake.faults.IAM_ACTIONS`)
+until ``reset_faults``.
 """
 
 from exporter.fake.faults import CallRecord

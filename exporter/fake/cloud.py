@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.fake.data import CES_METRICS, CES_NAMESPACE, CES_UNITS, JsonDict
-from exporter.fake.proto import CES_BAD_BODY, BadRequest, Request, Response, json_response, page, to_int
+from exporter.fake.proto import (
+    CES_BAD_BODY,
+    NOT_PUBLISHED,
+    BadRequest,
+    Request,
+    Response,
+    error_response,
+    json_response,
+    page,
+    to_int,
+)
 from exporter.fake.state import FakeWorkspace
 
 _PERIODS = {"1": 4 * 3600, "60": 86400, "300": 86400, "1200": 3 * 86400, "3600": 10 * 86400}
@@ -85,8 +95,14 @@ def _window_ms(doc: dict[str, Any]) -> tuple[int, int]:
 def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
     """POST /v2/{project_id}/batch-query-metric-data: latest point of one metric for every desktop.
 
-    The real response has no total; this fake adds ``meta_data {count, total}`` for convenience.
+    Like the real response it carries no total: a client pages until a page comes back empty.
+    The ``ces_v2`` switch makes the region lack it, as most regions do: ``404`` is what the
+    gateway answers for an API it does not publish (APIGW.0101), ``400`` a rejection of it.
     """
+    if state.ces_v2 == "404":
+        return error_response(404, "APIGW.0101", NOT_PUBLISHED)
+    if state.ces_v2 == "400":
+        return error_response(400, "APIGW.0201", "Request error: the API is not available in this region")
     doc = _body(req)
     namespace, metric, dimension = doc.get("namespace"), doc.get("metric_name"), doc.get("metric_dimension")
     if not all(isinstance(v, str) and v for v in (namespace, metric, dimension)):
@@ -110,7 +126,6 @@ def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
             "metric_name": metric,
             "metric_dimension": dimension,
             "data_points": chunk,
-            "meta_data": {"count": len(chunk), "total": len(points)},
         }
     )
 

@@ -49,6 +49,7 @@ def _connection_records(state: FakeWorkspace, body: Body) -> Any:
 def _screen_records(state: FakeWorkspace, body: Body) -> Any:
     added = [state.add_screen_record(**fields) for fields in body.get("add", [])]
     changed = [state.set_record_status(s["record_id"], s["status"]) for s in body.get("status", [])]
+    changed += [state.advance_recording(str(record_id)) for record_id in body.get("advance", [])]
     return {"added": added, "changed": changed}
 
 
@@ -69,6 +70,7 @@ _POST: dict[str, _Op] = {
         b["api"], int(b.get("status", 500)), _times(b), str(b.get("error_code", "WKS.00211401"))
     ),
     "throttle": lambda s, b: s.throttle(b["api"], _times(b)),
+    "deny": lambda s, b: s.deny(b["api"], None if b.get("times") is None else int(b["times"])),
     "rate-limit": lambda s, b: s.set_rate_limit(
         b["api"], None if b.get("per_minute") is None else int(b["per_minute"])
     ),

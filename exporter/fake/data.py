@@ -154,7 +154,8 @@ _TEAMS = ("finance", "design", "support")
 
 
 def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDict:
-    """A ``DesktopDetailInfo``-shaped dict for desktop number ``index`` (1-based)."""
+    """A ``DesktopDetailInfo``-shaped dict for desktop number ``index`` (1-based), plus the
+    :data:`LIST_ONLY_KEYS` the light list adds."""
     linux = index % 5 == 0
     status = "SHUTOFF" if index % 7 == 0 else "ACTIVE"
     login_status = "UNREGISTER" if status == "SHUTOFF" else _LOGIN_CYCLE[index % 4]
@@ -184,7 +185,7 @@ def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDic
         "os_version": os_version,
         "agent_version": "24.6.0.1",
         "addresses": {
-            net_id: [{"addr": ip, "version": 4, "OS-EXT-IPS-MAC:mac_addr": mac, "OS-EXT-IPS:type": "fixed"}]
+            net_id: [{"addr": ip, "version": "4", "OS-EXT-IPS-MAC:mac_addr": mac, "OS-EXT-IPS:type": "fixed"}]
         },
         "ip_addresses": [ip],
         "ipv4": ip,
@@ -244,6 +245,48 @@ def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDic
         "desktop_type": "DEDICATED",
         "pool_id": "",
     }
+
+
+#: Keys the fake keeps per desktop that only the light list (``SimpleDesktopInfo``) carries:
+#: the ``desktops/detail`` model (``DesktopDetailInfo``) has no pool field.
+LIST_ONLY_KEYS = frozenset({"pool_id"})
+
+
+def detail_view(desktop: JsonDict) -> JsonDict:
+    """A desktop as ``desktops/detail`` serves it (``DesktopDetailInfo`` keys only)."""
+    return {k: v for k, v in desktop.items() if k not in LIST_ONLY_KEYS}
+
+
+#: ``SimpleDesktopInfo`` keys (the light list) and the stored key each one is read from.
+_LIST_VIEW: dict[str, str] = {
+    k: k
+    for k in (
+        "desktop_id",
+        "computer_name",
+        "os_host_name",
+        "created",
+        "user_name",
+        "attach_user_infos",
+        "user_group",
+        "sid",
+        "ou_name",
+        "enterprise_project_id",
+        "tags",
+        "in_maintenance_mode",
+        "desktop_type",
+        "subnet_id",
+        "status",
+        "task_status",
+        "availability_zone",
+        "pool_id",
+    )
+} | {"ip_address": "ipv4"}
+
+
+def list_view(desktop: JsonDict, project_id: str, domain_id: str) -> JsonDict:
+    """A desktop as the light ``GET /v2/{project_id}/desktops`` list serves it."""
+    out = {key: desktop[src] for key, src in _LIST_VIEW.items() if src in desktop}
+    return {"domain_id": domain_id, "project_id": project_id, **out}
 
 
 def is_linux(desktop: JsonDict) -> bool:

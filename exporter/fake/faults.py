@@ -8,6 +8,7 @@ that has received a response can immediately assert on :meth:`FaultInjector.call
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter, deque
@@ -57,11 +58,54 @@ class _Fault:
 
 
 class FaultVerdict(NamedTuple):
-    """What the server must answer instead of the real response (status 0 = nothing)."""
+    """What the server must answer instead of the real response (status 0 = nothing).
+
+    ``body`` replaces the usual ``{error_code, error_msg}`` body when set.
+    """
 
     status: int
     error_code: str
     error_msg: str
+    body: dict[str, Any] | None = None
+
+
+#: The IAM action each API needs, per the Huawei Cloud API reference ("" where the
+#: reference names none); a denied call names it, as a real policy denial does.
+IAM_ACTIONS: dict[str, str] = {
+    "iam_tokens": "",
+    "iam_projects": "iam:projects:listProjects",
+    "desktops_detail": "workspace:desktops:listDetail",
+    "desktops_list": "workspace:desktops:list",
+    "desktop_monitor": "workspace:desktops:getMonitor",
+    "connections": "workspace:connections:securityList",
+    "login_records": "",
+    "connections_export": "workspace:connections:securityExport",
+    "connections_export_v3": "",
+    "export_tasks": "workspace:tenants:listExportTasks",
+    "export_download": "workspace:tenants:exportData",
+    "screen_records": "",
+    "os_operations": "",
+    "ces_metrics": "ces:metrics:list",
+    "ces_batch_v1": "ces:metricData:list",
+    "ces_batch_v2": "ces:metricData:list",
+}
+WORKSPACE_DENIED = "WKS.00081102"  # Workspace's documented "no permission" code
+CES_DENIED = "ces.0050"  # not documented: any code works, clients key on the 403
+
+
+def denial(api: str) -> FaultVerdict:
+    """The 403 a policy denial of ``api`` gets: Keystone style from IAM, otherwise
+    ``{error_code, error_msg, encoded_authorization_message}`` naming the IAM action."""
+    action = IAM_ACTIONS.get(api, "")
+    msg = f"Policy doesn't allow {action or 'this action'} to be performed."
+    service = APIS[api].service
+    if service == "iam":
+        keystone: dict[str, Any] = {"error": {"code": 403, "message": msg, "title": "Forbidden"}}
+        return FaultVerdict(403, "", msg, keystone)
+    code = CES_DENIED if service == "ces" else WORKSPACE_DENIED
+    digest = hashlib.sha256(f"{api}:deny".encode()).hexdigest()
+    body = {"error_code": code, "error_msg": msg, "encoded_authorization_message": f"encoded-{digest}"}
+    return FaultVerdict(403, code, msg, body)
 
 
 def _check_api(api: str) -> str:
@@ -85,6 +129,7 @@ class FaultInjector:
         self._fail: dict[str, _Fault] = {}
         self._throttle: dict[str, _Fault] = {}
         self._garbage: dict[str, _Fault] = {}
+        self._deny: dict[str, _Fault] = {}
         self._latency: dict[str, float] = {}
         self._rate: dict[str, int] = {}
         self._rate_hits: dict[str, deque[float]] = {}
@@ -134,8 +179,15 @@ class FaultInjector:
         with self._lock:
             self._garbage[_check_api(api)] = _Fault(_check_times(times), kind=kind)
 
+    def deny(self, api: str, times: int | None = None) -> None:
+        """Answer calls of ``api`` with the 403 of a missing IAM permission (see :func:`denial`);
+        by default until :meth:`reset_faults`, as a policy stays until someone changes it."""
+        with self._lock:
+            self._deny[_check_api(api)] = _Fault(_check_times(times), 403)
+
     def reset_faults(self) -> None:
         with self._lock:
+            self._deny.clear()
             self._fail.clear()
             self._throttle.clear()
             self._garbage.clear()
@@ -183,8 +235,10 @@ class FaultInjector:
             return self._latency.get(api, self._latency.get(ANY_API, 0.0))
 
     def pre_request(self, api: str) -> FaultVerdict:
-        """Rate limit, throttle and fail checks, in that order; consumes one count if it fires."""
+        """Deny, rate limit, throttle and fail checks, in that order; consumes one count if it fires."""
         with self._lock:
+            if self._lookup(self._deny, api) is not None:
+                return denial(api)
             for key in (api, ANY_API):
                 if key in self._rate:
                     limit = self._rate[key]

@@ -7,6 +7,8 @@ call counting happen in the server before and after.
 
 from __future__ import annotations
 
+import re
+
 from exporter.fake.data import (
     CES_METRICS,
     FMT_FRACTION,
@@ -14,6 +16,8 @@ from exporter.fake.data import (
     FMT_SCREEN,
     FMT_SECOND,
     JsonDict,
+    detail_view,
+    list_view,
     parse_time,
 )
 from exporter.fake.proto import (
@@ -30,6 +34,7 @@ from exporter.fake.proto import (
 from exporter.fake.records import V1_FIELDS
 from exporter.fake.state import FakeWorkspace
 
+_CODE_PREFIX = re.compile(r"^\s*\d+\s*:\s*")
 _CREDIT_METRICS = frozenset(
     {"cpu_credit_usage", "cpu_credit_balance", "cpu_surplus_credit_balance", "cpu_surplus_credit_charged"}
 )
@@ -77,7 +82,7 @@ def desktops_detail(state: FakeWorkspace, req: Request) -> Response:
         have = {(x.get("key"), x.get("value")) for x in d.get("tags", [])}
         if any(pair not in have for pair in tags):
             continue
-        out.append(d)
+        out.append(detail_view(d))
     sort_field = req.get("sort_field")
     if sort_field is not None:
         if sort_field not in ("created", "computer_name"):
@@ -87,6 +92,25 @@ def desktops_detail(state: FakeWorkspace, req: Request) -> Response:
             reverse=(req.get("sort_type") or "ASC").upper() == "DESC",
         )
     return json_response({"desktops": page(out, offset, limit), "total_count": len(out)})
+
+
+def desktops_list(state: FakeWorkspace, req: Request) -> Response:
+    """The light list: fewer fields than desktops/detail, but with ``pool_id``; 1000 a page."""
+    offset, limit = paging(req, 1000, 1000)
+    ids = set(req.multi.get("desktop_id", []))
+    users = req.multi.get("user_name", [])
+    out = []
+    for d in state.desktops:
+        if ids and d["desktop_id"] not in ids:
+            continue
+        if users and not any(u in str(d.get("user_name", "")) for u in users):
+            continue
+        if (p := req.get("pool_id")) and d.get("pool_id") not in p.split(","):
+            continue
+        if (s := req.get("status")) and d.get("status") != s:
+            continue
+        out.append(list_view(d, state.project_id, state.domain_id))
+    return json_response({"total_count": len(out), "desktops": page(out, offset, limit)})
 
 
 def desktop_monitor(state: FakeWorkspace, req: Request) -> Response:
@@ -123,10 +147,21 @@ def _records(state: FakeWorkspace, req: Request) -> list[JsonDict]:
     )
 
 
+def _plain_reason(record: JsonDict) -> JsonDict:
+    """``400200:The desktop is being prepared.`` -> ``The desktop is being prepared.``"""
+    reason = record.get("connection_failure_reason")
+    if isinstance(reason, str):
+        return {**record, "connection_failure_reason": _CODE_PREFIX.sub("", reason, count=1)}
+    return record
+
+
 def connections(state: FakeWorkspace, req: Request) -> Response:
     offset, limit = paging(req, 20, 1000)
     records = _records(state, req)
-    body = {"total_count": len(records), "records": page(records, offset, limit)}
+    rows = page(records, offset, limit)
+    if state.failure_reason_format == "text":  # the v1.0 form is documented, v2's is not
+        rows = [_plain_reason(r) for r in rows]
+    body = {"total_count": len(records), "records": rows}
     state.apply_shift("connections")
     return json_response(body)
 

@@ -13,6 +13,7 @@ OPERATION_FAILED = "WKS.00211401"
 NOT_FOUND = "WKS.00211404"
 NO_PERMISSION = "WKS.00081102"
 CES_BAD_BODY = "ces.0014"
+NOT_PUBLISHED = "The API does not exist or has not been published in the environment"
 
 
 class BadRequest(Exception):

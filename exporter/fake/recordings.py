@@ -2,6 +2,10 @@
 
 A mixin of :class:`exporter.fake.state.FakeWorkspace`; every public method takes the
 workspace lock. Stored as dicts shaped like ``ScreenRecordDetail`` and ``OperationForList``.
+
+Nothing documents the order os-operations returns, nor whether operations still arrive
+once a recording is ``REC_COMPLETED``; the ``operations_order`` and ``recording_path``
+switches let tests cover each reading.
 """
 
 from __future__ import annotations
@@ -14,6 +18,16 @@ from typing import Any
 
 from exporter.fake.data import JsonDict, det_hex, det_uuid, iso_millis, parse_iso, unit
 
+#: ``operations_order``: oldest first, newest first, or a shuffle seeded per operation (a
+#: new operation lands anywhere in the list, as it may when the order is undefined).
+OPERATIONS_ORDERS: tuple[str, ...] = ("oldest_first", "newest_first", "unordered")
+#: ``recording_path``: the statuses :meth:`RecordingMixin.advance_recording` walks through.
+RECORDING_PATHS: tuple[str, ...] = ("rec_completed", "upload")
+_PATHS: dict[str, tuple[str, ...]] = {
+    "rec_completed": ("RECORDING", "REC_COMPLETED"),
+    "upload": ("RECORDING", "REC_COMPLETED", "UPLOADING", "UPLOAD_COMPLETED"),
+}
+
 
 class RecordingMixin:
     _lock: threading.RLock
@@ -21,6 +35,8 @@ class RecordingMixin:
     seed: int
     project_id: str
     _desktops: list[JsonDict]
+    operations_order: str
+    recording_path: str
 
     def _init_recordings(self) -> None:
         self._screens: list[JsonDict] = []
@@ -95,6 +111,30 @@ class RecordingMixin:
                     return copy.deepcopy(rec)
             raise KeyError(record_id)
 
+    def advance_recording(self, record_id: str) -> JsonDict:
+        """Move a recording to the next status of the ``recording_path`` switch.
+
+        On the ``upload`` path every step after ``REC_COMPLETED`` also adds one operation
+        stamped now: operations that arrive after the recording was completed.
+        ValueError when the recording already is in the path's final status.
+        """
+        with self._lock:
+            rec = next((r for r in self._screens if r["id"] == record_id), None)
+            if rec is None:
+                raise KeyError(record_id)
+            path = _PATHS[self.recording_path]
+            status = str(rec["status"])
+            if status not in path or status == path[-1]:
+                where = f"no next status on path {self.recording_path}"
+                raise ValueError(f"recording {record_id} is {status}: {where}")
+            nxt = path[path.index(status) + 1]
+            changed = self.set_record_status(record_id, nxt)
+            if path.index(nxt) > path.index("REC_COMPLETED"):
+                self.add_operation(
+                    record_id, "HDP", "HDP_PRINT", "INFO", operation_time=self.now(), event_data=f"late:{nxt}"
+                )
+            return changed
+
     @property
     def screen_records(self) -> list[JsonDict]:
         with self._lock:
@@ -151,10 +191,14 @@ class RecordingMixin:
         return out
 
     def query_operations(self, record_id: str) -> list[JsonDict] | None:
-        """Operations of a record in ``operation_time`` order, or None when it does not exist."""
+        """Operations of a record in the ``operations_order``, or None when it does not exist."""
         with self._lock:
             if not any(r["id"] == record_id for r in self._screens):
                 return None
             ops = copy.deepcopy(self._ops.get(record_id, []))
-        ops.sort(key=lambda o: parse_iso(o.get("operation_time")) or 0.0)
+            order = self.operations_order
+        if order == "unordered":
+            ops.sort(key=lambda o: unit(self.seed, "order", o.get("id")))
+        else:
+            ops.sort(key=lambda o: parse_iso(o.get("operation_time")) or 0.0, reverse=order == "newest_first")
         return ops

@@ -41,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     _route("iam_tokens", "POST", "/v3/auth/tokens", cloud.iam_tokens, auth=False),
     _route("iam_projects", "GET", "/v3/projects", cloud.iam_projects),
     _route("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", handlers.desktops_detail),
+    _route("desktops_list", "GET", "/v2/{project_id}/desktops", handlers.desktops_list),
     _route(
         "desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", handlers.desktop_monitor
     ),

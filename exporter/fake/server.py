@@ -21,7 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from exporter.fake import control, routes, signing
 from exporter.fake.faults import corrupt
-from exporter.fake.proto import NO_PERMISSION, OPERATION_FAILED, BadRequest, Request, Response, error_response
+from exporter.fake.proto import (
+    NO_PERMISSION,
+    NOT_PUBLISHED,
+    OPERATION_FAILED,
+    BadRequest,
+    Request,
+    Response,
+    error_response,
+    json_response,
+)
 from exporter.fake.state import FakeWorkspace
 
 AUTH_CODE = "APIGW.0301"
@@ -103,9 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: ",".join(v) for k, v in multi.items()}
         found = routes.match(method, raw_path)
         if found is None:
-            resp = error_response(
-                404, "APIGW.0101", "The API does not exist or has not been published in the environment"
-            )
+            resp = error_response(404, "APIGW.0101", NOT_PUBLISHED)
             state.record_call("", method, raw_path, query, resp.status)
             self._send(resp)
             return
@@ -128,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route.project_scoped and req.path_params.get("project_id") != state.project_id:
                 return error_response(403, NO_PERMISSION, "No permission to access the project in the path.")
             verdict = state.pre_request(route.api)
+            if verdict.body is not None:
+                return json_response(verdict.body, verdict.status)
             if verdict.status:
                 return error_response(verdict.status, verdict.error_code, verdict.error_msg)
             resp = route.handler(state, req)

@@ -35,7 +35,7 @@ from exporter.fake.data import (
     unit,
 )
 from exporter.fake.faults import FaultInjector
-from exporter.fake.recordings import RecordingMixin
+from exporter.fake.recordings import OPERATIONS_ORDERS, RECORDING_PATHS, RecordingMixin
 from exporter.fake.records import EXPORT_FORMATS, FAILURE_EXAMPLE, TASK_OUTCOMES, ConnectionMixin
 
 #: Runtime switches settable via :meth:`FakeWorkspace.configure` (and ``POST /_fake/config``).
@@ -49,6 +49,21 @@ SWITCHES: dict[str, type] = {
     "export_format": str,  # "xlsx" (ZIP bytes) | "csv" (text/csv)
     "export_task_polls": int,  # a v3 export task reports CREATING for this many polls
     "export_task_outcome": str,  # "SUCCESS" | "FAIL" | "EXPIRED" after those polls
+    "operations_order": str,  # os-operations: "oldest_first" | "newest_first" | "unordered" (seeded)
+    "recording_path": str,  # advance_recording: "rec_completed" (final) | "upload" (late operations)
+    "ces_v2": str,  # CES v2 batch query in this region: "available" | "404" | "400"
+    "failure_reason_format": str,  # v2 connections: "coded" ("400200:text") | "text" (no prefix)
+}
+
+#: Allowed values of the string switches that are enums.
+SWITCH_VALUES: dict[str, tuple[str, ...]] = {
+    "timestamp_unit": ("ms", "s"),
+    "export_format": EXPORT_FORMATS,
+    "export_task_outcome": TASK_OUTCOMES,
+    "operations_order": OPERATIONS_ORDERS,
+    "recording_path": RECORDING_PATHS,
+    "ces_v2": ("available", "404", "400"),
+    "failure_reason_format": ("coded", "text"),
 }
 
 
@@ -99,6 +114,10 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         self.export_format = "xlsx"
         self.export_task_polls = 2
         self.export_task_outcome = "SUCCESS"
+        self.operations_order = "oldest_first"
+        self.recording_path = "rec_completed"
+        self.ces_v2 = "available"
+        self.failure_reason_format = "coded"
         self.configure(timestamp_unit=timestamp_unit)
         self._desktops: list[JsonDict] = []
         self._index: dict[str, int] = {}
@@ -121,11 +140,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
                 value = float(value)
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise ValueError(f"switch {name} needs a {kind.__name__}, got {value!r}")
-            allowed = {
-                "timestamp_unit": ("ms", "s"),
-                "export_format": EXPORT_FORMATS,
-                "export_task_outcome": TASK_OUTCOMES,
-            }.get(name)
+            allowed = SWITCH_VALUES.get(name)
             if allowed is not None and value not in allowed:
                 raise ValueError(f"switch {name} must be one of {allowed}")
         with self._lock:

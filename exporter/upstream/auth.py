@@ -278,6 +278,7 @@ class TokenAuth:
             with self._session.post(
                 self._url,
                 json=self._request_body(),
+                headers={"Content-Type": "application/json;charset=UTF-8"},  # as the IAM SDK sends
                 timeout=self._timeout,
                 verify=self._verify,
                 allow_redirects=False,

@@ -229,7 +229,8 @@ class WorkspaceClient:
         self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
     ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
         http = self._settings.config.http
-        headers = {"Content-Type": "application/json"} if spec.method != "GET" or data else {}
+        # The SDK sends and signs this on every call, GET included; so do we.
+        headers = {"Content-Type": "application/json"}
         req = requests.Request(spec.method, url, params=dict(params or {}), data=data, headers=headers)
         with self._budget.slot():
             prepared = self._session.prepare_request(req)

@@ -667,14 +667,14 @@ def test_ces_v2_batch_gives_the_latest_point_per_desktop_matching_the_monitor(
     api: Api, state: FakeWorkspace
 ) -> None:
     doc = _ces_v2(api, "cpu_util").json()
-    assert doc["meta_data"]["total"] == 10
+    assert len(doc["data_points"]) == 10 and "meta_data" not in doc  # no total, as upstream
     first = doc["data_points"][0]
     desktop = state.desktops[0]["desktop_id"]
     assert first["dimensions"] == [{"name": "instance_id", "value": desktop, "origin_value": desktop}]
     assert (first["value"], first["timestamp"]) == state.expected_latest(desktop, T0)["cpu_info"]
     assert first["unit"] == "%"
     mem = _ces_v2(api, "mem_util").json()
-    assert mem["meta_data"]["total"] == 8  # the two Linux desktops lack mem_util
+    assert len(mem["data_points"]) == 8  # the two Linux desktops lack mem_util
     paged = [
         p for off in (0, 4, 8) for p in _ces_v2(api, "cpu_util", limit=4, offset=off).json()["data_points"]
     ]
@@ -786,3 +786,145 @@ def test_python_m_exporter_fake_prints_its_url_and_serves() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+# ------------------------------------------------------------------ switches the upstream leaves open
+
+
+def _recording_with_ops(state: FakeWorkspace, n: int) -> str:
+    rec = state.add_screen_record(state.desktops[0]["desktop_id"], start_time=T0 - 900)
+    for i in range(n):
+        state.add_operation(rec["id"], operation_time=T0 - 800 + 10 * i, event_data=f"op{i}")
+    return str(rec["id"])
+
+
+def _op_data(api: Api, record_id: str, **params: Any) -> list[str]:
+    doc = api.get(f"/v2/{{pid}}/screen-records/{record_id}/os-operations", limit=1000, **params).json()
+    return [op["event_data"] for op in doc["operations"]]
+
+
+def test_os_operations_come_oldest_first_newest_first_or_unordered(api: Api, state: FakeWorkspace) -> None:
+    rid = _recording_with_ops(state, 12)
+    in_time = [f"op{i}" for i in range(12)]
+    assert _op_data(api, rid) == in_time
+    state.configure(operations_order="newest_first")
+    assert _op_data(api, rid) == in_time[::-1]
+    state.configure(operations_order="unordered")
+    shuffled = _op_data(api, rid)
+    assert sorted(shuffled) == sorted(in_time) and shuffled not in (in_time, in_time[::-1])
+    assert _op_data(api, rid) == shuffled  # seeded: the same list on every call
+    pages = [
+        op["event_data"]
+        for off in (0, 5, 10)
+        for op in api.get(f"/v2/{{pid}}/screen-records/{rid}/os-operations", offset=off, limit=5).json()[
+            "operations"
+        ]
+    ]
+    assert pages == shuffled
+    with pytest.raises(ValueError, match="operations_order"):
+        state.configure(operations_order="random")
+
+
+def test_recordings_end_at_rec_completed_or_go_on_to_upload_with_late_operations(
+    api: Api, state: FakeWorkspace
+) -> None:
+    rid = _recording_with_ops(state, 2)
+    assert state.advance_recording(rid)["status"] == "REC_COMPLETED"
+    with pytest.raises(ValueError, match="REC_COMPLETED"):
+        state.advance_recording(rid)  # final on the default path
+    assert len(_op_data(api, rid)) == 2
+
+    state.configure(recording_path="upload")
+    rid = _recording_with_ops(state, 2)
+    statuses = [state.advance_recording(rid)["status"] for _ in range(3)]
+    assert statuses == ["REC_COMPLETED", "UPLOADING", "UPLOAD_COMPLETED"]
+    assert _op_data(api, rid) == ["op0", "op1", "late:UPLOADING", "late:UPLOAD_COMPLETED"]
+    listed = api.get("/v2/{pid}/screen-records", status="UPLOAD_COMPLETED").json()["screen_records"]
+    assert [r["id"] for r in listed] == [rid]
+    with pytest.raises(ValueError, match="UPLOAD_COMPLETED"):
+        state.advance_recording(rid)
+
+
+@pytest.mark.parametrize(("mode", "status", "code"), [("404", 404, "APIGW.0101"), ("400", 400, "APIGW.0201")])
+def test_a_region_without_the_ces_v2_batch_query_still_serves_v1(
+    api: Api, state: FakeWorkspace, mode: str, status: int, code: str
+) -> None:
+    state.configure(ces_v2=mode)
+    assert error_of(_ces_v2(api, "cpu_util"))[:2] == (status, code)
+    desktop = state.desktops[0]["desktop_id"]
+    dims = [{"name": "instance_id", "value": desktop}]
+    body = {
+        "metrics": [{"namespace": "SYS.Workspace", "metric_name": "cpu_util", "dimensions": dims}] * 500,
+        "period": "1",
+        "filter": "average",
+        "from": int((T0 - 600) * 1000),
+        "to": int(T0 * 1000),
+    }
+    doc = api.post("/V1.0/{pid}/batch-query-metric-data", body).json()
+    assert len(doc["metrics"]) == 500 and doc["metrics"][0]["datapoints"]
+    too_many = {**body, "metrics": body["metrics"] * 2}
+    assert error_of(api.post("/V1.0/{pid}/batch-query-metric-data", too_many))[:2] == (400, "ces.0014")
+    state.configure(ces_v2="available")
+    assert _ces_v2(api, "cpu_util").status_code == 200
+
+
+def test_v2_failure_reasons_can_come_without_the_numeric_prefix(api: Api, state: FakeWorkspace) -> None:
+    state.add_connection_record(connection_start_time=T0 - 600, connection_failure_reason=FAILURE_EXAMPLE)
+    window = {"start_time": minute(T0 - 3600), "end_time": minute(T0)}
+    (coded,) = api.get("/v2/{pid}/connections/desktops", **window).json()["records"]
+    assert coded["connection_failure_reason"] == FAILURE_EXAMPLE
+    state.configure(failure_reason_format="text")
+    (plain,) = api.get("/v2/{pid}/connections/desktops", **window).json()["records"]
+    assert plain["connection_failure_reason"] == FAILURE_EXAMPLE.split(":", 1)[1]
+    (legacy,) = api.get("/v1.0/{pid}/desktop-users/login-records", **window).json()["records"]
+    assert legacy["connection_failure_reason"] == FAILURE_EXAMPLE  # v1.0 documents the coded form
+
+
+@pytest.mark.parametrize("name", sorted(APIS))
+def test_deny_answers_the_403_of_a_missing_iam_permission(url: str, state: FakeWorkspace, name: str) -> None:
+    from exporter.fake.faults import IAM_ACTIONS
+
+    state.now = time.time  # the SDK stamps X-Sdk-Date from the real clock
+    state.deny(name)
+    spec = APIS[name]
+    path = spec.path.format(project_id=PID, desktop_id="d", task_id="t", record_id="r")
+    resp = sdk_signed(url, spec.method, path, body=b"{}" if spec.method == "POST" else b"")
+    assert resp.status_code == 403
+    doc = resp.json()
+    message = doc["error"]["message"] if spec.service == "iam" else doc["error_msg"]
+    assert f"Policy doesn't allow {IAM_ACTIONS[name] or 'this action'} to be performed." == message
+    if spec.service != "iam":
+        assert doc["error_code"] and doc["encoded_authorization_message"]
+    state.reset_faults()
+    assert sdk_signed(url, spec.method, path, body=b"{}" if spec.method == "POST" else b"").status_code != 403
+
+
+def test_switches_and_deny_over_the_control_plane(url: str, api: Api, state: FakeWorkspace) -> None:
+    cfg = {"operations_order": "newest_first", "recording_path": "upload", "ces_v2": "404"}
+    assert requests.post(f"{url}/_fake/config", json=cfg, timeout=10).status_code == 200
+    assert requests.get(f"{url}/_fake/config", timeout=10).json()["ces_v2"] == "404"
+    rid = _recording_with_ops(state, 1)
+    done = requests.post(f"{url}/_fake/screen-records", json={"advance": [rid, rid]}, timeout=10).json()
+    assert [r["status"] for r in done["changed"]] == ["REC_COMPLETED", "UPLOADING"]
+    assert requests.post(f"{url}/_fake/deny", json={"api": "desktops_detail"}, timeout=10).status_code == 200
+    assert api.get("/v2/{pid}/desktops/detail").status_code == 403
+    bad = requests.post(f"{url}/_fake/config", json={"ces_v2": "maybe"}, timeout=10)
+    assert bad.status_code == 400 and "ces_v2" in bad.json()["error"]
+
+
+def test_the_light_desktop_list_carries_pool_id_which_desktops_detail_lacks(
+    api: Api, state: FakeWorkspace
+) -> None:
+    pooled = state.add_desktop(desktop_type="POOLED", pool_id="pool-1")
+    doc = api.get("/v2/{pid}/desktops").json()
+    assert doc["total_count"] == 11 and len(doc["desktops"]) == 11  # one call: up to 1000 a page
+    light = {d["desktop_id"]: d for d in doc["desktops"]}
+    assert light[pooled["desktop_id"]]["pool_id"] == "pool-1"
+    assert light[pooled["desktop_id"]]["ip_address"] == pooled["ipv4"]
+    assert "product" not in light[pooled["desktop_id"]]  # the light list has no flavour details
+    detail = api.get("/v2/{pid}/desktops/detail").json()["desktops"]
+    assert all("pool_id" not in d for d in detail)
+    assert [d["desktop_id"] for d in api.get("/v2/{pid}/desktops", pool_id="pool-1").json()["desktops"]] == [
+        pooled["desktop_id"]
+    ]
+    assert api.get("/v2/{pid}/desktops", limit=1001).status_code == 400
