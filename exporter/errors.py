@@ -9,8 +9,11 @@ codes, never request headers or bodies that might hold secrets.
 from __future__ import annotations
 
 import json
+import re
 
 from exporter.secret import scrub
+
+_TOKEN = re.compile(r"[A-Za-z0-9._:/-]+")
 
 
 class ExporterError(Exception):
@@ -87,11 +90,11 @@ class UpstreamError(ExporterError):
         if self.status:
             parts.append(f"status={self.status}")
         if self.error_code:
-            parts.append(f"error_code={self.error_code!r}")
+            parts.append(f"error_code={_token(self.error_code)}")
         if self.error_msg:
             parts.append(f"error_msg={scrub(repr(self.error_msg[:200]))}")
         if self.request_id:
-            parts.append(f"request_id={self.request_id!r}")
+            parts.append(f"request_id={_token(self.request_id)}")
         return " ".join(parts)
 
     @property
@@ -118,6 +121,11 @@ class InvalidResponseError(UpstreamError):
 
 class ClientRequestError(UpstreamError):
     """Any other 4xx answer: a bad request, a missing resource or a permission problem."""
+
+
+def _token(value: str) -> str:
+    """``value`` bare when it is a plain token, quoted (one line, escapes visible) otherwise."""
+    return value if _TOKEN.fullmatch(value) else repr(value)
 
 
 def parse_error_body(body: object) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.schema import parse_duration
 from exporter.config.settings import Settings, load_config
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
+from exporter.secret import scrub
 from exporter.timeutil import fmt_minutes, fmt_seconds
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
@@ -313,7 +314,7 @@ def _export(settings: Settings, opts: ExportOptions, clock: Clock, out: TextIO, 
         write_atomically(opts.output, data)
     except (UpstreamError, ExportFailed) as e:
         progress.done()
-        print(f"{PROG}: export failed: {e}", file=err)
+        print(f"{PROG}: export failed: {scrub(str(e))}", file=err)
         return 1
     except OSError as e:
         progress.done()

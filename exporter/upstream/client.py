@@ -250,7 +250,7 @@ class WorkspaceClient:
                 raise error
             attempt += 1
             self._observer.retried(api)
-            log.debug("retrying api=%s attempt=%d delay=%.2fs reason=%s", api, attempt, delay, error.reason)
+            log.debug("retrying attempt=%d delay=%.2fs error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
 
