@@ -45,10 +45,15 @@ log = logging.getLogger(__name__)
 USER_AGENT = "workspace-exporter"
 Params = Mapping[str, str | int | bool | list[str]]
 
-# Without a caller's own bound, a listing that grows past this many items is refused as an
-# invalid response: 20,000 is twice the largest fleet README sizes for (10,000 desktops), so a
-# lying total_count or endless unique pages stop after 40 pages of desktops / 20 of records.
+# Without a caller's own bound, a listing that passes its bound is refused as an invalid
+# response, so a lying total_count or endless unique pages end. The desktop list is held whole
+# in memory: 20,000 is twice the largest fleet README sizes for (10,000 desktops), 41 calls.
+# Other listings are streamed into bounded consumers (connection records through an LRU dedupe
+# set), so only time is at stake: 300 pages (300,000 records, a 30-day lookback of 10,000
+# logins a day) take 5 minutes at the default 60 calls a minute.
 MAX_LIST_ITEMS = 20_000
+MAX_PAGES = 300
+_HELD_WHOLE = frozenset({"desktops_detail"})
 # Downloaded export files are not pages: they may hold a month of connection records.
 _FILE_APIS = frozenset({"connections_export", "export_download"})
 _FILE_MAX_BYTES = 256 * 1024 * 1024
@@ -333,12 +338,16 @@ class WorkspaceClient:
         page for POST queries. Items that are not JSON objects are counted and skipped.
 
         ``max_items`` is the caller's own bound: at most that many items, then stop quietly.
-        Without it, a listing that passes :data:`MAX_LIST_ITEMS` (a lying ``total_count``,
-        endless unique pages) raises InvalidResponseError, so memory stays bounded.
+        Without it, a listing that passes its bound (:data:`MAX_LIST_ITEMS` for the desktop
+        list, :data:`MAX_PAGES` pages otherwise: a lying ``total_count``, endless unique
+        pages) raises InvalidResponseError, so memory and time stay bounded.
         """
         spec = APIS[api]
         page = min(limit or spec.page_limit, spec.page_limit) if spec.page_limit else (limit or 100)
-        bound = MAX_LIST_ITEMS if max_items is None else max(0, max_items)
+        if max_items is not None:
+            bound = max(0, max_items)
+        else:
+            bound = MAX_LIST_ITEMS if api in _HELD_WHOLE else MAX_PAGES * page
         offset = 0
         marker = ""
         while offset < bound or max_items is None:

@@ -32,6 +32,7 @@ from exporter.errors import (
     parse_error_body,
 )
 from exporter.secret import Secret, register, scrub
+from exporter.upstream import client as client_module
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, network_cause, tls_verify
@@ -477,3 +478,19 @@ def test_upstream_errors_scrub_their_texts() -> None:
     secret = Secret("tok-canary-0123456789")
     err = UpstreamError("a", 401, "C", f"echo X-Auth-Token: {secret.reveal()}", "r")
     assert secret.reveal() not in str(err) and "***" in err.error_msg
+
+
+def test_a_streamed_listing_that_never_ends_stops_at_the_page_bound(
+    script: tuple[Script, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, url = script
+    monkeypatch.setattr(client_module, "MAX_PAGES", 3)
+    page = [{"id": i} for i in range(1000)]
+    s.default["/v2/proj/connections/desktops"] = (200, {"records": page, "total_count": 10**9}, {})
+    obs = Observer()
+    c, _ = _client(url, obs)
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(InvalidResponseError, match="paging does not end"):
+        seen.extend(c.paginate("connections", "records"))
+    assert len(seen) == 3000 and s.calls("/v2/proj/connections/desktops") == 4
+    assert obs.count("invalid", "connections") == 1
