@@ -228,6 +228,8 @@ class WorkspaceClient:
             error, resp, retry_after = self._attempt(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
+            if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
+                raise ShutdownError(f"client closed during the {api} call")
             if error is None:  # pragma: no cover - _attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
             if (

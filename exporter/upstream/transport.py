@@ -45,7 +45,7 @@ _CHUNK = 64 * 1024
 # JSON deeper than this is not a Huawei Cloud answer (the deepest documented shape nests
 # about 6 levels); refusing it keeps every later walk over the document shallow.
 MAX_JSON_DEPTH = 32
-TLS_FIX = "trust the server's CA with http.ca_file, or set http.tls_verify: false"
+TLS_FIX = "trust its CA with http.ca_file, or set http.tls_verify: false"
 # Which credential a header carries, for errors that must name it without its value.
 _HEADER_SOURCES = {
     "authorization": "the access key or secret key (auth.ak_env / auth.sk_env or their *_file)",

@@ -12,9 +12,11 @@ import dataclasses
 import json
 import logging
 import random
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -25,7 +27,13 @@ from exporter.app.multi import MultiExporter
 from exporter.clock import SYSTEM_CLOCK
 from exporter.config.credentials import Credentials
 from exporter.config.settings import Settings, parse_config
-from exporter.errors import AuthError, InvalidResponseError, UpstreamError, UpstreamUnavailableError
+from exporter.errors import (
+    AuthError,
+    InvalidResponseError,
+    ShutdownError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
@@ -196,7 +204,7 @@ def test_close_aborts_a_call_in_flight(upstream: HostileUpstream) -> None:
     def call() -> None:
         try:
             client.list_desktops()
-        except UpstreamError as e:
+        except ShutdownError as e:
             errors.append(e)
 
     t = threading.Thread(target=call, daemon=True)
@@ -206,7 +214,7 @@ def test_close_aborts_a_call_in_flight(upstream: HostileUpstream) -> None:
     client.close()
     t.join(10)
     assert not t.is_alive()
-    assert len(errors) == 1 and "exporter shutting down" in str(errors[0])
+    assert len(errors) == 1 and "client closed during the desktops_detail call" in str(errors[0])
 
 
 # ---------------------------------------------------------------------------- paging and JSON
@@ -392,3 +400,34 @@ def test_poisoned_values_leave_a_valid_exposition(upstream: HostileUpstream, mod
         multi.stop()
     assert resp.status_code == 200
     assert "huaweicloud_workspace_up" in resp.text
+
+
+def test_an_untrusted_certificate_names_the_cause_and_the_key_that_fixes_it(tmp_path: Path) -> None:
+    crt, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(crt),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    with HostileUpstream("ok", tls=(str(crt), str(key)), max_seconds=30) as up:
+        client = client_for(settings(up.url))
+        try:
+            err, _ = _fail(client)
+        finally:
+            client.close()
+        assert isinstance(err, UpstreamUnavailableError)
+        host = up.url.removeprefix("https://")
+        assert str(err) == (
+            f"api=desktops_detail host={host} cause='tls verification failed "
+            "(trust its CA with http.ca_file, or set http.tls_verify: false)'"
+        )
+        trusted = client_for(settings(up.url, ca_file=str(crt)))
+        try:
+            assert len(trusted.list_desktops()) == 2
+        finally:
+            trusted.close()
