@@ -25,6 +25,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -217,6 +218,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Expired(Exception):
+    pass
+
+
 class _Inflater:
     """Decodes a Content-Encoding without ever producing more than the cap."""
 
@@ -337,7 +342,8 @@ class Transport:
         timer.start()
         code = "error"
         try:
-            resp, content = self._send_and_read(api, prepared, verify, cap, host)
+            deadline_at = time.monotonic() + limits.deadline
+            resp, content = self._send_and_read(api, prepared, verify, cap, host, deadline_at)
             code = str(resp.status_code)
         finally:
             timer.cancel()
@@ -347,16 +353,17 @@ class Transport:
                 on_done("error" if cut else code)
             if cut:
                 # Report the cut, not its symptom (a reset or a short body).
-                cause = (
-                    "exporter shutting down"
-                    if self._tracker.closed
-                    else f"total deadline of {limits.deadline:g}s exceeded (http.call_deadline)"
-                )
-                raise UpstreamUnavailableError(api, host=host, cause=cause) from None
+                raise UpstreamUnavailableError(api, host=host, cause=self._cut_cause()) from None
         return resp, content
 
     def _send_and_read(
-        self, api: str, prepared: requests.PreparedRequest, verify: bool | str, cap: int, host: str
+        self,
+        api: str,
+        prepared: requests.PreparedRequest,
+        verify: bool | str,
+        cap: int,
+        host: str,
+        deadline_at: float,
     ) -> tuple[requests.Response, bytes]:
         limits = self.limits
         failure = ""
@@ -387,7 +394,9 @@ class Transport:
             raise UpstreamUnavailableError(api, host=host, cause=failure)
         lost = ""
         try:
-            content = self._read(resp, cap)
+            content = self._read(resp, cap, deadline_at)
+        except _Expired:
+            lost = self._cut_cause()
         except _TooLarge:
             failure = f"body larger than {cap} bytes decoded (http.max_body_bytes)"
         except ValueError as e:  # unsupported encoding or corrupt compressed data
@@ -407,20 +416,28 @@ class Transport:
         resp._content_consumed = True  # type: ignore[attr-defined]
         return resp, content
 
-    def _read(self, resp: requests.Response, cap: int) -> bytes:
+    def _read(self, resp: requests.Response, cap: int, deadline_at: float) -> bytes:
         inflater = _Inflater(resp.headers.get("Content-Encoding", ""))
         chunks: list[bytes] = []
         size = 0
-        try:
-            for raw in resp.raw.stream(_CHUNK, decode_content=False):
-                part = inflater.feed(raw, cap - size)
-                size += len(part)
-                chunks.append(part)
-        finally:
-            if size > cap:  # pragma: no cover - feed raises first
-                resp.close()
+        while True:
+            # read1: whatever one socket read brings, so a drip cannot hide in a 64 kB read.
+            raw = resp.raw.read1(_CHUNK, decode_content=False)
+            if not raw:
+                break
+            # Checked per chunk too, for connections the timer cannot reach (through a proxy).
+            if time.monotonic() > deadline_at or self._tracker.closed:
+                raise _Expired
+            part = inflater.feed(raw, cap - size)
+            size += len(part)
+            chunks.append(part)
         resp.close()  # the body was read whole: returns the connection to the pool
         return b"".join(chunks)
+
+    def _cut_cause(self) -> str:
+        if self._tracker.closed:
+            return "exporter shutting down"
+        return f"total deadline of {self.limits.deadline:g}s exceeded (http.call_deadline)"
 
 
 def parse_json_object(api: str, content: bytes, status: int, host: str) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import MAX_LIST_ITEMS, WorkspaceClient
+from exporter.upstream.transport import _Tracker
 from tests.conftest import fast, wait_for
 from tests.hostile.upstream import HUGE_BYTES, HostileUpstream
 
@@ -431,3 +432,20 @@ def test_an_untrusted_certificate_names_the_cause_and_the_key_that_fixes_it(tmp_
             assert len(trusted.list_desktops()) == 2
         finally:
             trusted.close()
+
+
+def test_a_drip_the_timer_cannot_cut_still_ends_at_the_deadline(
+    upstream: HostileUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As through a proxy, whose connections the transport does not track: only the
+    # per-chunk check can end the exchange.
+    monkeypatch.setattr(_Tracker, "cut", lambda self, ident: None)
+    client = client_for(settings(upstream.url, call_deadline="2s"))
+    upstream.mode = "drip"
+    upstream.drip_interval = 0.2
+    try:
+        err, elapsed = _fail(client)
+    finally:
+        client.close()
+    assert "total deadline of 2s exceeded (http.call_deadline)" in str(err)
+    assert elapsed < 15
