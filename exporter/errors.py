@@ -8,6 +8,13 @@ codes, never request headers or bodies that might hold secrets.
 
 from __future__ import annotations
 
+import json
+import re
+
+from exporter.secret import scrub
+
+_TOKEN = re.compile(r"[A-Za-z0-9._:/-]+")
+
 
 class ExporterError(Exception):
     """Root of every error the exporter raises on purpose."""
@@ -30,7 +37,11 @@ class UpstreamError(ExporterError):
 
     ``status`` is the HTTP status (0 when no answer arrived), ``error_code`` and
     ``error_msg`` come from the JSON error body, ``request_id`` from the
-    ``X-Request-Id`` header.
+    ``X-Request-Id`` header. ``host`` is the upstream host (never a URL with a query),
+    ``cause`` the class of a failure without an answer (``refused``, ``dns``,
+    ``timeout``, ``tls``, ``connection``, ``body too large`` ...), and ``context`` says
+    what the call was for when the API name alone does not (project discovery).
+    Every text is scrubbed of known secrets before it is stored.
     """
 
     def __init__(
@@ -40,24 +51,50 @@ class UpstreamError(ExporterError):
         error_code: str = "",
         error_msg: str = "",
         request_id: str = "",
+        *,
+        host: str = "",
+        cause: str = "",
+        context: str = "",
     ) -> None:
         self.api = api
         self.status = status
-        self.error_code = error_code
-        self.error_msg = error_msg
-        self.request_id = request_id
+        self.error_code = scrub(error_code)[:100]
+        self.error_msg = scrub(error_msg)
+        self.request_id = scrub(request_id)[:100]
+        self.host = host
+        self.cause = cause
+        self.context = context
         super().__init__(self._describe())
+
+    def with_context(self, context: str) -> UpstreamError:
+        """The same error (same class) with ``context`` set, for re-raising with ``from``."""
+        return type(self)(
+            self.api,
+            self.status,
+            self.error_code,
+            self.error_msg,
+            self.request_id,
+            host=self.host,
+            cause=self.cause,
+            context=context,
+        )
 
     def _describe(self) -> str:
         parts = [f"api={self.api}"]
+        if self.context:
+            parts.append(f"during={self.context!r}")
+        if self.host:
+            parts.append(f"host={self.host}")
+        if self.cause:
+            parts.append(f"cause={self.cause!r}")
         if self.status:
             parts.append(f"status={self.status}")
         if self.error_code:
-            parts.append(f"error_code={self.error_code}")
+            parts.append(f"error_code={_token(self.error_code)}")
         if self.error_msg:
-            parts.append(f"error_msg={self.error_msg[:200]!r}")
+            parts.append(f"error_msg={scrub(repr(self.error_msg[:200]))}")
         if self.request_id:
-            parts.append(f"request_id={self.request_id}")
+            parts.append(f"request_id={_token(self.request_id)}")
         return " ".join(parts)
 
     @property
@@ -86,21 +123,46 @@ class ClientRequestError(UpstreamError):
     """Any other 4xx answer: a bad request, a missing resource or a permission problem."""
 
 
+def _token(value: str) -> str:
+    """``value`` bare when it is a plain token, quoted (one line, escapes visible) otherwise."""
+    return value if _TOKEN.fullmatch(value) else repr(value)
+
+
 def parse_error_body(body: object) -> tuple[str, str]:
     """Return ``(error_code, error_msg)`` from any of Huawei Cloud's error body shapes.
 
     Accepts ``{"error_code", "error_msg"}``, ``{"errorCode", "errorMsg"}``,
     ``{"code", "message"}`` and the same nested one level (``{"error": {...}}``).
-    Anything else yields empty strings.
+    ``body`` may also be the raw bytes or text of the answer. Anything else yields
+    empty strings. Never raises: the body comes from outside.
     """
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except (ValueError, RecursionError):
+            return "", ""
+    return _error_fields(body, nested=True)
+
+
+def _error_fields(body: object, nested: bool) -> tuple[str, str]:
     if not isinstance(body, dict):
         return "", ""
     for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
         if code_key in body or msg_key in body:
-            return str(body.get(code_key) or ""), str(body.get(msg_key) or "")
-    for value in body.values():
-        if isinstance(value, dict):
-            code, msg = parse_error_body(value)
+            return _text(body.get(code_key)), _text(body.get(msg_key))
+    if nested:
+        for value in body.values():
+            code, msg = _error_fields(value, nested=False)
             if code or msg:
                 return code, msg
     return "", ""
+
+
+def _text(value: object) -> str:
+    # Only scalars: str() of a huge or deep container (or a 5,000-digit int) would be
+    # slow or raise.
+    if isinstance(value, str):
+        return value[:1000]
+    if isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 10**18):
+        return str(value)
+    return ""

@@ -1,4 +1,8 @@
-"""Logging setup: ``--log.level`` and ``--log.format logfmt|json`` on stderr."""
+"""Logging setup: ``--log.level`` and ``--log.format logfmt|json`` on stderr.
+
+Every line passes through :func:`exporter.secret.scrub` last, so no known secret reaches
+stderr whichever module logged it or whatever exception text it carried.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from exporter.secret import scrub
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 _LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error"}
@@ -27,7 +33,7 @@ class LogfmtFormatter(logging.Formatter):
         line = f"ts={_ts(record)} level={level} logger={record.name} msg={_logfmt_value(record.getMessage())}"
         if record.exc_info:
             line += " exc=" + _logfmt_value(self.formatException(record.exc_info))
-        return line
+        return scrub(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
+        return scrub(json.dumps(doc, ensure_ascii=False))
 
 
 def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:

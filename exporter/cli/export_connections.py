@@ -33,6 +33,7 @@ from exporter.config.schema import parse_duration
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets, select_target
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
+from exporter.secret import scrub
 from exporter.timeutil import fmt_minutes, fmt_seconds
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
@@ -320,7 +321,7 @@ def _export(settings: Settings, opts: ExportOptions, clock: Clock, out: TextIO, 
         write_atomically(opts.output, data)
     except (UpstreamError, ExportFailed) as e:
         progress.done()
-        print(f"{PROG}: export failed: {e}", file=err)
+        print(f"{PROG}: export failed: {scrub(str(e))}", file=err)
         return 1
     except OSError as e:
         progress.done()

@@ -75,6 +75,11 @@ class HTTPConfig:
     backoff_initial: float = field(default=1.0, metadata=_meta(duration=True, minimum=0.01, maximum=60))
     backoff_max: float = field(default=30.0, metadata=_meta(duration=True, minimum=0.01, maximum=600))
     throttle_backoff: float = field(default=3.0, metadata=_meta(duration=True, minimum=0, maximum=60))
+    # Total time for one exchange (connect, headers and whole body), whatever the socket timeouts.
+    call_deadline: float = field(default=60.0, metadata=_meta(duration=True, minimum=1, maximum=900))
+    # Largest decoded (decompressed) answer body: 500 desktops of detail at up to ~6 kB each
+    # (about 3 MB) is the largest documented page; 8 MiB leaves room without risking the pod limit.
+    max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_meta(minimum=65536, maximum=1 << 30))
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from exporter import errors
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.credentials import Credentials
 from exporter.config.settings import Config
-from exporter.errors import AuthError, ConfigError
-from exporter.secret import Secret
+from exporter.errors import AuthError, ConfigError, UpstreamError, parse_error_body
+from exporter.secret import Secret, register
 from exporter.upstream.signer import (
     SIGNED_HEADERS,
     canonical_query_string,
@@ -51,6 +50,7 @@ from exporter.upstream.signer import (
     sdk_date,
     sign_request,
 )
+from exporter.upstream.transport import Limits, Transport, host_of_url, tls_verify
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,8 @@ class AkSkAuth:
         if not ak or not sk:
             raise ConfigError(["auth: AK/SK auth needs both an access key and a secret key"])
         self._ak = ak
+        # The AK is not a secret on its own, but it names the account: keep it out of logs too.
+        register(ak)
         self._sk = sk
         self._project_id = project_id
         self._security_token = security_token or Secret("")
@@ -155,21 +157,12 @@ class _Token:
     refresh_at: float
 
 
-def parse_error_body(content: bytes | str) -> tuple[str, str]:
-    """``(error_code, error_msg)`` from a raw Huawei Cloud error body, ``("", "")`` if none."""
-    try:
-        doc: Any = json.loads(content)
-    except ValueError:
-        return "", ""
-    return errors.parse_error_body(doc)
-
-
 def _parse_expiry(content: bytes, now: float) -> float:
     try:
         doc: Any = json.loads(content)
         expires = doc["token"]["expires_at"]
-        parsed = datetime.fromisoformat(str(expires))
-    except (ValueError, TypeError, KeyError):
+        parsed = datetime.fromisoformat(expires)
+    except (ValueError, TypeError, KeyError, RecursionError):
         log.warning("IAM token answer has no readable token.expires_at; assuming a 24h lifetime")
         return now + DEFAULT_TOKEN_LIFETIME
     if parsed.tzinfo is None:
@@ -198,6 +191,7 @@ class TokenAuth:
         clock: Clock,
         refresh_before: float = 3600.0,
         on_request: OnRequest | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._url = iam_endpoint.rstrip("/") + "/v3/auth/tokens?nocatalog=true"
         self._username = username
@@ -210,6 +204,7 @@ class TokenAuth:
         self._clock = clock
         self._refresh_before = refresh_before
         self._on_request = on_request
+        self._transport = transport or Transport(session, Limits(timeout[0], timeout[1]))
         self._lock = threading.Lock()
         self._token: _Token | None = None
 
@@ -266,39 +261,48 @@ class TokenAuth:
             }
         }
 
-    def _scrub(self, text: str) -> str:
-        secret = self._password.reveal()
-        return text.replace(secret, "***") if secret else text
-
     def _fetch(self) -> _Token:
-        status, content, request_id, token, failure = 0, b"", "", "", ""
         started = time.perf_counter()
+        status = 0
+        # No redirects (the transport never follows them): a 307/308 would resend the
+        # password to wherever it points.
+        request = requests.Request(
+            "POST",
+            self._url,
+            json=self._request_body(),
+            headers={"Content-Type": "application/json;charset=UTF-8"},  # as the IAM SDK sends
+        )
+        failure: UpstreamError | None = None
         try:
-            # No redirects: a 307/308 would resend the password to wherever it points.
-            with self._session.post(
-                self._url,
-                json=self._request_body(),
-                headers={"Content-Type": "application/json;charset=UTF-8"},  # as the IAM SDK sends
-                timeout=self._timeout,
-                verify=self._verify,
-                allow_redirects=False,
-            ) as response:
-                status = response.status_code
-                content = response.content
-                request_id = response.headers.get("X-Request-Id", "")
-                token = response.headers.get("X-Subject-Token", "")
-        except requests.RequestException as exc:
-            failure = f"{type(exc).__name__}: {exc}"
+            prepared = self._session.prepare_request(request)
+            response, content = self._transport.exchange(IAM_TOKENS_API, prepared, self._verify)
+            status = response.status_code
+        except UpstreamError as e:
+            failure = e
         finally:
             if self._on_request is not None:
                 self._on_request(IAM_TOKENS_API, status, time.perf_counter() - started)
-        if failure:
-            # Raised outside the except block on purpose: the requests exception carries the
-            # prepared request, whose body holds the password, so it must not become __context__.
-            raise AuthError(IAM_TOKENS_API, error_msg=self._scrub(failure))
+        if failure is not None:
+            # Raised outside the except block so that nothing holding the prepared request
+            # (whose body has the password) hangs off the error as __context__.
+            raise AuthError(
+                IAM_TOKENS_API,
+                failure.status,
+                host=failure.host,
+                cause=failure.cause or type(failure).__name__,
+            )
+        request_id = response.headers.get("X-Request-Id", "")
+        token = response.headers.get("X-Subject-Token", "")
         if status not in (200, 201):
             code, msg = parse_error_body(content)
-            raise AuthError(IAM_TOKENS_API, status, code, self._scrub(msg or f"HTTP {status}"), request_id)
+            raise AuthError(
+                IAM_TOKENS_API,
+                status,
+                code,
+                msg or f"HTTP {status}",
+                request_id,
+                host=host_of_url(self._url),
+            )
         if not token:
             raise AuthError(
                 IAM_TOKENS_API,
@@ -334,13 +338,13 @@ def build_auth(
     session: requests.Session,
     clock: Clock,
     on_request: OnRequest | None = None,
+    transport: Transport | None = None,
 ) -> AuthProvider:
     """The provider for ``credentials.method`` (``aksk`` or ``token``)."""
     if credentials.method == "aksk":
         return AkSkAuth(credentials.ak, credentials.sk, config.project_id, credentials.security_token, clock)
     if credentials.method == "token":
         http = config.http
-        verify: bool | str = http.ca_file or http.tls_verify
         return TokenAuth(
             iam_endpoint=config.endpoints.iam,
             username=credentials.username,
@@ -349,9 +353,10 @@ def build_auth(
             project_id=config.project_id,
             session=session,
             timeout=(http.connect_timeout, http.read_timeout),
-            verify=verify,
+            verify=tls_verify(http),
             clock=clock,
             refresh_before=config.auth.token_refresh_before,
             on_request=on_request,
+            transport=transport,
         )
     raise ConfigError([f"auth.method: unknown method {credentials.method!r}; use aksk or token"])

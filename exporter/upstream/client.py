@@ -4,7 +4,9 @@ One ``requests.Session`` (pooled connections, connect/read timeouts, TLS verifie
 unless turned off), request signing or IAM tokens via :mod:`exporter.upstream.auth`, the
 shared :class:`~exporter.upstream.budget.Budget` (rate per API and a concurrency gate),
 bounded retries with exponential backoff and full jitter on 429, 5xx and
-connection errors, offset/limit paging, and typed errors. It never imports
+connection errors, one bounded paging helper (:meth:`WorkspaceClient.paginate`), and
+typed errors. Every exchange goes through :class:`~exporter.upstream.transport.Transport`
+(total deadline, decoded body cap, abort on close). It never imports
 prometheus_client: it reports what happens to an :class:`ApiObserver`.
 """
 
@@ -20,7 +22,6 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from exporter.apis import APIS, ApiSpec
 from exporter.clock import SYSTEM_CLOCK, Clock
@@ -37,11 +38,26 @@ from exporter.errors import (
 )
 from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
 from exporter.upstream.budget import Budget
+from exporter.upstream.transport import Limits, Transport, host_of_url, parse_json_object, tls_verify
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "workspace-exporter"
 Params = Mapping[str, str | int | bool | list[str]]
+
+# Without a caller's own bound, a listing that passes its bound is refused as an invalid
+# response, so a lying total_count or endless unique pages end. The desktop list is held whole
+# in memory: 20,000 is twice the largest fleet README sizes for (10,000 desktops), 41 calls.
+# Other listings are streamed into bounded consumers (connection records through an LRU dedupe
+# set), so only time is at stake: 300 pages (300,000 records, a 30-day lookback of 10,000
+# logins a day) take 5 minutes at the default 60 calls a minute.
+MAX_LIST_ITEMS = 20_000
+MAX_PAGES = 300
+_HELD_WHOLE = frozenset({"desktops_detail"})
+# Downloaded export files are not pages: they may hold a month of connection records.
+_FILE_APIS = frozenset({"connections_export", "export_download"})
+_FILE_MAX_BYTES = 256 * 1024 * 1024
+DISCOVERY = "project discovery (set project_id to skip it)"
 
 
 class ApiObserver(Protocol):
@@ -93,6 +109,7 @@ class WorkspaceClient:
         self._stop = threading.Event()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
+        self._transport = Transport(self._session, Limits.of(settings.config.http))
         self._lock = threading.Lock()
         self._settings = settings
         self._auth: AuthProvider
@@ -104,15 +121,18 @@ class WorkspaceClient:
     def reconfigure(self, settings: Settings) -> None:
         """Apply new endpoints, credentials, timeouts and TLS settings (on reload)."""
         cfg = settings.config
-        pool = cfg.budget.max_concurrency + 2
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        verify: bool | str = cfg.http.ca_file or cfg.http.tls_verify
+        self._transport.remount(cfg.budget.max_concurrency + 2)
+        self._transport.limits = Limits.of(cfg.http)
+        verify = tls_verify(cfg.http)
         if verify is False:
             log.warning("TLS verification is off (http.tls_verify: false); upstream identity is not checked")
         auth = build_auth(
-            settings.credentials, cfg, self._session, self._clock, on_request=self._iam_request_done
+            settings.credentials,
+            cfg,
+            self._session,
+            self._clock,
+            on_request=self._iam_request_done,
+            transport=self._transport,
         )
         with self._lock:
             self._settings = settings
@@ -132,14 +152,25 @@ class WorkspaceClient:
         if self._project_id:
             return self._project_id
         region = self._settings.config.region
-        body = self.request("iam_projects", params={"name": region})
+        host = host_of_url(self._settings.config.endpoints.iam)
+        try:
+            body = self.request("iam_projects", params={"name": region})
+        except UpstreamError as e:
+            raise e.with_context(DISCOVERY) from None
         projects = body.get("projects")
         if not isinstance(projects, list):
-            raise InvalidResponseError("iam_projects", 200, "", "missing 'projects' list")
+            self._observer.invalid_response("iam_projects")
+            raise InvalidResponseError(
+                "iam_projects", 200, host=host, cause="missing 'projects' list", context=DISCOVERY
+            )
         ids = [p.get("id") for p in projects if isinstance(p, dict) and p.get("name") == region]
         if len(ids) != 1 or not isinstance(ids[0], str):
             raise ClientRequestError(
-                "iam_projects", 200, "", f"expected one project named {region!r}, found {len(ids)}"
+                "iam_projects",
+                200,
+                host=host,
+                cause=f"expected one project named {region[:64]!r}, found {len(ids)}",
+                context=DISCOVERY,
             )
         self._project_id = ids[0]
         # The signer adds X-Project-Id, so rebuild auth with the discovered id.
@@ -150,12 +181,15 @@ class WorkspaceClient:
             self._session,
             self._clock,
             on_request=self._iam_request_done,
+            transport=self._transport,
         )
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
     def close(self) -> None:
+        """Stop: wake waits for budget or backoff, cut every exchange in flight, drop the pool."""
         self._stop.set()
+        self._transport.abort_all()
         self._session.close()
 
     # ------------------------------------------------------------------ calls
@@ -194,6 +228,8 @@ class WorkspaceClient:
             error, resp, retry_after = self._attempt(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
+            if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
+                raise ShutdownError(f"client closed during the {api} call")
             if error is None:  # pragma: no cover - _attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
             if (
@@ -221,58 +257,50 @@ class WorkspaceClient:
                 raise error
             attempt += 1
             self._observer.retried(api)
-            log.debug("retrying api=%s attempt=%d delay=%.2fs reason=%s", api, attempt, delay, error.reason)
+            log.debug("retrying attempt=%d delay=%.2fs error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
 
     def _attempt(
         self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
     ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
-        http = self._settings.config.http
         # The SDK sends and signs this on every call, GET included; so do we.
         headers = {"Content-Type": "application/json"}
         req = requests.Request(spec.method, url, params=dict(params or {}), data=data, headers=headers)
+        host = host_of_url(url)
+        cap = _FILE_MAX_BYTES if spec.name in _FILE_APIS else None
         with self._budget.slot():
             prepared = self._session.prepare_request(req)
             t0 = self._clock.monotonic()
             try:
                 self._auth.apply(prepared)
-                resp = self._session.send(
-                    prepared,
-                    timeout=(http.connect_timeout, http.read_timeout),
-                    verify=self._verify,
-                    allow_redirects=False,
-                )
             except AuthError as e:  # could not obtain a token
                 return e, None, None
-            except (requests.ConnectionError, requests.Timeout) as e:
-                self._observer.request_done(spec.name, "error", self._clock.monotonic() - t0)
-                kind = "timeout" if isinstance(e, requests.Timeout) else "connection error"
-                return UpstreamUnavailableError(spec.name, 0, "", kind), None, None
-            except requests.RequestException as e:
-                self._observer.request_done(spec.name, "error", self._clock.monotonic() - t0)
-                return UpstreamUnavailableError(spec.name, 0, "", type(e).__name__), None, None
-            # Read the body inside the slot so the connection returns to the pool.
-            content = resp.content
-            self._observer.request_done(spec.name, str(resp.status_code), self._clock.monotonic() - t0)
+
+            def done(code: str) -> None:
+                self._observer.request_done(spec.name, code, self._clock.monotonic() - t0)
+
+            try:
+                resp, content = self._transport.exchange(spec.name, prepared, self._verify, cap, done)
+            except InvalidResponseError as e:
+                self._observer.invalid_response(spec.name)
+                return e, None, None
+            except UpstreamError as e:
+                return e, None, None
         if 200 <= resp.status_code < 300:
             return None, resp, None
-        try:
-            body: object = json.loads(content) if content else None
-        except ValueError:
-            body = None
-        code, msg = parse_error_body(body)
+        code, msg = parse_error_body(content)
         rid = resp.headers.get("X-Request-Id", "")
         status = resp.status_code
         err: UpstreamError
         if status == 429 or code in ("APIGW.0308", "APIG.0308"):
-            err = ThrottledError(spec.name, status, code, msg, rid)
+            err = ThrottledError(spec.name, status, code, msg, rid, host=host)
         elif status >= 500:
-            err = UpstreamUnavailableError(spec.name, status, code, msg, rid)
+            err = UpstreamUnavailableError(spec.name, status, code, msg, rid, host=host)
         elif status in (401, 403):
-            err = AuthError(spec.name, status, code, msg, rid)
+            err = AuthError(spec.name, status, code, msg, rid, host=host)
         else:
-            err = ClientRequestError(spec.name, status, code, msg, rid)
+            err = ClientRequestError(spec.name, status, code, msg, rid, host=host)
         return err, None, _retry_after(resp)
 
     def request(
@@ -285,14 +313,10 @@ class WorkspaceClient:
         """Like :meth:`request_raw` but decode a JSON object body (InvalidResponseError otherwise)."""
         resp = self.request_raw(api, path_params, params, json_body)
         try:
-            body = json.loads(resp.content)
-        except ValueError as e:
+            return parse_json_object(api, resp.content, resp.status_code, host_of_url(resp.url or ""))
+        except InvalidResponseError:
             self._observer.invalid_response(api)
-            raise InvalidResponseError(api, resp.status_code, "", "body is not JSON") from e
-        if not isinstance(body, dict):
-            self._observer.invalid_response(api)
-            raise InvalidResponseError(api, resp.status_code, "", "body is not a JSON object")
-        return body
+            raise
 
     def paginate(
         self,
@@ -300,33 +324,86 @@ class WorkspaceClient:
         items_key: str,
         params: Params | None = None,
         path_params: Mapping[str, str] | None = None,
+        *,
         limit: int | None = None,
         total_key: str = "total_count",
-        max_items: int = 1_000_000,
+        max_items: int | None = None,
+        json_body: Mapping[str, object] | None = None,
+        marker_param: str = "",
     ) -> Iterator[dict[str, Any]]:
-        """Yield every item of an offset/limit-paged list, one page per call.
+        """Yield every item of a paged list, one page per call: the one paging loop.
 
-        Stops on a short or empty page, or when ``offset`` reaches the reported total.
-        Items that are not JSON objects are counted as invalid and skipped.
+        Three shapes: offset/limit in the query (default), offset/limit in the JSON body
+        (``json_body`` given, for POST queries), or a marker (``marker_param``: the next
+        page starts at ``meta_data.marker`` of this one). Stops on a short or empty page,
+        when ``offset`` reaches ``total_key`` of the answer, or on a missing or repeated
+        marker. A missing item list is an invalid response; an explicit null is an empty
+        page for POST queries. Items that are not JSON objects are counted and skipped.
+
+        ``max_items`` is the caller's own bound: at most that many items, then stop quietly.
+        Without it, a listing that passes its bound (:data:`MAX_LIST_ITEMS` for the desktop
+        list, :data:`MAX_PAGES` pages otherwise: a lying ``total_count``, endless unique
+        pages) raises InvalidResponseError, so memory and time stay bounded.
         """
         spec = APIS[api]
         page = min(limit or spec.page_limit, spec.page_limit) if spec.page_limit else (limit or 100)
+        if max_items is not None:
+            bound = max(0, max_items)
+        else:
+            bound = MAX_LIST_ITEMS if api in _HELD_WHOLE else MAX_PAGES * page
         offset = 0
-        while offset < max_items:
-            body = self.request(api, path_params, {**(params or {}), "offset": offset, "limit": page})
-            items = body.get(items_key)
+        marker = ""
+        while offset < bound or max_items is None:
+            query: dict[str, Any] = dict(params or {})
+            body: dict[str, object] | None = None
+            if marker_param:
+                query["limit"] = page
+                if marker:
+                    query[marker_param] = marker
+            elif json_body is not None:
+                body = {**json_body, "limit": page, "offset": offset}
+            else:
+                query.update(offset=offset, limit=page)
+            doc = self.request(api, path_params, query, body)
+            items = doc.get(items_key)
+            if items is None and json_body is not None and items_key in doc:
+                items = []  # an explicit null: nothing in the queried window
             if not isinstance(items, list):
                 self._observer.invalid_response(api)
-                raise InvalidResponseError(api, 200, "", f"missing list {items_key!r}")
-            for item in items:
+                raise InvalidResponseError(
+                    api, 200, host=self._host(spec), cause=f"missing list {items_key!r}"
+                )
+            if max_items is None and offset + len(items) > bound:
+                self._observer.invalid_response(api)
+                raise InvalidResponseError(
+                    api,
+                    200,
+                    host=self._host(spec),
+                    cause=f"listing passes {bound} items: total_count lies or paging does not end",
+                )
+            for item in items[: max(0, bound - offset)]:
                 if isinstance(item, dict):
                     yield item
                 else:
                     self._observer.invalid_response(api)
             offset += len(items)
-            total = body.get(total_key)
-            if len(items) < page or (isinstance(total, int) and offset >= total):
+            if len(items) < page:
                 return
+            if marker_param:
+                meta = doc.get("meta_data")
+                nxt = meta.get("marker") if isinstance(meta, dict) else None
+                if not isinstance(nxt, str) or not nxt or nxt == marker:
+                    return
+                marker = nxt
+            else:
+                total = doc.get(total_key)
+                if isinstance(total, int) and not isinstance(total, bool) and offset >= total:
+                    return
+
+    def _host(self, spec: ApiSpec) -> str:
+        endpoints = self._settings.config.endpoints
+        base = {"workspace": endpoints.workspace, "iam": endpoints.iam, "ces": endpoints.ces}
+        return host_of_url(base[spec.service])
 
     # ------------------------------------------------------------- operations
 
@@ -355,28 +432,16 @@ class WorkspaceClient:
         At most ``max_pages`` calls of 1,000 entries; stops early on a short page, an empty
         or repeated marker. Entries that are not JSON objects are counted and skipped.
         """
-        out: list[dict[str, Any]] = []
-        marker = ""
-        for _ in range(max(1, max_pages)):
-            params: dict[str, str | int] = {"namespace": namespace, "limit": 1000}
-            if marker:
-                params["start"] = marker
-            body = self.request("ces_metrics", params=params)
-            items = body.get("metrics")
-            if not isinstance(items, list):
-                self._observer.invalid_response("ces_metrics")
-                raise InvalidResponseError("ces_metrics", 200, "", "missing list 'metrics'")
-            for item in items:
-                if isinstance(item, dict):
-                    out.append(item)
-                else:
-                    self._observer.invalid_response("ces_metrics")
-            meta = body.get("meta_data")
-            nxt = meta.get("marker") if isinstance(meta, dict) else None
-            if len(items) < 1000 or not isinstance(nxt, str) or not nxt or nxt == marker:
-                break
-            marker = nxt
-        return out
+        return list(
+            self.paginate(
+                "ces_metrics",
+                "metrics",
+                {"namespace": namespace},
+                limit=1000,
+                max_items=1000 * max(1, max_pages),
+                marker_param="start",
+            )
+        )
 
     def ces_batch_latest(
         self,
@@ -393,38 +458,14 @@ class WorkspaceClient:
         real answer carries no total), or until ``max_points`` were read. Datapoints that
         are not JSON objects are counted and skipped.
         """
-        api = "ces_batch_v2"
-        limit = APIS[api].page_limit
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while offset < max_points:
-            body = self.request(
-                api,
-                json_body={
-                    "namespace": namespace,
-                    "metric_name": metric_name,
-                    "metric_dimension": dimension,
-                    "from": from_ms,
-                    "to": to_ms,
-                    "limit": limit,
-                    "offset": offset,
-                },
-            )
-            items = body.get("data_points", ())
-            if items is None:  # an explicit null: no datapoints in the window
-                items = []
-            if not isinstance(items, list):
-                self._observer.invalid_response(api)
-                raise InvalidResponseError(api, 200, "", "missing list 'data_points'")
-            for item in items:
-                if isinstance(item, dict):
-                    out.append(item)
-                else:
-                    self._observer.invalid_response(api)
-            offset += len(items)
-            if len(items) < limit:
-                break
-        return out
+        query = {
+            "namespace": namespace,
+            "metric_name": metric_name,
+            "metric_dimension": dimension,
+            "from": from_ms,
+            "to": to_ms,
+        }
+        return list(self.paginate("ces_batch_v2", "data_points", json_body=query, max_items=max_points))
 
 
 def _with_project(cfg: Config, project_id: str) -> Config:

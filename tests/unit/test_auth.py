@@ -585,7 +585,8 @@ def test_a_network_failure_raises_auth_error_with_status_zero(
         auth.apply(new_request())
 
     assert info.value.status == 0
-    assert "ConnectionError" in info.value.error_msg
+    assert info.value.cause == "connection refused"
+    assert "host=127.0.0.1:" in str(info.value)
     assert info.value.__cause__ is None
     assert info.value.__context__ is None  # the requests exception holds the request body
     assert PASSWORD not in str(info.value)

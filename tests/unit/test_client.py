@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import gzip
 import json
 import random
+import socket
+import ssl
 import threading
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
+import requests
+import urllib3
 
 from exporter.clock import FakeClock
 from exporter.config.settings import Settings, parse_config
@@ -19,10 +27,15 @@ from exporter.errors import (
     ClientRequestError,
     InvalidResponseError,
     ThrottledError,
+    UpstreamError,
     UpstreamUnavailableError,
+    parse_error_body,
 )
+from exporter.secret import Secret, register, scrub
+from exporter.upstream import client as client_module
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, network_cause, tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -353,3 +366,131 @@ def test_close_aborts_a_call_waiting_for_budget(script: tuple[Script, str]) -> N
     t.join(10)
     assert not t.is_alive()
     assert errors and type(errors[0]).__name__ == "ShutdownError"
+
+
+def test_a_failed_project_discovery_says_it_is_discovery_and_how_to_skip_it(
+    script: tuple[Script, str],
+) -> None:
+    s, url = script
+    s.default["/v3/projects"] = (
+        403,
+        {"error_code": "IAM.0002", "error_msg": "no permission"},
+        {"X-Request-Id": "r1"},
+    )
+    c, _ = _client(url, project_id="")
+    with pytest.raises(AuthError) as info:
+        c.list_desktops()
+    text = str(info.value)
+    assert "during='project discovery (set project_id to skip it)'" in text
+    assert "api=iam_projects" in text and "status=403 error_code=IAM.0002" in text and "request_id=r1" in text
+
+
+def test_a_refused_connection_names_host_and_cause() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    c, _ = _client(f"http://127.0.0.1:{port}", http={"max_retries": 0})
+    with pytest.raises(UpstreamUnavailableError) as info:
+        c.list_desktops()
+    assert str(info.value) == f"api=desktops_detail host=127.0.0.1:{port} cause='connection refused'"
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), "dns lookup failed"),
+        (ConnectionRefusedError(111, "refused"), "connection refused"),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), "tls verification failed"),
+        (ssl.SSLError(1, "wrong version number"), "tls handshake failed"),
+        (requests.ReadTimeout("read timed out"), "read timeout (http.read_timeout)"),
+        (requests.ConnectTimeout("connect timed out"), "connect timeout (http.connect_timeout)"),
+        (ConnectionResetError(104, "reset"), "connection reset"),
+    ],
+)
+def test_network_causes_are_classified_through_the_exception_chain(exc: BaseException, cause: str) -> None:
+    wrapped = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason=exc))  # type: ignore[arg-type]
+    assert network_cause(wrapped).startswith(cause)
+    if cause.startswith("tls verification"):
+        assert "http.ca_file" in network_cause(wrapped) and "http.tls_verify" in network_cause(wrapped)
+
+
+def test_one_tls_setting_feeds_client_and_token_auth() -> None:
+    base = _settings("http://x").config.http
+    assert tls_verify(base) is True
+    assert tls_verify(dataclasses.replace(base, tls_verify=False)) is False
+    assert tls_verify(dataclasses.replace(base, ca_file="/ca.pem", tls_verify=False)) == "/ca.pem"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+def test_the_inflater_stops_at_the_cap_whatever_the_ratio(encoding: str) -> None:
+    plain = b"x" * 5_000_000
+    if encoding == "gzip":
+        packed = gzip.compress(plain)
+    elif encoding == "deflate":
+        packed = zlib.compress(plain)
+    else:
+        d = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        packed = d.compress(plain) + d.flush()
+    small = b'{"a": 1}'
+    ok = gzip.compress(small) if encoding == "gzip" else zlib.compress(small)
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    assert _Inflater(header).feed(ok, 100) == small
+    with pytest.raises(_TooLarge):
+        _Inflater(header).feed(packed, 1_000_000)
+
+
+def test_an_unknown_content_encoding_is_refused() -> None:
+    with pytest.raises(ValueError, match="Content-Encoding"):
+        _Inflater("br")
+
+
+def test_bounded_json_refuses_deep_documents_without_recursion_error() -> None:
+    assert loads_bounded(b'{"a": [{"b": 1}]}') == {"a": [{"b": 1}]}
+    for levels in (40, 200_000):
+        with pytest.raises(ValueError, match="nested"):
+            loads_bounded(b"[" * levels + b"]" * levels)
+
+
+def test_parse_error_body_never_raises_on_hostile_bodies() -> None:
+    assert parse_error_body(b'{"error": {"error_code": "E1", "error_msg": "m"}}') == ("E1", "m")
+    assert parse_error_body(b"[" * 100_000 + b"]" * 100_000) == ("", "")
+    assert parse_error_body({"error_code": 10**400, "error_msg": ["x"]}) == ("", "")
+    assert parse_error_body({"a": {"b": {"error_code": "deep"}}}) == ("", "")  # one level only
+
+
+def test_the_scrubber_blanks_every_form_of_a_registered_secret() -> None:
+    value = 'canary"pass/wörd+1 2'
+    register(value)
+    for form in (
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        repr(value.encode())[2:-1],
+        base64.b64encode(value.encode()).decode(),
+    ):
+        assert scrub(f"before {form} after") == "before *** after", form
+    assert scrub("nothing secret here") == "nothing secret here"
+
+
+def test_upstream_errors_scrub_their_texts() -> None:
+    secret = Secret("tok-canary-0123456789")
+    err = UpstreamError("a", 401, "C", f"echo X-Auth-Token: {secret.reveal()}", "r")
+    assert secret.reveal() not in str(err) and "***" in err.error_msg
+
+
+def test_a_streamed_listing_that_never_ends_stops_at_the_page_bound(
+    script: tuple[Script, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, url = script
+    monkeypatch.setattr(client_module, "MAX_PAGES", 3)
+    page = [{"id": i} for i in range(1000)]
+    s.default["/v2/proj/connections/desktops"] = (200, {"records": page, "total_count": 10**9}, {})
+    obs = Observer()
+    c, _ = _client(url, obs)
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(InvalidResponseError, match="paging does not end"):
+        seen.extend(c.paginate("connections", "records"))
+    assert len(seen) == 3000 and s.calls("/v2/proj/connections/desktops") == 4
+    assert obs.count("invalid", "connections") == 1
