@@ -50,9 +50,9 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config.settings import MonitoringConfig
+from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ExporterError, ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, SourceHealth, is_systemic
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import FIELDS, DesktopMetrics, MonitoringSnapshot
 from exporter.timeutil import epoch_seconds
@@ -167,11 +167,13 @@ def newest_points(
 class CloudEyeSource:
     """Refreshes every desktop's metrics with Cloud Eye batch queries (run by a PeriodicRunner).
 
-    Offers the surface of :class:`~exporter.sources.monitoring.MonitoringSource` that the
-    exporter reads (``name``, ``health``, ``snapshot``, ``config``, ``reconfigure``).
+    Publishes the same :class:`~exporter.sources.monitoring.MonitoringSnapshot` as the
+    ``workspace`` source, under the same name, so the exposition cannot tell them apart.
     """
 
     name = "monitoring"
+    apis: tuple[str, ...] = (API, DISCOVERY_API)
+    scope: Scope = "shard"  # queries the desktops of the shard's inventory
 
     def __init__(
         self,
@@ -207,11 +209,12 @@ class CloudEyeSource:
         """The dimension name in use: configured, discovered, or None before discovery."""
         return self.config.cloudeye_dimension or self._discovered
 
-    def reconfigure(self, config: MonitoringConfig) -> None:
+    def reconfigure(self, config: Config) -> None:
         with self._lock:
-            if config.cloudeye_namespace != self.config.cloudeye_namespace:
+            new = config.monitoring
+            if new.cloudeye_namespace != self.config.cloudeye_namespace:
                 self._discovered = None  # discover again in the new namespace
-            self.config = config
+            self.config = new
 
     # ------------------------------------------------------------------ refresh
 

@@ -23,6 +23,10 @@ from typing import Any, TypeVar
 
 from exporter.timeutil import finite_number
 
+# Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
+RTT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+# Start -> setup of a desktop session: a few seconds normally, minutes when a desktop boots.
+SETUP_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 MAX_REASON_CODES = 100
 MAX_LABEL_VALUE = 128
 OTHER = "other"

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.exposition import catalogue as m
 from exporter.timeutil import parse_time
 
 MAX_UNKNOWN_VALUES = 50  # distinct unknown values per label before they fold into "other"
@@ -29,7 +28,7 @@ EVENT_IDS = (
     *("HDP_FILE", "HDP_USB", "HDP_CLIPBOARD", "HDP_INPUTIDLE", "HDP_PRINT"),
 )
 EVENT_LEVELS = {"info": "info", "information": "info", "alarm": "alarm", "error": "error"}
-LABELS = m.DESKTOP_EVENTS.labels  # desktop_id, event_type, event_id, event_level
+LABELS: tuple[str, ...] = ("desktop_id", "event_type", "event_id", "event_level")  # events counter
 
 _BAD_CHARS = re.compile(r"[^a-z0-9_]+")
 

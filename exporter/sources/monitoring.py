@@ -22,9 +22,9 @@ from typing import Any, Protocol
 from cachetools import TLRUCache
 
 from exporter.clock import Clock
-from exporter.config.settings import MonitoringConfig
+from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, SourceHealth, is_systemic, next_version
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic, next_version
 from exporter.timeutil import epoch_seconds, fmt_seconds, parse_time
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,15 @@ def parse_monitor(desktop_id: str, body: Mapping[str, Any]) -> tuple[DesktopMetr
 
 
 class MonitoringSource:
-    """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots."""
+    """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots.
+
+    :meth:`fetch` is the per-desktop step :class:`~exporter.app.scheduler.MonitoringRunner`
+    spreads over the interval; :meth:`refresh` publishes what the fetches stored.
+    """
 
     name = "monitoring"
+    apis: tuple[str, ...] = (API,)
+    scope: Scope = "shard"  # one call per desktop of the shard's inventory
 
     def __init__(
         self,
@@ -195,10 +201,13 @@ class MonitoringSource:
             )
         self._stretched = stretched
 
-    def reconfigure(self, config: MonitoringConfig) -> None:
+    def reconfigure(self, config: Config) -> None:
         """New settings; a new ``max_age`` applies from each desktop's next refresh."""
         with self._lock:
-            self.config = config
+            self.config = config.monitoring
+
+    def refresh(self) -> None:
+        self.publish()
 
     def fetch(self, desktop_id: str) -> bool:
         """Refresh one desktop. Returns False on failure (already recorded in health)."""

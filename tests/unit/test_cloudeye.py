@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from exporter.clock import FakeClock
-from exporter.config.settings import MonitoringConfig, parse_config
+from exporter.config.settings import Config, MonitoringConfig, parse_config
 from exporter.errors import (
     ClientRequestError,
     ConfigError,
@@ -400,7 +400,9 @@ def test_the_source_waits_for_the_inventory_then_gives_up_with_a_typed_error() -
 
 def test_a_disabled_source_makes_no_calls() -> None:
     h = Harness()
-    h.source.reconfigure(MonitoringConfig(enabled=False, source="cloudeye", cloudeye_dimension=DIM))
+    h.source.reconfigure(
+        Config(monitoring=MonitoringConfig(enabled=False, source="cloudeye", cloudeye_dimension=DIM))
+    )
     h.source.refresh()
     assert h.ces.batch_calls == []
 
@@ -410,7 +412,9 @@ def test_a_new_namespace_on_reload_is_discovered_again() -> None:
     h.ces.points["cpu_util"] = [_point("d1", 10.0)]
     h.source.refresh()
     assert h.source.dimension == DIM
-    h.source.reconfigure(MonitoringConfig(source="cloudeye", cloudeye_namespace="SYS.Other"))
+    h.source.reconfigure(
+        Config(monitoring=MonitoringConfig(source="cloudeye", cloudeye_namespace="SYS.Other"))
+    )
     assert h.source.dimension is None
     h.source.refresh()
     assert h.ces.list_calls == [("SYS.Workspace", 1), ("SYS.Other", 1)]
