@@ -55,7 +55,7 @@ from exporter.errors import ExporterError, ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import FIELDS, DesktopMetrics, MonitoringSnapshot
-from exporter.timeutil import epoch_seconds
+from exporter.timeutil import epoch_seconds, finite_number
 
 log = logging.getLogger(__name__)
 
@@ -145,22 +145,14 @@ def newest_points(
     best: dict[str, tuple[float, float]] = {}
     invalid = 0
     for p in points:
-        value, ts = p.get("value"), epoch_seconds(p.get("timestamp"))
+        value, ts = finite_number(p.get("value"), text=False), epoch_seconds(p.get("timestamp"))
         did = _desktop_id(p, dimension, known)
-        if (
-            did is None
-            or ts is None
-            or ts > now + FUTURE_SLACK_S
-            or isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
+        if did is None or ts is None or ts > now + FUTURE_SLACK_S or value is None or value < 0:
             invalid += 1
             continue
         old = best.get(did)
         if old is None or ts > old[1]:
-            best[did] = (float(value), ts)
+            best[did] = (value, ts)
     return best, invalid
 
 

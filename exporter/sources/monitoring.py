@@ -25,7 +25,7 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic, next_version
-from exporter.timeutil import epoch_seconds, fmt_seconds, parse_time
+from exporter.timeutil import epoch_seconds, finite_number, fmt_seconds, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,12 @@ def _newest(points: object) -> tuple[tuple[float, float] | None, int]:
         if not isinstance(p, dict):
             invalid += 1
             continue
-        avg, ts = p.get("average"), epoch_seconds(p.get("timestamp"))
-        if isinstance(avg, bool) or not isinstance(avg, int | float) or not math.isfinite(avg) or avg < 0:
-            invalid += 1
-            continue
-        if ts is None:
+        avg, ts = finite_number(p.get("average"), text=False), epoch_seconds(p.get("timestamp"))
+        if avg is None or avg < 0 or ts is None:
             invalid += 1
             continue
         if best is None or ts > best[1]:
-            best = (float(avg), ts)
+            best = (avg, ts)
     return best, invalid
 
 
