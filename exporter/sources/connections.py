@@ -42,12 +42,10 @@ from exporter.config.settings import Config, ConnectionsConfig
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
 from exporter.sources.connection_records import (
     MAX_REASON_CODES,
-    OTHER,
     RTT_BUCKETS,
     SETUP_BUCKETS,
     Histogram,
     HistogramData,
-    admit,
     ceil_minute,
     floor_minute,
     is_failure,
@@ -56,6 +54,7 @@ from exporter.sources.connection_records import (
     reason_code,
     record_key,
 )
+from exporter.sources.labels import OTHER, admit
 from exporter.timeutil import fmt_minutes, parse_time
 from exporter.upstream.client import Params
 
