@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class RefreshableSource(Protocol):
+    """The part of :class:`~exporter.sources.base.Source` a :class:`PeriodicRunner` uses."""
+
     name: str
     health: SourceHealth
 
