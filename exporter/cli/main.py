@@ -19,7 +19,6 @@ from types import FrameType
 from exporter import __version__
 from exporter.app.multi import MultiExporter
 from exporter.cli import export_connections as export_cmd
-from exporter.cli.demo import run_demo
 from exporter.cli.report import config_error
 from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
 from exporter.config.targets import load_targets
@@ -189,6 +188,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.cli.demo import run_demo  # loads the fake API: only the demo needs it
+
     return run_demo(args, serve)
 
 
