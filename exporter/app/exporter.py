@@ -148,13 +148,10 @@ class Exporter:
         self,
         settings: Settings,
         clock: Clock = SYSTEM_CLOCK,
-        overrides: Callable[[Settings], Settings] = lambda s: s,
         table: tuple[SourceEntry, ...] = SOURCES,
     ) -> None:
         cfg = settings.config
         self.settings = settings
-        # Command-line flags that override config keys; re-applied on every reload.
-        self._overrides = overrides
         self.clock = clock
         # Upstream data (rendered once per data version) and live self-metrics (per scrape).
         self.data_registry = CollectorRegistry()
