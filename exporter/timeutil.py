@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 _MIN_EPOCH_SECONDS = 1_000_000_000
 
 
-def finite_number(value: object) -> float | None:
-    """A finite int/float, or a string holding one, as float; None otherwise (booleans too)."""
+def finite_number(value: object, *, text: bool = True) -> float | None:
+    """A finite int/float, or (when ``text``) a string holding one, as float; None otherwise
+    (booleans too). ``text=False`` is for fields the API documents as JSON numbers."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
+    if isinstance(value, str) and text:
         try:
             value = float(value.strip())
         except ValueError:

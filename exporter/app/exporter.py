@@ -1,31 +1,38 @@
-"""Wiring: builds the client, budget, sources, runners and registry from Settings.
+"""Wiring: builds one target's client, budget, sources, runners and registries from Settings.
 
-:class:`Exporter` owns the lifecycle (start, reload, stop). It is what ``cli run``
-and ``cli demo`` start and what integration tests drive in-process.
+Every source comes from one table, :data:`SOURCES`; the exporter derives everything
+else from it: the APIs the self-metrics pre-declare, the health list, the data
+version (render caching), the shard scope, the runners, reload and the data families.
+Adding a source is one entry here (see docs/architecture.md).
+
+:class:`Exporter` owns one target's lifecycle (start, apply, stop);
+:class:`~exporter.app.multi.MultiExporter` combines the targets of one process.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config.settings import Settings
-from exporter.exposition.collector import DataView, WorkspaceCollector
-from exporter.exposition.render import CachedExposition
+from exporter.config.settings import Config, Settings
+from exporter.exposition import connections as connection_exposition
+from exporter.exposition import events as event_exposition
+from exporter.exposition.collector import DataCollector
+from exporter.exposition.desktops import desktop_families
 from exporter.exposition.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.logs import setup_logging
-from exporter.sources.base import SourceHealth
+from exporter.sources.base import Source, SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
-from exporter.sources.connections import install_connections
-from exporter.sources.events import install as install_events
+from exporter.sources.connections import ConnectionsSource
+from exporter.sources.events import OPS_API, EventsSource
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.upstream.budget import Budget
@@ -33,110 +40,198 @@ from exporter.upstream.client import WorkspaceClient
 
 log = logging.getLogger(__name__)
 
-
-def _shard_scope(settings: Settings) -> Settings:
-    """Project-wide sources (connection records, events) run on shard 0 only, so a sharded
-    project counts each record once; other shards export only their desktops."""
-    cfg = settings.config
-    if cfg.shard.index == 0 or not (cfg.connections.enabled or cfg.events.enabled):
-        return settings
-    cfg = dataclasses.replace(
-        cfg,
-        connections=dataclasses.replace(cfg.connections, enabled=False),
-        events=dataclasses.replace(cfg.events, enabled=False),
-    )
-    return dataclasses.replace(settings, config=cfg)
+S = TypeVar("S")
 
 
-class _Union(Collector):
-    def __init__(self, *registries: CollectorRegistry) -> None:
-        self._registries = registries
+def _periodic(source: Source, x: Exporter) -> threading.Thread:
+    return PeriodicRunner(source, x.clock, x.stop_event)
 
-    def collect(self) -> Iterator[Metric]:
-        for r in self._registries:
-            yield from r.collect()
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One row of the source table.
+
+    ``selected`` is read at start-up only: a source not built then is not built by a
+    reload. ``enabled`` is read on every render and reload: a built source exports,
+    reports health and runs only while it is true.
+    """
+
+    selected: Callable[[Config], bool]
+    enabled: Callable[[Config], bool]
+    build: Callable[[Exporter], Source]
+    families: Callable[[Exporter], list[Metric]] | None = None  # None: rendered with another
+    runner: Callable[[Source, Exporter], threading.Thread] = _periodic
+
+
+def _always(_: Config) -> bool:
+    return True
+
+
+def _desktops(x: Exporter) -> list[Metric]:
+    cfg = x.settings.config
+    monitoring = x.monitoring.snapshot if cfg.monitoring.enabled else None
+    return desktop_families(x.inventory.snapshot, monitoring, cfg.inventory)
+
+
+def _per_desktop(source: Source, x: Exporter) -> threading.Thread:
+    if not isinstance(source, MonitoringSource):
+        raise TypeError(f"per-desktop runner for {type(source).__name__}")
+    workers = x.settings.config.budget.max_concurrency
+    return MonitoringRunner(source, x.inventory, x.clock, x.stop_event, workers)
+
+
+SOURCES: tuple[SourceEntry, ...] = (
+    SourceEntry(
+        _always,
+        _always,
+        lambda x: InventorySource(
+            x.client, x.settings.config.inventory, x.clock, x.api_metrics, x.settings.config.shard
+        ),
+        _desktops,  # inventory and monitoring rows are joined into one set of families
+    ),
+    SourceEntry(
+        lambda c: c.monitoring.source == "workspace",
+        lambda c: c.monitoring.enabled,
+        lambda x: MonitoringSource(
+            x.client,
+            x.settings.config.monitoring,
+            x.clock,
+            x.api_metrics,
+            lambda: x.budget.rate_for("desktop_monitor"),
+        ),
+        runner=_per_desktop,
+    ),
+    SourceEntry(
+        lambda c: c.monitoring.source == "cloudeye",
+        lambda c: c.monitoring.enabled,
+        lambda x: CloudEyeSource(
+            x.client,
+            x.settings.config.monitoring,
+            x.clock,
+            x.api_metrics,
+            lambda: x.inventory.snapshot,
+            x.stop_event,
+        ),
+    ),
+    SourceEntry(
+        lambda c: c.events.enabled,
+        lambda c: c.events.enabled,
+        lambda x: EventsSource(
+            x.client,
+            x.settings.config.events,
+            x.clock,
+            x.api_metrics,
+            lambda: x.budget.rate_for(OPS_API),
+        ),
+        lambda x: event_exposition.families(x.source("events", EventsSource).snapshot),
+    ),
+    SourceEntry(
+        lambda c: c.connections.enabled,
+        lambda c: c.connections.enabled,
+        lambda x: ConnectionsSource(x.client, x.settings.config.connections, x.clock, x.api_metrics),
+        lambda x: connection_exposition.families(x.source("connections", ConnectionsSource).snapshot),
+    ),
+)
 
 
 class Exporter:
-    """One exporter instance: sources refreshing in the background plus a private registry."""
+    """One target: the sources of :data:`SOURCES` refreshing in the background, two registries."""
+
+    # What a table entry's factories may use (declared here: the table precedes the class).
+    settings: Settings
+    clock: Clock
+    budget: Budget
+    api_metrics: ApiMetrics
+    client: WorkspaceClient
 
     def __init__(
         self,
         settings: Settings,
         clock: Clock = SYSTEM_CLOCK,
-        overrides: Callable[[Settings], Settings] = lambda s: s,
+        table: tuple[SourceEntry, ...] = SOURCES,
     ) -> None:
-        settings = _shard_scope(settings)
         cfg = settings.config
         self.settings = settings
-        # Command-line flags that override config keys; re-applied on every reload.
-        self._overrides = overrides
         self.clock = clock
-        # Upstream data (rendered once per data version) and live self-metrics (per scrape);
-        # ``registry`` is their union, used for name[] filtering and tests.
+        # Upstream data (rendered once per data version) and live self-metrics (per scrape).
         self.data_registry = CollectorRegistry()
         self.live_registry = CollectorRegistry()
-        self.registry = CollectorRegistry()
-        self.registry.register(_Union(self.data_registry, self.live_registry))
         self.budget = Budget(cfg.budget, clock)
-        apis = ["desktops_detail"]  # the monitoring APIs are declared by _build_monitoring
-        if settings.credentials.method == "token":
-            apis.append("iam_tokens")
-        self.api_metrics = ApiMetrics(self.live_registry, apis)
+        self.api_metrics = ApiMetrics(
+            self.live_registry, ["iam_tokens"] if settings.credentials.method == "token" else []
+        )
         self.client = WorkspaceClient(settings, self.budget, self.api_metrics, clock)
-        self.inventory = InventorySource(self.client, cfg.inventory, clock, self.api_metrics, cfg.shard)
         self.reload_state = ReloadState()
         self.reload_state.last_success = clock.time()
-        # Runner bookkeeping exists before the installers, which call add_runner/stop_event.
         self._stop = threading.Event()
-        self.monitoring = self._build_monitoring()
         self._started_at: float | None = None
-        self._runners: list[threading.Thread] = []
-        # Later sources register here: extra metric builders and extra health entries.
-        self.extra_families: list[Callable[[], list[Metric]]] = []
-        self.extra_versions: list[Callable[[], Hashable]] = []
-        self.extra_healths: list[SourceHealth] = []
-        # Feature installers: each later source wires itself in here (sources, runners, families).
-        self.events = install_events(self)
-        self.connections = install_connections(self)
-        self.data_registry.register(WorkspaceCollector(self._view))
+        self.sources: dict[str, Source] = {}
+        self._built: list[tuple[SourceEntry, Source]] = []
+        self._runners: dict[str, threading.Thread] = {}
+        for entry in table:
+            if not entry.selected(cfg):
+                continue
+            source = entry.build(self)
+            if source.scope == "project" and cfg.shard.index != 0:
+                # Project-wide data on every shard would count each record shard.count times.
+                continue
+            self.sources[source.name] = source
+            self._built.append((entry, source))
+            for api in source.apis:
+                self.api_metrics.declare(api)
+        self.data_registry.register(DataCollector(self.families))
         self.live_registry.register(
-            StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)
+            StatusCollector(self.healths, lambda: self.budget, self._monitored, self.reload_state)
         )
-        self.exposition = CachedExposition(self.data_registry, self.live_registry, self.data_version)
-        self._monitoring_runner: threading.Thread | None = None
         self._monitored_cache: tuple[Hashable, int] = ((), 0)
 
     # -------------------------------------------------------------- reading
 
-    def _view(self) -> DataView:
-        cfg = self.settings.config
-        monitoring = self.monitoring.snapshot if cfg.monitoring.enabled else None
-        return DataView(self.inventory.snapshot, monitoring, cfg.inventory, list(self.extra_families))
+    def source(self, name: str, kind: type[S]) -> S:
+        """The built source called ``name``, checked to be a ``kind``."""
+        src = self.sources[name]
+        if not isinstance(src, kind):
+            raise TypeError(f"source {name} is a {type(src).__name__}, not a {kind.__name__}")
+        return src
 
-    def add_families(self, build: Callable[[], list[Metric]], version: Callable[[], Hashable]) -> None:
-        """Register a later source's families; ``version`` must change whenever they would."""
-        self.extra_families.append(build)
-        self.extra_versions.append(version)
+    @property
+    def inventory(self) -> InventorySource:
+        return self.source("inventory", InventorySource)
+
+    @property
+    def monitoring(self) -> MonitoringSource | CloudEyeSource:
+        src = self.sources["monitoring"]
+        if not isinstance(src, MonitoringSource | CloudEyeSource):
+            raise TypeError(f"source monitoring is a {type(src).__name__}")
+        return src
+
+    @property
+    def events(self) -> EventsSource | None:
+        return self.source("events", EventsSource) if "events" in self.sources else None
+
+    @property
+    def connections(self) -> ConnectionsSource | None:
+        return self.source("connections", ConnectionsSource) if "connections" in self.sources else None
+
+    def _active(self) -> list[tuple[SourceEntry, Source]]:
+        cfg = self.settings.config
+        return [(e, s) for e, s in self._built if e.enabled(cfg)]
+
+    def families(self) -> list[Metric]:
+        """The upstream-data families of every enabled source, in table order (no I/O)."""
+        out: list[Metric] = []
+        for entry, _ in self._active():
+            if entry.families is not None:
+                out.extend(entry.families(self))
+        return out
 
     def data_version(self) -> Hashable:
         """Changes whenever the data families would render differently."""
-        if len(self.extra_versions) != len(self.extra_families):
-            return object()  # an unversioned builder: never serve cached bytes
-        inv = self.inventory.snapshot
-        mon = self.monitoring.snapshot if self.settings.config.monitoring.enabled else None
-        return (
-            inv.version if inv else None,
-            mon.version if mon else None,
-            id(self.settings),
-            tuple(v() for v in self.extra_versions),
-        )
+        versions = tuple(s.snapshot.version if s.snapshot is not None else None for _, s in self._active())
+        return versions, id(self.settings)
 
-    def _healths(self) -> list[SourceHealth]:
-        out = [self.inventory.health]
-        if self.settings.config.monitoring.enabled:
-            out.append(self.monitoring.health)
-        return out + self.extra_healths
+    def healths(self) -> list[SourceHealth]:
+        return [s.health for _, s in self._active()]
 
     def _monitored(self) -> int | None:
         if not self.settings.config.monitoring.enabled:
@@ -161,71 +256,32 @@ class Exporter:
             return False
         return self.clock.monotonic() - self._started_at >= self.settings.config.web.ready_timeout
 
+    def runner(self, name: str) -> threading.Thread | None:
+        """The runner of source ``name``, None while it has none (not started or disabled)."""
+        return self._runners.get(name)
+
     # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self._started_at = self.clock.monotonic()
-        for runner in list(self._runners):  # added by feature installers before start()
-            runner.start()
-        inv = PeriodicRunner(self.inventory, self.clock, self._stop)
-        self._runners.append(inv)
-        inv.start()
-        if self.settings.config.monitoring.enabled:
-            self._start_monitoring()
-
-    def _build_monitoring(self) -> MonitoringSource | CloudEyeSource:
-        """The source named by ``monitoring.source`` (read at start-up; a reload does not switch)."""
-        cfg = self.settings.config
-        if cfg.monitoring.source == "cloudeye":
-            for api in ("ces_batch_v2", "ces_metrics"):
-                self.api_metrics.declare(api)
-            return CloudEyeSource(
-                self.client,
-                cfg.monitoring,
-                self.clock,
-                self.api_metrics,
-                lambda: self.inventory.snapshot,
-                self._stop,
-            )
-        self.api_metrics.declare("desktop_monitor")
-        return MonitoringSource(
-            self.client,
-            cfg.monitoring,
-            self.clock,
-            self.api_metrics,
-            lambda: self.budget.rate_for("desktop_monitor"),
-        )
-
-    def _start_monitoring(self) -> None:
-        runner: threading.Thread
-        if isinstance(self.monitoring, CloudEyeSource):
-            runner = PeriodicRunner(self.monitoring, self.clock, self._stop)
-        else:
-            runner = MonitoringRunner(
-                self.monitoring,
-                self.inventory,
-                self.clock,
-                self._stop,
-                self.settings.config.budget.max_concurrency,
-            )
-        self._monitoring_runner = runner
-        self._runners.append(runner)
-        runner.start()
-
-    def add_runner(self, runner: threading.Thread) -> None:
-        """Start a runner for a source added by a later feature (stopped with the exporter)."""
-        self._runners.append(runner)
-        if self._started_at is not None:
-            runner.start()
 
     @property
     def stop_event(self) -> threading.Event:
         return self._stop
 
+    def start(self) -> None:
+        self._started_at = self.clock.monotonic()
+        self._start_runners()
+
+    def _start_runners(self) -> None:
+        """A runner for every enabled source without one (at start, and when a reload enables one)."""
+        for entry, source in self._active():
+            if source.name not in self._runners:
+                runner = entry.runner(source, self)
+                self._runners[source.name] = runner
+                runner.start()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.client.close()
-        for r in self._runners:
+        for r in self._runners.values():
             if r.is_alive():
                 r.join(timeout)
 
@@ -233,25 +289,23 @@ class Exporter:
 
     def apply(self, new: Settings) -> None:
         """Apply new settings without dropping snapshots, counters or caches (see MultiExporter.reload)."""
-        new = _shard_scope(new)
         old = self.settings.config
         cfg = new.config
         self.settings = new
         setup_logging(cfg.log.level, cfg.log.format)
         self.budget.reconfigure(cfg.budget)
         self.client.reconfigure(new)
-        self.inventory.config = cfg.inventory
-        self.inventory.shard = cfg.shard
         if old.monitoring.source != cfg.monitoring.source:
             log.warning(
                 "monitoring.source changed from %s to %s: takes effect after a restart",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )
-        self.monitoring.reconfigure(cfg.monitoring)
-        if cfg.monitoring.enabled and self._monitoring_runner is None and self._started_at is not None:
-            self._start_monitoring()
+        for _, source in self._built:
+            source.reconfigure(cfg)
+        if self._started_at is not None:
+            self._start_runners()
         if (old.region, old.project_id, old.endpoints) != (cfg.region, cfg.project_id, cfg.endpoints):
-            for r in self._runners:
+            for r in self._runners.values():
                 if isinstance(r, PeriodicRunner):
                     r.kick()

@@ -63,8 +63,9 @@ class MultiExporter:
     ) -> None:
         if not targets:
             raise ValueError("at least one target")
+        # Command-line flags that override config keys; re-applied on every reload.
         self._overrides = overrides
-        self.exporters = [Exporter(s, clock, overrides) for s in targets]
+        self.exporters = [Exporter(s, clock) for s in targets]
         label = len(targets) > 1 or targets[0].config.target_labels == "always"
         parts_labels = [
             {"project_id": s.config.project_id, "region": s.config.region} if label else {} for s in targets

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from exporter.clock import Clock
 from exporter.errors import ExporterError
-from exporter.sources.base import SourceHealth
+from exporter.sources.base import SourceHealth, backoff
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class RefreshableSource(Protocol):
+    """The part of :class:`~exporter.sources.base.Source` a :class:`PeriodicRunner` uses."""
+
     name: str
     health: SourceHealth
 
@@ -180,7 +182,7 @@ class MonitoringRunner(threading.Thread):
         else:
             fails = self._fails.get(did, 0) + 1
             self._fails[did] = fails
-            self._schedule(did, finished + min(interval, 15.0 * 2 ** min(fails - 1, 10)))
+            self._schedule(did, finished + backoff(fails, interval))
         self._cycle_left.discard(did)
         if self._cycle_start is not None and not self._cycle_left:
             self.source.health.set_duration(finished - self._cycle_start)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from exporter.app.multi import MultiExporter
+from exporter.cli.report import config_error
 from exporter.config.targets import parse_targets
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
@@ -31,9 +33,8 @@ def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, obj
     }
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from exporter.cli.main import _config_error, serve
-
+def run_demo(args: argparse.Namespace, serve: Callable[[MultiExporter, None], int]) -> int:
+    """Run the demo until stopped; ``serve`` is the ``run`` command's serving loop."""
     if args.desktops < 0 or args.desktops > 100_000:
         print("workspace-exporter: --desktops: must be between 0 and 100000", file=sys.stderr)
         return 2
@@ -45,7 +46,7 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             targets = parse_targets(demo_config(fake, api_url, args.listen_address), env)
         except ConfigError as e:
-            return _config_error(e)
+            return config_error(e)
         print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
         shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
         print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ from types import FrameType
 from exporter import __version__
 from exporter.app.multi import MultiExporter
 from exporter.cli import export_connections as export_cmd
+from exporter.cli.report import config_error
 from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
 from exporter.config.targets import load_targets
 from exporter.config.web import BasicAuth, WebSecurity, load_web_config
@@ -121,12 +122,6 @@ def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, config=dataclasses.replace(cfg, web=web, log=logc))
 
 
-def _config_error(e: ConfigError) -> int:
-    for problem in e.problems:
-        print(f"workspace-exporter: invalid configuration: {problem}", file=sys.stderr)
-    return 2
-
-
 def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
     """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
     cfg = exporter.settings.config
@@ -169,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg = targets[0].config
         security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     except ConfigError as e:
-        return _config_error(e)
+        return config_error(e)
     setup_logging(cfg.log.level, cfg.log.format)
     log.info(
         "starting version=%s config=%s targets=%s",
@@ -186,16 +181,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         if targets[0].config.web.config_file:
             load_web_config(targets[0].config.web.config_file)
     except ConfigError as e:
-        return _config_error(e)
+        return config_error(e)
     where = ", ".join(t.config.region for t in targets)
     print(f"{args.config_file}: configuration is valid ({len(targets)} target(s): {where})")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from exporter.cli.demo import run_demo
+    from exporter.cli.demo import run_demo  # loads the fake API: only the demo needs it
 
-    return run_demo(args)
+    return run_demo(args, serve)
 
 
 def cmd_export_connections(args: argparse.Namespace) -> int:

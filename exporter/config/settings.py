@@ -118,7 +118,7 @@ CONNECTION_LABELS = ("user_name", "computer_name", "desktop_id", "terminal_type"
 
 @dataclass(frozen=True)
 class ConnectionsConfig:
-    """Login/connection records (issue: login failures and connection records)."""
+    """Login/connection records: counters and latency histograms."""
 
     enabled: bool = True
     api: str = field(default="v2", metadata=_meta(choices=("v2", "v1.0")))
@@ -133,7 +133,7 @@ class ConnectionsConfig:
 
 @dataclass(frozen=True)
 class EventsConfig:
-    """Key desktop events from screen recordings (issue: key desktop events)."""
+    """Key desktop events from screen recordings."""
 
     enabled: bool = True
     interval: float = field(default=60.0, metadata=_meta(duration=True, minimum=30, maximum=3600))

@@ -1,3 +1,3 @@
-"""Exposition: the metric catalogue, families built from source snapshots, self-metrics and the render
-cache.
+"""Exposition: the metric catalogue, one module of pure family builders per source
+(desktops, connections, events), the data collector, self-metrics and the render cache.
 """

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from exporter.sources.connection_records import RTT_BUCKETS, SETUP_BUCKETS
+from exporter.sources.event_records import LABELS as EVENT_LABELS
+
 NAMESPACE = "huaweicloud_workspace"
 
 Kind = Literal["gauge", "counter", "histogram", "info"]
@@ -228,7 +231,7 @@ CONFIG_RELOAD_TIME = Family(
     "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
 )
 
-# --- Connection records (issue: login failures and connection records) --------------------
+# --- Connection records (exporter/sources/connections.py) ---------------------------------
 _CONN = "each connection record counted once, refreshed every connections.interval"
 _CONN_API = "connections"  # or login_records with connections.api: v1.0
 CONNECTIONS = Family(
@@ -288,20 +291,19 @@ CONNECTION_FAMILIES: tuple[Family, ...] = (
     CONNECTION_LABEL_OVERFLOW,
     CONNECTION_DEDUPE_KEYS,
 )
-# Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
-CONNECTION_RTT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
-# Start -> setup of a desktop session: a few seconds normally, minutes when a desktop boots.
-CONNECTION_SETUP_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# The source counts into these bounds; the exposition shows them as they are.
+CONNECTION_RTT_BUCKETS = RTT_BUCKETS
+CONNECTION_SETUP_BUCKETS = SETUP_BUCKETS
 # --- end of connection records -------------------------------------------------------------
 
-# --- Key desktop events (issue: key desktop events; exporter/sources/events.py) -------------
+# --- Key desktop events (exporter/sources/events.py) --------------------------------------
 DESKTOP_EVENTS = Family(
     "desktop_events",
     "counter",
     "Key desktop events from screen recordings (os-operations), each operation counted once since the "
     "exporter started; refreshed every events.interval. event_level is info, alarm or error; unknown "
     "values are lower-cased and sanitised. Without desktop_id when events.desktop_id_label is false.",
-    ("desktop_id", "event_type", "event_id", "event_level"),
+    EVENT_LABELS,
     "os_operations",
 )
 SCREEN_RECORDS = Family(

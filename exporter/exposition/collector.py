@@ -1,125 +1,29 @@
-"""Turns source snapshots into metric families. Never touches the network.
+"""The data collector: the upstream-data families of every source, in one render path.
 
-``collect()`` builds every family into a local list before yielding any (so an
-error can never cut an exposition in half) and creates fresh families on each
-call, as the Prometheus exporter guidelines ask. Upstream data are cached by the
-sources; the HELP texts say so.
+``collect()`` builds every family into a local list before yielding any, so an error
+can never cut an exposition in half. The families come from the per-source modules
+(:mod:`~exporter.exposition.desktops`, :mod:`~exporter.exposition.connections`,
+:mod:`~exporter.exposition.events`); ``desktop_families`` and ``tag_label_name`` are
+re-exported for callers that render desktops alone.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Iterator
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.config.settings import InventoryConfig
-from exporter.exposition import catalogue as m
-from exporter.sources.base import SourceHealth
-from exporter.sources.inventory import Desktop, InventorySnapshot
-from exporter.sources.monitoring import ONLINE_STATES, MonitoringSnapshot
+from exporter.exposition.desktops import desktop_families, tag_label_name
 
-_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
+__all__ = ["DataCollector", "desktop_families", "tag_label_name"]
 
 
-def tag_label_name(key: str) -> str:
-    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
-    return "tag_" + _LABEL_BAD.sub("_", key)
+class DataCollector(Collector):
+    """Yields the families ``build`` returns (fresh ones per call, never I/O)."""
 
-
-def _g(f: m.Family, labels: Iterable[str] | None = None) -> GaugeMetricFamily:
-    return GaugeMetricFamily(f.full_name, f.help, labels=list(f.labels if labels is None else labels))
-
-
-def desktop_families(
-    inventory: InventorySnapshot | None,
-    monitoring: MonitoringSnapshot | None,
-    config: InventoryConfig,
-) -> list[Metric]:
-    """Inventory and monitoring families. Monitoring rows are kept only for desktops
-    still in the inventory, so a removed desktop disappears everywhere at once."""
-    if inventory is None:
-        return []
-    tag_keys = list(dict.fromkeys(config.tag_labels))
-    base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
-    info = InfoMetricFamily(
-        m.DESKTOP_INFO.full_name, m.DESKTOP_INFO.help, labels=base + [tag_label_name(k) for k in tag_keys]
-    )
-    for d in inventory.desktops:
-        info.add_metric(_info_values(d, config.user_name_label) + [d.tag(k) for k in tag_keys], {})
-    out: list[Metric] = [info]
-    if monitoring is None:
-        return out
-    gauges = {key: _g(f) for key, f in m.MONITORING.items()}
-    ts = _g(m.DESKTOP_MONITORING_TIMESTAMP)
-    online = _g(m.DESKTOP_ONLINE_STATUS)
-    start = _g(m.DESKTOP_SESSION_START)
-    end = _g(m.DESKTOP_SESSION_END)
-    entries = monitoring.entries
-    for d in inventory.desktops:
-        dm = entries.get(d.desktop_id)
-        if dm is None:
-            continue
-        did = [d.desktop_id]
-        for key, value in dm.values:
-            gauges[key].add_metric(did, value)
-        if dm.sample_time is not None:
-            ts.add_metric(did, dm.sample_time)
-        if dm.online_state is not None:
-            for state in ONLINE_STATES:
-                online.add_metric([d.desktop_id, state], 1.0 if state == dm.online_state else 0.0)
-        if dm.session_start is not None:
-            start.add_metric(did, dm.session_start)
-        if dm.session_end is not None:
-            end.add_metric(did, dm.session_end)
-    out.extend(gauges.values())
-    out.extend((ts, online, start, end))
-    return out
-
-
-def _info_values(d: Desktop, with_user: bool) -> list[str]:
-    values = [d.desktop_id, d.computer_name]
-    if with_user:
-        values.append(d.user_name)
-    values += [
-        d.status,
-        d.login_status,
-        d.availability_zone,
-        d.os_type,
-        d.product_id,
-        d.desktop_type,
-        d.pool_id,
-    ]
-    return values
-
-
-class HasSnapshot(Protocol):
-    name: str
-    health: SourceHealth
-
-
-@dataclass
-class DataView:
-    """What the collector reads: the current snapshots and the label options."""
-
-    inventory: InventorySnapshot | None
-    monitoring: MonitoringSnapshot | None
-    inventory_config: InventoryConfig
-    extra: list[Callable[[], list[Metric]]] = field(default_factory=list)
-
-
-class WorkspaceCollector(Collector):
-    """Yields the upstream-data families from the latest snapshots."""
-
-    def __init__(self, view: Callable[[], DataView]) -> None:
-        self._view = view
+    def __init__(self, build: Callable[[], list[Metric]]) -> None:
+        self._build = build
 
     def collect(self) -> Iterator[Metric]:
-        v = self._view()
-        families = desktop_families(v.inventory, v.monitoring, v.inventory_config)
-        for build in v.extra:
-            families.extend(build())
-        yield from families
+        yield from self._build()

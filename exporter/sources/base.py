@@ -1,4 +1,10 @@
-"""What every source shares: health tracking and snapshot versioning."""
+"""What every source shares: the :class:`Source` contract, health tracking, snapshot versions.
+
+A source fetches one kind of upstream data and publishes it as an immutable,
+versioned snapshot. The exporter builds every source from one table
+(:mod:`exporter.app.exporter`), drives it through this contract only, and derives from
+it the API self-metrics, the health list, the data version and the shard scope.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from exporter.clock import Clock
+from exporter.config.settings import Config
 from exporter.errors import ClientRequestError, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -19,6 +26,40 @@ _versions = itertools.count(1)
 def next_version() -> int:
     """A process-wide, increasing snapshot version (render caches key on it)."""
     return next(_versions)
+
+
+# "project": the data are per project, so a sharded project runs the source on shard 0
+# only (each record counted once); "shard": the source runs on every shard.
+Scope = Literal["project", "shard"]
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+class Source(Protocol):
+    """What the exporter and the scheduler know of a source.
+
+    ``snapshot`` is replaced whole (never mutated) by ``refresh``; its ``version`` changes
+    whenever the exposition would, so the rendered bytes are cached per version. ``apis``
+    are names from :data:`exporter.apis.APIS` (pre-declared in the self-metrics).
+    ``refresh`` raises :class:`~exporter.errors.ExporterError` on failure and keeps the
+    old snapshot; ``reconfigure`` takes a reloaded config and applies it from the next
+    refresh.
+    """
+
+    name: str
+    apis: tuple[str, ...]
+    scope: Scope
+    health: SourceHealth
+
+    @property
+    def snapshot(self) -> Versioned | None: ...
+
+    def interval(self) -> float: ...
+    def refresh(self) -> None: ...
+    def reconfigure(self, config: Config) -> None: ...
 
 
 class InvalidSink(Protocol):
@@ -93,11 +134,14 @@ class SourceHealth:
             )
 
     def retry_delay(self, interval: float) -> float:
-        """Backoff after failures: 15 s, 30 s, 60 s … capped at the source's interval."""
+        """When to refresh again: ``interval``, or :func:`backoff` after failures."""
         fails = self._status.consecutive_failures
-        if fails == 0:
-            return interval
-        return min(interval, 15.0 * float(2 ** min(fails - 1, 10)))
+        return interval if fails == 0 else backoff(fails, interval)
+
+
+def backoff(failures: int, interval: float) -> float:
+    """Delay after ``failures`` (>= 1) consecutive failures: 15 s, 30 s, 60 s … capped at ``interval``."""
+    return min(interval, 15.0 * float(2 ** min(failures - 1, 10)))
 
 
 def is_systemic(error: BaseException) -> bool:

@@ -50,12 +50,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config.settings import MonitoringConfig
+from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ExporterError, ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, SourceHealth, is_systemic
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import FIELDS, DesktopMetrics, MonitoringSnapshot
-from exporter.timeutil import epoch_seconds
+from exporter.timeutil import epoch_seconds, finite_number
 
 log = logging.getLogger(__name__)
 
@@ -145,33 +145,27 @@ def newest_points(
     best: dict[str, tuple[float, float]] = {}
     invalid = 0
     for p in points:
-        value, ts = p.get("value"), epoch_seconds(p.get("timestamp"))
+        value, ts = finite_number(p.get("value"), text=False), epoch_seconds(p.get("timestamp"))
         did = _desktop_id(p, dimension, known)
-        if (
-            did is None
-            or ts is None
-            or ts > now + FUTURE_SLACK_S
-            or isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
+        if did is None or ts is None or ts > now + FUTURE_SLACK_S or value is None or value < 0:
             invalid += 1
             continue
         old = best.get(did)
         if old is None or ts > old[1]:
-            best[did] = (float(value), ts)
+            best[did] = (value, ts)
     return best, invalid
 
 
 class CloudEyeSource:
     """Refreshes every desktop's metrics with Cloud Eye batch queries (run by a PeriodicRunner).
 
-    Offers the surface of :class:`~exporter.sources.monitoring.MonitoringSource` that the
-    exporter reads (``name``, ``health``, ``snapshot``, ``config``, ``reconfigure``).
+    Publishes the same :class:`~exporter.sources.monitoring.MonitoringSnapshot` as the
+    ``workspace`` source, under the same name, so the exposition cannot tell them apart.
     """
 
     name = "monitoring"
+    apis: tuple[str, ...] = (API, DISCOVERY_API)
+    scope: Scope = "shard"  # queries the desktops of the shard's inventory
 
     def __init__(
         self,
@@ -207,11 +201,12 @@ class CloudEyeSource:
         """The dimension name in use: configured, discovered, or None before discovery."""
         return self.config.cloudeye_dimension or self._discovered
 
-    def reconfigure(self, config: MonitoringConfig) -> None:
+    def reconfigure(self, config: Config) -> None:
         with self._lock:
-            if config.cloudeye_namespace != self.config.cloudeye_namespace:
+            new = config.monitoring
+            if new.cloudeye_namespace != self.config.cloudeye_namespace:
                 self._discovered = None  # discover again in the new namespace
-            self.config = config
+            self.config = new
 
     # ------------------------------------------------------------------ refresh
 

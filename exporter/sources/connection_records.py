@@ -6,7 +6,7 @@ Pure helpers and small value types used by :class:`~exporter.sources.connections
 Labels are bounded: ``reason_code`` is the numeric code before the colon (else ``unknown``;
 at most :data:`MAX_REASON_CODES`), extra labels are opt-in, trimmed to
 :data:`MAX_LABEL_VALUE` characters and capped at ``max_label_sets`` (more collapse into
-:data:`OTHER`); :func:`admit` is the cap both use.
+:data:`~exporter.sources.labels.OTHER`) by :func:`~exporter.sources.labels.admit`.
 """
 
 from __future__ import annotations
@@ -17,22 +17,23 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from exporter.timeutil import finite_number
 
+# Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
+RTT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+# Start -> setup of a desktop session: a few seconds normally, minutes when a desktop boots.
+SETUP_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 MAX_REASON_CODES = 100
 MAX_LABEL_VALUE = 128
-OTHER = "other"
 _CODE_RE = re.compile(r"^\d{1,12}$")
 # Fields that identify one attempt and do not change when it completes (for records
 # without a transaction_id, e.g. every v1.0 login record).
 _ID_FIELDS: tuple[str, ...] = ("user_name", "computer_name", "desktop_id", "sid", "desktop_ip")
 _ID_FIELDS += ("terminal_mac", "terminal_name", "terminal_ip", "terminal_type")
-
-_H = TypeVar("_H", bound=Hashable)
 
 
 def floor_minute(ts: float) -> float:
@@ -80,16 +81,6 @@ def label_value(value: object) -> str:
     """An extra label's value: stripped text, empty for None, at most MAX_LABEL_VALUE characters."""
     text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
     return text[:MAX_LABEL_VALUE]
-
-
-def admit(value: _H, seen: set[_H], limit: int) -> bool:
-    """True if ``value`` is in ``seen`` or fits (then it is added); False once ``limit`` is reached."""
-    if value in seen:
-        return True
-    if len(seen) < limit:
-        seen.add(value)
-        return True
-    return False
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ Source: ``GET /v2/{project_id}/connections/desktops`` (``connections.api: v2``) 
   window and the remembered keys keep the records already applied from counting twice.
 
 Labels are bounded (see :mod:`exporter.sources.connection_records`, which also holds the
-record keys and parsing); overflow into ``other`` is counted. :meth:`ConnectionsSource.families`
-builds fresh families from the immutable snapshot and never does I/O.
+record keys and parsing); overflow into ``other`` is counted. :mod:`exporter.exposition.connections`
+renders the immutable snapshot.
 """
 
 from __future__ import annotations
@@ -30,26 +30,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from cachetools import TLRUCache
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import Clock
-from exporter.config.settings import ConnectionsConfig
-from exporter.exposition import catalogue as m
-from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.config.settings import Config, ConnectionsConfig
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
 from exporter.sources.connection_records import (
-    MAX_LABEL_VALUE,
     MAX_REASON_CODES,
-    OTHER,
+    RTT_BUCKETS,
+    SETUP_BUCKETS,
     Histogram,
     HistogramData,
-    admit,
     ceil_minute,
     floor_minute,
     is_failure,
@@ -58,31 +54,9 @@ from exporter.sources.connection_records import (
     reason_code,
     record_key,
 )
+from exporter.sources.labels import OTHER, admit
 from exporter.timeutil import fmt_minutes, parse_time
 from exporter.upstream.client import Params
-
-if TYPE_CHECKING:
-    from exporter.app.exporter import Exporter
-
-__all__ = [  # the record helpers are re-exported: they lived here before the split
-    "API_BY_VERSION",
-    "ITEMS_KEY",
-    "MARGIN",
-    "MAX_LABEL_VALUE",
-    "MAX_REASON_CODES",
-    "OTHER",
-    "ConnectionsSnapshot",
-    "ConnectionsSource",
-    "HistogramData",
-    "RecordPager",
-    "ceil_minute",
-    "floor_minute",
-    "install_connections",
-    "is_failure",
-    "milliseconds",
-    "reason_code",
-    "record_key",
-]
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +102,21 @@ class ConnectionsSource:
     """Polls connection records incrementally and keeps exact counters and histograms."""
 
     name = "connections"
+    apis: tuple[str, ...] = tuple(API_BY_VERSION.values())
+    scope: Scope = "project"  # records are per project: a sharded project counts them once
 
     def __init__(
-        self,
-        client: RecordPager,
-        config: Callable[[], ConnectionsConfig],
-        clock: Clock,
-        invalid: InvalidSink,
+        self, client: RecordPager, config: ConnectionsConfig, clock: Clock, invalid: InvalidSink
     ) -> None:
+        """``enabled``, ``lookback`` and ``dedupe_max_keys`` are read here only; the other
+        keys apply from the next poll after :meth:`reconfigure`."""
         self._client = client
-        self._config = config
+        self.config = config
         self._clock = clock
         self._invalid = invalid
         self.health = SourceHealth(self.name, clock)
         self._lock = threading.Lock()
-        cfg = config()
+        cfg = config
         self.started_at = clock.time()
         self.horizon = self.started_at - cfg.lookback
         self._last_end: float | None = None
@@ -158,9 +132,9 @@ class ConnectionsSource:
         self._label_sets: set[tuple[str, ...]] = set()
         self._reason_codes: set[str] = set()
         self._overflow = 0
-        self._network = Histogram(m.CONNECTION_RTT_BUCKETS)
-        self._e2e = Histogram(m.CONNECTION_RTT_BUCKETS)
-        self._setup = Histogram(m.CONNECTION_SETUP_BUCKETS)
+        self._network = Histogram(RTT_BUCKETS)
+        self._e2e = Histogram(RTT_BUCKETS)
+        self._setup = Histogram(SETUP_BUCKETS)
         self._evictions_logged = False
         self._set_labels(tuple(cfg.extra_labels))
         self.snapshot = self._freeze()
@@ -168,7 +142,10 @@ class ConnectionsSource:
     # ----------------------------------------------------------------- config
 
     def interval(self) -> float:
-        return self._config().interval
+        return self.config.interval
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = config.connections
 
     def _set_labels(self, names: tuple[str, ...]) -> None:
         self._label_names = tuple(dict.fromkeys(names))
@@ -209,7 +186,7 @@ class ConnectionsSource:
         keys remembered) and the next poll repeats the window, so nothing is lost or
         counted twice. The lock serialises polls; scrapes read ``snapshot`` without it.
         """
-        cfg = self._config()
+        cfg = self.config
         if not cfg.enabled:
             return
         with self._lock:
@@ -315,55 +292,3 @@ class ConnectionsSource:
             self._overflow,
             len(self._seen),
         )
-
-    # ------------------------------------------------------------- exposition
-
-    def families(self) -> list[Metric]:
-        """Fresh metric families from the current snapshot (no I/O, no locks)."""
-        if not self._config().enabled:
-            return []
-        snap = self.snapshot
-        names = list(snap.label_names)
-        total = CounterMetricFamily(m.CONNECTIONS.full_name, m.CONNECTIONS.help, labels=names)
-        for labels, value in sorted(snap.connections.items()):
-            total.add_metric(list(labels), value)
-        fail_labels = [*m.CONNECTION_FAILURES.labels, *names]
-        failures = CounterMetricFamily(
-            m.CONNECTION_FAILURES.full_name, m.CONNECTION_FAILURES.help, labels=fail_labels
-        )
-        for labels, value in sorted(snap.failures.items()):
-            failures.add_metric(list(labels), value)
-        out: list[Metric] = [total, failures]
-        for fam, data in (
-            (m.CONNECTION_NETWORK_RTT, snap.network_rtt),
-            (m.CONNECTION_E2E_RTT, snap.e2e_rtt),
-            (m.CONNECTION_SETUP_DURATION, snap.setup),
-        ):
-            hist = HistogramMetricFamily(fam.full_name, fam.help, labels=[])
-            buckets = [(str(float(b)), float(c)) for b, c in zip(data.bounds, data.cumulative, strict=True)]
-            hist.add_metric([], [*buckets, ("+Inf", float(data.count))], data.sum)
-            out.append(hist)
-        f = m.CONNECTION_LABEL_OVERFLOW
-        out.append(CounterMetricFamily(f.full_name, f.help, value=snap.label_overflow))
-        f = m.CONNECTION_DEDUPE_KEYS
-        out.append(GaugeMetricFamily(f.full_name, f.help, value=snap.dedupe_keys))
-        return out
-
-
-def install_connections(exporter: Exporter) -> ConnectionsSource | None:
-    """Wire the source into an exporter: families, health, API self-metrics and a runner.
-
-    ``enabled``, ``lookback`` and ``dedupe_max_keys`` are read at start-up; the other
-    ``connections`` keys apply on reload (the source reads ``exporter.settings`` each poll).
-    """
-    if not exporter.settings.config.connections.enabled:
-        return None
-    source = ConnectionsSource(
-        exporter.client, lambda: exporter.settings.config.connections, exporter.clock, exporter.api_metrics
-    )
-    for api in API_BY_VERSION.values():
-        exporter.api_metrics.declare(api)
-    exporter.add_families(source.families, lambda: source.snapshot.version)
-    exporter.extra_healths.append(source.health)
-    exporter.add_runner(PeriodicRunner(source, exporter.clock, exporter.stop_event))
-    return source

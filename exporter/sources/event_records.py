@@ -4,7 +4,8 @@ Pure helpers used by :class:`~exporter.sources.events.EventsSource` (which holds
 state: what was read, the counters and the snapshot). Label values are bounded: known
 event types, ids, levels and recording statuses keep their canonical spelling; unknown
 ones are sanitised (``[a-z0-9_]``, at most :data:`MAX_VALUE_LEN` characters) and, past
-:data:`MAX_UNKNOWN_VALUES` distinct values per label, fold into ``other``.
+:data:`MAX_UNKNOWN_VALUES` distinct values per label, fold into ``other``
+(:func:`~exporter.sources.labels.admit`, the cap connection labels use too).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.exposition import catalogue as m
+from exporter.sources.labels import OTHER, admit
 from exporter.timeutil import parse_time
 
 MAX_UNKNOWN_VALUES = 50  # distinct unknown values per label before they fold into "other"
@@ -29,7 +30,7 @@ EVENT_IDS = (
     *("HDP_FILE", "HDP_USB", "HDP_CLIPBOARD", "HDP_INPUTIDLE", "HDP_PRINT"),
 )
 EVENT_LEVELS = {"info": "info", "information": "info", "alarm": "alarm", "error": "error"}
-LABELS = m.DESKTOP_EVENTS.labels  # desktop_id, event_type, event_id, event_level
+LABELS: tuple[str, ...] = ("desktop_id", "event_type", "event_id", "event_level")  # events counter
 
 _BAD_CHARS = re.compile(r"[^a-z0-9_]+")
 
@@ -56,12 +57,9 @@ class LabelValues:
 
     def __call__(self, raw: object) -> str:
         value = self.canonical(raw)
-        if value in self._known.values() or value in self._unknown:
+        if value in self._known.values() or admit(value, self._unknown, self._limit):
             return value
-        if len(self._unknown) >= self._limit:
-            return "other"
-        self._unknown.add(value)
-        return value
+        return OTHER
 
 
 def desktop_id_label(raw: object, fallback: str) -> str:

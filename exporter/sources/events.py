@@ -17,7 +17,7 @@ outlives the window and never read again. Each operation is counted once.
 Start-up: counters start at 0; operations older than process start minus
 ``events.lookback`` are consumed but not counted, and a final recording that ended
 before then is marked done without a call. Each refresh ends by swapping in an
-immutable :class:`EventsSnapshot`; :func:`event_families` renders it without I/O.
+immutable :class:`EventsSnapshot`; :mod:`exporter.exposition.events` renders it.
 Parsing and bounded label values live in :mod:`exporter.sources.event_records`.
 """
 
@@ -28,17 +28,14 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from cachetools import TTLCache
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import Clock
-from exporter.config.settings import EventsConfig
+from exporter.config.settings import Config, EventsConfig
 from exporter.errors import ClientRequestError, InvalidResponseError
-from exporter.exposition import catalogue as m
-from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
 from exporter.sources.event_records import (
     EVENT_IDS,
     EVENT_LEVELS,
@@ -46,47 +43,14 @@ from exporter.sources.event_records import (
     FINAL_STATUSES,
     LABELS,
     LIVE_STATUSES,
-    MAX_UNKNOWN_VALUES,
-    MAX_VALUE_LEN,
     LabelValues,
     Recording,
     count_or_none,
     desktop_id_label,
     parse_recording,
-    sanitise,
 )
 from exporter.timeutil import fmt_space, parse_time
 from exporter.upstream.client import Params
-
-if TYPE_CHECKING:
-    from exporter.app.exporter import Exporter
-
-__all__ = [  # the label and parsing helpers are re-exported: they lived here before the split
-    "CAP_SHARE",
-    "EVENT_IDS",
-    "EVENT_LEVELS",
-    "EVENT_TYPES",
-    "FINAL_STATUSES",
-    "LABELS",
-    "LIST_API",
-    "LIVE_STATUSES",
-    "MAX_TRACKED",
-    "MAX_UNKNOWN_VALUES",
-    "MAX_VALUE_LEN",
-    "OPS_API",
-    "OVERLAP",
-    "PAGE",
-    "SEEN_PER_RECORD",
-    "EventsSnapshot",
-    "EventsSource",
-    "LabelValues",
-    "OperationsClient",
-    "Recording",
-    "event_families",
-    "install",
-    "parse_recording",
-    "sanitise",
-]
 
 log = logging.getLogger(__name__)
 
@@ -139,24 +103,28 @@ class EventsSource:
     """Counts key desktop events exactly once; see the module docstring for the flow."""
 
     name = "events"
+    apis: tuple[str, ...] = (LIST_API, OPS_API)
+    scope: Scope = "project"  # recordings are per project: a sharded project counts them once
 
     def __init__(
         self,
         client: OperationsClient,
-        config: Callable[[], EventsConfig],
+        config: EventsConfig,
         clock: Clock,
         invalid: InvalidSink,
         budget_per_minute: Callable[[], float],
         page_size: int = PAGE,
     ) -> None:
+        """``enabled`` and ``lookback`` are read here only; the other keys apply from the
+        next refresh after :meth:`reconfigure`."""
         self._client = client
-        self._config = config
+        self.config = config
         self._clock = clock
         self._invalid = invalid
         self._rate = budget_per_minute
         self._page = max(1, min(page_size, PAGE))
         self.health = SourceHealth(self.name, clock)
-        cfg = config()
+        cfg = config
         self.cutoff = clock.time() - cfg.lookback  # older operations are never counted
         self._ttl = 0.0
         self._progress: TTLCache[str, _Progress] = TTLCache(maxsize=1, ttl=1)
@@ -176,7 +144,10 @@ class EventsSource:
     # ------------------------------------------------------------------ scheduling
 
     def interval(self) -> float:
-        return self._config().interval
+        return self.config.interval
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = config.events
 
     def cycle_cap(self, cfg: EventsConfig) -> int:
         """os-operations calls one refresh may make."""
@@ -199,7 +170,7 @@ class EventsSource:
 
     def refresh(self) -> None:
         """List recordings, read new operations, publish. Raises UpstreamError on failure."""
-        cfg = self._config()
+        cfg = self.config
         if not cfg.enabled:
             return
         self._resize(cfg.recordings_window)
@@ -350,39 +321,3 @@ class EventsSource:
         old = self.snapshot
         if (labels, counts, by_status) != (old.labels, old.counts, old.recordings):
             self.snapshot = EventsSnapshot(labels, MappingProxyType(counts), MappingProxyType(by_status), now)
-
-    # ------------------------------------------------------------------ exposition
-
-    def families(self) -> list[Metric]:
-        return event_families(self.snapshot) if self._config().enabled else []
-
-
-def event_families(snapshot: EventsSnapshot) -> list[Metric]:
-    """Fresh metric families from a snapshot (no I/O; called at scrape time)."""
-    ev, rec = m.DESKTOP_EVENTS, m.SCREEN_RECORDS
-    counter = CounterMetricFamily(ev.full_name, ev.help, labels=list(snapshot.labels))
-    for key, n in snapshot.counts.items():
-        counter.add_metric(list(key), float(n))
-    gauge = GaugeMetricFamily(rec.full_name, rec.help, labels=list(rec.labels))
-    for status, n in snapshot.recordings.items():
-        gauge.add_metric([status], float(n))
-    return [counter, gauge]
-
-
-def install(exporter: Exporter) -> EventsSource | None:
-    """Wire the source into an exporter (None when disabled at start-up; other keys reload)."""
-    if not exporter.settings.config.events.enabled:
-        return None
-    source = EventsSource(
-        exporter.client,
-        lambda: exporter.settings.config.events,
-        exporter.clock,
-        exporter.api_metrics,
-        lambda: exporter.budget.rate_for(OPS_API),
-    )
-    for api in (LIST_API, OPS_API):
-        exporter.api_metrics.declare(api)
-    exporter.add_families(source.families, lambda: source.snapshot.version)
-    exporter.extra_healths.append(source.health)
-    exporter.add_runner(PeriodicRunner(source, exporter.clock, exporter.stop_event))
-    return source

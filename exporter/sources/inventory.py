@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from exporter.clock import Clock
-from exporter.config.settings import InventoryConfig, ShardConfig
-from exporter.sources.base import InvalidSink, SourceHealth, next_version
+from exporter.config.settings import Config, InventoryConfig, ShardConfig
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class InventorySource:
     """Keeps the latest good :class:`InventorySnapshot`; a failed refresh keeps the old one."""
 
     name = "inventory"
+    apis: tuple[str, ...] = ("desktops_detail",)
+    scope: Scope = "shard"  # each shard lists the desktops it owns
 
     def __init__(
         self,
@@ -122,6 +124,10 @@ class InventorySource:
 
     def interval(self) -> float:
         return self.config.interval
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = config.inventory
+        self.shard = config.shard
 
     def refresh(self) -> None:
         """Fetch every desktop and swap the snapshot. Raises UpstreamError on failure."""

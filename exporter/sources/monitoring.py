@@ -22,10 +22,10 @@ from typing import Any, Protocol
 from cachetools import TLRUCache
 
 from exporter.clock import Clock
-from exporter.config.settings import MonitoringConfig
+from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, SourceHealth, is_systemic, next_version
-from exporter.timeutil import epoch_seconds, fmt_seconds, parse_time
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic, next_version
+from exporter.timeutil import epoch_seconds, finite_number, fmt_seconds, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,12 @@ def _newest(points: object) -> tuple[tuple[float, float] | None, int]:
         if not isinstance(p, dict):
             invalid += 1
             continue
-        avg, ts = p.get("average"), epoch_seconds(p.get("timestamp"))
-        if isinstance(avg, bool) or not isinstance(avg, int | float) or not math.isfinite(avg) or avg < 0:
-            invalid += 1
-            continue
-        if ts is None:
+        avg, ts = finite_number(p.get("average"), text=False), epoch_seconds(p.get("timestamp"))
+        if avg is None or avg < 0 or ts is None:
             invalid += 1
             continue
         if best is None or ts > best[1]:
-            best = (float(avg), ts)
+            best = (avg, ts)
     return best, invalid
 
 
@@ -132,9 +129,15 @@ def parse_monitor(desktop_id: str, body: Mapping[str, Any]) -> tuple[DesktopMetr
 
 
 class MonitoringSource:
-    """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots."""
+    """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots.
+
+    :meth:`fetch` is the per-desktop step :class:`~exporter.app.scheduler.MonitoringRunner`
+    spreads over the interval; :meth:`refresh` publishes what the fetches stored.
+    """
 
     name = "monitoring"
+    apis: tuple[str, ...] = (API,)
+    scope: Scope = "shard"  # one call per desktop of the shard's inventory
 
     def __init__(
         self,
@@ -195,10 +198,13 @@ class MonitoringSource:
             )
         self._stretched = stretched
 
-    def reconfigure(self, config: MonitoringConfig) -> None:
+    def reconfigure(self, config: Config) -> None:
         """New settings; a new ``max_age`` applies from each desktop's next refresh."""
         with self._lock:
-            self.config = config
+            self.config = config.monitoring
+
+    def refresh(self) -> None:
+        self.publish()
 
     def fetch(self, desktop_id: str) -> bool:
         """Refresh one desktop. Returns False on failure (already recorded in health)."""

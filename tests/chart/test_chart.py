@@ -19,13 +19,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from exporter.config.settings import parse_config
 from exporter.config.targets import TARGET_INDEX_ENV, parse_targets
 
+jsonschema = pytest.importorskip(
+    "jsonschema", reason="jsonschema not installed: run .ci/install-packaging.sh"
+)
 helm = pytest.importorskip(
     "helm_python", reason="helm-python-sdk not installed: run .ci/install-packaging.sh"
 )
@@ -134,7 +136,7 @@ def pod_annotations(objects: list[Manifest]) -> dict[str, str]:
 
 
 @cache
-def crd_validator(kind: str) -> jsonschema.Draft202012Validator:
+def crd_validator(kind: str) -> Any:  # a jsonschema.Draft202012Validator
     schema = json.loads((CRD_DIR / f"{kind.lower()}-monitoring-v1.json").read_text("utf-8"))
     return jsonschema.Draft202012Validator(schema)
 

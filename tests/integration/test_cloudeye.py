@@ -56,7 +56,7 @@ def _source(r: RunningExporter) -> CloudEyeSource:
 
 
 def _runner(r: RunningExporter) -> PeriodicRunner:
-    runner = r.exporter._monitoring_runner
+    runner = r.exporter.runner("monitoring")
     assert isinstance(runner, PeriodicRunner)
     return runner
 

@@ -63,7 +63,7 @@ class World:
         )
         self.clients.append(client)
         config: ConnectionsConfig = settings.config.connections
-        return ConnectionsSource(client, lambda: config, self.clock, self.observer)
+        return ConnectionsSource(client, config, self.clock, self.observer)
 
     def poll(self, *sources: ConnectionsSource, seconds: float = 60.0) -> None:
         self.clock.advance(seconds)

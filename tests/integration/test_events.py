@@ -71,7 +71,7 @@ class Rig:
         self.clients.append(client)
         return EventsSource(
             client,
-            lambda: settings.config.events,
+            settings.config.events,
             self.clock,
             self.sink,
             lambda: budget.rate_for("os_operations"),

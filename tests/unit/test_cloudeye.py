@@ -1,17 +1,21 @@
 """The Cloud Eye monitoring source with a fake clock and an in-memory Cloud Eye: parsing, the
 newest point, dimension discovery, partial failures, expiry, inventory filtering, online state,
-plus the client's paging bounds and the config keys."""
+plus the real client's paging bounds against a real HTTP server on 127.0.0.1, and the config keys."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from exporter.clock import FakeClock
-from exporter.config.settings import MonitoringConfig, parse_config
+from exporter.config.settings import Config, MonitoringConfig, parse_config
 from exporter.errors import (
     ClientRequestError,
     ConfigError,
@@ -400,7 +404,9 @@ def test_the_source_waits_for_the_inventory_then_gives_up_with_a_typed_error() -
 
 def test_a_disabled_source_makes_no_calls() -> None:
     h = Harness()
-    h.source.reconfigure(MonitoringConfig(enabled=False, source="cloudeye", cloudeye_dimension=DIM))
+    h.source.reconfigure(
+        Config(monitoring=MonitoringConfig(enabled=False, source="cloudeye", cloudeye_dimension=DIM))
+    )
     h.source.refresh()
     assert h.ces.batch_calls == []
 
@@ -409,9 +415,11 @@ def test_a_new_namespace_on_reload_is_discovered_again() -> None:
     h = Harness(dimension="")
     h.ces.points["cpu_util"] = [_point("d1", 10.0)]
     h.source.refresh()
-    assert h.source.dimension == DIM
-    h.source.reconfigure(MonitoringConfig(source="cloudeye", cloudeye_namespace="SYS.Other"))
-    assert h.source.dimension is None
+    before = h.source.dimension
+    h.source.reconfigure(
+        Config(monitoring=MonitoringConfig(source="cloudeye", cloudeye_namespace="SYS.Other"))
+    )
+    assert (before, h.source.dimension) == (DIM, None)
     h.source.refresh()
     assert h.ces.list_calls == [("SYS.Workspace", 1), ("SYS.Other", 1)]
 
@@ -419,18 +427,72 @@ def test_a_new_namespace_on_reload_is_discovered_again() -> None:
 # ---------------------------------------------------------------------------- client paging
 
 
-def _client(monkeypatch: pytest.MonkeyPatch, reply: Any) -> tuple[WorkspaceClient, list[Any]]:
-    raw = {"region": "ap-southeast-1", "project_id": "p" * 32}
+Reply = Callable[[str, dict[str, str], dict[str, Any]], dict[str, Any]]
+_API_BY_PATH = {"metrics": "ces_metrics", "batch-query-metric-data": "ces_batch_v2"}
+
+
+class CesServer:
+    """A real HTTP server on 127.0.0.1 answering Cloud Eye calls from ``reply``; records each call."""
+
+    def __init__(self) -> None:
+        self.reply: Reply = lambda *_: {}
+        self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                url = urlsplit(self.path)
+                api = _API_BY_PATH.get(url.path.rsplit("/", 1)[-1], "unknown")
+                params = dict(parse_qsl(url.query))
+                size = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(size)) if size else {}
+                outer.calls.append((api, params, body))
+                data = json.dumps(outer.reply(api, params, body)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def ces() -> Iterator[CesServer]:
+    server = CesServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _client(ces: CesServer, reply: Reply) -> tuple[WorkspaceClient, list[Any]]:
+    """The real client (signing, budget, HTTP) against ``ces``, which answers with ``reply``."""
+    raw = {
+        "region": "ap-southeast-1",
+        "project_id": "p" * 32,
+        "endpoints": {"ces": ces.url},
+        "budget": {"per_api": {"ces_batch_v2": 100_000, "ces_metrics": 100_000}, "burst": 1000},
+        "http": {"max_retries": 0},
+    }
     settings = parse_config(raw, {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
     client = WorkspaceClient(settings, Budget(settings.config.budget, FakeClock()), clock=FakeClock())
-    calls: list[Any] = []
-
-    def request(api: str, path_params: Any = None, params: Any = None, json_body: Any = None) -> Any:
-        calls.append((api, dict(params or {}), dict(json_body or {})))
-        return reply(api, dict(params or {}), dict(json_body or {}))
-
-    monkeypatch.setattr(client, "request", request)
-    return client, calls
+    ces.reply = reply
+    ces.calls = []
+    return client, ces.calls
 
 
 def _fleet(n: int) -> Any:
@@ -443,9 +505,9 @@ def _fleet(n: int) -> Any:
 
 @pytest.mark.parametrize(("desktops", "pages"), [(0, 1), (999, 1), (1000, 2), (2500, 3), (10_000, 11)])
 def test_the_batch_query_pages_by_a_thousand_until_a_short_page(
-    monkeypatch: pytest.MonkeyPatch, desktops: int, pages: int
+    ces: CesServer, desktops: int, pages: int
 ) -> None:
-    client, calls = _client(monkeypatch, _fleet(desktops))
+    client, calls = _client(ces, _fleet(desktops))
     points = client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2)
     assert len(points) == desktops
     assert len(calls) == pages
@@ -454,32 +516,30 @@ def test_the_batch_query_pages_by_a_thousand_until_a_short_page(
     assert calls[0][2]["metric_dimension"] == DIM and calls[0][2]["from"] == 1 and calls[0][2]["to"] == 2
 
 
-def test_the_batch_query_is_bounded_when_the_upstream_ignores_the_offset(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    client, calls = _client(monkeypatch, lambda *_: {"data_points": [_point("d", 1.0)] * 1000})
+def test_the_batch_query_is_bounded_when_the_upstream_ignores_the_offset(ces: CesServer) -> None:
+    client, calls = _client(ces, lambda *_: {"data_points": [_point("d", 1.0)] * 1000})
     points = client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2, max_points=5000)
     assert len(calls) == 5 and len(points) == 5000
 
 
-def test_a_batch_answer_without_data_points_is_an_invalid_response(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, _ = _client(monkeypatch, lambda *_: {"unexpected": "shape"})
+def test_a_batch_answer_without_data_points_is_an_invalid_response(ces: CesServer) -> None:
+    client, _ = _client(ces, lambda *_: {"unexpected": "shape"})
     with pytest.raises(InvalidResponseError):
         client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2)
-    client, _ = _client(monkeypatch, lambda *_: {"data_points": None})
+    client, _ = _client(ces, lambda *_: {"data_points": None})
     assert client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2) == []
 
 
-def test_the_metric_list_pages_by_marker_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_metric_list_pages_by_marker_and_is_bounded(ces: CesServer) -> None:
     def reply(api: str, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         start = int(params.get("start", "0"))
         return {"metrics": [{"metric_name": "m"}] * 1000, "meta_data": {"marker": str(start + 1)}}
 
-    client, calls = _client(monkeypatch, reply)
+    client, calls = _client(ces, reply)
     assert len(client.ces_list_metrics("SYS.Workspace", max_pages=3)) == 3000
     assert [c[1].get("start") for c in calls] == [None, "1", "2"]
     assert {c[1]["namespace"] for c in calls} == {"SYS.Workspace"}
-    client, calls = _client(monkeypatch, lambda *_: {"metrics": [{}] * 10, "meta_data": {"marker": "x"}})
+    client, calls = _client(ces, lambda *_: {"metrics": [{}] * 10, "meta_data": {"marker": "x"}})
     assert len(client.ces_list_metrics("SYS.Workspace")) == 10 and len(calls) == 1
 
 

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.clock import FakeClock
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import DataView, WorkspaceCollector, tag_label_name
+from exporter.exposition.collector import DataCollector, desktop_families, tag_label_name
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 
@@ -37,13 +37,16 @@ D1 = Desktop(
 D2 = Desktop("d2", "ws-0002", "bob", "SHUTOFF", "UNREGISTER", "az1", "Linux", "p1", "DEDICATED", "")
 
 
-def _registry(view: DataView) -> CollectorRegistry:
+View = tuple[InventorySnapshot | None, MonitoringSnapshot | None, InventoryConfig]
+
+
+def _registry(view: View) -> CollectorRegistry:
     reg = CollectorRegistry()
-    reg.register(WorkspaceCollector(lambda: view))
+    reg.register(DataCollector(lambda: desktop_families(*view)))
     return reg
 
 
-def _view(inv_cfg: InventoryConfig | None = None, with_d2_metrics: bool = False) -> DataView:
+def _view(inv_cfg: InventoryConfig | None = None, with_d2_metrics: bool = False) -> View:
     inv = InventorySnapshot.of([D1, D2], T0)
     entries = {
         "d1": DesktopMetrics(
@@ -55,7 +58,7 @@ def _view(inv_cfg: InventoryConfig | None = None, with_d2_metrics: bool = False)
         entries["d2"] = DesktopMetrics(
             "d2", (("cpu_usage_ratio", 0.1),), T0 - 300, "not_logged_in", T0 - 900, T0 - 60
         )
-    return DataView(inv, MonitoringSnapshot(MappingProxyType(entries), T0), inv_cfg or InventoryConfig())
+    return inv, MonitoringSnapshot(MappingProxyType(entries), T0), inv_cfg or InventoryConfig()
 
 
 def test_info_series_carries_inventory_labels() -> None:
@@ -137,9 +140,7 @@ def test_user_name_label_can_be_turned_off() -> None:
 
 
 def test_no_inventory_yet_means_no_desktop_series() -> None:
-    reg = CollectorRegistry()
-    reg.register(WorkspaceCollector(lambda: DataView(None, None, InventoryConfig())))
-    assert generate_latest(reg) == b""
+    assert generate_latest(_registry((None, None, InventoryConfig()))) == b""
 
 
 def test_exposition_matches_the_golden_file() -> None:

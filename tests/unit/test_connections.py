@@ -14,15 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from exporter.clock import FakeClock
-from exporter.config.settings import ConnectionsConfig, parse_config
+from exporter.config.settings import Config, ConnectionsConfig, parse_config
 from exporter.errors import UpstreamUnavailableError
 from exporter.exposition import catalogue as m
-from exporter.sources.connections import (
-    MAX_REASON_CODES,
-    ConnectionsSource,
-    reason_code,
-    record_key,
-)
+from exporter.exposition.connections import families
+from exporter.sources.connection_records import MAX_REASON_CODES, reason_code, record_key
+from exporter.sources.connections import ConnectionsSource
 from exporter.timeutil import fmt_minutes, fmt_seconds, parse_time
 
 T0 = 1_800_000_030.0  # 30 s past a minute boundary
@@ -98,8 +95,16 @@ class Env:
         self.clock = FakeClock(T0)
         self.api = MemoryApi()
         self.invalid = InvalidCounter()
-        self.config = ConnectionsConfig(**cfg)
-        self.source = ConnectionsSource(self.api, lambda: self.config, self.clock, self.invalid)
+        self.source = ConnectionsSource(self.api, ConnectionsConfig(**cfg), self.clock, self.invalid)
+
+    @property
+    def config(self) -> ConnectionsConfig:
+        return self.source.config
+
+    @config.setter
+    def config(self, value: ConnectionsConfig) -> None:
+        """A reload: the exporter pushes the whole new config to the source."""
+        self.source.reconfigure(Config(connections=value))
 
     def poll(self, advance: float = 60.0) -> None:
         self.clock.advance(advance)
@@ -117,7 +122,7 @@ class Env:
 def _samples(source: ConnectionsSource) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     class _C(Collector):
         def collect(self) -> Iterator[Any]:
-            yield from source.families()
+            yield from families(source.snapshot)
 
     reg = CollectorRegistry()
     reg.register(_C())
@@ -520,7 +525,7 @@ def test_every_family_the_source_exposes_is_in_the_catalogue() -> None:
     env.api.add(T0 + 1, connection_failure_reason="400200:x")
     env.source.refresh()
     names = {f.full_name for f in m.ALL} | {f.exposed_name for f in m.ALL}
-    fams = env.source.families()
+    fams = families(env.source.snapshot)
     assert {f.name for f in fams} <= names
     assert len(fams) == len(m.CONNECTION_FAMILIES)
 
@@ -528,9 +533,10 @@ def test_every_family_the_source_exposes_is_in_the_catalogue() -> None:
 def test_a_disabled_source_exposes_nothing_and_polls_nothing() -> None:
     env = Env()
     env.config = dataclasses.replace(env.config, enabled=False)
+    before = env.source.snapshot
     env.source.refresh()
     assert env.api.calls == []
-    assert env.source.families() == []
+    assert env.source.snapshot is before
 
 
 def test_config_rejects_unknown_and_repeated_extra_labels() -> None:

@@ -7,6 +7,7 @@ import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.config.settings import Config
 from exporter.exposition import catalogue as m
@@ -33,7 +34,24 @@ def _keys(cls: type, prefix: str = "") -> list[str]:
     return out
 
 
+def _documented(doc: object, key: str) -> bool:
+    """True when the whole dotted ``key`` path exists in the loaded YAML ``doc``."""
+    node = doc
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 @pytest.mark.parametrize("key", _keys(Config))
 def test_example_config_documents_every_key(key: str) -> None:
-    leaf = key.rsplit(".", 1)[-1]
-    assert f"{leaf}:" in EXAMPLE, f"config.yaml does not mention {key}"
+    assert _documented(yaml.safe_load(EXAMPLE), key), f"config.yaml does not document {key}"
+
+
+def test_a_key_under_another_section_does_not_count() -> None:
+    """The whole path is matched: ``inventory.interval`` does not document ``monitoring.interval``."""
+    doc = yaml.safe_load("inventory:\n  interval: 5m\nmonitoring:\n  enabled: true\n")
+    assert _documented(doc, "inventory.interval")
+    assert not _documented(doc, "monitoring.interval")
+    assert not _documented(doc, "inventory.interval.seconds")

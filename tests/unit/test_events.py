@@ -13,10 +13,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
 from exporter.clock import FakeClock
-from exporter.config.settings import EventsConfig, parse_config
+from exporter.config.settings import Config, EventsConfig, parse_config
 from exporter.errors import ClientRequestError, ConfigError, UpstreamUnavailableError
 from exporter.exposition import catalogue as m
-from exporter.sources.events import OVERLAP, EventsSource, LabelValues, event_families, sanitise
+from exporter.exposition.events import families as event_families
+from exporter.sources.event_records import LabelValues, sanitise
+from exporter.sources.events import OVERLAP, EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
 
 T0 = 1_700_000_000.0
@@ -112,7 +114,6 @@ class Rig:
     clock: FakeClock
     api: MemoryApi
     sink: Sink
-    cfg: list[EventsConfig]
     source: EventsSource
 
     def tick(self, seconds: float = 60.0) -> None:
@@ -130,9 +131,8 @@ def rig(page_size: int = 1000, rate: float = 100.0, **cfg: Any) -> Rig:
     clock = FakeClock(T0)
     api = MemoryApi(clock)
     sink = Sink()
-    holder = [EventsConfig(**cfg)]
-    source = EventsSource(api, lambda: holder[0], clock, sink, lambda: rate, page_size=page_size)
-    return Rig(clock, api, sink, holder, source)
+    source = EventsSource(api, EventsConfig(**cfg), clock, sink, lambda: rate, page_size=page_size)
+    return Rig(clock, api, sink, source)
 
 
 def test_a_live_recording_is_counted_exactly_once_across_polls_while_it_grows() -> None:
@@ -413,7 +413,7 @@ def test_without_the_desktop_id_label_counts_aggregate_per_type_id_and_level() -
     r.source.refresh()
     assert r.source.snapshot.labels == ("event_type", "event_id", "event_level")
     assert r.counts() == {("APP", "APP_CRASH", "error"): 6}
-    r.cfg[0] = EventsConfig(desktop_id_label=True)
+    r.source.reconfigure(Config(events=EventsConfig(desktop_id_label=True)))
     r.tick()
     assert r.counts() == {(d, "APP", "APP_CRASH", "error"): 2 for d in ("d1", "d2", "d3")}
 
@@ -469,15 +469,16 @@ def test_done_recordings_are_remembered_beyond_the_window_then_forgotten() -> No
 
 def test_a_disabled_source_makes_no_calls_and_exposes_nothing() -> None:
     r = rig(enabled=False)
+    before = r.source.snapshot
     r.source.refresh()
     assert not r.api.calls
-    assert r.source.families() == []
+    assert r.source.snapshot is before
 
 
 def exposition(source: EventsSource) -> str:
     class One(Collector):
         def collect(self) -> Any:
-            return iter(source.families())
+            return iter(event_families(source.snapshot))
 
     reg = CollectorRegistry()
     reg.register(One())

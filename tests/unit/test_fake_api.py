@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from exporter.apis import APIS
 from exporter.fake import FAILURE_EXAMPLE, FakeServer, FakeWorkspace
 from exporter.fake.data import WINDOWS_ONLY_KEYS
 from exporter.fake.routes import ROUTES
+from exporter.sources.monitoring import FIELDS, parse_monitor
 
 PID = "0123456789abcdef0123456789abcdef"
 T0 = 1_790_000_100.0  # a fixed "now" on a 5-minute boundary (2026-09-21T14:15:00Z)
@@ -436,7 +436,12 @@ def test_garbage_badvalues_puts_strings_nan_and_null_in_datapoints(api: Api, sta
     ).json()
     values = [p["average"] for p in doc["cpu_info"]]
     assert {"n/a", "NaN", None} <= set(values)
-    assert math.isnan(float("NaN"))  # the trap: float() accepts the string
+    # The trap is that float("NaN") succeeds: the exporter's parser must reject every one.
+    metrics, invalid = parse_monitor(desktop, doc)
+    assert metrics.values == ()
+    assert metrics.sample_time is None
+    assert invalid == sum(len(doc[key]) for key in FIELDS if isinstance(doc.get(key), list))
+    assert invalid >= len(values) > 0
 
 
 def test_latency_delays_the_response(api: Api, state: FakeWorkspace) -> None:

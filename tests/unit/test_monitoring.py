@@ -61,6 +61,7 @@ def test_garbage_datapoints_are_counted_and_skipped() -> None:
     body = {
         "cpu_info": [
             {"average": "NaN", "timestamp": T0},
+            {"average": "7.5", "timestamp": T0},  # the API sends JSON numbers: text is garbage
             {"average": float("nan"), "timestamp": T0},
             {"average": None, "timestamp": T0},
             {"average": 3.0, "timestamp": "yesterday"},
@@ -73,7 +74,7 @@ def test_garbage_datapoints_are_counted_and_skipped() -> None:
     }
     m, invalid = parse_monitor("d", body)
     assert dict(m.values) == {"cpu_usage_ratio": pytest.approx(0.09)}
-    assert invalid == 8
+    assert invalid == 9
     assert all(math.isfinite(v) for _, v in m.values)
 
 
