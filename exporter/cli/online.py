@@ -194,9 +194,11 @@ class TargetCheck:
         self._add(api, "ok", "ok", note)
         return value
 
-    def skip(self, api: str, why: str) -> None:
-        if self._blocked:
-            self._add(api, "skipped", "not tried", f"needs {self._blocked}, which failed")
+    def skip(self, api: str, why: str, needs: str) -> None:
+        """Record ``api`` as not called: ``needs`` (the listing that gives its id) failed, or
+        it answered without an id (``why``)."""
+        if self._blocked or not any(r.api == needs and r.status == "ok" for r in self.rows):
+            self._add(api, "skipped", "not tried", f"needs {self._blocked or needs}, which failed")
         else:
             self._add(api, "skipped", "skipped", why)
 
@@ -224,7 +226,7 @@ class TargetCheck:
                     lambda: client.desktop_monitor(desktop_id, fmt_seconds(start), fmt_seconds(end)),
                 )
             else:
-                self.skip("desktop_monitor", "no desktop to ask about")
+                self.skip("desktop_monitor", "no desktop to ask about", "desktops_detail")
         if mon.enabled and mon.source != "workspace":
             self._cloud_eye(desktop_id)
         if cfg.connections.enabled:
@@ -257,7 +259,7 @@ class TargetCheck:
         listing = self.check("screen_records", lambda: self.client.request("screen_records", params=params))
         record_id = first_id(listing, "screen_records", "id")
         if not record_id:
-            self.skip("os_operations", "no screen recording in events.recordings_window")
+            self.skip("os_operations", "no screen recording in events.recordings_window", "screen_records")
             return
         self.check(
             "os_operations",
