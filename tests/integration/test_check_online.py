@@ -19,10 +19,11 @@ import yaml
 
 from exporter.apis import APIS, IAM_ACTIONS
 from exporter.cli.main import main
-from exporter.cli.online import grant_for
+from exporter.cli.online import cell, grant_for
 from exporter.errors import AuthError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake.faults import IAM_ACTIONS as FAKE_IAM_ACTIONS
+from exporter.secret import register
 from tests.conftest import FakeApi
 
 pytestmark = pytest.mark.integration
@@ -351,3 +352,21 @@ def test_no_secret_is_printed_in_any_form(
     for secret in (CANARY_AK, CANARY_SK, CANARY_PASSWORD, CANARY_SK + "x", CANARY_PASSWORD + "x"):
         for form in _forms(secret):
             assert form not in printed, form
+
+
+def test_with_the_dimension_configured_cloud_eyes_metric_list_is_not_asked(
+    env: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = _config(env, "cloudeye")
+    raw["monitoring"]["cloudeye_dimension"] = env.state.ces_dimension
+    assert _check(tmp_path, raw) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert [r[1] for r in rows if r[1].startswith("ces_")] == ["ces_batch_v2"]
+    assert env.state.calls("ces_metrics") == 0
+
+
+def test_cells_are_one_printable_bounded_line_without_secrets() -> None:
+    register(CANARY_SK)
+    text = cell(f"bad\nline\x1b[31m {CANARY_SK} " + "x" * 500)
+    assert text.startswith("bad?line?[31m *** ")
+    assert CANARY_SK not in text and text.isprintable() and len(text) <= 160
