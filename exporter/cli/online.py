@@ -36,6 +36,7 @@ from exporter.secret import scrub
 from exporter.sources.cloudeye import FALLBACK_DIMENSION, WINDOW_S, most_common_dimension
 from exporter.sources.connection_records import ceil_minute, floor_minute
 from exporter.sources.connections import API_BY_VERSION
+from exporter.sources.connections import ITEMS_KEY as RECORDS_KEY
 from exporter.timeutil import fmt_minutes, fmt_seconds, fmt_space
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import Params, WorkspaceClient
@@ -202,6 +203,23 @@ class TargetCheck:
         else:
             self._add(api, "skipped", "skipped", why)
 
+    def listing(
+        self,
+        api: str,
+        items_key: str,
+        params: Params | None = None,
+        path_params: Mapping[str, str] | None = None,
+        json_body: object = None,
+    ) -> dict[str, Any]:
+        """One page of ``api``; an answer without its item list is invalid, as for the exporter."""
+        body = self.client.request(api, path_params, params, json_body)
+        items = body.get(items_key)
+        if items is None and json_body is not None and items_key in body:
+            return body  # an explicit null: a POST query with nothing in its window
+        if not isinstance(items, list):
+            raise InvalidResponseError(api, 200, host=self._host(api), cause=f"missing list {items_key!r}")
+        return body
+
     # ------------------------------------------------------------------ checks
 
     def run(self) -> list[Row]:
@@ -212,7 +230,7 @@ class TargetCheck:
             if found is None and not self._blocked:
                 self._blocked = "iam_projects"  # every project-scoped call needs the id
         desktops = self.check(
-            "desktops_detail", lambda: client.request("desktops_detail", params={"offset": 0, "limit": 1})
+            "desktops_detail", lambda: self.listing("desktops_detail", "desktops", {"offset": 0, "limit": 1})
         )
         desktop_id = first_id(desktops, "desktops", "desktop_id")
         mon = cfg.monitoring
@@ -244,7 +262,7 @@ class TargetCheck:
             "offset": 0,
             "limit": 1,
         }
-        self.check(api, lambda: self.client.request(api, params=params))
+        self.check(api, lambda: self.listing(api, RECORDS_KEY, params))
 
     def _events(self) -> None:
         now = self.clock.time()
@@ -256,14 +274,18 @@ class TargetCheck:
             "offset": 0,
             "limit": 1,
         }
-        listing = self.check("screen_records", lambda: self.client.request("screen_records", params=params))
+        listing = self.check(
+            "screen_records", lambda: self.listing("screen_records", "screen_records", params)
+        )
         record_id = first_id(listing, "screen_records", "id")
         if not record_id:
             self.skip("os_operations", "no screen recording in events.recordings_window", "screen_records")
             return
         self.check(
             "os_operations",
-            lambda: self.client.request("os_operations", {"record_id": record_id}, {"offset": 0, "limit": 1}),
+            lambda: self.listing(
+                "os_operations", "operations", {"offset": 0, "limit": 1}, {"record_id": record_id}
+            ),
         )
 
     def _cloud_eye(self, desktop_id: str) -> None:
@@ -272,8 +294,8 @@ class TargetCheck:
         if not dimension:
             listing = self.check(
                 "ces_metrics",
-                lambda: self.client.request(
-                    "ces_metrics", params={"namespace": mon.cloudeye_namespace, "limit": 1}
+                lambda: self.listing(
+                    "ces_metrics", "metrics", {"namespace": mon.cloudeye_namespace, "limit": 1}
                 ),
             )
             entries = listing.get("metrics") if isinstance(listing, dict) else None
@@ -291,7 +313,7 @@ class TargetCheck:
             "limit": 1,
         }
         try:
-            self.attempt("ces_batch_v2", lambda: self.client.request("ces_batch_v2", json_body=v2))
+            self.attempt("ces_batch_v2", lambda: self.listing("ces_batch_v2", "data_points", json_body=v2))
         except _Blocked:
             return
         except UpstreamError as e:
@@ -314,7 +336,7 @@ class TargetCheck:
         v1 = {"metrics": [metric], "from": from_ms, "to": to_ms, "period": "1", "filter": "average"}
         v2_said = describe(v2_error)
         try:
-            self.attempt("ces_batch_v1", lambda: self.client.request("ces_batch_v1", json_body=v1))
+            self.attempt("ces_batch_v1", lambda: self.listing("ces_batch_v1", "metrics", json_body=v1))
         except _Blocked:
             return
         except UpstreamError as e:

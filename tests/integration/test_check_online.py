@@ -370,3 +370,34 @@ def test_cells_are_one_printable_bounded_line_without_secrets() -> None:
     text = cell(f"bad\nline\x1b[31m {CANARY_SK} " + "x" * 500)
     assert text.startswith("bad?line?[31m *** ")
     assert CANARY_SK not in text and text.isprintable() and len(text) <= 160
+
+
+@pytest.mark.parametrize("kind", ["notjson", "wrongshape"])
+def test_a_garbage_answer_is_a_failed_row_not_a_traceback(
+    env: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    env.state.garbage("desktops_detail", times=None, kind=kind)
+    code = _check(tmp_path, _config(env, "workspace"))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    rows = _rows(captured.out)
+    assert code == 1
+    said = {
+        "notjson": "invalid answer: body is not JSON",
+        "wrongshape": "invalid answer: missing list 'desktops'",
+    }
+    assert _row(rows, "desktops_detail")[2].startswith(said[kind])
+    assert _row(rows, "desktop_monitor")[2:] == ["not tried", "needs desktops_detail, which failed"]
+
+
+def test_wrong_iam_password_fails_the_token_row_and_nothing_else_is_tried(
+    env: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
+    assert _check(tmp_path, _config(env, "token")) == 1
+    rows = _rows(capsys.readouterr().out)
+    assert rows[0][1:3] == ["iam_tokens", "HTTP 401"]
+    assert rows[0][3].startswith("IAM refused the token")
+    assert all(r[2:4] == ["not tried", "needs iam_tokens, which failed"] for r in rows[1:])
+    assert env.state.calls("iam_tokens") == 1
+    assert env.state.calls() == 1
