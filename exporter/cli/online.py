@@ -165,7 +165,7 @@ class TargetCheck:
             self._add(api, "skipped", "not tried", f"needs {self._blocked}, which failed")
             raise _Blocked
         if host in self._down:
-            self._add(api, "failed", "not tried", f"{host} unreachable: {self._down[host]}")
+            self._add(api, "skipped", "not tried", f"{host} unreachable: {self._down[host]}")
             raise _Blocked
         try:
             value = call()
