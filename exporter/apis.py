@@ -67,3 +67,25 @@ APIS: dict[str, ApiSpec] = _specs(
         per_minute=100,
     ),
 )
+
+#: The IAM actions a caller needs for each API, per the Huawei Cloud API reference: the
+#: API's own action first, then the actions it depends on (desktop-monitor reads Cloud Eye).
+#: Empty where the reference names none. ``check-config --online`` prints them for a 403.
+IAM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "iam_tokens": (),
+    "iam_projects": ("iam:projects:listProjects",),
+    "desktops_detail": ("workspace:desktops:listDetail",),
+    "desktops_list": ("workspace:desktops:list",),
+    "desktop_monitor": ("workspace:desktops:getMonitor", "ces:metricData:get"),
+    "connections": ("workspace:connections:securityList",),
+    "login_records": (),
+    "connections_export": ("workspace:connections:securityExport",),
+    "connections_export_v3": (),
+    "export_tasks": ("workspace:tenants:listExportTasks",),
+    "export_download": ("workspace:tenants:exportData",),
+    "screen_records": (),
+    "os_operations": (),
+    "ces_metrics": ("ces:metrics:list",),
+    "ces_batch_v1": ("ces:metricData:list",),
+    "ces_batch_v2": ("ces:metricData:list",),
+}

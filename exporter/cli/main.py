@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_flags(run)
     check = sub.add_parser("check-config", help="Validate a configuration file; exit 0 if valid, 2 if not.")
     _config_flag(check)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="Then make one smallest call to each API the config enables, with its credentials, and "
+        "print a table of results (the IAM action to grant for a 403); exit 1 if any call fails.",
+    )
     demo = sub.add_parser(
         "demo", help="Start a fake Workspace API and the exporter against it, and print the URL to open."
     )
@@ -183,7 +189,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return config_error(e)
     where = ", ".join(t.config.region for t in targets)
-    print(f"{args.config_file}: configuration is valid ({len(targets)} target(s): {where})")
+    print(f"{args.config_file}: configuration is valid ({len(targets)} target(s): {where})", flush=True)
+    if args.online:
+        from exporter.cli.online import run_online
+
+        return run_online(targets, sys.stdout)
     return 0
 
 

@@ -1,0 +1,398 @@
+"""``check-config --online``: one smallest call to each API the config enables, then a table.
+
+Offline validation says a config is well formed; only the cloud can say whether its
+credentials reach each API and hold each permission. Per target, the target's own
+:class:`~exporter.upstream.client.WorkspaceClient` (budget, signing, retries, bounded
+exchanges: nothing is bypassed) makes the cheapest call that proves it: a one-item page
+of each listing, one desktop's monitoring data, one Cloud Eye datapoint, the IAM token
+(token auth) and project discovery (no ``project_id``). Calls that need an id (a desktop,
+a recording) use the first one the listing returned, or are skipped with a note when
+there is none.
+
+Cloud Eye's v2 batch query exists only in some regions: when it answers 404 or 400 the
+v1 batch query is tried, and the row says which one the region serves.
+
+The table names per target and API ``ok``, the HTTP status and upstream error code, or
+the cause class of a failure without an answer; for a 403 the IAM action to grant (the
+one the denial names, else :data:`~exporter.apis.IAM_ACTIONS`). Cells hold only API
+names, statuses, error codes, causes and upstream messages, each scrubbed of every
+registered secret and stripped of control characters, so nothing a request carried is
+printed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+from exporter.apis import APIS, IAM_ACTIONS
+from exporter.clock import SYSTEM_CLOCK, Clock
+from exporter.config.settings import Settings
+from exporter.errors import ExporterError, InvalidResponseError, UpstreamError
+from exporter.secret import scrub
+from exporter.sources.cloudeye import FALLBACK_DIMENSION, WINDOW_S, most_common_dimension
+from exporter.sources.connection_records import ceil_minute, floor_minute
+from exporter.sources.connections import API_BY_VERSION
+from exporter.sources.connections import ITEMS_KEY as RECORDS_KEY
+from exporter.timeutil import fmt_minutes, fmt_seconds, fmt_space
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import Params, WorkspaceClient
+from exporter.upstream.transport import host_of_url
+
+Status = Literal["ok", "failed", "skipped"]
+
+# A metric every Workspace desktop reports to Cloud Eye: one is enough to prove access.
+CES_PROBE_METRIC = "cpu_util"
+# The v1 batch query needs a dimension value; any id proves access when no desktop exists.
+CES_PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
+# Connection records of the last few minutes: the smallest window the APIs take.
+RECORDS_WINDOW_S = 600.0
+# Failures without an answer that say the host itself cannot be reached: later calls to
+# the same host would only repeat them (each with its retries), so they are not made.
+_HOST_DOWN = ("connection refused", "dns lookup failed", "connect timeout", "tls ")
+_ACTION = re.compile(r"\b[a-z][a-z0-9]*:[A-Za-z0-9*]+:[A-Za-z0-9*]+\b")
+_MAX_CELL = 160
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: what one call to one API of one target showed."""
+
+    target: str
+    api: str
+    status: Status
+    result: str  # "ok", "skipped", "not tried", "HTTP 403 WKS.00081102", "connection refused", ...
+    note: str = ""
+
+
+class _Blocked(Exception):
+    """A call could not be made because an earlier step it needs failed."""
+
+
+def grant_for(api: str, error: UpstreamError) -> str:
+    """The IAM action(s) a 403 of ``api`` asks for: the one the denial names, else the table's.
+
+    When the denial names the API's own action, the actions it depends on are added.
+    """
+    known = IAM_ACTIONS.get(api, ())
+    named = _ACTION.search(error.error_msg)
+    if named is None:
+        return " + ".join(known)
+    if known and named.group(0) == known[0]:
+        return " + ".join(known)
+    return named.group(0)
+
+
+def describe(error: UpstreamError) -> str:
+    """The result cell of a failed call: HTTP status and error code, or the cause class."""
+    if isinstance(error, InvalidResponseError) and 200 <= error.status < 300:
+        return f"invalid answer: {error.cause or error.error_msg or 'unexpected body'}"
+    if error.status:
+        # Keystone's error body carries the status again as its code.
+        code = "" if error.error_code == str(error.status) else error.error_code
+        return f"HTTP {error.status} {code}".strip()
+    return error.cause or type(error).__name__
+
+
+def _advice(api: str, error: UpstreamError) -> str:
+    if error.status == 403 and api != "iam_tokens":
+        action = grant_for(api, error)
+        if action:
+            return f"grant {action}"
+        return "permission denied; the API reference names no IAM action: grant read access to this API"
+    if api == "iam_tokens" and error.status in (400, 401, 403):
+        return "IAM refused the token: check auth.username, auth.domain_name, the password and project_id"
+    if error.status == 401:
+        return "credentials rejected: check the AK/SK (and security token), or the IAM user"
+    if error.status == 0:
+        return f"no answer from {error.host}" if error.host else "no answer"
+    if isinstance(error, InvalidResponseError):
+        return ""
+    return error.error_msg[:120]
+
+
+def cell(text: str) -> str:
+    """``text`` scrubbed of secrets, on one line, printable, bounded."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in scrub(text))
+    return clean if len(clean) <= _MAX_CELL else clean[: _MAX_CELL - 3] + "..."
+
+
+class TargetCheck:
+    """The checks of one target; :meth:`run` fills :attr:`rows` in call order."""
+
+    def __init__(self, settings: Settings, client: WorkspaceClient, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.rows: list[Row] = []
+        self._token_pending = settings.credentials.method == "token"
+        self._blocked = ""  # the step every later call needs and that failed
+        self._down: dict[str, str] = {}  # host -> why it cannot be reached
+
+    @property
+    def target(self) -> str:
+        cfg = self.settings.config
+        return f"{cfg.region}/{self.client.project_id or cfg.project_id or '?'}"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _host(self, api: str) -> str:
+        endpoints = self.settings.config.endpoints
+        base = {"workspace": endpoints.workspace, "iam": endpoints.iam, "ces": endpoints.ces}
+        return host_of_url(base[APIS[api].service])
+
+    def _add(self, api: str, status: Status, result: str, note: str = "") -> None:
+        self.rows.append(Row("", api, status, result, note))
+
+    def _token_resolved(self, error: UpstreamError | None) -> None:
+        if not self._token_pending:
+            return
+        self._token_pending = False
+        if error is not None and error.api == "iam_tokens":
+            self._add("iam_tokens", "failed", describe(error), _advice("iam_tokens", error))
+            self._blocked = "iam_tokens"
+        else:
+            self._add("iam_tokens", "ok", "ok")
+
+    def attempt(self, api: str, call: Callable[[], Any]) -> Any:
+        """Make ``call`` (a call to ``api``); return its value, or raise ``_Blocked``
+        after recording the failure. Records nothing on success: the caller does."""
+        host = self._host(api)
+        if self._blocked:
+            self._add(api, "skipped", "not tried", f"needs {self._blocked}, which failed")
+            raise _Blocked
+        if host in self._down:
+            self._add(api, "skipped", "not tried", f"{host} unreachable: {self._down[host]}")
+            raise _Blocked
+        try:
+            value = call()
+        except UpstreamError as e:
+            self._token_resolved(e)
+            if e.api != api:  # a step the call needed: the token or project discovery
+                if e.api != "iam_tokens":
+                    self._add(e.api, "failed", describe(e), _advice(e.api, e))
+                    self._blocked = e.api
+                self._add(api, "skipped", "not tried", f"needs {e.api}, which failed")
+                raise _Blocked from None
+            if e.status == 0 and e.host and e.cause.startswith(_HOST_DOWN):
+                self._down[e.host] = e.cause
+            raise
+        self._token_resolved(None)
+        return value
+
+    def check(self, api: str, call: Callable[[], Any], note: str = "") -> Any:
+        """Make ``call`` and record its row; return its value, or None when it failed."""
+        try:
+            value = self.attempt(api, call)
+        except _Blocked:
+            return None
+        except UpstreamError as e:
+            self._add(api, "failed", describe(e), _advice(api, e))
+            return None
+        self._add(api, "ok", "ok", note)
+        return value
+
+    def skip(self, api: str, why: str, needs: str) -> None:
+        """Record ``api`` as not called: ``needs`` (the listing that gives its id) failed, or
+        it answered without an id (``why``)."""
+        if self._blocked or not any(r.api == needs and r.status == "ok" for r in self.rows):
+            self._add(api, "skipped", "not tried", f"needs {self._blocked or needs}, which failed")
+        else:
+            self._add(api, "skipped", "skipped", why)
+
+    def listing(
+        self,
+        api: str,
+        items_key: str,
+        params: Params | None = None,
+        path_params: Mapping[str, str] | None = None,
+        json_body: object = None,
+    ) -> dict[str, Any]:
+        """One page of ``api``; an answer without its item list is invalid, as for the exporter."""
+        body = self.client.request(api, path_params, params, json_body)
+        items = body.get(items_key)
+        if items is None and json_body is not None and items_key in body:
+            return body  # an explicit null: a POST query with nothing in its window
+        if not isinstance(items, list):
+            raise InvalidResponseError(api, 200, host=self._host(api), cause=f"missing list {items_key!r}")
+        return body
+
+    # ------------------------------------------------------------------ checks
+
+    def run(self) -> list[Row]:
+        cfg = self.settings.config
+        client = self.client
+        if not cfg.project_id:
+            found = self.check("iam_projects", client.ensure_project_id, "project discovered by region name")
+            if found is None and not self._blocked:
+                self._blocked = "iam_projects"  # every project-scoped call needs the id
+        desktops = self.check(
+            "desktops_detail", lambda: self.listing("desktops_detail", "desktops", {"offset": 0, "limit": 1})
+        )
+        desktop_id = first_id(desktops, "desktops", "desktop_id")
+        mon = cfg.monitoring
+        if mon.enabled and mon.source != "cloudeye":
+            if desktop_id:
+                end = self.clock.time()
+                # The configured window: the call the monitoring source will make.
+                start = end - mon.window
+                self.check(
+                    "desktop_monitor",
+                    lambda: client.desktop_monitor(desktop_id, fmt_seconds(start), fmt_seconds(end)),
+                )
+            else:
+                self.skip("desktop_monitor", "no desktop to ask about", "desktops_detail")
+        if mon.enabled and mon.source != "workspace":
+            self._cloud_eye(desktop_id)
+        if cfg.connections.enabled:
+            self._connections()
+        if cfg.events.enabled:
+            self._events()
+        return [Row(self.target, r.api, r.status, r.result, r.note) for r in self.rows]
+
+    def _connections(self) -> None:
+        api = API_BY_VERSION[self.settings.config.connections.api]
+        now = self.clock.time()
+        params: Params = {
+            "start_time": fmt_minutes(floor_minute(now - RECORDS_WINDOW_S)),
+            "end_time": fmt_minutes(ceil_minute(now)),
+            "offset": 0,
+            "limit": 1,
+        }
+        self.check(api, lambda: self.listing(api, RECORDS_KEY, params))
+
+    def _events(self) -> None:
+        now = self.clock.time()
+        params: Params = {
+            "start_time": fmt_space(now - self.settings.config.events.recordings_window),
+            "end_time": fmt_space(now),
+            "sort_field": "start_time",
+            "sort_type": "desc",
+            "offset": 0,
+            "limit": 1,
+        }
+        listing = self.check(
+            "screen_records", lambda: self.listing("screen_records", "screen_records", params)
+        )
+        record_id = first_id(listing, "screen_records", "id")
+        if not record_id:
+            self.skip("os_operations", "no screen recording in events.recordings_window", "screen_records")
+            return
+        self.check(
+            "os_operations",
+            lambda: self.listing(
+                "os_operations", "operations", {"offset": 0, "limit": 1}, {"record_id": record_id}
+            ),
+        )
+
+    def _cloud_eye(self, desktop_id: str) -> None:
+        mon = self.settings.config.monitoring
+        dimension = mon.cloudeye_dimension
+        if not dimension:
+            listing = self.check(
+                "ces_metrics",
+                lambda: self.listing(
+                    "ces_metrics", "metrics", {"namespace": mon.cloudeye_namespace, "limit": 1}
+                ),
+            )
+            entries = listing.get("metrics") if isinstance(listing, dict) else None
+            found = most_common_dimension(e for e in entries if isinstance(e, dict)) if entries else None
+            dimension = found or FALLBACK_DIMENSION
+        to_ms = math.floor((self.clock.time() - mon.cloudeye_delay) * 1000)
+        from_ms = to_ms - int(WINDOW_S * 1000)
+        v2 = {
+            "namespace": mon.cloudeye_namespace,
+            "metric_name": CES_PROBE_METRIC,
+            "metric_dimension": dimension,
+            "from": from_ms,
+            "to": to_ms,
+            "offset": 0,
+            "limit": 1,
+        }
+        try:
+            self.attempt("ces_batch_v2", lambda: self.listing("ces_batch_v2", "data_points", json_body=v2))
+        except _Blocked:
+            return
+        except UpstreamError as e:
+            if e.status not in (400, 404):
+                self._add("ces_batch_v2", "failed", describe(e), _advice("ces_batch_v2", e))
+                return
+            self._cloud_eye_v1(dimension, desktop_id or CES_PLACEHOLDER_ID, from_ms, to_ms, e)
+            return
+        self._add("ces_batch_v2", "ok", "ok", "the region serves the v2 batch query")
+
+    def _cloud_eye_v1(
+        self, dimension: str, value: str, from_ms: int, to_ms: int, v2_error: UpstreamError
+    ) -> None:
+        mon = self.settings.config.monitoring
+        metric = {
+            "namespace": mon.cloudeye_namespace,
+            "metric_name": CES_PROBE_METRIC,
+            "dimensions": [{"name": dimension, "value": value}],
+        }
+        v1 = {"metrics": [metric], "from": from_ms, "to": to_ms, "period": "1", "filter": "average"}
+        v2_said = describe(v2_error)
+        try:
+            self.attempt("ces_batch_v1", lambda: self.listing("ces_batch_v1", "metrics", json_body=v1))
+        except _Blocked:
+            return
+        except UpstreamError as e:
+            self._add("ces_batch_v2", "failed", v2_said, _advice("ces_batch_v2", v2_error))
+            self._add("ces_batch_v1", "failed", describe(e), _advice("ces_batch_v1", e))
+            return
+        self._add("ces_batch_v1", "ok", "ok", f"the region serves the v1 batch query only (v2: {v2_said})")
+
+
+def first_id(body: object, items_key: str, id_key: str) -> str:
+    """The id of the first item of a listing answer, or "" when there is none."""
+    items = body.get(items_key) if isinstance(body, Mapping) else None
+    if isinstance(items, list) and items and isinstance(items[0], Mapping):
+        value = items[0].get(id_key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def check_targets(targets: list[Settings], clock: Clock = SYSTEM_CLOCK) -> list[Row]:
+    """Run the checks of every target, one after the other, each with its own client."""
+    rows: list[Row] = []
+    for settings in targets:
+        client = WorkspaceClient(settings, Budget(settings.config.budget, clock), clock=clock)
+        try:
+            rows.extend(TargetCheck(settings, client, clock).run())
+        except ExporterError as e:  # not an upstream answer (a shutdown): one row, never a traceback
+            cfg = settings.config
+            rows.append(Row(f"{cfg.region}/{cfg.project_id or '?'}", "*", "failed", type(e).__name__, str(e)))
+        finally:
+            client.close()
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    """The table, one row per call, columns aligned, then a one-line summary."""
+    header = ("TARGET", "API", "RESULT", "NOTE")
+    lines = [tuple(cell(v) for v in (r.target, r.api, r.result, r.note)) for r in rows]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
+    out = []
+    for line in [header, *lines]:
+        out.append("  ".join(v.ljust(w) for v, w in zip(line[:3], widths, strict=True)) + "  " + line[3])
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "failed", "skipped")}
+    out.append(
+        f"{len(rows)} checks: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped"
+    )
+    return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def run_online(targets: list[Settings], out: TextIO, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Check every target, print the table to ``out``; 0 when every call passed, else 1."""
+    try:
+        rows = check_targets(targets, clock)
+    except KeyboardInterrupt:
+        print("interrupted", file=out)
+        return 130
+    out.write(render(rows))
+    out.flush()
+    return 1 if any(r.status == "failed" for r in rows) else 0
