@@ -131,12 +131,12 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
     try:
         server = HTTPServer(host, port, app, security)
     except OSError as e:
-        log.error("cannot listen on %s: %s", cfg.web.listen_address, e.strerror or e)
+        log.error("cannot listen address=%s error=%s", cfg.web.listen_address, e.strerror or e)
         return 1
     done = stop or threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+        log.info("shutting down signal=%s", signal.Signals(signum).name)
         done.set()
 
     def on_hup(signum: int, frame: FrameType | None) -> None:

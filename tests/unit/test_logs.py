@@ -1,11 +1,15 @@
-"""Structured log lines: the ``"text key=%s"`` convention and both formats.
+"""Structured log lines: the ``"text key=%s"`` convention, both formats, and every call site.
 
 The formatters are fed real ``LogRecord`` objects (made by a real logger) and their output
 is parsed back: JSON with :mod:`json`, logfmt with the strict parser below, which the
-integration test shares."""
+integration test shares. The last test walks the AST of every logging call in
+``exporter/`` so a call that breaks the convention fails here, not in someone's log
+pipeline.
+"""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
@@ -13,6 +17,8 @@ import re
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +28,17 @@ from exporter.logs import (
     MAX_VALUE_CHARS,
     JsonFormatter,
     LogfmtFormatter,
+    conforming,
     setup_logging,
     split_format,
 )
 from exporter.secret import register
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "exporter"
+LEVEL_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+# Names a module binds its logger to; a call on anything else is not a log call.
+LOGGER_NAMES = {"log", "logger", "_log", "LOG", "logging"}
 
 _LOGFMT_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|[^\s="]+)')
 # Python reprs that must never reach a log line.
@@ -308,3 +321,62 @@ def test_setup_routes_warnings_and_thread_crashes_through_the_chosen_format(
     assert docs[1]["msg"] == "uncaught exception in a thread" and docs[1]["thread"] == "worker-7"
     assert docs[1]["exc"].endswith("RuntimeError: thread broke")
     assert docs[2]["msg"] == "plain event" and docs[2]["key"] == "v"
+
+
+# ----------------------------------------------------------------- every call site
+
+
+def _log_calls() -> Iterator[tuple[str, ast.Call]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LEVEL_METHODS
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in LOGGER_NAMES
+            ):
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", node
+
+
+def call_problem(call: ast.Call) -> str | None:
+    """Why this logging call breaks the convention, or ``None``."""
+    if not call.args:
+        return "no format string"
+    fmt = call.args[0]
+    if not (isinstance(fmt, ast.Constant) and isinstance(fmt.value, str)):
+        return "the format string must be a literal (values go in key=%s fields, not into the text)"
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return "*args hides how many values the placeholders get"
+    return conforming(fmt.value, len(call.args) - 1)
+
+
+def test_the_ast_check_tells_a_conforming_call_from_a_broken_one() -> None:
+    def problem(source: str) -> str | None:
+        call = ast.parse(source).body[0]
+        assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+        return call_problem(call.value)
+
+    assert problem('log.info("source first refresh ok source=%s", name)') is None
+    assert problem('log.info("stopped")') is None
+    assert problem('log.debug("retrying attempt=%d delay_seconds=%.2f", a, d)') is None
+    assert problem('log.info(f"serving {url}")') is not None
+    assert problem('log.info("cannot listen on %s: %s", a, e)') is not None
+    assert problem('log.info("polled records=%d", a, b)') == "1 placeholders but 2 arguments"
+    assert problem('log.info("polled records=%d records=%d", a, b)') == "a key appears twice"
+    assert problem('log.info("polled Records=%d", a)') is not None
+    assert problem('log.info("polled msg=%s", a)') is not None
+    assert problem('log.info("polled value=%r", a)') is not None
+    assert problem('log.info("key=%s", a)') is not None
+    assert problem('log.info("polled key=%s", *a)') is not None
+
+
+def test_every_logging_call_in_the_exporter_follows_the_convention() -> None:
+    calls = list(_log_calls())
+    assert len(calls) > 30  # the walk finds the exporter's calls, not nothing
+    broken = [f"{where}: {problem}" for where, call in calls if (problem := call_problem(call))]
+    assert broken == [], (
+        'log calls must read log.<level>("event text key=%s key2=%d", v1, v2) '
+        "(see exporter/logs.py):\n" + "\n".join(broken)
+    )
