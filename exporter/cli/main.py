@@ -148,8 +148,14 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
         signal.signal(signal.SIGHUP, on_hup)
     exporter.start()
     server.start()
-    log.info("listening url=%s tls=%s basic_auth=%s", server.url, server.tls, auth is not None)
-    print(f"workspace-exporter {__version__} serving {server.url}/metrics", file=sys.stderr, flush=True)
+    log.info(
+        "serving version=%s url=%s tls=%s basic_auth=%s config=%s",
+        __version__,
+        server.url + "/metrics",
+        server.tls,
+        auth is not None,
+        exporter.settings.source or None,
+    )
     while not done.wait(1.0):
         pass
     server.stop()
