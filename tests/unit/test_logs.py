@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from exporter.errors import UpstreamUnavailableError
+from exporter.errors import UpstreamError, UpstreamUnavailableError
 from exporter.logs import (
     MAX_VALUE_CHARS,
     JsonFormatter,
@@ -380,3 +380,36 @@ def test_every_logging_call_in_the_exporter_follows_the_convention() -> None:
         'log calls must read log.<level>("event text key=%s key2=%d", v1, v2) '
         "(see exporter/logs.py):\n" + "\n".join(broken)
     )
+
+
+def test_readme_names_every_upstream_error_class_the_logs_write() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("### Logs") :]
+    section = section[: section.index("\n### ", 1)]
+    classes = {cls.__name__: cls("api").reason for cls in _subclasses(UpstreamError)}
+    missing = {name: reason for name, reason in classes.items() if f"`{reason}`" not in section}
+    assert missing == {}, "README's Logs section should list these error classes"
+
+
+def test_readme_examples_parse_and_show_the_fields_of_an_upstream_failure(
+    capture: tuple[logging.Logger, _Capture],
+) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("### Logs") :]
+    section = section[: section.index("\n### ", 1)]
+    blocks = re.findall(r"```\n(.*?)\n```", section, re.S)
+    logfmt_example, json_example = parse_logfmt(blocks[0]), json.loads(blocks[1])
+    log, got = capture
+    error = UpstreamUnavailableError("desktops_detail", 500, "WKS.00211401", "down", "rid", host="h:1")
+    log.warning("source refresh failed source=%s error=%s", "inventory", error)
+    lf, js = both(got.records[0])
+    assert list(logfmt_example) == list(lf)
+    assert list(json_example) == list(js)
+    assert json_example["msg"].startswith("source refresh failed")
+
+
+def _subclasses(cls: type[UpstreamError]) -> list[type[UpstreamError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
