@@ -296,6 +296,8 @@ def test_setup_routes_warnings_and_thread_crashes_through_the_chosen_format(
     root = logging.getLogger()
     old_level = root.level
     try:
+        # pytest resets warnings.showwarning for each test: forget an earlier test's capture.
+        logging.captureWarnings(False)
         setup_logging("info", fmt)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
