@@ -20,7 +20,7 @@ from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
-from exporter.sources.monitoring import ONLINE_STATES, MonitoringSnapshot
+from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
 _LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -34,6 +34,56 @@ def _g(f: m.Family, labels: Iterable[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(f.full_name, f.help, labels=list(f.labels if labels is None else labels))
 
 
+def label_value(s: str) -> str:
+    """A label value that always encodes to UTF-8: a lone surrogate (from a JSON ``\\ud800``
+    escape) becomes U+FFFD instead of failing the whole exposition."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return s
+
+
+# The monitoring families in exposition order; both renderers follow this tuple.
+MONITORING_FAMILIES: tuple[m.Family, ...] = (
+    *m.MONITORING.values(),
+    m.DESKTOP_MONITORING_TIMESTAMP,
+    m.DESKTOP_ONLINE_STATUS,
+    m.DESKTOP_SESSION_START,
+    m.DESKTOP_SESSION_END,
+)
+
+
+def info_label_names(config: InventoryConfig) -> list[str]:
+    """Label names of the desktop info family (tag labels last, in config order)."""
+    base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
+    return base + [tag_label_name(k) for k in dict.fromkeys(config.tag_labels)]
+
+
+def info_row(d: Desktop, config: InventoryConfig) -> list[str]:
+    """Label values of one desktop's info sample, matching :func:`info_label_names`."""
+    values = _info_values(d, config.user_name_label) + [d.tag(k) for k in dict.fromkeys(config.tag_labels)]
+    return [label_value(v) for v in values]
+
+
+def monitoring_rows(desktop_id: str, dm: DesktopMetrics) -> Iterator[tuple[m.Family, list[str], float]]:
+    """One desktop's monitoring samples as (family, label values, value), family by family."""
+    did = label_value(desktop_id)
+    for key, value in dm.values:
+        yield m.MONITORING[key], [did], value
+    if dm.sample_time is not None:
+        yield m.DESKTOP_MONITORING_TIMESTAMP, [did], dm.sample_time
+    if dm.online_state is not None:
+        for state in ONLINE_STATES:
+            yield m.DESKTOP_ONLINE_STATUS, [did, state], 1.0 if state == dm.online_state else 0.0
+    if dm.session_start is not None:
+        yield m.DESKTOP_SESSION_START, [did], dm.session_start
+    if dm.session_end is not None:
+        yield m.DESKTOP_SESSION_END, [did], dm.session_end
+
+
 def desktop_families(
     inventory: InventorySnapshot | None,
     monitoring: MonitoringSnapshot | None,
@@ -43,40 +93,21 @@ def desktop_families(
     still in the inventory, so a removed desktop disappears everywhere at once."""
     if inventory is None:
         return []
-    tag_keys = list(dict.fromkeys(config.tag_labels))
-    base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
-    info = InfoMetricFamily(
-        m.DESKTOP_INFO.full_name, m.DESKTOP_INFO.help, labels=base + [tag_label_name(k) for k in tag_keys]
-    )
+    info = InfoMetricFamily(m.DESKTOP_INFO.full_name, m.DESKTOP_INFO.help, labels=info_label_names(config))
     for d in inventory.desktops:
-        info.add_metric(_info_values(d, config.user_name_label) + [d.tag(k) for k in tag_keys], {})
+        info.add_metric(info_row(d, config), {})
     out: list[Metric] = [info]
     if monitoring is None:
         return out
-    gauges = {key: _g(f) for key, f in m.MONITORING.items()}
-    ts = _g(m.DESKTOP_MONITORING_TIMESTAMP)
-    online = _g(m.DESKTOP_ONLINE_STATUS)
-    start = _g(m.DESKTOP_SESSION_START)
-    end = _g(m.DESKTOP_SESSION_END)
+    gauges = {f.full_name: _g(f) for f in MONITORING_FAMILIES}
     entries = monitoring.entries
     for d in inventory.desktops:
         dm = entries.get(d.desktop_id)
         if dm is None:
             continue
-        did = [d.desktop_id]
-        for key, value in dm.values:
-            gauges[key].add_metric(did, value)
-        if dm.sample_time is not None:
-            ts.add_metric(did, dm.sample_time)
-        if dm.online_state is not None:
-            for state in ONLINE_STATES:
-                online.add_metric([d.desktop_id, state], 1.0 if state == dm.online_state else 0.0)
-        if dm.session_start is not None:
-            start.add_metric(did, dm.session_start)
-        if dm.session_end is not None:
-            end.add_metric(did, dm.session_end)
+        for f, labels, value in monitoring_rows(d.desktop_id, dm):
+            gauges[f.full_name].add_metric(labels, value)
     out.extend(gauges.values())
-    out.extend((ts, online, start, end))
     return out
 
 
