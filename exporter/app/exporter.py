@@ -19,6 +19,7 @@ from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.exposition.collector import DataView, WorkspaceCollector
+from exporter.exposition.lines import DesktopLines
 from exporter.exposition.render import CachedExposition
 from exporter.exposition.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.logs import setup_logging
@@ -100,6 +101,8 @@ class Exporter:
         self.events = install_events(self)
         self.connections = install_connections(self)
         self.data_registry.register(WorkspaceCollector(self._view))
+        # The same families as WorkspaceCollector, formatted incrementally (MultiExporter renders these).
+        self.lines = DesktopLines(self._view)
         self.live_registry.register(
             StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)
         )
