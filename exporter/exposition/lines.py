@@ -38,8 +38,21 @@ from exporter.sources.monitoring import DesktopMetrics
 
 _EOF = "# EOF\n"
 # The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
-_value = cast(Callable[[float], str], floatToGoString)
-_MON_INDEX = {f.full_name: i for i, f in enumerate(MONITORING_FAMILIES)}
+_go_string = cast(Callable[[float], str], floatToGoString)
+_INF = float("inf")
+
+
+def format_value(v: float) -> str:
+    """``floatToGoString(v)``, with its common case (a finite float Go writes like repr) inlined."""
+    if v.__class__ is float and -_INF < v < _INF:
+        s = repr(v)
+        if not (v > 0 and s.find(".") > 6):
+            return s
+    return _go_string(v)
+
+
+# id(family) -> (position in MONITORING_FAMILIES, sample name): looked up once per sample.
+_MON_META = {id(f): (i, f.full_name) for i, f in enumerate(MONITORING_FAMILIES)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,12 @@ def format_labels(labels: Mapping[str, str]) -> str:
     """``{a="x",b="y"}`` with names sorted, as prometheus_client writes them ("" for none)."""
     if not labels:
         return ""
-    return "{" + ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())) + "}"
+    parts = []
+    for k, v in sorted(labels.items()):
+        if "\\" in v or "\n" in v or '"' in v:  # rare: skip three replace calls otherwise
+            v = escape_value(v)
+        parts.append(f'{k}="{v}"')
+    return "{" + ",".join(parts) + "}"
 
 
 class _One(Collector):
@@ -119,7 +137,7 @@ class DesktopLines:
     def __init__(self, view: Callable[[], DataView]) -> None:
         self._view = view
         self._prefix_key: object = None
-        self._labels: dict[tuple[str, ...], str] = {}
+        self._labels: dict[tuple[object, ...], str] = {}
         self._info: str = ""
         # desktop_id -> (its metrics when formatted, one text per monitoring family)
         self._desktops: dict[str, tuple[DesktopMetrics, tuple[str, ...]]] = {}
@@ -192,14 +210,15 @@ class DesktopLines:
     def _format(self, did: str, dm: DesktopMetrics, extra: Mapping[str, str]) -> tuple[str, ...]:
         texts = [""] * len(MONITORING_FAMILIES)
         labels_cache = self._labels
+        meta = _MON_META
         for f, values, value in monitoring_rows(did, dm):
-            key = (f.full_name, *values)
+            key = (f.labels, *values)
             lab = labels_cache.get(key)
             if lab is None:
                 lab = format_labels({**extra, **dict(zip(f.labels, values, strict=True))})
                 labels_cache[key] = lab
-            i = _MON_INDEX[f.full_name]
-            texts[i] += f"{f.full_name}{lab} {_value(value)}\n"
+            i, name = meta[id(f)]
+            texts[i] += f"{name}{lab} {format_value(value)}\n"
         return tuple(texts)
 
 
