@@ -70,18 +70,18 @@ def info_row(d: Desktop, config: InventoryConfig) -> list[str]:
 
 def monitoring_rows(desktop_id: str, dm: DesktopMetrics) -> Iterator[tuple[m.Family, list[str], float]]:
     """One desktop's monitoring samples as (family, label values, value), family by family."""
-    did = label_value(desktop_id)
+    did = [label_value(desktop_id)]  # one list for every desktop_id-only row: consumers copy it
     for key, value in dm.values:
-        yield m.MONITORING[key], [did], value
+        yield m.MONITORING[key], did, value
     if dm.sample_time is not None:
-        yield m.DESKTOP_MONITORING_TIMESTAMP, [did], dm.sample_time
+        yield m.DESKTOP_MONITORING_TIMESTAMP, did, dm.sample_time
     if dm.online_state is not None:
         for state in ONLINE_STATES:
-            yield m.DESKTOP_ONLINE_STATUS, [did, state], 1.0 if state == dm.online_state else 0.0
+            yield m.DESKTOP_ONLINE_STATUS, [did[0], state], 1.0 if state == dm.online_state else 0.0
     if dm.session_start is not None:
-        yield m.DESKTOP_SESSION_START, [did], dm.session_start
+        yield m.DESKTOP_SESSION_START, did, dm.session_start
     if dm.session_end is not None:
-        yield m.DESKTOP_SESSION_END, [did], dm.session_end
+        yield m.DESKTOP_SESSION_END, did, dm.session_end
 
 
 def desktop_families(

@@ -211,12 +211,18 @@ class DesktopLines:
         texts = [""] * len(MONITORING_FAMILIES)
         labels_cache = self._labels
         meta = _MON_META
+        last: tuple[object, object] = (None, None)
+        lab = ""
         for f, values, value in monitoring_rows(did, dm):
-            key = (f.labels, *values)
-            lab = labels_cache.get(key)
-            if lab is None:
-                lab = format_labels({**extra, **dict(zip(f.labels, values, strict=True))})
-                labels_cache[key] = lab
+            # Consecutive rows usually share their label values (the same list): format them once.
+            if last[0] is not values or last[1] is not f.labels:
+                last = (values, f.labels)
+                key = (f.labels, *values)
+                hit = labels_cache.get(key)
+                if hit is None:
+                    hit = format_labels({**extra, **dict(zip(f.labels, values, strict=True))})
+                    labels_cache[key] = hit
+                lab = hit
             i, name = meta[id(f)]
             texts[i] += f"{name}{lab} {format_value(value)}\n"
         return tuple(texts)
