@@ -42,15 +42,6 @@ _go_string = cast(Callable[[float], str], floatToGoString)
 _INF = float("inf")
 
 
-def format_value(v: float) -> str:
-    """``floatToGoString(v)``, with its common case (a finite float Go writes like repr) inlined."""
-    if v.__class__ is float and -_INF < v < _INF:
-        s = repr(v)
-        if not (v > 0 and s.find(".") > 6):
-            return s
-    return _go_string(v)
-
-
 # id(family) -> (position in MONITORING_FAMILIES, sample name): looked up once per sample.
 _MON_META = {id(f): (i, f.full_name) for i, f in enumerate(MONITORING_FAMILIES)}
 
@@ -223,8 +214,15 @@ class DesktopLines:
                     hit = format_labels({**extra, **dict(zip(f.labels, values, strict=True))})
                     labels_cache[key] = hit
                 lab = hit
+            # floatToGoString's common case inlined (a finite float Go writes like repr): once per sample.
+            if value.__class__ is float and -_INF < value < _INF:
+                text = repr(value)
+                if value > 0 and text.find(".") > 6:
+                    text = _go_string(value)
+            else:
+                text = _go_string(value)
             i, name = meta[id(f)]
-            texts[i] += f"{name}{lab} {format_value(value)}\n"
+            texts[i] += f"{name}{lab} {text}\n"
         return tuple(texts)
 
 
