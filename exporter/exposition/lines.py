@@ -196,7 +196,9 @@ class DesktopLines:
         # Desktops that left the inventory or lost their data drop out of the cache here.
         self._desktops = fresh
         self.formatted = formatted
-        return tuple("".join([r[i] for r in rows]) for i in range(len(MONITORING_FAMILIES)))
+        if not rows:
+            return ("",) * len(MONITORING_FAMILIES)
+        return tuple("".join(column) for column in zip(*rows, strict=True))  # rows -> families
 
     def _format(self, did: str, dm: DesktopMetrics, extra: Mapping[str, str]) -> tuple[str, ...]:
         texts = [""] * len(MONITORING_FAMILIES)
