@@ -158,12 +158,21 @@ class CachedExposition:
         self._wake.set()
 
     def _run(self) -> None:
+        failing = False
         while not self._stopping.is_set():
             if self._stopped_by is not None and self._stopped_by.is_set():
                 return
             self._wake.clear()
-            with self._lock:
-                self._refresh(dict(self._formats), self._gzip_wanted)
+            try:
+                with self._lock:
+                    self._refresh(dict(self._formats), self._gzip_wanted)
+            except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
+                self.stats.errors += 1
+                if not failing:  # once per run of failures, not every poll
+                    log.warning("exposition refresh failed: %s: %s", type(e).__name__, e)
+                failing = True
+            else:
+                failing = False
             self._wake.wait(self._poll)
 
     def refresh(self) -> None:

@@ -184,6 +184,26 @@ def test_the_background_renderer_renders_and_scrapes_only_read() -> None:
     assert exp._thread is None
 
 
+def test_a_failing_version_callback_does_not_end_the_renderer() -> None:
+    broken = [True]
+
+    def version() -> int:
+        if broken[0]:
+            raise RuntimeError("boom")
+        return 1
+
+    exp = CachedExposition(CollectorRegistry(), CollectorRegistry(), version, poll_interval=0.01)
+    exp.start()
+    try:
+        assert _wait(lambda: exp.stats.errors >= 2)
+        broken[0] = False
+        assert _wait(exp.current)
+        assert exp._thread is not None and exp._thread.is_alive()
+        assert b"huaweicloud_workspace_render_errors_total" in exp.body("", False)[0]
+    finally:
+        exp.stop()
+
+
 @pytest.mark.parametrize("targets", [1, 2])
 def test_multi_exporter_serves_what_generate_latest_would(targets: int) -> None:
     settings = [
