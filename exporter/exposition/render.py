@@ -116,7 +116,6 @@ class CachedExposition:
         # The text format is rendered from the start, so even the first scrape finds it ready.
         encoder, content_type = choose_encoder("")
         self._formats: dict[str, Encoder] = {content_type: encoder}
-        self._gzip_wanted = False
         self._failed_key: object = _NEVER
         self._lock = threading.Lock()  # one render at a time
         self._wake = threading.Event()
@@ -165,7 +164,7 @@ class CachedExposition:
             self._wake.clear()
             try:
                 with self._lock:
-                    self._refresh(dict(self._formats), self._gzip_wanted)
+                    self._refresh(dict(self._formats), gzip=True)
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
                 self.stats.errors += 1
                 if not failing:  # once per run of failures, not every poll
@@ -178,7 +177,7 @@ class CachedExposition:
     def refresh(self) -> None:
         """Bring every format asked for so far up to the current data version (the renderer's step)."""
         with self._lock:
-            self._refresh(dict(self._formats), self._gzip_wanted)
+            self._refresh(dict(self._formats), gzip=True)
 
     # ------------------------------------------------------------------ rendering
 
@@ -239,10 +238,9 @@ class CachedExposition:
         with self._lock:
             if content_type not in self._formats and len(self._formats) < _MAX_FORMATS:
                 self._formats[content_type] = encoder
-            self._gzip_wanted = self._gzip_wanted or gzip
             formats = dict(self._formats) if running else {content_type: encoder}
             formats.setdefault(content_type, encoder)
-            self._refresh(formats, gzip)
+            self._refresh(formats, gzip or running)
             hit = self._state.entries.get(content_type)
         if hit is None:  # never rendered successfully: only the self-metrics can be served
             return self._compress(b"") if gzip else _Rendered(b"")
