@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
+from exporter.exposition import catalogue as m
 from exporter.exposition.collector import DataView, WorkspaceCollector
 from exporter.exposition.lines import Block, DesktopLines, Headers, merge, render_text
 from exporter.sources.inventory import Desktop, InventorySnapshot
@@ -193,7 +194,5 @@ def test_families_come_in_catalogue_order() -> None:
     inv, entries = _fleet(3, 10)
     holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
     names = list(_families(_fast(lambda: DesktopLines(holder).blocks({}), "")))
-    from exporter.exposition import catalogue as m
-
     expected = [f.exposed_name if f.kind == "info" else f.full_name for f in m.ALL[: len(names)]]
     assert names == expected
