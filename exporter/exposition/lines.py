@@ -36,7 +36,7 @@ from exporter.exposition.collector import (
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import DesktopMetrics
 
-_EOF = "# EOF\n"
+_EOF = b"# EOF\n"
 # The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
 _go_string = cast(Callable[[float], str], floatToGoString)
 _INF = float("inf")
@@ -48,10 +48,10 @@ _MON_META = {id(f): (i, f.full_name) for i, f in enumerate(MONITORING_FAMILIES)}
 
 @dataclass(frozen=True)
 class Lines:
-    """A family we format ourselves: its catalogue entry and its sample lines as text chunks."""
+    """A family we format ourselves: its catalogue entry and its sample lines as UTF-8 chunks."""
 
     family: m.Family
-    chunks: tuple[str, ...]
+    chunks: tuple[bytes, ...]
 
     @property
     def name(self) -> str:
@@ -88,10 +88,10 @@ class _One(Collector):
 Encoder = Callable[[Collector], bytes]
 
 
-def encode_family(metric: Metric, encoder: Encoder) -> str:
+def encode_family(metric: Metric, encoder: Encoder) -> bytes:
     """One family as the encoder writes it, without OpenMetrics' closing ``# EOF``."""
-    text = encoder(_One(metric)).decode("utf-8")
-    return text[: -len(_EOF)] if text.endswith(_EOF) else text
+    raw = encoder(_One(metric))
+    return raw[: -len(_EOF)] if raw.endswith(_EOF) else raw
 
 
 def _empty(f: m.Family) -> Metric:
@@ -104,10 +104,10 @@ class Headers:
     """HELP/TYPE lines per (content type, family), produced once by the encoder itself."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
-    def get(self, f: m.Family, encoder: Encoder, content_type: str) -> str:
+    def get(self, f: m.Family, encoder: Encoder, content_type: str) -> bytes:
         key = (content_type, f.full_name)
         hit = self._cache.get(key)
         if hit is None:
@@ -129,11 +129,9 @@ class DesktopLines:
         self._view = view
         self._prefix_key: object = None
         self._labels: dict[tuple[object, ...], str] = {}
-        self._info: str = ""
+        self._info = b""
         # desktop_id -> (its metrics when formatted, one text per monitoring family)
         self._desktops: dict[str, tuple[DesktopMetrics, tuple[str, ...]]] = {}
-        self._joined_key: object = None
-        self._joined: tuple[str, ...] = ()
         self.formatted = 0  # desktops (re)formatted by the last render (tests, benchmark)
 
     def blocks(self, extra_labels: Mapping[str, str]) -> list[Block]:
@@ -154,30 +152,25 @@ class DesktopLines:
             self._prefix_key = prefix_key
             self._labels = {}
             self._desktops = {}
-            self._joined_key = None
             names = info_label_names(cfg)
             line = m.DESKTOP_INFO.full_name + "_info"
             self._info = "".join(
                 f"{line}{format_labels({**extra, **dict(zip(names, info_row(d, cfg), strict=True))})} 1.0\n"
                 for d in inv.desktops
-            )
+            ).encode("utf-8")
         out: list[Block] = [Lines(m.DESKTOP_INFO, (self._info,))]
         mon = v.monitoring
         if mon is None:
             self.formatted = 0
             return out
-        joined_key = (prefix_key, mon.version)
-        if joined_key != self._joined_key:
-            self._joined = self._join(inv.desktops, mon.entries, extra)
-            self._joined_key = joined_key
-        else:
-            self.formatted = 0
-        out.extend(Lines(f, (text,)) for f, text in zip(MONITORING_FAMILIES, self._joined, strict=True))
+        # Joined afresh on every render (tens of ms) rather than kept: it would hold the body twice.
+        joined = self._join(inv.desktops, mon.entries, extra)
+        out.extend(Lines(f, (text,)) for f, text in zip(MONITORING_FAMILIES, joined, strict=True))
         return out
 
     def _join(
         self, desktops: Sequence[Desktop], entries: Mapping[str, DesktopMetrics], extra: Mapping[str, str]
-    ) -> tuple[str, ...]:
+    ) -> tuple[bytes, ...]:
         cache = self._desktops
         fresh: dict[str, tuple[DesktopMetrics, tuple[str, ...]]] = {}
         rows: list[tuple[str, ...]] = []
@@ -197,8 +190,10 @@ class DesktopLines:
         self._desktops = fresh
         self.formatted = formatted
         if not rows:
-            return ("",) * len(MONITORING_FAMILIES)
-        return tuple("".join(column) for column in zip(*rows, strict=True))  # rows -> families
+            return (b"",) * len(MONITORING_FAMILIES)
+        # rows -> families; encoded per family, so no str of the whole body ever exists (a
+        # single non-ASCII character would make it 2-4 bytes per character).
+        return tuple("".join(column).encode("utf-8") for column in zip(*rows, strict=True))
 
     def _format(self, did: str, dm: DesktopMetrics, extra: Mapping[str, str]) -> tuple[str, ...]:
         texts = [""] * len(MONITORING_FAMILIES)
@@ -252,11 +247,11 @@ def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]
 
 def render_text(blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers) -> bytes:
     """The data part of the exposition (no ``# EOF``) in the negotiated format."""
-    pieces: list[str] = []
+    pieces: list[bytes] = []
     for b in blocks:
         if isinstance(b, Lines):
             pieces.append(headers.get(b.family, encoder, content_type))
             pieces.extend(b.chunks)
         else:
             pieces.append(encode_family(b, encoder))
-    return "".join(pieces).encode("utf-8")
+    return b"".join(pieces)
