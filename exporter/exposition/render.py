@@ -44,6 +44,10 @@ _EOF = b"# EOF\n"
 # background, so the CPU it costs per hour matters more than the last 10 % of the body.
 GZIP_LEVEL = 1
 POLL_INTERVAL = 0.25
+# A format nobody asked for in this long is no longer rendered in the background (Prometheus
+# negotiates OpenMetrics, so the text format rendered from the start would only cost CPU and
+# a copy of the body); asked again, it is rendered once by that scrape.
+FORMAT_IDLE = 600.0
 _MAX_FORMATS = 8  # a handful of negotiated formats at most
 _NEVER = object()
 
@@ -103,6 +107,7 @@ class CachedExposition:
         *,
         poll_interval: float = POLL_INTERVAL,
         gzip_level: int = GZIP_LEVEL,
+        format_idle: float = FORMAT_IDLE,
     ) -> None:
         self._data = data
         self._live = _Own(live, RenderStats())
@@ -116,6 +121,8 @@ class CachedExposition:
         # The text format is rendered from the start, so even the first scrape finds it ready.
         encoder, content_type = choose_encoder("")
         self._formats: dict[str, Encoder] = {content_type: encoder}
+        self._format_idle = format_idle
+        self._asked: dict[str, float] = {content_type: time.monotonic()}  # last request per format
         self._failed_key: object = _NEVER
         self._lock = threading.Lock()  # one render at a time
         self._wake = threading.Event()
@@ -164,6 +171,7 @@ class CachedExposition:
             self._wake.clear()
             try:
                 with self._lock:
+                    self._forget_idle_formats()
                     self._refresh(dict(self._formats), gzip=True)
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
                 self.stats.errors += 1
@@ -173,6 +181,12 @@ class CachedExposition:
             else:
                 failing = False
             self._wake.wait(self._poll)
+
+    def _forget_idle_formats(self) -> None:
+        now = time.monotonic()
+        for ct in list(self._formats):
+            if len(self._formats) > 1 and now - self._asked.get(ct, now) > self._format_idle:
+                del self._formats[ct]
 
     def refresh(self) -> None:
         """Bring every format asked for so far up to the current data version (the renderer's step)."""
@@ -228,6 +242,8 @@ class CachedExposition:
         return _Rendered(raw, prefix, comp)
 
     def _entry(self, encoder: Encoder, content_type: str, gzip: bool) -> _Rendered:
+        if len(self._asked) < _MAX_FORMATS or content_type in self._asked:
+            self._asked[content_type] = time.monotonic()
         running = self._thread is not None
         state = self._state
         hit = state.entries.get(content_type)

@@ -184,6 +184,32 @@ def test_the_background_renderer_renders_and_scrapes_only_read() -> None:
     assert exp._thread is None
 
 
+def test_a_format_nobody_asks_for_any_more_is_no_longer_rendered() -> None:
+    f = Flaky()
+    exp = CachedExposition(
+        CollectorRegistry(),
+        CollectorRegistry(),
+        lambda: f.version,
+        f.blocks,
+        poll_interval=0.01,
+        format_idle=0.2,
+    )
+    exp.start()
+    try:
+        exp.body(OM, True)  # registers OpenMetrics; the text format was registered at start
+        assert _wait(lambda: "text/plain" not in " ".join(exp._formats))  # idle for 0.2 s
+        before = exp.renders
+        f.version = 2
+        exp.body(OM, True)  # keep OpenMetrics asked for
+        assert _wait(lambda: b"# EOF" in exp.body(OM, False)[0] and exp.current())
+        assert exp.renders == before + 1  # OpenMetrics only
+        text, _ = exp.body("", False)  # asked again: rendered once by this scrape
+        assert b'huaweicloud_workspace_test_flaky{desktop_id="d1"} 1.0' in text
+        assert exp.renders == before + 2
+    finally:
+        exp.stop()
+
+
 def test_a_failing_version_callback_does_not_end_the_renderer() -> None:
     broken = [True]
 
