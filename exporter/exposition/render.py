@@ -5,7 +5,8 @@ Rendering 10,000 desktops takes a large fraction of a second even on the fast pa
 does either. Once :meth:`CachedExposition.start` has run, one renderer thread watches
 the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).
-When it changes, the thread renders every format asked for so far, compresses each,
+When it changes, the thread renders every format asked for in the last ten minutes
+(the text format from the start), compresses each,
 and swaps one immutable reference. A scrape reads that reference and appends only the
 small, per-scrape self-metrics; its data lag behind the sources by at most one render.
 
