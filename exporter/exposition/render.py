@@ -6,9 +6,9 @@ does either. Once :meth:`CachedExposition.start` has run, one renderer thread wa
 the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).
 When it changes, the thread renders every format asked for in the last ten minutes
-(the text format from the start), compresses each,
-and swaps one immutable reference. A scrape reads that reference and appends only the
-small, per-scrape self-metrics; its data lag behind the sources by at most one render.
+(the text format from the start), compresses each, and swaps one immutable reference.
+A scrape reads that reference and appends only the small, per-scrape self-metrics; its
+data lag behind the sources by at most one render.
 
 A render that raises leaves the last good bytes in place and is counted in
 ``huaweicloud_workspace_render_errors_total``; that version is not retried until the
