@@ -37,6 +37,7 @@ from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import DesktopMetrics
 
 _EOF = b"# EOF\n"
+_SMALL = 64 * 1024  # pieces below this are merged with their neighbours
 # The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
 _go_string = cast(Callable[[float], str], floatToGoString)
 _INF = float("inf")
@@ -245,13 +246,36 @@ def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]
     return list(merged.values())
 
 
-def render_text(blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers) -> bytes:
-    """The data part of the exposition (no ``# EOF``) in the negotiated format."""
+def render_pieces(
+    blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers
+) -> list[bytes]:
+    """The data part of the exposition (no ``# EOF``) in the negotiated format, as pieces to send
+    in order: the large family texts are shared with other formats, never copied into one body;
+    small neighbours are merged so a scrape writes a few dozen pieces at most."""
     pieces: list[bytes] = []
+    small: list[bytes] = []
+
+    def add(piece: bytes) -> None:
+        if len(piece) < _SMALL:
+            small.append(piece)
+            return
+        if small:
+            pieces.append(b"".join(small))
+            small.clear()
+        pieces.append(piece)
+
     for b in blocks:
         if isinstance(b, Lines):
-            pieces.append(headers.get(b.family, encoder, content_type))
-            pieces.extend(b.chunks)
+            add(headers.get(b.family, encoder, content_type))
+            for chunk in b.chunks:
+                add(chunk)
         else:
-            pieces.append(encode_family(b, encoder))
-    return b"".join(pieces)
+            add(encode_family(b, encoder))
+    if small:
+        pieces.append(b"".join(small))
+    return pieces
+
+
+def render_text(blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers) -> bytes:
+    """The data part of the exposition as one byte string (tests, the benchmark)."""
+    return b"".join(render_pieces(blocks, encoder, content_type, headers))

@@ -35,7 +35,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from exporter.exposition.catalogue import NAMESPACE
-from exporter.exposition.lines import Block, Encoder, Headers, render_text
+from exporter.exposition.lines import Block, Encoder, Headers, render_pieces
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _NEVER = object()
 
 @dataclass(frozen=True)
 class _Rendered:
-    raw: bytes
+    parts: tuple[bytes, ...]  # the data part, in pieces shared with other formats where possible
     gzip_prefix: bytes | None = None
     gzip_state: Any = None  # zlib compressor after the data part (copied per scrape)
 
@@ -221,7 +221,7 @@ class CachedExposition:
             if zip_todo:
                 t0, c0 = time.monotonic(), time.thread_time()
                 for ct in zip_todo:
-                    entries[ct] = self._compress(entries[ct].raw)
+                    entries[ct] = self._compress(entries[ct].parts)
                 self.stats.compress_cpu += time.thread_time() - c0
                 self.stats.last_compress_seconds = time.monotonic() - t0
         except Exception as e:  # noqa: BLE001 - any failure must leave the last good bytes served
@@ -231,16 +231,17 @@ class CachedExposition:
             return
         self._state = _State(key, entries)
 
-    def _encode(self, blocks: list[Block] | None, encoder: Encoder, content_type: str) -> bytes:
+    def _encode(self, blocks: list[Block] | None, encoder: Encoder, content_type: str) -> tuple[bytes, ...]:
         if blocks is not None:
-            return render_text(blocks, encoder, content_type, self._headers)
+            return tuple(render_pieces(blocks, encoder, content_type, self._headers))
         raw = encoder(self._data)
-        return raw[: -len(_EOF)] if raw.endswith(_EOF) else raw
+        return (raw[: -len(_EOF)] if raw.endswith(_EOF) else raw,)
 
-    def _compress(self, raw: bytes) -> _Rendered:
+    def _compress(self, parts: tuple[bytes, ...]) -> _Rendered:
         comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        prefix = comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH)
-        return _Rendered(raw, prefix, comp)
+        packed = [comp.compress(p) for p in parts]
+        packed.append(comp.flush(zlib.Z_SYNC_FLUSH))
+        return _Rendered(parts, b"".join(packed), comp)
 
     def _entry(self, encoder: Encoder, content_type: str, gzip: bool) -> _Rendered:
         if len(self._asked) < _MAX_FORMATS or content_type in self._asked:
@@ -260,9 +261,9 @@ class CachedExposition:
             self._refresh(formats, gzip or running)
             hit = self._state.entries.get(content_type)
         if hit is None:  # never rendered successfully: only the self-metrics can be served
-            return self._compress(b"") if gzip else _Rendered(b"")
+            return self._compress(()) if gzip else _Rendered(())
         if gzip and hit.gzip_prefix is None:
-            return self._compress(hit.raw)
+            return self._compress(hit.parts)
         return hit
 
     # ---------------------------------------------------------------------- serving
@@ -277,7 +278,7 @@ class CachedExposition:
         entry = self._entry(encoder, content_type, gzip)
         live = encoder(self._live)
         if not gzip:
-            return [entry.raw, live], content_type
+            return [*entry.parts, live], content_type
         state = entry.gzip_state.copy()
         return [entry.gzip_prefix or b"", state.compress(live) + state.flush()], content_type
 
