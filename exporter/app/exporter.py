@@ -102,7 +102,7 @@ class Exporter:
         self.connections = install_connections(self)
         self.data_registry.register(WorkspaceCollector(self._view))
         # The same families as WorkspaceCollector, formatted incrementally (MultiExporter renders these).
-        self.lines = DesktopLines(self._view)
+        self.lines = DesktopLines(self._view, lambda: [f for build in self._view().extra for f in build()])
         self.live_registry.register(
             StatusCollector(self._healths, lambda: self.budget, self._monitored, self.reload_state)
         )

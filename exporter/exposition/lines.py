@@ -2,7 +2,7 @@
 
 prometheus_client spends a few microseconds per sample building Sample tuples and
 formatting them, which is seconds per render at 10,000 desktops. Here the same samples
-(from the row functions in :mod:`exporter.exposition.collector`, shared with the
+(from the row functions in :mod:`exporter.exposition.rows`, shared with the
 prometheus_client path) are formatted straight to text lines, and a desktop's lines
 are kept and reused while its monitoring values are unchanged, so a render after a
 monitoring publish formats only the desktops that changed and joins the rest.
@@ -19,22 +19,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import (
-    MONITORING_FAMILIES,
-    DataView,
-    info_label_names,
-    info_row,
-    monitoring_rows,
-)
+from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, monitoring_rows
 from exporter.sources.inventory import Desktop, InventorySnapshot
-from exporter.sources.monitoring import DesktopMetrics
+from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 
 _EOF = b"# EOF\n"
 _SMALL = 64 * 1024  # pieces below this are merged with their neighbours
@@ -119,6 +114,21 @@ class Headers:
         return hit
 
 
+class DesktopView(Protocol):
+    """The snapshots and options the desktop families are rendered from."""
+
+    @property
+    def inventory(self) -> InventorySnapshot | None: ...
+    @property
+    def monitoring(self) -> MonitoringSnapshot | None: ...
+    @property
+    def inventory_config(self) -> InventoryConfig: ...
+
+
+def _no_families() -> list[Metric]:
+    return []
+
+
 class DesktopLines:
     """Per-desktop lines of one exporter (one target), cached between renders.
 
@@ -126,8 +136,11 @@ class DesktopLines:
     need no lock of their own.
     """
 
-    def __init__(self, view: Callable[[], DataView]) -> None:
+    def __init__(
+        self, view: Callable[[], DesktopView], others: Callable[[], list[Metric]] = _no_families
+    ) -> None:
         self._view = view
+        self._others = others  # the exporter's other data families, rendered after these
         self._prefix_key: object = None
         self._labels: dict[tuple[object, ...], str] = {}
         self._info = b""
@@ -141,11 +154,12 @@ class DesktopLines:
         out: list[Block] = []
         if v.inventory is not None:
             out.extend(self._desktop_blocks(v.inventory, v, extra_labels))
-        for build in v.extra:
-            out.extend(build())
+        out.extend(self._others())
         return out
 
-    def _desktop_blocks(self, inv: InventorySnapshot, v: DataView, extra: Mapping[str, str]) -> list[Block]:
+    def _desktop_blocks(
+        self, inv: InventorySnapshot, v: DesktopView, extra: Mapping[str, str]
+    ) -> list[Block]:
         cfg = v.inventory_config
         extra_key = tuple(sorted(extra.items()))
         prefix_key = (inv.version, cfg.user_name_label, tuple(cfg.tag_labels), extra_key)

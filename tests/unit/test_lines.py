@@ -88,6 +88,10 @@ class Holder:
         return self.view
 
 
+def _lines(holder: Holder) -> DesktopLines:
+    return DesktopLines(holder, lambda: [f for build in holder().extra for f in build()])
+
+
 def _reference(collector: Collector, accept: str) -> bytes:
     encoder, _ = choose_encoder(accept)
     raw = encoder(collector)
@@ -114,7 +118,7 @@ def test_single_target_is_byte_identical(seed: int, accept: str) -> None:
     holder = Holder(DataView(inv, mon, cfg, [_extra] if seed % 3 == 0 else []))
     reg = CollectorRegistry()
     reg.register(WorkspaceCollector(holder))
-    lines = DesktopLines(holder)
+    lines = _lines(holder)
     assert _fast(lambda: lines.blocks({}), accept) == _reference(reg, accept)
 
 
@@ -124,7 +128,7 @@ def test_empty_inventory_and_no_inventory(accept: str) -> None:
         holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType({}), 0.0), InventoryConfig()))
         reg = CollectorRegistry()
         reg.register(WorkspaceCollector(holder))
-        assert _fast(partial(DesktopLines(holder).blocks, {}), accept) == _reference(reg, accept)
+        assert _fast(partial(_lines(holder).blocks, {}), accept) == _reference(reg, accept)
 
 
 def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> None:
@@ -132,7 +136,7 @@ def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> Non
     holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
     reg = CollectorRegistry()
     reg.register(WorkspaceCollector(holder))
-    lines = DesktopLines(holder)
+    lines = _lines(holder)
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
     assert lines.formatted == sum(1 for d in inv.desktops if d.desktop_id in entries)
     rng = random.Random(8)
@@ -166,7 +170,7 @@ def test_multi_target_merge_is_byte_identical(accept: str) -> None:
         regs.append(reg)
     labels = [{"project_id": f"p{i}", "region": "cn-north-4"} for i in range(3)]
     reference = _reference(MergedCollector(list(zip(regs, labels, strict=True))), accept)
-    parts = [(DesktopLines(h), lb) for h, lb in zip(holders, labels, strict=True)]
+    parts = [(_lines(h), lb) for h, lb in zip(holders, labels, strict=True)]
     fast = _fast(lambda: merge([(p.blocks(lb), lb) for p, lb in parts]), accept)
     assert fast == reference
 
@@ -178,7 +182,7 @@ def test_a_lone_surrogate_becomes_a_replacement_character_in_both_paths() -> Non
     holder = Holder(DataView(inv, mon, InventoryConfig(tag_labels=["env"])))
     reg = CollectorRegistry()
     reg.register(WorkspaceCollector(holder))
-    fast = _fast(lambda: DesktopLines(holder).blocks({}), "")
+    fast = _fast(lambda: _lines(holder).blocks({}), "")
     assert fast == _reference(reg, "")
     assert 'computer_name="pc\ufffdx"'.encode() in fast
     assert 'tag_env="\ufffd"'.encode() in fast
@@ -193,6 +197,6 @@ def _families(text: bytes) -> Iterator[str]:
 def test_families_come_in_catalogue_order() -> None:
     inv, entries = _fleet(3, 10)
     holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
-    names = list(_families(_fast(lambda: DesktopLines(holder).blocks({}), "")))
+    names = list(_families(_fast(lambda: _lines(holder).blocks({}), "")))
     expected = [f.exposed_name if f.kind == "info" else f.full_name for f in m.ALL[: len(names)]]
     assert names == expected
