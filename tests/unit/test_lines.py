@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
 
@@ -17,7 +18,7 @@ from prometheus_client.registry import Collector
 from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import DataView, WorkspaceCollector
+from exporter.exposition.collector import desktop_families
 from exporter.exposition.lines import Block, DesktopLines, Headers, merge, render_text
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
@@ -80,11 +81,32 @@ def _extra() -> list[Metric]:
     return [c, h]
 
 
+@dataclass
+class View:
+    inventory: InventorySnapshot | None
+    monitoring: MonitoringSnapshot | None
+    inventory_config: InventoryConfig
+    extra: list[Callable[[], list[Metric]]] = field(default_factory=list)
+
+
+class Reference(Collector):
+    """The prometheus_client path: desktop_families, then the other families."""
+
+    def __init__(self, view: Callable[[], View]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        v = self._view()
+        yield from desktop_families(v.inventory, v.monitoring, v.inventory_config)
+        for build in v.extra:
+            yield from build()
+
+
 class Holder:
-    def __init__(self, view: DataView) -> None:
+    def __init__(self, view: View) -> None:
         self.view = view
 
-    def __call__(self) -> DataView:
+    def __call__(self) -> View:
         return self.view
 
 
@@ -115,9 +137,9 @@ def test_single_target_is_byte_identical(seed: int, accept: str) -> None:
     inv, entries = _fleet(seed, 60)
     cfg = CONFIGS[seed % 2]
     mon = None if seed == 5 else MonitoringSnapshot(MappingProxyType(entries), 0.0)
-    holder = Holder(DataView(inv, mon, cfg, [_extra] if seed % 3 == 0 else []))
+    holder = Holder(View(inv, mon, cfg, [_extra] if seed % 3 == 0 else []))
     reg = CollectorRegistry()
-    reg.register(WorkspaceCollector(holder))
+    reg.register(Reference(holder))
     lines = _lines(holder)
     assert _fast(lambda: lines.blocks({}), accept) == _reference(reg, accept)
 
@@ -125,17 +147,17 @@ def test_single_target_is_byte_identical(seed: int, accept: str) -> None:
 @pytest.mark.parametrize("accept", ACCEPTS[::2])
 def test_empty_inventory_and_no_inventory(accept: str) -> None:
     for inv in (InventorySnapshot.of([], 0.0), None):
-        holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType({}), 0.0), InventoryConfig()))
+        holder = Holder(View(inv, MonitoringSnapshot(MappingProxyType({}), 0.0), InventoryConfig()))
         reg = CollectorRegistry()
-        reg.register(WorkspaceCollector(holder))
+        reg.register(Reference(holder))
         assert _fast(partial(_lines(holder).blocks, {}), accept) == _reference(reg, accept)
 
 
 def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> None:
     inv, entries = _fleet(7, 200)
-    holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
+    holder = Holder(View(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
     reg = CollectorRegistry()
-    reg.register(WorkspaceCollector(holder))
+    reg.register(Reference(holder))
     lines = _lines(holder)
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
     assert lines.formatted == sum(1 for d in inv.desktops if d.desktop_id in entries)
@@ -144,16 +166,16 @@ def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> Non
     new = dict(entries)
     for did in changed:
         new[did] = DesktopMetrics(did, (("cpu_usage_ratio", rng.random()),), 1.0, "logged_in")
-    holder.view = DataView(inv, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
+    holder.view = View(inv, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
     assert lines.formatted == 40
     # An equal but new snapshot object re-formats nothing.
-    holder.view = DataView(inv, MonitoringSnapshot(MappingProxyType(dict(new)), 0.0), InventoryConfig())
+    holder.view = View(inv, MonitoringSnapshot(MappingProxyType(dict(new)), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
     assert lines.formatted == 0
     # A new inventory (a desktop removed) re-derives the label prefixes.
     inv2 = InventorySnapshot.of(list(inv.desktops[1:]), 1.0)
-    holder.view = DataView(inv2, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
+    holder.view = View(inv2, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
 
 
@@ -163,9 +185,9 @@ def test_multi_target_merge_is_byte_identical(accept: str) -> None:
     for seed in (11, 12, 13):
         inv, entries = _fleet(seed, 40)
         mon = None if seed == 11 else MonitoringSnapshot(MappingProxyType(entries), 0.0)
-        holder = Holder(DataView(inv, mon, CONFIGS[seed % 2], [_extra]))
+        holder = Holder(View(inv, mon, CONFIGS[seed % 2], [_extra]))
         reg = CollectorRegistry()
-        reg.register(WorkspaceCollector(holder))
+        reg.register(Reference(holder))
         holders.append(holder)
         regs.append(reg)
     labels = [{"project_id": f"p{i}", "region": "cn-north-4"} for i in range(3)]
@@ -179,9 +201,9 @@ def test_a_lone_surrogate_becomes_a_replacement_character_in_both_paths() -> Non
     d = Desktop("d1", "pc\ud800x", "u\udfffser", tags=(("env", "\ud83d"),))
     inv = InventorySnapshot.of([d], 0.0)
     mon = MonitoringSnapshot(MappingProxyType({"d1": DesktopMetrics("d1", (), 1.0, "logged_in")}), 0.0)
-    holder = Holder(DataView(inv, mon, InventoryConfig(tag_labels=["env"])))
+    holder = Holder(View(inv, mon, InventoryConfig(tag_labels=["env"])))
     reg = CollectorRegistry()
-    reg.register(WorkspaceCollector(holder))
+    reg.register(Reference(holder))
     fast = _fast(lambda: _lines(holder).blocks({}), "")
     assert fast == _reference(reg, "")
     assert 'computer_name="pc\ufffdx"'.encode() in fast
@@ -196,7 +218,7 @@ def _families(text: bytes) -> Iterator[str]:
 
 def test_families_come_in_catalogue_order() -> None:
     inv, entries = _fleet(3, 10)
-    holder = Holder(DataView(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
+    holder = Holder(View(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), InventoryConfig()))
     names = list(_families(_fast(lambda: _lines(holder).blocks({}), "")))
     expected = [f.exposed_name if f.kind == "info" else f.full_name for f in m.ALL[: len(names)]]
     assert names == expected
