@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import report, steady
 from benchmarks.common import pin, usable_cpus
 from benchmarks.phases import SOURCES, Options, budget_runs, computed_cost, latency_case
 
@@ -61,6 +61,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-phase-b", action="store_true", help="latency only (no default-budget runs)")
     p.add_argument("--no-write", action="store_true", help="print only; write nothing under results/")
     p.add_argument("--name", default=None, help="machine name in the result file name")
+    p.add_argument(
+        "--phase",
+        choices=("ab", "steady", "render"),
+        default="ab",
+        help="ab: phases A and B (default); steady: the render phase plus a steady scraper; render: only it",
+    )
+    p.add_argument("--steady-seconds", type=float, default=600.0, help="steady scraper window (default 600)")
+    p.add_argument(
+        "--steady-interval", type=float, default=5.0, help="seconds between steady scrapes (default 5)"
+    )
+    p.add_argument(
+        "--steady-size", type=int, default=10000, help="desktops for steady and render (default 10000)"
+    )
+    p.add_argument(
+        "--steady-source", default="cloudeye", choices=SOURCES, help="monitoring source (default cloudeye)"
+    )
     args = p.parse_args(argv)
     q = args.quick
     args.sizes = args.sizes or ([100, 1000] if q else [100, 1000, 10000])
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         progress=say,
     )
     started = time.time()
+    if args.phase != "ab":
+        return steady_main(args, opt, mach, started, argv)
     say(f"workspace-exporter benchmark: sizes {args.sizes}, sources {args.sources}, logs in {log_dir}")
     cases: list[dict[str, Any]] = []
     for n in args.sizes:
@@ -211,6 +229,58 @@ def main(argv: list[str] | None = None) -> int:
         base.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         say(f"wrote {base}.md and {base}.json")
     shutil.rmtree(log_dir, ignore_errors=True)
+    return 0 if all(t["ok"] for t in checks) else 1
+
+
+def steady_main(
+    args: argparse.Namespace, opt: Options, mach: dict[str, Any], started: float, argv: list[str] | None
+) -> int:
+    """``--phase render`` / ``--phase steady``: the figures of a steady scraper on a big fleet."""
+    n = args.steady_size
+    say(f"render phase: {n:,} desktops, in-process")
+    render = steady.render_case(n)
+    result: dict[str, Any] | None = None
+    if args.phase == "steady":
+        say(f"steady phase: {n:,} desktops, {args.steady_source}, {args.steady_seconds:g} s")
+        result = steady.steady_case(args.steady_source, n, args.steady_seconds, args.steady_interval, opt)
+    checks = steady.targets(render, result)
+    elapsed = time.time() - started
+    date = time.strftime("%Y-%m-%d", time.localtime(started))
+    name = args.name or report.machine_slug(mach)
+    cmd = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [
+        f"# workspace-exporter benchmark ({args.phase}), {date}, {name}",
+        "",
+        f"`{cmd.strip()}`, {elapsed / 60:.1f} min.",
+        "",
+        *report.machine_lines(mach),
+        "",
+        "## Render (in-process, same data)",
+        "",
+        *steady.render_lines(render),
+        "",
+    ]
+    if result is not None:
+        lines += ["## Steady scraper", "", *steady.steady_lines(result), ""]
+    lines += ["## Targets", "", *report.targets_table(checks), ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        base = RESULTS / f"{date}-{name}-{args.phase}"
+        base.with_suffix(".md").write_text(text)
+        doc = {
+            "date": date,
+            "command": cmd.strip(),
+            "elapsed_seconds": elapsed,
+            "machine": mach,
+            "options": dict(vars(args)),
+            "render": render,
+            "steady": result,
+            "targets": checks,
+        }
+        base.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        say(f"wrote {base}.md and {base}.json")
     return 0 if all(t["ok"] for t in checks) else 1
 
 

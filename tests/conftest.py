@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app.exporter import Exporter
 from exporter.app.multi import MultiExporter
 from exporter.config.settings import Settings, parse_config
+from exporter.exposition.render import CachedExposition
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.serve.server import HTTPServer, make_app
 
@@ -84,12 +85,15 @@ def fast(settings: Settings, inventory: float = 0.5, monitoring: float = 1.0) ->
 class RunningExporter:
     exporter: Exporter
     server: HTTPServer
+    exposition: CachedExposition | None = None  # data are rendered in the background: wait for them
 
     @property
     def url(self) -> str:
         return self.server.url
 
     def scrape(self) -> str:
+        if self.exposition is not None:
+            wait_for(self.exposition.current)
         r = requests.get(self.url + "/metrics", timeout=10)
         r.raise_for_status()
         return r.text
@@ -117,7 +121,7 @@ def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]
         )
         multi.start()
         server.start()
-        r = RunningExporter(multi.exporters[0], server)
+        r = RunningExporter(multi.exporters[0], server, multi.exposition)
         running.append(r)
         return r
 

@@ -22,19 +22,20 @@ from prometheus_client.core import Metric
 
 from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config.settings import Config, Settings
+from exporter.config.settings import Config, InventoryConfig, Settings
 from exporter.exposition import connections as connection_exposition
 from exporter.exposition import events as event_exposition
 from exporter.exposition.collector import DataCollector
 from exporter.exposition.desktops import desktop_families
+from exporter.exposition.lines import DesktopLines
 from exporter.exposition.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.logs import setup_logging
 from exporter.sources.base import Source, SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.connections import ConnectionsSource
 from exporter.sources.events import OPS_API, EventsSource
-from exporter.sources.inventory import InventorySource
-from exporter.sources.monitoring import MonitoringSource
+from exporter.sources.inventory import InventorySnapshot, InventorySource
+from exporter.sources.monitoring import MonitoringSnapshot, MonitoringSource
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -71,6 +72,25 @@ def _desktops(x: Exporter) -> list[Metric]:
     cfg = x.settings.config
     monitoring = x.monitoring.snapshot if cfg.monitoring.enabled else None
     return desktop_families(x.inventory.snapshot, monitoring, cfg.inventory)
+
+
+class _DesktopView:
+    """The snapshots the fast desktop renderer reads, as :func:`_desktops` reads them."""
+
+    def __init__(self, x: Exporter) -> None:
+        self._x = x
+
+    @property
+    def inventory(self) -> InventorySnapshot | None:
+        return self._x.inventory.snapshot
+
+    @property
+    def monitoring(self) -> MonitoringSnapshot | None:
+        return self._x.monitoring.snapshot if self._x.settings.config.monitoring.enabled else None
+
+    @property
+    def inventory_config(self) -> InventoryConfig:
+        return self._x.settings.config.inventory
 
 
 def _per_desktop(source: Source, x: Exporter) -> threading.Thread:
@@ -180,6 +200,9 @@ class Exporter:
             for api in source.apis:
                 self.api_metrics.declare(api)
         self.data_registry.register(DataCollector(self.families))
+        # The same families as DataCollector, the desktop ones formatted incrementally
+        # (MultiExporter renders these).
+        self.lines = DesktopLines(lambda: _DesktopView(self), self._other_families)
         self.live_registry.register(
             StatusCollector(self.healths, lambda: self.budget, self._monitored, self.reload_state)
         )
@@ -222,6 +245,14 @@ class Exporter:
         out: list[Metric] = []
         for entry, _ in self._active():
             if entry.families is not None:
+                out.extend(entry.families(self))
+        return out
+
+    def _other_families(self) -> list[Metric]:
+        """The families of every enabled source but the desktop ones, in table order."""
+        out: list[Metric] = []
+        for entry, _ in self._active():
+            if entry.families is not None and entry.families is not _desktops:
                 out.extend(entry.families(self))
         return out
 

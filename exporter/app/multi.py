@@ -21,6 +21,7 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
+from exporter.exposition.lines import merge
 from exporter.exposition.render import CachedExposition
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ class MultiExporter:
         self.registry = CollectorRegistry()
         self.registry.register(self.data)
         self.registry.register(self.live)
-        self.exposition = CachedExposition(self.data, self.live, self.data_version)
+        lines = [(e.lines, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
+        self.exposition = CachedExposition(
+            self.data, self.live, self.data_version, lambda: merge([(p.blocks(lb), lb) for p, lb in lines])
+        )
         self._reload_lock = threading.Lock()
 
     @property
@@ -96,8 +100,11 @@ class MultiExporter:
     def start(self) -> None:
         for e in self.exporters:
             e.start()
+        # Stopping the exporters (as tests do) also ends the renderer.
+        self.exposition.start(self.exporters[0].stop_event)
 
     def stop(self) -> None:
+        self.exposition.stop()
         for e in self.exporters:
             e.stop()
 

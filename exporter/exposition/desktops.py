@@ -2,27 +2,30 @@
 
 Pure functions: fresh families on every call, as the Prometheus exporter guidelines
 ask. Monitoring rows are joined to the inventory here, which is why one function
-renders the families of both sources.
+renders the families of both sources. What each family holds is defined once, in
+:mod:`exporter.exposition.rows`, which the fast text renderer
+(:mod:`exporter.exposition.lines`) reads too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.sources.inventory import Desktop, InventorySnapshot
-from exporter.sources.monitoring import ONLINE_STATES, MonitoringSnapshot
+from exporter.exposition.rows import (
+    MONITORING_FAMILIES,
+    info_label_names,
+    info_row,
+    monitoring_rows,
+    tag_label_name,
+)
+from exporter.sources.inventory import InventorySnapshot
+from exporter.sources.monitoring import MonitoringSnapshot
 
-_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def tag_label_name(key: str) -> str:
-    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
-    return "tag_" + _LABEL_BAD.sub("_", key)
+__all__ = ["desktop_families", "tag_label_name"]
 
 
 def _g(f: m.Family, labels: Iterable[str] | None = None) -> GaugeMetricFamily:
@@ -38,54 +41,19 @@ def desktop_families(
     still in the inventory, so a removed desktop disappears everywhere at once."""
     if inventory is None:
         return []
-    tag_keys = list(dict.fromkeys(config.tag_labels))
-    base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
-    info = InfoMetricFamily(
-        m.DESKTOP_INFO.full_name, m.DESKTOP_INFO.help, labels=base + [tag_label_name(k) for k in tag_keys]
-    )
+    info = InfoMetricFamily(m.DESKTOP_INFO.full_name, m.DESKTOP_INFO.help, labels=info_label_names(config))
     for d in inventory.desktops:
-        info.add_metric(_info_values(d, config.user_name_label) + [d.tag(k) for k in tag_keys], {})
+        info.add_metric(info_row(d, config), {})
     out: list[Metric] = [info]
     if monitoring is None:
         return out
-    gauges = {key: _g(f) for key, f in m.MONITORING.items()}
-    ts = _g(m.DESKTOP_MONITORING_TIMESTAMP)
-    online = _g(m.DESKTOP_ONLINE_STATUS)
-    start = _g(m.DESKTOP_SESSION_START)
-    end = _g(m.DESKTOP_SESSION_END)
+    gauges = {f.full_name: _g(f) for f in MONITORING_FAMILIES}
     entries = monitoring.entries
     for d in inventory.desktops:
         dm = entries.get(d.desktop_id)
         if dm is None:
             continue
-        did = [d.desktop_id]
-        for key, value in dm.values:
-            gauges[key].add_metric(did, value)
-        if dm.sample_time is not None:
-            ts.add_metric(did, dm.sample_time)
-        if dm.online_state is not None:
-            for state in ONLINE_STATES:
-                online.add_metric([d.desktop_id, state], 1.0 if state == dm.online_state else 0.0)
-        if dm.session_start is not None:
-            start.add_metric(did, dm.session_start)
-        if dm.session_end is not None:
-            end.add_metric(did, dm.session_end)
+        for f, labels, value in monitoring_rows(d.desktop_id, dm):
+            gauges[f.full_name].add_metric(labels, value)
     out.extend(gauges.values())
-    out.extend((ts, online, start, end))
     return out
-
-
-def _info_values(d: Desktop, with_user: bool) -> list[str]:
-    values = [d.desktop_id, d.computer_name]
-    if with_user:
-        values.append(d.user_name)
-    values += [
-        d.status,
-        d.login_status,
-        d.availability_zone,
-        d.os_type,
-        d.product_id,
-        d.desktop_type,
-        d.pool_id,
-    ]
-    return values

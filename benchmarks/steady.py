@@ -1,0 +1,382 @@
+"""Phases ``render`` and ``steady`` of ``benchmarks.run`` (what a user of a big fleet sees).
+
+``render`` (in-process, no servers): one full render and one render after 20 % of the
+desktops changed, with the fast renderer and with prometheus_client's
+``generate_latest`` on the same snapshot, and the gzip body size and time per zlib level.
+
+``steady`` (subprocesses, as phase A): the exporter with the default configuration
+(so data change at the real pace) against the fake API, scraped once every
+``interval`` seconds for ``seconds``, plain and gzip, next to the static floor serving
+the same bytes, each scrape timed; the exporter's CPU seconds over the window split
+into render, compression, serving and the rest (upstream refreshes), and peak RSS.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from benchmarks.common import Child, deadline_loop
+from benchmarks.measure import Client, percentile
+from benchmarks.phases import Options, _start_fake, _start_target
+from exporter.config.settings import InventoryConfig
+from exporter.exposition.collector import desktop_families
+from exporter.exposition.lines import DesktopLines, Headers, render_text
+from exporter.sources.inventory import Desktop, InventorySnapshot
+from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
+
+KEYS = [key for key, _ in FIELDS.values()]
+LEVELS = (1, 3, 6, 9)
+
+
+# ----------------------------------------------------------------------------- render
+
+
+def _fleet(n: int, rng: random.Random) -> tuple[InventorySnapshot, dict[str, DesktopMetrics]]:
+    desktops = [
+        Desktop(
+            f"{rng.getrandbits(128):032x}",
+            f"ws-{i:05d}",
+            f"user{i:05d}",
+            "ACTIVE",
+            "REGISTERED",
+            "cn-north-4a",
+            rng.choice(["Windows", "Linux"]),
+            "workspace.x86.ultimate.large2",
+            "DEDICATED",
+            "",
+        )
+        for i in range(n)
+    ]
+    inv = InventorySnapshot.of(desktops, time.time())
+    return inv, {d.desktop_id: _metrics(d.desktop_id, rng) for d in desktops}
+
+
+def _metrics(did: str, rng: random.Random) -> DesktopMetrics:
+    now = float(int(time.time()) // 300 * 300)
+    return DesktopMetrics(
+        did,
+        tuple((k, round(rng.random() * 10 ** rng.randint(0, 7), 2)) for k in KEYS),
+        now,
+        rng.choice(ONLINE_STATES),
+        now - 3600,
+    )
+
+
+@dataclass
+class View:
+    inventory: InventorySnapshot
+    monitoring: MonitoringSnapshot
+    inventory_config: InventoryConfig
+
+
+class _Reference(Collector):
+    """The prometheus_client path over the same snapshots."""
+
+    def __init__(self, view: Callable[[], View]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        v = self._view()
+        yield from desktop_families(v.inventory, v.monitoring, v.inventory_config)
+
+
+def _best(f: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def render_case(n: int, repeat: int = 3, seed: int = 12) -> dict[str, Any]:
+    """Fast renderer vs generate_latest on the same data: full, 20 % changed, unchanged; gzip levels."""
+    rng = random.Random(seed)
+    inv, entries = _fleet(n, rng)
+    cfg = InventoryConfig()
+    view = [View(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), cfg)]
+    reg = CollectorRegistry()
+    reg.register(_Reference(lambda: view[0]))
+    encoder, content_type = choose_encoder("")
+
+    def fast(lines: DesktopLines) -> bytes:
+        return render_text(lines.blocks({}), encoder, content_type, Headers())
+
+    slow = _best(lambda: generate_latest(reg), max(1, repeat - 1))
+    body = generate_latest(reg)
+    if fast(DesktopLines(lambda: view[0])) != body:
+        raise RuntimeError("the fast renderer's output differs from generate_latest")
+    full = _best(lambda: fast(DesktopLines(lambda: view[0])), repeat)
+
+    warm = DesktopLines(lambda: view[0])
+    fast(warm)
+    # Every desktop's values changed, label strings still cached (the inventory did not change).
+    every: list[float] = []
+    for _ in range(repeat):
+        new = {did: _metrics(did, rng) for did in entries}
+        view[0] = View(inv, MonitoringSnapshot(MappingProxyType(new), 0.0), cfg)
+        gc.collect()
+        t0 = time.perf_counter()
+        fast(warm)
+        every.append(time.perf_counter() - t0)
+    changed: list[float] = []
+    for _ in range(repeat):
+        new = dict(view[0].monitoring.entries)
+        for did in rng.sample(sorted(new), n // 5):
+            new[did] = _metrics(did, rng)
+        view[0] = View(inv, MonitoringSnapshot(MappingProxyType(new), 0.0), cfg)
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fast(warm)
+        changed.append(time.perf_counter() - t0)
+    if out != generate_latest(reg):
+        raise RuntimeError("the incremental render's output differs from generate_latest")
+    slow_changed = _best(lambda: generate_latest(reg), 1)
+    # Same desktops, same values, new snapshot object (a refresh that changed nothing).
+    view[0] = View(inv, MonitoringSnapshot(MappingProxyType(dict(new)), 0.0), cfg)
+    unchanged = _best(lambda: fast(warm), 1)
+
+    levels = {}
+    for level in LEVELS:
+        t0 = time.perf_counter()
+        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        packed = comp.compress(body) + comp.flush()
+        levels[str(level)] = {"bytes": len(packed), "seconds": time.perf_counter() - t0}
+    return {
+        "desktops": n,
+        "series": body.count(b"\n") - body.count(b"\n#"),
+        "body_bytes": len(body),
+        "generate_latest_seconds": slow,
+        "generate_latest_changed_seconds": slow_changed,
+        "cold_seconds": full,
+        "full_seconds": min(every),
+        "changed_20pct_seconds": sorted(changed)[len(changed) // 2],
+        "unchanged_seconds": unchanged,
+        "gzip_levels": levels,
+    }
+
+
+def render_lines(r: dict[str, Any]) -> list[str]:
+    gl, glc = r["generate_latest_seconds"], r["generate_latest_changed_seconds"]
+    rows = [
+        "| render | seconds | generate_latest, same data | faster by |",
+        "|---|---|---|---|",
+        f"| cold (new inventory: labels and lines) | {r['cold_seconds']:.3f} | {gl:.3f} | "
+        f"{gl / r['cold_seconds']:.1f}× |",
+        f"| full (every desktop's values changed) | {r['full_seconds']:.3f} | {gl:.3f} | "
+        f"{gl / r['full_seconds']:.1f}× |",
+        f"| 20 % of desktops changed | {r['changed_20pct_seconds']:.3f} | {glc:.3f} | "
+        f"{glc / r['changed_20pct_seconds']:.1f}× |",
+        f"| nothing changed (new snapshot) | {r['unchanged_seconds']:.3f} | {gl:.3f} | "
+        f"{gl / r['unchanged_seconds']:.1f}× |",
+        "",
+        f"{r['desktops']:,} desktops, {r['series']:,} series, {r['body_bytes'] / 1e6:.1f} MB.",
+        "",
+        "| zlib level | gzip body | compression time |",
+        "|---|---|---|",
+    ]
+    for level, v in r["gzip_levels"].items():
+        rows.append(f"| {level} | {v['bytes'] / 1e6:.2f} MB | {v['seconds']:.3f} s |")
+    return rows
+
+
+# ----------------------------------------------------------------------------- steady
+
+
+def _dist(seconds: list[float]) -> dict[str, Any]:
+    if not seconds:
+        return {"n": 0}
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms),
+        "over_1s": sum(1 for x in ms if x > 1000),
+    }
+
+
+def _cpu(st: dict[str, Any]) -> dict[str, float]:
+    render = st["render"]["render_cpu"]
+    compress = st["render"]["compress_cpu"]
+    serving = st["serving_cpu"]
+    return {
+        "total": st["process_cpu"],
+        "render": render,
+        "compression": compress,
+        "serving": serving,
+        "upstream_and_rest": st["process_cpu"] - render - compress - serving,
+    }
+
+
+def steady_case(source: str, n: int, seconds: float, interval: float, opt: Options) -> dict[str, Any]:
+    """One steady scraper against the exporter (default config) and the floor, same run."""
+    say = opt.progress
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix="wsbench-") as tmp:
+        work = Path(tmp)
+        try:
+            fake_child, fake = _start_fake(f"fake-steady-{n}", n, opt.client_cpu, opt.log_dir)
+            children.append(fake_child)
+            target, urls, _ = _start_target(
+                f"exporter-steady-{n}", fake, source, False, opt.server_cpu, work, opt.log_dir
+            )
+            children.append(target)
+            bench = Client(urls["bench"])
+
+            def populated() -> dict[str, Any] | None:
+                st: dict[str, Any] = bench.json("/stats")
+                return st if st["desktops"] == n and st["monitored"] >= n else None
+
+            t0 = time.monotonic()
+            deadline_loop(populated, 1800, 1.0, f"steady {source}/{n}: every desktop monitored")
+            say(f"  steady {source} {n}: populated in {time.monotonic() - t0:.0f}s (default budget)")
+            exp = Client(urls["exporter"])
+            first_plain, first_gzip = exp.get("/metrics"), exp.get("/metrics", gzip=True)
+            (work / "b.txt").write_bytes(first_plain.body)
+            (work / "b.gz").write_bytes(first_gzip.body)
+            argv = ["-m", "benchmarks.floor", "--plain", str(work / "b.txt"), "--gzip", str(work / "b.gz")]
+            argv += ["--content-type", first_plain.headers.get("content-type", "text/plain")]
+            if opt.server_cpu is not None:
+                argv += ["--cpu", str(opt.server_cpu)]
+            floor_child = Child(f"floor-steady-{n}", argv, None, opt.log_dir)
+            children.append(floor_child)
+            floor = Client(floor_child.ready(60)["url"])
+
+            times: dict[str, list[float]] = {
+                k: [] for k in ("exp_plain", "exp_gzip", "floor_plain", "floor_gzip")
+            }
+            st0 = bench.json("/stats")
+            start = time.monotonic()
+            i = 0
+            while time.monotonic() - start < seconds:
+                tick = start + i * interval
+                time.sleep(max(0.0, tick - time.monotonic()))
+                order = ["exp_plain", "floor_plain", "exp_gzip", "floor_gzip"]
+                if i % 2:
+                    order.reverse()
+                for key in order:
+                    gz = key.endswith("gzip")
+                    if key.startswith("exp"):
+                        times[key].append(exp.get("/metrics", gz).seconds)
+                    else:
+                        times[key].append(floor.get("/gzip" if gz else "/plain", gz).seconds)
+                i += 1
+            window = time.monotonic() - start
+            st1 = bench.json("/stats")
+            c0, c1 = _cpu(st0), _cpu(st1)
+            per_hour = {k: (c1[k] - c0[k]) * 3600 / window for k in c0}
+            result = {
+                "source": source,
+                "desktops": n,
+                "seconds": window,
+                "interval": interval,
+                "body_bytes": len(first_plain.body),
+                "gzip_bytes": len(first_gzip.body),
+                "latency": {k: _dist(v) for k, v in times.items()},
+                "cpu_seconds_per_hour": per_hour,
+                "cpu_percent_of_one_core": per_hour["total"] / 36,
+                "renders": st1["render"]["renders"] - st0["render"]["renders"],
+                "render_errors": st1["render"]["errors"],
+                "last_render_seconds": st1["render"]["last_render_seconds"],
+                "last_compress_seconds": st1["render"]["last_compress_seconds"],
+                "data_changes": st1["data_changes"] - st0["data_changes"],
+                "vm_hwm_mb": st1["vm_hwm_kb"] / 1024,
+            }
+            say(f"  steady {source} {n}: {i} scrapes per series in {window:.0f}s")
+            return result
+        finally:
+            for c in reversed(children):
+                c.stop()
+
+
+def steady_lines(r: dict[str, Any]) -> list[str]:
+    lat = r["latency"]
+    rows = [
+        f"{r['desktops']:,} desktops, `{r['source']}` source, default configuration, one scrape every "
+        f"{r['interval']:g} s for {r['seconds'] / 60:.1f} min; {r['data_changes']} data changes, "
+        f"{r['renders']} renders (last {r['last_render_seconds']:.3f} s, its gzip "
+        f"{r['last_compress_seconds']:.3f} s), {r['render_errors']} render errors.",
+        "",
+        "| | p50 | p90 | p99 | max | scrapes > 1 s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("exp_plain", "exporter, plain"),
+        ("floor_plain", "floor, plain"),
+        ("exp_gzip", "exporter, gzip"),
+        ("floor_gzip", "floor, gzip"),
+    ):
+        d = lat[key]
+        if not d["n"]:
+            continue
+        rows.append(
+            f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
+            f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
+        )
+    cpu = r["cpu_seconds_per_hour"]
+    rows += [
+        "",
+        "| exporter CPU, s per hour | total | upstream and rest | render | compression | serving |",
+        "|---|---|---|---|---|---|",
+        f"| | {cpu['total']:.1f} ({r['cpu_percent_of_one_core']:.2f} % of a core) | "
+        f"{cpu['upstream_and_rest']:.1f} | {cpu['render']:.1f} | {cpu['compression']:.1f} | "
+        f"{cpu['serving']:.1f} |",
+        "",
+        f"Peak RSS {r['vm_hwm_mb']:.0f} MB; body {r['body_bytes'] / 1e6:.1f} MB, "
+        f"gzip {r['gzip_bytes'] / 1e6:.2f} MB.",
+    ]
+    return rows
+
+
+def targets(render: dict[str, Any] | None, steady: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 12's targets that the figures above can check."""
+    out: list[dict[str, Any]] = []
+
+    def check(name: str, value: str, ok: bool) -> None:
+        out.append({"target": name, "measured": value, "ok": ok})
+
+    if render is not None:
+        gl = render["generate_latest_seconds"]
+        check("full render <= 0.5 s", f"{render['full_seconds']:.3f} s", render["full_seconds"] <= 0.5)
+        check(
+            "20 %-changed render <= 0.25 s",
+            f"{render['changed_20pct_seconds']:.3f} s",
+            render["changed_20pct_seconds"] <= 0.25,
+        )
+        same_data = (
+            ("full_seconds", "full", gl),
+            ("changed_20pct_seconds", "20 %-changed", render["generate_latest_changed_seconds"]),
+        )
+        for key, label, reference in same_data:
+            ratio = reference / render[key]
+            check(f"{label} render >= 5x faster than generate_latest", f"{ratio:.1f}×", ratio >= 5)
+    if steady is not None:
+        lat = steady["latency"]
+        for kind in ("plain", "gzip"):
+            e, f = lat[f"exp_{kind}"], lat[f"floor_{kind}"]
+            if e["n"] and f["n"]:
+                ratio = e["p99_ms"] / f["p99_ms"]
+                check(f"p99 {kind} <= 2x floor p99", f"{ratio:.2f}×", ratio <= 2)
+                check(f"no {kind} scrape > 1 s", str(e["over_1s"]), e["over_1s"] == 0)
+        if steady["source"] == "cloudeye":
+            pct = steady["cpu_percent_of_one_core"]
+            check("CPU <= 3 % of one core (cloudeye)", f"{pct:.2f} %", pct <= 3)
+        check("peak RSS < 300 MB", f"{steady['vm_hwm_mb']:.0f} MB", steady["vm_hwm_mb"] < 300)
+    return out

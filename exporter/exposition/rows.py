@@ -1,0 +1,89 @@
+"""Per-desktop rows: the one definition of what each desktop family holds.
+
+Both renderers read these: the prometheus_client path in
+:func:`exporter.exposition.collector.desktop_families` (``add_metric`` per row) and the
+fast text path in :mod:`exporter.exposition.lines`; so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from exporter.config.settings import InventoryConfig
+from exporter.exposition import catalogue as m
+from exporter.sources.inventory import Desktop
+from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics
+
+_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def tag_label_name(key: str) -> str:
+    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
+    return "tag_" + _LABEL_BAD.sub("_", key)
+
+
+def label_value(s: str) -> str:
+    """A label value that always encodes to UTF-8: a lone surrogate (from a JSON ``\\ud800``
+    escape) becomes U+FFFD instead of failing the whole exposition."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return s
+
+
+# The monitoring families in exposition order; both renderers follow this tuple.
+MONITORING_FAMILIES: tuple[m.Family, ...] = (
+    *m.MONITORING.values(),
+    m.DESKTOP_MONITORING_TIMESTAMP,
+    m.DESKTOP_ONLINE_STATUS,
+    m.DESKTOP_SESSION_START,
+    m.DESKTOP_SESSION_END,
+)
+
+
+def info_label_names(config: InventoryConfig) -> list[str]:
+    """Label names of the desktop info family (tag labels last, in config order)."""
+    base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
+    return base + [tag_label_name(k) for k in dict.fromkeys(config.tag_labels)]
+
+
+def info_row(d: Desktop, config: InventoryConfig) -> list[str]:
+    """Label values of one desktop's info sample, matching :func:`info_label_names`."""
+    values = _info_values(d, config.user_name_label) + [d.tag(k) for k in dict.fromkeys(config.tag_labels)]
+    return [label_value(v) for v in values]
+
+
+def monitoring_rows(desktop_id: str, dm: DesktopMetrics) -> Iterator[tuple[m.Family, list[str], float]]:
+    """One desktop's monitoring samples as (family, label values, value), family by family."""
+    did = [label_value(desktop_id)]  # one list for every desktop_id-only row: consumers copy it
+    for key, value in dm.values:
+        yield m.MONITORING[key], did, value
+    if dm.sample_time is not None:
+        yield m.DESKTOP_MONITORING_TIMESTAMP, did, dm.sample_time
+    if dm.online_state is not None:
+        for state in ONLINE_STATES:
+            yield m.DESKTOP_ONLINE_STATUS, [did[0], state], 1.0 if state == dm.online_state else 0.0
+    if dm.session_start is not None:
+        yield m.DESKTOP_SESSION_START, did, dm.session_start
+    if dm.session_end is not None:
+        yield m.DESKTOP_SESSION_END, did, dm.session_end
+
+
+def _info_values(d: Desktop, with_user: bool) -> list[str]:
+    values = [d.desktop_id, d.computer_name]
+    if with_user:
+        values.append(d.user_name)
+    values += [
+        d.status,
+        d.login_status,
+        d.availability_zone,
+        d.os_type,
+        d.product_id,
+        d.desktop_type,
+        d.pool_id,
+    ]
+    return values
