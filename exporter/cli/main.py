@@ -58,6 +58,12 @@ def _serve_flags(p: argparse.ArgumentParser, default_listen: str | None = None) 
         metavar="PATH",
         help="exporter-toolkit style web config (TLS, basic auth); overrides web.config_file.",
     )
+    g.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="Enable POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads).",
+    )
     lg = p.add_argument_group("logging")
     lg.add_argument(
         "--log.level",
@@ -127,12 +133,19 @@ def _config_error(e: ConfigError) -> int:
     return 2
 
 
-def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
+def serve(
+    exporter: MultiExporter,
+    security: WebSecurity | None,
+    stop: threading.Event | None = None,
+    lifecycle: bool = False,
+) -> int:
     """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
     auth = BasicAuth(security.users) if security and security.users else None
-    app = make_app(exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition)
+    app = make_app(
+        exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition, lifecycle=lifecycle
+    )
     try:
         server = HTTPServer(host, port, app, security)
     except OSError as e:
@@ -153,7 +166,13 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
         signal.signal(signal.SIGHUP, on_hup)
     exporter.start()
     server.start()
-    log.info("listening url=%s tls=%s basic_auth=%s", server.url, server.tls, auth is not None)
+    log.info(
+        "listening url=%s tls=%s basic_auth=%s lifecycle=%s",
+        server.url,
+        server.tls,
+        auth is not None,
+        lifecycle,
+    )
     print(f"workspace-exporter {__version__} serving {server.url}/metrics", file=sys.stderr, flush=True)
     while not done.wait(1.0):
         pass
@@ -177,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.config_file,
         ",".join(f"{t.config.region}/{t.credentials.method}" for t in targets),
     )
-    return serve(MultiExporter(targets, overrides=lambda s: _with_flags(s, args)), security)
+    exporter = MultiExporter(targets, overrides=lambda s: _with_flags(s, args))
+    return serve(exporter, security, lifecycle=args.enable_lifecycle)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

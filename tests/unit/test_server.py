@@ -41,7 +41,8 @@ def _serve(
         state.reloads += 1
         return state.reload_ok, "config reloaded" if state.reload_ok else "config reload rejected: x: bad"
 
-    server = HTTPServer("127.0.0.1", 0, make_app(registry, lambda: state.ready, reload, auth), security)
+    app = make_app(registry, lambda: state.ready, reload, auth, lifecycle=True)
+    server = HTTPServer("127.0.0.1", 0, app, security)
     server.start()
     return server
 
