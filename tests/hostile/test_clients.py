@@ -36,6 +36,10 @@ USER, PASSWORD = "prom", "s3cret-scrape"
 # Far above the ~60 MB the process needs, far below the chart's 256Mi limit: a leak
 # per connection (a thread stack, a buffer) over hundreds of connections crosses it.
 RSS_CEILING_KB = 200 * 1024
+# The server's connection cap (256) plus the process's own files and upstream sockets.
+FD_CEILING = 256 + 64
+# Refresh threads, the HTTP loop and its 4 workers: a thread per client would cross it.
+THREAD_CEILING = 48
 
 
 @dataclass
@@ -50,6 +54,15 @@ class Exporter:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
         assert match, status
         return int(match.group(1))
+
+    def threads(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(r"^Threads:\s+(\d+)", status, re.M)
+        assert match, status
+        return int(match.group(1))
+
+    def fds(self) -> int:
+        return sum(1 for _ in Path(f"/proc/{self.proc.pid}/fd").iterdir())
 
     def address(self) -> tuple[str, int]:
         host, _, port = self.url.rpartition("://")[2].rpartition(":")
@@ -159,6 +172,8 @@ def assert_healthy(ex: Exporter) -> None:
         )
         assert check.returncode == 0, check.stdout + check.stderr
     assert ex.rss_kb() < RSS_CEILING_KB
+    assert ex.threads() < THREAD_CEILING
+    assert ex.fds() < FD_CEILING
     assert not any("Traceback" in ln for ln in ex.stderr)
     strays = [ln for ln in ex.stderr if not ln.startswith("ts=") and " serving https://" not in ln]
     assert strays == []
