@@ -155,9 +155,11 @@ def make_app(
                 start("200 OK", headers)
                 return parts
             # prometheus_client ignores q-values; it only sees gzip when we decided on it.
-            body: Iterable[bytes] = metrics_app(
-                {**environ, "HTTP_ACCEPT_ENCODING": "gzip" if gz else ""}, start
-            )
+            # HEAD is answered as GET; the server sends the headers only.
+            rewritten = {**environ, "HTTP_ACCEPT_ENCODING": "gzip" if gz else ""}
+            if method == "HEAD":
+                rewritten["REQUEST_METHOD"] = "GET"
+            body: Iterable[bytes] = metrics_app(rewritten, start)
             return body
         if path == "/-/healthy":
             return _text(start, "200 OK", "OK\n")
