@@ -47,7 +47,7 @@ class ServerLimits:
     write_timeout: float = 60.0
     max_header_bytes: int = 16 * 1024
     max_body_bytes: int = 64 * 1024
-    shutdown_grace: float = 5.0
+    shutdown_grace: float = 2.0
 
 
 _HANDSHAKE, _READING, _BUSY, _WRITING = range(4)
@@ -110,6 +110,7 @@ class EventLoopServer:
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._conns: dict[int, _Conn] = {}
+        self._pipelined: list[_Conn] = []
         self._done: queue.SimpleQueue[tuple[_Conn, list[bytes]]] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
         self._stopping = threading.Event()
@@ -156,7 +157,7 @@ class EventLoopServer:
                 if not self._conns or now >= grace_end:
                     break
             try:
-                events = self._sel.select(0.25)
+                events = self._sel.select(0 if self._pipelined else 0.25)
             except OSError:  # pragma: no cover - select on a closed fd during shutdown
                 continue
             for key, _mask in events:
@@ -171,6 +172,10 @@ class EventLoopServer:
                     log.error("http connection failed error=%s", type(e).__name__)
                     if isinstance(key.data, _Conn):
                         self._close(key.data)
+            batch, self._pipelined = self._pipelined, []
+            for c in batch:
+                if self._conns.get(c.fileno) is c and c.state == _READING:
+                    self._parse(c)
             now = time.monotonic()
             if now - last_sweep >= 0.1:
                 last_sweep = now
@@ -483,10 +488,12 @@ class EventLoopServer:
         conn.state = _READING
         conn.deadline = time.monotonic() + self.limits.idle_timeout
         self._watch(conn, selectors.EVENT_READ)
-        if conn.inbuf:  # a pipelined request is already here
+        if conn.inbuf:
+            # A pipelined request is already here. It is parsed by the loop, not from
+            # here, so a long pipeline is served iteratively, interleaved with others.
             conn.idle = False
             conn.deadline = time.monotonic() + self.limits.header_timeout
-            self._parse(conn)
+            self._pipelined.append(conn)
 
 
 def _peer(addr: Any) -> str:

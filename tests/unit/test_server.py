@@ -548,3 +548,14 @@ def test_stop_closes_every_connection_and_the_listener(registry: CollectorRegist
     finally:
         for s in idle:
             s.close()
+
+
+def test_a_long_pipeline_is_served_in_order_without_recursion(plain: tuple[str, State]) -> None:
+    url, _ = plain
+    with socket.create_connection(_raw(url), timeout=5) as s:
+        s.sendall(
+            b"GET /-/healthy HTTP/1.1\r\n\r\n" * 2000 + b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n"
+        )
+        reply = _read_all(s, limit=20)
+    assert reply.count(b"HTTP/1.1 200 ") == 2000
+    assert reply.rstrip().endswith(b"Not found")
