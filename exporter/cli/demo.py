@@ -49,4 +49,4 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
         shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
         print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        return serve(MultiExporter([settings]), None)
+        return serve(MultiExporter([settings]), None, lifecycle=args.enable_lifecycle)

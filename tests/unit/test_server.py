@@ -559,3 +559,11 @@ def test_a_long_pipeline_is_served_in_order_without_recursion(plain: tuple[str, 
         reply = _read_all(s, limit=20)
     assert reply.count(b"HTTP/1.1 200 ") == 2000
     assert reply.rstrip().endswith(b"Not found")
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_the_lifecycle_flag_is_off_unless_given(command: str) -> None:
+    from exporter.cli.main import build_parser
+
+    assert build_parser().parse_args([command]).enable_lifecycle is False
+    assert build_parser().parse_args([command, "--web.enable-lifecycle"]).enable_lifecycle is True
