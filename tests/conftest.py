@@ -117,7 +117,9 @@ def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]
         s = settings or fast(parse_config(fake_api.config(**overrides), fake_api.env()))
         multi = MultiExporter([s])
         server = HTTPServer(
-            "127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
+            "127.0.0.1",
+            0,
+            make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition, lifecycle=True),
         )
         multi.start()
         server.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import signal
 import sys
@@ -58,6 +59,12 @@ def _serve_flags(p: argparse.ArgumentParser, default_listen: str | None = None) 
         default=None,
         metavar="PATH",
         help="exporter-toolkit style web config (TLS, basic auth); overrides web.config_file.",
+    )
+    g.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="Enable POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads).",
     )
     lg = p.add_argument_group("logging")
     lg.add_argument(
@@ -128,12 +135,19 @@ def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, config=dataclasses.replace(cfg, web=web, log=logc))
 
 
-def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading.Event | None = None) -> int:
+def serve(
+    exporter: MultiExporter,
+    security: WebSecurity | None,
+    stop: threading.Event | None = None,
+    lifecycle: bool = False,
+) -> int:
     """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
     auth = BasicAuth(security.users) if security and security.users else None
-    app = make_app(exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition)
+    app = make_app(
+        exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition, lifecycle=lifecycle
+    )
     try:
         server = HTTPServer(host, port, app, security)
     except OSError as e:
@@ -155,11 +169,12 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
     exporter.start()
     server.start()
     log.info(
-        "serving version=%s url=%s tls=%s basic_auth=%s config=%s",
+        "serving version=%s url=%s tls=%s basic_auth=%s lifecycle=%s config=%s",
         __version__,
         server.url + "/metrics",
         server.tls,
         auth is not None,
+        lifecycle,
         exporter.settings.source or None,
     )
     while not done.wait(1.0):
@@ -184,7 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.config_file,
         ",".join(f"{t.config.region}/{t.credentials.method}" for t in targets),
     )
-    return serve(MultiExporter(targets, overrides=lambda s: _with_flags(s, args)), security)
+    exporter = MultiExporter(targets, overrides=lambda s: _with_flags(s, args))
+    return serve(exporter, security, lifecycle=args.enable_lifecycle)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -206,7 +222,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.cli.demo import run_demo  # loads the fake API: only the demo needs it
 
-    return run_demo(args, serve)
+    return run_demo(args, functools.partial(serve, lifecycle=args.enable_lifecycle))
 
 
 def cmd_export_connections(args: argparse.Namespace) -> int:

@@ -108,6 +108,12 @@ def load_web_config(path: str) -> WebSecurity:
     return security
 
 
+def bcrypt_cost(hashed: bytes) -> int:
+    """The cost factor of a ``$2y$10$...`` hash (0 when it cannot be read)."""
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+
+
 class BasicAuth:
     """Checks ``user:password`` against bcrypt hashes, caching successful checks.
 
@@ -119,16 +125,26 @@ class BasicAuth:
         self._users = users
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
-        # Compare against a real hash when the user is unknown, so timing does not reveal users.
-        self._dummy = bcrypt.hashpw(b"dummy", bcrypt.gensalt(4))
+        # An unknown user is checked against the costliest configured hash and then
+        # refused, so both paths cost the same bcrypt work and timing reveals no user names.
+        self._dummy = max(users.values(), key=bcrypt_cost) if users else b""
 
     def check(self, user: str, password: str) -> bool:
         hashed = self._users.get(user)
-        digest = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+        secret = password.encode("utf-8", "surrogatepass")
+        if len(secret) > 72 or b"\0" in secret or not self._dummy:
+            # bcrypt refuses these; a valid hash never matches them, so refuse without bcrypt.
+            return False
+        digest = hashlib.sha256(
+            b"\0".join((user.encode("utf-8", "surrogatepass"), secret, hashed or b""))
+        ).digest()
         with self._lock:
             if hashed is not None and digest in self._ok:
                 return True
-        ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
+        try:
+            ok = bcrypt.checkpw(secret, hashed if hashed is not None else self._dummy)
+        except ValueError:  # a malformed hash in the file: refuse, never 500
+            return False
         if ok and hashed is not None:
             with self._lock:
                 if len(self._ok) > 1000:

@@ -227,7 +227,9 @@ class CachedExposition:
         except Exception as e:  # noqa: BLE001 - any failure must leave the last good bytes served
             self.stats.errors += 1
             self._failed_key = key
-            log.warning("render failed, serving the previous exposition error_type=%s error=%s", type(e).__name__, e)
+            log.warning(
+                "render failed, serving the previous exposition error_type=%s error=%s", type(e).__name__, e
+            )
             return
         self._state = _State(key, entries)
 

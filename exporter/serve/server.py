@@ -1,9 +1,12 @@
 """HTTP serving: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload`` and a landing page.
 
-``/metrics`` is prometheus_client's WSGI app (content negotiation, OpenMetrics,
-gzip when asked, ``name[]`` filtering). Optional TLS and basic auth come from the
-web config file. Basic auth guards ``/metrics`` and ``/-/reload``; the probes and
-the landing page stay open so kubelet probes need no credentials.
+``/metrics`` serves the cached exposition (or prometheus_client's WSGI app for
+``name[]`` filtering), with OpenMetrics negotiation and gzip when the client's
+``Accept-Encoding`` allows it. Optional TLS and basic auth come from the web config
+file. Basic auth guards ``/metrics`` and ``/-/reload``; the probes and the landing
+page stay open so kubelet probes need no credentials. ``/-/reload`` is off unless
+the lifecycle API is enabled, as in Prometheus. Failed logins and reloads are rate
+limited. The sockets are handled by :mod:`exporter.serve.loop`.
 """
 
 from __future__ import annotations
@@ -12,18 +15,17 @@ import base64
 import binascii
 import html
 import logging
-import socket
-import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer, gzip_accepted
 
 from exporter import __version__
 from exporter.config.web import BasicAuth, WebSecurity
 from exporter.exposition.render import CachedExposition
+from exporter.serve.loop import EventLoopServer, ServerLimits
+from exporter.serve.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +33,37 @@ StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingWSGIServer):
-    daemon_threads = True
+PROBES = frozenset({"/-/healthy", "/-/ready"})
+# Failed logins: a burst of 10 per client address, then one every 6 s.
+AUTH_FAILURE_BURST, AUTH_FAILURE_RATE = 10.0, 1 / 6
+# Reloads: a burst of 3, then one every 10 s, whoever asks.
+RELOAD_BURST, RELOAD_RATE = 3.0, 1 / 10
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+def gzip_wanted(accept_encoding: str) -> bool:
+    """True when ``Accept-Encoding`` gives gzip (or ``*`` without an explicit gzip) a q above 0."""
+    explicit: float | None = None
+    star: float | None = None
+    for item in accept_encoding.split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:  # also rejects NaN
+                    q = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            explicit = q if explicit is None else max(explicit, q)
+        elif coding == "*":
+            star = q
+    if explicit is not None:
+        return explicit > 0
+    return star is not None and star > 0
 
 
 def _text(
@@ -74,38 +95,58 @@ def make_app(
     reload: Callable[[], tuple[bool, str]],
     auth: BasicAuth | None = None,
     exposition: CachedExposition | None = None,
+    *,
+    lifecycle: bool = False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> WSGIApp:
     """The exporter's WSGI app, dispatching on path.
 
     With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics;
-    ``name[]`` filtering falls back to rendering ``registry`` in full.
+    ``name[]`` filtering falls back to rendering ``registry`` in full. ``lifecycle``
+    enables ``POST /-/reload``.
     """
     metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
+    failures = RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_RATE, clock=clock)
+    reloads = RateLimiter(RELOAD_BURST, RELOAD_RATE, max_keys=1, clock=clock)
 
-    def authorized(environ: Environ) -> bool:
+    def too_many(start: StartResponse, wait: int, what: str) -> list[bytes]:
+        return _text(start, "429 Too Many Requests", f"{what}; retry later\n", [("Retry-After", str(wait))])
+
+    def check_auth(environ: Environ, start: StartResponse) -> list[bytes] | None:
+        """None when the request may go on, else the response refusing it."""
         if auth is None:
-            return True
+            return None
+        client = str(environ.get("REMOTE_ADDR", ""))
+        wait = failures.retry_after(client)
+        if wait:
+            return too_many(start, wait, "Too many failed logins")
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return bool(sep) and auth.check(user, password)
+        user, sep, password = "", "", ""
+        if scheme.lower() == "basic":
+            try:
+                user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                sep = ""
+        if sep:
+            if auth.check(user, password):
+                return None
+            failures.spend(client)
+        return _text(
+            start, "401 Unauthorized", "Unauthorized\n", [("WWW-Authenticate", 'Basic realm="exporter"')]
+        )
 
     def app(environ: Environ, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
-        if path in ("/metrics", "/-/reload") and not authorized(environ):
-            return _text(
-                start, "401 Unauthorized", "Unauthorized\n", [("WWW-Authenticate", 'Basic realm="exporter"')]
-            )
+        if path in ("/metrics", "/-/reload"):
+            refused = check_auth(environ, start)
+            if refused is not None:
+                return refused
         if path == "/metrics":
+            gz = gzip_wanted(environ.get("HTTP_ACCEPT_ENCODING", ""))
             if exposition is not None and "name[]" not in environ.get("QUERY_STRING", ""):
-                gz = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
                 parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz)
                 length = sum(len(p) for p in parts)
                 headers = [("Content-Type", content_type), ("Content-Length", str(length))]
@@ -113,7 +154,12 @@ def make_app(
                     headers.append(("Content-Encoding", "gzip"))
                 start("200 OK", headers)
                 return parts
-            body: Iterable[bytes] = metrics_app(environ, start)
+            # prometheus_client ignores q-values; it only sees gzip when we decided on it.
+            # HEAD is answered as GET; the server sends the headers only.
+            rewritten = {**environ, "HTTP_ACCEPT_ENCODING": "gzip" if gz else ""}
+            if method == "HEAD":
+                rewritten["REQUEST_METHOD"] = "GET"
+            body: Iterable[bytes] = metrics_app(rewritten, start)
             return body
         if path == "/-/healthy":
             return _text(start, "200 OK", "OK\n")
@@ -124,8 +170,18 @@ def make_app(
                 else _text(start, "503 Service Unavailable", "Not ready\n")
             )
         if path == "/-/reload":
-            if method != "POST":
-                return _text(start, "405 Method Not Allowed", "Use POST\n", [("Allow", "POST")])
+            if not lifecycle:
+                return _text(
+                    start,
+                    "403 Forbidden",
+                    "Lifecycle API is not enabled; start with --web.enable-lifecycle or send SIGHUP\n",
+                )
+            if method not in ("POST", "PUT"):
+                return _text(start, "405 Method Not Allowed", "Use POST\n", [("Allow", "POST, PUT")])
+            wait = reloads.retry_after("")
+            if wait:
+                return too_many(start, wait, "Too many reloads")
+            reloads.spend("")
             ok, message = reload()
             return _text(start, "200 OK" if ok else "500 Internal Server Error", message + "\n")
         if path == "/":
@@ -140,24 +196,32 @@ def make_app(
 
 
 class HTTPServer:
-    """A threaded WSGI server on ``host:port`` (port 0 picks a free port)."""
+    """The exporter's HTTP(S) server on ``host:port`` (port 0 picks a free port).
 
-    def __init__(self, host: str, port: int, app: WSGIApp, security: WebSecurity | None = None) -> None:
-        cls = _Server6 if ":" in host else _Server
-        self._httpd = make_server(host, port, app, cls, handler_class=_QuietHandler)
+    Probe paths are answered on the event-loop thread, so they answer even when every
+    worker is busy; everything else runs on the bounded worker pool.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApp,
+        security: WebSecurity | None = None,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.tls = bool(security and security.tls)
-        if security and security.tls:
-            self._httpd.socket = security.ssl_context().wrap_socket(
-                self._httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
-        )
+        context = security.ssl_context() if security and security.tls else None
+        self._server = EventLoopServer(host, port, app, context, limits, inline=PROBES)
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._httpd.server_address[:2]
-        return str(host), int(port)
+        return self._server.address
+
+    @property
+    def connections(self) -> int:
+        """Connections currently open (any state)."""
+        return self._server.connections
 
     @property
     def url(self) -> str:
@@ -169,9 +233,7 @@ class HTTPServer:
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
+        self._server.stop()

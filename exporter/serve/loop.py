@@ -1,0 +1,502 @@
+"""An event-loop HTTP/1.1 front end for a WSGI app, built so hostile clients cannot starve it.
+
+One thread owns every socket: it accepts, runs TLS handshakes, reads request heads
+and bodies, and writes responses, all non-blocking. A connection costs a file
+descriptor and a few kB, never a thread, so idle, slowloris and never-handshaking
+clients cannot pin workers. Only a complete request reaches the bounded worker pool,
+and cheap probe paths are answered on the loop thread itself, so they answer even
+when every worker is busy. Every state has a deadline; when the connection cap is
+reached the oldest connection that is not being served is dropped to make room.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import queue
+import selectors
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+log = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+WSGIApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Caps and deadlines of the HTTP server; the defaults are documented in the README."""
+
+    max_connections: int = 256
+    workers: int = 4
+    backlog: int = 128
+    handshake_timeout: float = 5.0
+    header_timeout: float = 10.0
+    idle_timeout: float = 75.0
+    write_timeout: float = 60.0
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 64 * 1024
+    shutdown_grace: float = 2.0
+
+
+_HANDSHAKE, _READING, _BUSY, _WRITING = range(4)
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError)
+
+
+class _Conn:
+    __slots__ = ("addr", "deadline", "fileno", "idle", "inbuf", "keep_alive", "out", "sock", "state")
+
+    def __init__(self, sock: socket.socket, addr: Any, state: int, deadline: float) -> None:
+        self.sock = sock
+        self.fileno = sock.fileno()
+        self.addr = addr
+        self.state = state
+        self.deadline = deadline
+        self.inbuf = bytearray()
+        self.out: list[memoryview] = []
+        self.keep_alive = False
+        self.idle = True
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class EventLoopServer:
+    """Serves ``app`` on ``host:port``; ``inline`` paths run on the loop thread (keep them cheap)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApp,
+        tls: ssl.SSLContext | None = None,
+        limits: ServerLimits | None = None,
+        inline: frozenset[str] = frozenset(),
+    ) -> None:
+        self.limits = limits or ServerLimits()
+        self._app = app
+        self._tls = tls
+        self._inline = inline
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, port), family=family, backlog=self.limits.backlog)
+        self._listener.setblocking(False)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._listener, selectors.EVENT_READ, None)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._conns: dict[int, _Conn] = {}
+        self._pipelined: list[_Conn] = []
+        self._done: queue.SimpleQueue[tuple[_Conn, list[bytes]]] = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        host_s, port_i = self._listener.getsockname()[:2]
+        self.address: tuple[str, int] = (str(host_s), int(port_i))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, let responses in flight finish (bounded by shutdown_grace), close all."""
+        self._stopping.set()
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.limits.shutdown_grace + 5)
+        else:
+            self._close_all()
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    def _wake(self) -> None:
+        # A full pipe means the loop is already due to wake.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _run(self) -> None:
+        last_sweep = 0.0
+        grace_end: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._stopping.is_set():
+                if grace_end is None:
+                    grace_end = now + self.limits.shutdown_grace
+                    self._sel.unregister(self._listener)
+                    self._listener.close()
+                    for c in list(self._conns.values()):
+                        if c.state in (_HANDSHAKE, _READING):
+                            self._close(c)
+                if not self._conns or now >= grace_end:
+                    break
+            try:
+                events = self._sel.select(0 if self._pipelined else 0.25)
+            except OSError:  # pragma: no cover - select on a closed fd during shutdown
+                continue
+            for key, _mask in events:
+                try:
+                    if key.data is None:
+                        self._accept()
+                    elif key.data == "wake":
+                        self._drain_done()
+                    else:
+                        self._step(key.data)
+                except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
+                    log.error("http connection failed error=%s", type(e).__name__)
+                    if isinstance(key.data, _Conn):
+                        self._close(key.data)
+            batch, self._pipelined = self._pipelined, []
+            for c in batch:
+                if self._conns.get(c.fileno) is c and c.state == _READING:
+                    self._parse(c)
+            now = time.monotonic()
+            if now - last_sweep >= 0.1:
+                last_sweep = now
+                self._sweep(now)
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for c in list(self._conns.values()):
+            self._close(c)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for s in (self._wake_r, self._wake_w, self._listener):
+            s.close()
+        self._sel.close()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self._listener.accept()
+            except _WOULD_BLOCK:
+                return
+            except OSError as e:  # EMFILE and friends: drop the oldest idle one and try later
+                log.debug("http accept failed error=%s", e.strerror or type(e).__name__)
+                self._evict_one()
+                return
+            if len(self._conns) >= self.limits.max_connections and not self._evict_one():
+                sock.close()
+                continue
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            now = time.monotonic()
+            if self._tls is not None:
+                try:
+                    sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                except (OSError, ValueError):
+                    sock.close()
+                    continue
+                conn = _Conn(sock, addr, _HANDSHAKE, now + self.limits.handshake_timeout)
+            else:
+                conn = _Conn(sock, addr, _READING, now + self.limits.idle_timeout)
+            self._conns[conn.fileno] = conn
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+            self._step(conn)
+
+    def _evict_one(self) -> bool:
+        # Dicts keep insertion order, so the first match is the oldest connection.
+        for c in self._conns.values():
+            if c.state in (_HANDSHAKE, _READING):
+                self._close(c)
+                return True
+        return False
+
+    def _close(self, conn: _Conn) -> None:
+        if self._conns.pop(conn.fileno, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+
+    def _watch(self, conn: _Conn, events: int) -> None:
+        try:
+            self._sel.modify(conn.sock, events, conn)
+        except KeyError:
+            self._sel.register(conn.sock, events, conn)
+
+    def _sweep(self, now: float) -> None:
+        for c in [c for c in self._conns.values() if c.state != _BUSY and c.deadline <= now]:
+            if c.state == _READING and c.inbuf:
+                self._reply_error(c, 408)
+            else:
+                self._close(c)
+
+    def _step(self, conn: _Conn) -> None:
+        if conn.state == _HANDSHAKE:
+            self._handshake(conn)
+        elif conn.state == _READING:
+            self._read(conn)
+        elif conn.state == _WRITING:
+            self._write(conn)
+
+    def _handshake(self, conn: _Conn) -> None:
+        sock = conn.sock
+        if not isinstance(sock, ssl.SSLSocket):  # pragma: no cover - only TLS connections get here
+            return
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(conn, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError) as e:
+            # Plain HTTP, old TLS versions and scanners end here; not worth more than debug.
+            reason = getattr(e, "reason", None) or e.strerror or type(e).__name__
+            log.debug("tls handshake failed peer=%s reason=%s", _peer(conn.addr), reason)
+            self._close(conn)
+            return
+        conn.state = _READING
+        conn.deadline = time.monotonic() + self.limits.idle_timeout
+        self._watch(conn, selectors.EVENT_READ)
+        self._read(conn)
+
+    def _read(self, conn: _Conn) -> None:
+        cap = self.limits.max_header_bytes + self.limits.max_body_bytes
+        while len(conn.inbuf) <= cap:
+            try:
+                data = conn.sock.recv(65536)
+            except _WOULD_BLOCK:
+                break
+            except OSError:
+                self._close(conn)
+                return
+            if not data:
+                self._close(conn)
+                return
+            if conn.idle:
+                conn.idle = False
+                conn.deadline = time.monotonic() + self.limits.header_timeout
+            conn.inbuf += data
+        self._parse(conn)
+
+    def _parse(self, conn: _Conn) -> None:
+        buf = conn.inbuf
+        while buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request line
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            line_end = buf.find(b"\n")
+            if line_end >= 0 and len(buf[:line_end].split()) != 3:
+                self._reply_error(conn, 400)  # HTTP/0.9 or garbage: answer now, hold nothing
+            elif len(buf) > self.limits.max_header_bytes:
+                self._reply_error(conn, 431)
+            return
+        if end > self.limits.max_header_bytes:
+            self._reply_error(conn, 431)
+            return
+        try:
+            environ, length = self._environ(conn, bytes(buf[:end]))
+        except _BadRequest as e:
+            self._reply_error(conn, e.status)
+            return
+        if len(buf) < end + 4 + length:
+            return  # wait for the rest of the body, under the same header deadline
+        body = bytes(buf[end + 4 : end + 4 + length])
+        del buf[: end + 4 + length]
+        environ["wsgi.input"] = io.BytesIO(body)
+        conn.state = _BUSY
+        conn.idle = True
+        self._sel.unregister(conn.sock)
+        if environ["PATH_INFO"] in self._inline and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            self._respond(conn, self._call(conn, environ))
+        else:
+            self._pool.submit(self._work, conn, environ)
+
+    def _environ(self, conn: _Conn, head: bytes) -> tuple[Environ, int]:
+        lines = head.split(b"\r\n")
+        parts = lines[0].split()
+        if len(parts) != 3:
+            raise _BadRequest(400)
+        method, target, version = (p.decode("latin-1") for p in parts)
+        if version not in ("HTTP/1.0", "HTTP/1.1"):
+            raise _BadRequest(505 if version.startswith("HTTP/") else 400)
+        if not method.isalpha() or not method.isupper():
+            raise _BadRequest(400)
+        if len(lines) > 101:
+            raise _BadRequest(431)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+                raise _BadRequest(400)
+            key = name.decode("latin-1").upper().replace("-", "_")
+            val = value.strip().decode("latin-1")
+            headers[key] = f"{headers[key]},{val}" if key in headers else val
+        if "TRANSFER_ENCODING" in headers:
+            raise _BadRequest(501)
+        length_s = headers.pop("CONTENT_LENGTH", "0") or "0"
+        if not length_s.isdigit() or len(length_s) > 12:
+            raise _BadRequest(400)
+        length = int(length_s)
+        if length > self.limits.max_body_bytes:
+            raise _BadRequest(413)
+        connection = headers.get("CONNECTION", "").lower()
+        conn.keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        if target.startswith(("http://", "https://")):
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path, _, query = target.partition("?")
+        host, port = self.address
+        environ: Environ = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "SERVER_PROTOCOL": version,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "REMOTE_ADDR": _peer(conn.addr),
+            "CONTENT_LENGTH": str(length),
+            "CONTENT_TYPE": headers.pop("CONTENT_TYPE", ""),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if self._tls else "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for key, val in headers.items():
+            environ["HTTP_" + key] = val
+        return environ, length
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def _work(self, conn: _Conn, environ: Environ) -> None:
+        try:
+            self._done.put((conn, self._call(conn, environ)))
+        finally:
+            self._wake()
+
+    def _call(self, conn: _Conn, environ: Environ) -> list[bytes]:
+        """Run the app; returns the response head followed by the body chunks."""
+        state: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            state["status"], state["headers"] = status, headers
+            return lambda data: state.setdefault("early", []).append(data)
+
+        try:
+            result = self._app(environ, start_response)
+            try:
+                body = [*state.get("early", []), *(bytes(b) for b in result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            status, headers = state["status"], list(state["headers"])
+        except Exception as e:
+            log.error(
+                "http request failed method=%s path=%s error=%s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                type(e).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            conn.keep_alive = False
+            return self._head(conn, 500, [("Content-Type", "text/plain")], [b"Internal Server Error\n"])
+        if not any(k.lower() == "content-length" for k, _ in headers):
+            headers.append(("Content-Length", str(sum(len(b) for b in body))))
+        head = self._head(conn, status, headers, [])[0]
+        return [head] if environ["REQUEST_METHOD"] == "HEAD" else [head, *body]
+
+    def _head(
+        self, conn: _Conn, status: int | str, headers: list[tuple[str, str]], body: list[bytes]
+    ) -> list[bytes]:
+        if isinstance(status, int):
+            status = f"{status} {_REASONS.get(status, 'Error')}"
+            headers = [*headers, ("Content-Length", str(sum(len(b) for b in body)))]
+        lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers)]
+        lines.append(f"Date: {formatdate(usegmt=True)}")
+        lines.append("Connection: " + ("keep-alive" if conn.keep_alive else "close"))
+        return ["\r\n".join(lines).encode("latin-1") + b"\r\n\r\n", *body]
+
+    def _reply_error(self, conn: _Conn, status: int) -> None:
+        conn.keep_alive = False
+        conn.inbuf.clear()
+        self._respond(conn, self._head(conn, status, [("Content-Type", "text/plain")], [b"%d\n" % status]))
+
+    def _drain_done(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except _WOULD_BLOCK:
+            pass
+        while True:
+            try:
+                conn, parts = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if self._conns.get(conn.fileno) is conn:
+                self._respond(conn, parts)
+
+    def _respond(self, conn: _Conn, parts: list[bytes]) -> None:
+        conn.state = _WRITING
+        conn.out = [memoryview(p) for p in parts if p]
+        conn.deadline = time.monotonic() + self.limits.write_timeout
+        self._watch(conn, selectors.EVENT_WRITE)
+        self._write(conn)
+
+    def _write(self, conn: _Conn) -> None:
+        while conn.out:
+            try:
+                sent = conn.sock.send(conn.out[0])
+            except _WOULD_BLOCK:
+                return
+            except OSError:
+                self._close(conn)
+                return
+            if sent < len(conn.out[0]):
+                conn.out[0] = conn.out[0][sent:]
+            else:
+                conn.out.pop(0)
+        if not conn.keep_alive or self._stopping.is_set():
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_WR)
+            self._close(conn)
+            return
+        conn.state = _READING
+        conn.deadline = time.monotonic() + self.limits.idle_timeout
+        self._watch(conn, selectors.EVENT_READ)
+        if conn.inbuf:
+            # A pipelined request is already here. It is parsed by the loop, not from
+            # here, so a long pipeline is served iteratively, interleaved with others.
+            conn.idle = False
+            conn.deadline = time.monotonic() + self.limits.header_timeout
+            self._pipelined.append(conn)
+
+
+def _peer(addr: Any) -> str:
+    if isinstance(addr, tuple) and addr:
+        return str(addr[0])
+    return str(addr) if addr else "local"
