@@ -11,7 +11,8 @@ _MIN_EPOCH_SECONDS = 1_000_000_000
 
 def finite_number(value: object, *, text: bool = True) -> float | None:
     """A finite int/float, or (when ``text``) a string holding one, as float; None otherwise
-    (booleans too). ``text=False`` is for fields the API documents as JSON numbers."""
+    (booleans too, and ints too large for a float). ``text=False`` is for fields the API
+    documents as JSON numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and text:
@@ -19,9 +20,13 @@ def finite_number(value: object, *, text: bool = True) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, int | float):
         return None
-    return float(value)
+    try:  # an int past float's range (a 400-digit number) is not a usable value either
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def epoch_seconds(value: object) -> float | None:
