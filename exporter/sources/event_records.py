@@ -67,11 +67,6 @@ def desktop_id_label(raw: object, fallback: str) -> str:
     return raw.strip()[:MAX_DESKTOP_ID_LEN] if isinstance(raw, str) and raw.strip() else fallback
 
 
-def count_or_none(value: object) -> int | None:
-    """A non-negative int (e.g. ``total_count``), else None (booleans included)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
 @dataclass(frozen=True)
 class Recording:
     record_id: str
