@@ -56,7 +56,7 @@ from exporter.sources.connection_records import (
     record_key,
 )
 from exporter.sources.labels import OTHER, admit
-from exporter.timeutil import fmt_minutes, parse_time
+from exporter.timeutil import fmt_minutes, parse_time, plausible_time
 from exporter.upstream.client import Params
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class ConnectionsSource:
             log.info("connection records valid again api=%s", api)
 
     def _ingest(self, api: str, raw: dict[str, Any], window_end: float, max_sets: int) -> None:
-        start = parse_time(raw.get("connection_start_time"))
+        start = plausible_time(raw.get("connection_start_time"), self._clock.time())
         key = record_key(raw, start)
         state = self._seen.get(key)
         if start is None:

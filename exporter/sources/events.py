@@ -59,7 +59,7 @@ from exporter.sources.event_records import (
     desktop_id_label,
     parse_recording,
 )
-from exporter.timeutil import fmt_space, parse_time
+from exporter.timeutil import fmt_space, plausible_time
 from exporter.upstream.client import Params
 
 log = logging.getLogger(__name__)
@@ -358,7 +358,7 @@ class EventsSource:
         if not first:
             return
         op_id = raw.get("id")
-        when = parse_time(raw.get("operation_time"))
+        when = plausible_time(raw.get("operation_time"), self._clock.time())
         if not isinstance(op_id, str) or not op_id.strip() or when is None:
             self._invalid.invalid_response(OPS_API)
             return

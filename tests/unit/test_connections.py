@@ -621,3 +621,15 @@ def test_plain_text_reasons_never_become_labels_and_each_is_logged_once(
     assert lines == [
         "connection failure without a numeric code api=connections reason='user alice is locked'"
     ]
+
+
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+01:00", -5, "2100-06-01T00:00:00Z"]
+)
+def test_an_implausible_start_time_is_invalid_and_the_record_skipped(start: object) -> None:
+    env = Env()
+    env.api.add(T0 + 5, connection_start_time=start)
+    env.api.add(T0 + 6)
+    env.source.refresh()
+    assert env.total == 1
+    assert env.invalid.count == {"connections": 1}

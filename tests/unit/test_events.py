@@ -623,3 +623,16 @@ def test_operations_without_an_id_are_deduplicated_by_their_fields() -> None:
         r.tick()
     assert r.total() == 1
     assert r.sink.invalid == {"os_operations": 1}  # an operation without id is invalid, once
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59.000Z", "0001-01-01T00:00:00Z", -1, T0 + 3 * 86400])
+def test_an_operation_with_an_implausible_time_is_invalid_once_and_not_counted(when: object) -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record()
+    r.api.op(rid, operation_time=when)
+    r.api.op(rid)
+    r.source.refresh()
+    r.tick()
+    assert r.total() == 1
+    assert r.sink.invalid == {"os_operations": 1}
