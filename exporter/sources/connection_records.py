@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.sources.labels import bounded_text
 from exporter.timeutil import finite_number
 
 # Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
@@ -97,9 +98,9 @@ def milliseconds(value: object) -> float | None:
 
 
 def label_value(value: object) -> str:
-    """An extra label's value: stripped text, empty for None, at most MAX_LABEL_VALUE characters."""
-    text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
-    return text[:MAX_LABEL_VALUE]
+    """An extra label's value: :func:`~exporter.sources.labels.bounded_text` at
+    :data:`MAX_LABEL_VALUE` characters (stripped, surrogates replaced, cut ones end in ``…``)."""
+    return bounded_text(value, MAX_LABEL_VALUE)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 Each refresh replaces the snapshot whole, so desktops that vanish upstream vanish
 from the exposition at the next refresh. Records without a ``desktop_id`` are
 counted as invalid and skipped.
+
+Every label value from upstream is bounded (:mod:`exporter.sources.labels`): ids are
+stripped and cut at 128 characters, names at 256, lone surrogates become U+FFFD. Two
+records whose ids are the same once normalised (``" d-1 "`` and ``"d-1"``) are one
+desktop: the later one is counted as invalid and dropped.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ from typing import Any, Protocol
 from exporter.clock import Clock
 from exporter.config.settings import Config, InventoryConfig, ShardConfig
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
+from exporter.sources.labels import MAX_NAME_LEN, bounded_id, bounded_text
 
 log = logging.getLogger(__name__)
+
+
+DETAIL_API = "desktops_detail"
 
 
 class DesktopLister(Protocol):
@@ -59,7 +68,7 @@ class InventorySnapshot:
 
 
 def _s(value: object) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
+    return bounded_text(value, MAX_NAME_LEN)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -68,8 +77,8 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 def parse_desktop(raw: Mapping[str, Any]) -> Desktop | None:
     """A :class:`Desktop` from one ``DesktopDetailInfo`` object, or None when unusable."""
-    did = raw.get("desktop_id")
-    if not isinstance(did, str) or not did.strip():
+    did = bounded_id(raw.get("desktop_id"))
+    if not did:
         return None
     metadata = _mapping(raw.get("metadata"))
     product = _mapping(raw.get("product"))
@@ -78,9 +87,9 @@ def parse_desktop(raw: Mapping[str, Any]) -> Desktop | None:
     if isinstance(raw_tags, list):
         for t in raw_tags:
             if isinstance(t, dict) and isinstance(t.get("key"), str):
-                tags.append((t["key"], _s(t.get("value"))))
+                tags.append((t["key"].strip(), _s(t.get("value"))))
     return Desktop(
-        desktop_id=did.strip(),
+        desktop_id=did,
         computer_name=_s(raw.get("computer_name")),
         user_name=_s(raw.get("user_name")),
         status=_s(raw.get("status")),
@@ -103,7 +112,7 @@ class InventorySource:
     """Keeps the latest good :class:`InventorySnapshot`; a failed refresh keeps the old one."""
 
     name = "inventory"
-    apis: tuple[str, ...] = ("desktops_detail",)
+    apis: tuple[str, ...] = (DETAIL_API,)
     scope: Scope = "shard"  # each shard lists the desktops it owns
 
     def __init__(
@@ -132,15 +141,15 @@ class InventorySource:
     def refresh(self) -> None:
         """Fetch every desktop and swap the snapshot. Raises UpstreamError on failure."""
         raw = self._client.list_desktops()
-        desktops = []
+        desktops: dict[str, Desktop] = {}
         for item in raw:
             d = parse_desktop(item)
-            if d is None:
-                self._invalid.invalid_response("desktops_detail")
+            if d is None or d.desktop_id in desktops:  # unusable, or a duplicate once normalised
+                self._invalid.invalid_response(DETAIL_API)
             elif self.shard.count == 1 or shard_of(d.desktop_id, self.shard.count) == self.shard.index:
-                desktops.append(d)
+                desktops[d.desktop_id] = d
         old = self.snapshot
-        fresh = InventorySnapshot.of(desktops, self._clock.time())
+        fresh = InventorySnapshot.of(list(desktops.values()), self._clock.time())
         if old is None or fresh.desktops != old.desktops:  # unchanged: keep the rendered exposition
             self.snapshot = fresh
         if old is None or len(old.desktops) != len(desktops):

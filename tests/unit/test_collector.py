@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -184,6 +185,9 @@ class _Lister:
     def list_desktops(self) -> list[dict[str, Any]]:
         return [{"desktop_id": d, "computer_name": f"pc-{d}", "status": "ACTIVE"} for d in self.ids]
 
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
+        return iter(self.list_desktops())  # the light list (pool ids): the same desktops here
+
 
 class _NoInvalid:
     def invalid_response(self, api: str) -> None:
@@ -202,3 +206,72 @@ def test_an_unchanged_inventory_keeps_its_snapshot_so_cached_bytes_stay_valid() 
     src.refresh()
     assert src.snapshot is not None and src.snapshot.version != first.version
     assert [d.desktop_id for d in src.snapshot.desktops] == ["d1", "d3"]
+
+
+class _Upstream:
+    """desktops/detail rows and the light list (with pool ids); the list may fail."""
+
+    def __init__(self, detail: list[dict[str, Any]], pools: dict[str, str]) -> None:
+        self.detail = detail
+        self.pools = pools
+        self.fail: Exception | None = None
+        self.calls: list[str] = []
+
+    def list_desktops(self) -> list[dict[str, Any]]:
+        self.calls.append("desktops_detail")
+        return [dict(d) for d in self.detail]
+
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
+        assert (api, items_key) == ("desktops_list", "desktops")
+        self.calls.append(api)
+        if self.fail is not None:
+            raise self.fail
+        return iter([{"desktop_id": d, "pool_id": p} for d, p in self.pools.items()])
+
+
+class _Invalid:
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+
+    def invalid_response(self, api: str) -> None:
+        self.count[api] = self.count.get(api, 0) + 1
+
+
+def _inventory(up: _Upstream) -> tuple[InventorySource, _Invalid]:
+    sink = _Invalid()
+    return InventorySource(up, InventoryConfig(), FakeClock(T0), sink), sink
+
+
+def _desktops(src: InventorySource) -> dict[str, Desktop]:
+    assert src.snapshot is not None
+    return dict(src.snapshot.by_id)
+
+
+def test_ids_are_normalised_and_duplicates_after_normalising_are_dropped_and_counted() -> None:
+    up = _Upstream([{"desktop_id": " d-1 ", "computer_name": "a"}, {"desktop_id": "d-1"}], {})
+    src, sink = _inventory(up)
+    src.refresh()
+    assert list(_desktops(src)) == ["d-1"]
+    assert _desktops(src)["d-1"].computer_name == "a"  # the first one wins
+    assert sink.count == {"desktops_detail": 1}
+
+
+def test_label_values_from_upstream_are_capped_with_a_marker() -> None:
+    d = parse_desktop(
+        {"desktop_id": "i" * 500, "computer_name": "n" * 10_000, "tags": [{"key": "k", "value": "v" * 999}]}
+    )
+    assert d is not None
+    assert len(d.desktop_id) == 128 and d.desktop_id.endswith("…")
+    assert len(d.computer_name) == 256 and d.computer_name.endswith("…")
+    assert len(d.tag("k")) == 256
+
+
+def test_lone_surrogates_become_the_replacement_character_and_the_exposition_renders() -> None:
+    up = _Upstream([{"desktop_id": "d\ud800", "computer_name": "pc\udfffx", "user_name": "\ud83d"}], {})
+    src, _ = _inventory(up)
+    src.refresh()
+    (d,) = _desktops(src).values()
+    assert (d.desktop_id, d.computer_name, d.user_name) == ("d\ufffd", "pc\ufffdx", "\ufffd")
+    assert src.snapshot is not None
+    text = generate_latest(_registry((src.snapshot, None, InventoryConfig()))).decode("utf-8")
+    assert 'computer_name="pc\ufffdx"' in text

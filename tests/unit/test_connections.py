@@ -633,3 +633,18 @@ def test_an_implausible_start_time_is_invalid_and_the_record_skipped(start: obje
     env.source.refresh()
     assert env.total == 1
     assert env.invalid.count == {"connections": 1}
+
+
+def test_extra_label_values_are_stripped_capped_and_cleaned() -> None:
+    env = Env(extra_labels=["user_name"])
+    env.api.add(T0 + 1, user_name=" alice ")
+    env.api.add(T0 + 2, user_name="alice")
+    env.api.add(T0 + 3, user_name="b\ud800b")
+    env.api.add(T0 + 4, user_name="z" * 1000)
+    env.source.refresh()
+    assert dict(env.source.snapshot.connections) == {
+        ("alice",): 2,
+        ("b\ufffdb",): 1,
+        ("z" * 127 + "…",): 1,
+    }
+    _samples(env.source)  # a valid exposition

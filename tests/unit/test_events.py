@@ -636,3 +636,22 @@ def test_an_operation_with_an_implausible_time_is_invalid_once_and_not_counted(w
     r.tick()
     assert r.total() == 1
     assert r.sink.invalid == {"os_operations": 1}
+
+
+def test_desktop_ids_are_stripped_capped_and_cleaned_and_bad_recording_ids_are_invalid() -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(desktop=" d1 ")
+    r.api.op(rid)
+    r.api.op(rid, desktop_id="d\ud800")
+    r.api.op(rid, desktop_id="x" * 500)
+    r.api.record(id="r\udfff")  # a lone surrogate cannot go into the URL path
+    r.api.record(id="r" * 129)
+    r.source.refresh()
+    assert r.counts() == {
+        ("d1", "APP", "APP_CRASH", "error"): 1,
+        ("d\ufffd", "APP", "APP_CRASH", "error"): 1,
+        ("x" * 127 + "…", "APP", "APP_CRASH", "error"): 1,
+    }
+    assert r.sink.invalid == {"screen_records": 2}
+    assert r.api.calls["os_operations"] == 1
