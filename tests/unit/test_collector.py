@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
@@ -13,11 +14,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
-from exporter.config.settings import InventoryConfig
+from exporter.config.settings import InventoryConfig, parse_config
+from exporter.errors import AuthError
 from exporter.exposition import catalogue as m
 from exporter.exposition.collector import DataCollector, desktop_families, tag_label_name
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import NullObserver, WorkspaceClient
+from tests.conftest import FakeApi
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
 T0 = 1_763_900_000.0
@@ -247,6 +252,35 @@ def _desktops(src: InventorySource) -> dict[str, Desktop]:
     return dict(src.snapshot.by_id)
 
 
+def test_pool_id_comes_from_the_light_list_joined_by_desktop_id() -> None:
+    up = _Upstream([{"desktop_id": "d1"}, {"desktop_id": "d2"}], {"d1": "pool-a", "d2": ""})
+    src, _ = _inventory(up)
+    src.refresh()
+    assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
+    assert up.calls == ["desktops_detail", "desktops_list"]
+    assert src.apis == ("desktops_detail", "desktops_list")
+
+
+def test_a_failing_light_list_keeps_the_inventory_and_the_last_pool_ids_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    up = _Upstream([{"desktop_id": "d1"}], {"d1": "pool-a"})
+    src, _ = _inventory(up)
+    src.refresh()
+    up.fail = AuthError("desktops_list", 403, "WKS.00081102", "no permission")
+    up.detail.append({"desktop_id": "d2"})
+    for _ in range(3):
+        src.refresh()
+    assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
+    up.fail = None
+    up.pools["d2"] = "pool-b"
+    src.refresh()
+    assert _desktops(src)["d2"].pool_id == "pool-b"
+    lines = [r.getMessage() for r in caplog.records if "pool ids" in r.getMessage()]
+    assert len(lines) == 2 and "unavailable" in lines[0] and "available again" in lines[1]
+
+
 def test_ids_are_normalised_and_duplicates_after_normalising_are_dropped_and_counted() -> None:
     up = _Upstream([{"desktop_id": " d-1 ", "computer_name": "a"}, {"desktop_id": "d-1"}], {})
     src, sink = _inventory(up)
@@ -275,3 +309,24 @@ def test_lone_surrogates_become_the_replacement_character_and_the_exposition_ren
     assert src.snapshot is not None
     text = generate_latest(_registry((src.snapshot, None, InventoryConfig()))).decode("utf-8")
     assert 'computer_name="pc\ufffdx"' in text
+
+
+def test_pool_ids_reach_desktop_info_through_the_fake_api_and_a_denied_list_keeps_the_inventory(
+    fake_api: FakeApi,
+) -> None:
+    pooled = fake_api.state.add_desktop(desktop_type="POOLED", pool_id="pool-1")
+    settings = parse_config(fake_api.config(), fake_api.env())
+    clock = FakeClock(time.time())  # requests are signed with this time
+    client = WorkspaceClient(settings, Budget(settings.config.budget, clock), NullObserver(), clock)
+    try:
+        src = InventorySource(client, settings.config.inventory, clock, _Invalid())
+        src.refresh()
+        assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
+        assert fake_api.state.calls("desktops_list") == 1
+        fake_api.state.deny("desktops_list")
+        fake_api.state.add_desktop()
+        src.refresh()  # the inventory still refreshes; pool ids are the last seen
+        assert len(_desktops(src)) == 12
+        assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
+    finally:
+        client.close()
