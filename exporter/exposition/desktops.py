@@ -7,22 +7,16 @@ renders the families of both sources.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
-from exporter.config.settings import InventoryConfig
+from exporter.config.settings import InventoryConfig, tag_label_name
 from exporter.exposition import catalogue as m
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import ONLINE_STATES, MonitoringSnapshot
 
-_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def tag_label_name(key: str) -> str:
-    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
-    return "tag_" + _LABEL_BAD.sub("_", key)
+__all__ = ["desktop_families", "tag_label_name"]  # the label name rule lives with its validation
 
 
 def _g(f: m.Family, labels: Iterable[str] | None = None) -> GaugeMetricFamily:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
 from exporter.config.settings import InventoryConfig, parse_config
-from exporter.errors import AuthError
+from exporter.errors import AuthError, ConfigError
 from exporter.exposition import catalogue as m
 from exporter.exposition.collector import DataCollector, desktop_families, tag_label_name
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
@@ -330,3 +330,18 @@ def test_pool_ids_reach_desktop_info_through_the_fake_api_and_a_denied_list_keep
         assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
     finally:
         client.close()
+
+
+def test_tag_keys_that_would_become_the_same_label_are_a_config_error_naming_both() -> None:
+    env = {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"}
+    raw = {"region": "ap-southeast-1", "inventory": {"tag_labels": ["env", "a-b", "a_b", "a.b", "env"]}}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, env)
+    assert exc.value.problems == [
+        "inventory.tag_labels[2]: 'a_b' and inventory.tag_labels[1] 'a-b' both become label tag_a_b; "
+        "keep only one of them",
+        "inventory.tag_labels[3]: 'a.b' and inventory.tag_labels[1] 'a-b' both become label tag_a_b; "
+        "keep only one of them",
+    ]
+    ok = parse_config({"region": "ap-southeast-1", "inventory": {"tag_labels": ["a-b", "env", "env"]}}, env)
+    assert [tag_label_name(k) for k in ok.config.inventory.tag_labels] == ["tag_a_b", "tag_env", "tag_env"]
