@@ -176,6 +176,8 @@ class EventsSource:
         self._keys = 0  # operation keys held over all recordings in progress
         self._full = False  # whether the last refresh met a full key set (logged on change)
         self._full_now = False
+        self._bad = False  # whether the last refresh met invalid items (logged on change)
+        self._bad_now = 0
         self._counts: dict[tuple[str, ...], int] = {}  # (desktop_id, type, id, level)
         self._types = LabelValues({v: v for v in EVENT_TYPES})
         self._ids = LabelValues({v: v for v in EVENT_IDS})
@@ -230,12 +232,23 @@ class EventsSource:
         self._allowed_types = frozenset(self._types.canonical(t) for t in cfg.event_types)
         self._allowed_levels = frozenset(self._levels.canonical(v) for v in cfg.event_levels)
         now = self._clock.time()
+        self._bad_now = 0
         recordings = self._list(cfg, now)
         self._full_now = False
         try:
             self._work(cfg, recordings)
         finally:  # publish what was counted, even when a call failed midway
             self._publish(cfg, recordings, now)
+        if (self._bad_now > 0) != self._bad:
+            self._bad = self._bad_now > 0
+            if self._bad:
+                log.warning(
+                    "screen recordings or operations with invalid values skipped items=%d "
+                    "(counted in api_invalid_responses_total)",
+                    self._bad_now,
+                )
+            else:
+                log.info("screen recordings and operations valid again")
         if self._full_now != self._full:
             self._full = self._full_now
             if self._full:
@@ -264,6 +277,7 @@ class EventsSource:
             rec = parse_recording(raw)
             if rec is None:
                 self._invalid.invalid_response(LIST_API)
+                self._bad_now += 1
             else:
                 found.setdefault(rec.record_id, rec)  # pages may shift while we list
         return list(found.values())
@@ -361,6 +375,7 @@ class EventsSource:
         when = plausible_time(raw.get("operation_time"), self._clock.time())
         if not isinstance(op_id, str) or not op_id.strip() or when is None:
             self._invalid.invalid_response(OPS_API)
+            self._bad_now += 1
             return
         if when < self.cutoff:
             return

@@ -655,3 +655,23 @@ def test_desktop_ids_are_stripped_capped_and_cleaned_and_bad_recording_ids_are_i
     }
     assert r.sink.invalid == {"screen_records": 2}
     assert r.api.calls["os_operations"] == 1
+
+
+def test_a_400_digit_number_in_an_operation_is_invalid_once_logged_once_and_never_wedges(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(end_time=int("9" * 400))
+    r.api.op(rid, operation_time=int("9" * 400), relative_start_time=int("9" * 400))
+    r.api.op(rid, relative_start_time=int("9" * 400))
+    for _ in range(3):
+        r.tick()
+    assert r.total() == 1
+    assert r.sink.invalid == {"os_operations": 1}
+    msgs = [m.getMessage() for m in caplog.records if "valid" in m.getMessage()]
+    assert [m.split(" items=")[0] for m in msgs] == [
+        "screen recordings or operations with invalid values skipped",
+        "screen recordings and operations valid again",
+    ]
