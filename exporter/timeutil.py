@@ -7,11 +7,16 @@ from datetime import UTC, datetime
 
 # 2001-09-09 in seconds; below this a number is not a plausible epoch timestamp.
 _MIN_EPOCH_SECONDS = 1_000_000_000
+# 2100-01-01: later is a placeholder (year 9999) or garbage, never a real event.
+_MAX_EPOCH_SECONDS = 4_102_444_800
+#: How far past "now" a timestamp may be and still count as plausible (clock skew).
+FUTURE_SKEW = 86400.0
 
 
 def finite_number(value: object, *, text: bool = True) -> float | None:
     """A finite int/float, or (when ``text``) a string holding one, as float; None otherwise
-    (booleans too). ``text=False`` is for fields the API documents as JSON numbers."""
+    (booleans too, and ints too large for a float). ``text=False`` is for fields the API
+    documents as JSON numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and text:
@@ -19,16 +24,20 @@ def finite_number(value: object, *, text: bool = True) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, int | float):
         return None
-    return float(value)
+    try:  # an int past float's range (a 400-digit number) is not a usable value either
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def epoch_seconds(value: object) -> float | None:
     """Normalise an epoch timestamp given in seconds, milliseconds or microseconds.
 
     Returns None for anything that is not a plausible timestamp (booleans, NaN,
-    negative numbers, values before 2001). The unit is detected from magnitude:
+    negative numbers, values before 2001 or from 2100 on). The unit is detected from magnitude:
     seconds are 10 digits today, milliseconds 13, microseconds 16.
     """
     seconds = finite_number(value)
@@ -40,12 +49,13 @@ def epoch_seconds(value: object) -> float | None:
         seconds /= 1e6
     elif seconds >= 1e11:
         seconds /= 1e3
-    return seconds if seconds >= _MIN_EPOCH_SECONDS else None
+    return seconds if _MIN_EPOCH_SECONDS <= seconds < _MAX_EPOCH_SECONDS else None
 
 
 def parse_time(value: object) -> float | None:
     """Epoch seconds from an ISO 8601 string (``Z``, offsets, fractions, or a space
-    instead of ``T``; minute precision allowed) or an epoch number. None if unparseable."""
+    instead of ``T``; minute precision allowed) or an epoch number. None if unparseable
+    or outside 2001..2100 (year 9999 placeholders, negative or year-1 times)."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -63,7 +73,17 @@ def parse_time(value: object) -> float | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    try:
+        ts = dt.timestamp()
+    except (OverflowError, ValueError):  # out of datetime's range once the offset is applied
+        return None
+    return ts if _MIN_EPOCH_SECONDS <= ts < _MAX_EPOCH_SECONDS else None
+
+
+def plausible_time(value: object, now: float) -> float | None:
+    """:func:`parse_time`, and no later than ``now`` plus :data:`FUTURE_SKEW`; else None."""
+    ts = parse_time(value)
+    return ts if ts is not None and ts <= now + FUTURE_SKEW else None
 
 
 def utc(ts: float) -> datetime:

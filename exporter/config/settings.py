@@ -203,6 +203,14 @@ def _env_region_key(region: str) -> str:
     return "HUAWEICLOUD_SDK_REGION_WORKSPACE_" + region.upper().replace("-", "_")
 
 
+_TAG_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def tag_label_name(key: str) -> str:
+    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
+    return "tag_" + _TAG_LABEL_BAD.sub("_", key)
+
+
 def _validate(cfg: Config, problems: list[str]) -> None:
     if not cfg.region:
         problems.append("region: is required (for example ap-southeast-1)")
@@ -215,9 +223,17 @@ def _validate(cfg: Config, problems: list[str]) -> None:
     for api in cfg.budget.per_api:
         if api not in APIS:
             problems.append(f"budget.per_api.{api}: unknown API (known: {', '.join(sorted(APIS))})")
+    label_of: dict[str, tuple[int, str]] = {}  # label name -> first tag key giving it
     for i, key in enumerate(cfg.inventory.tag_labels):
         if not key:
             problems.append(f"inventory.tag_labels[{i}]: must be a non-empty tag key")
+            continue
+        first = label_of.setdefault(tag_label_name(key), (i, key))
+        if first[1] != key:
+            problems.append(
+                f"inventory.tag_labels[{i}]: {excerpt(key)} and inventory.tag_labels[{first[0]}] "
+                f"{excerpt(first[1])} both become label {tag_label_name(key)}; keep only one of them"
+            )
     if cfg.monitoring.max_age < cfg.monitoring.interval:
         problems.append(
             f"monitoring.max_age: must be at least monitoring.interval ({cfg.monitoring.interval:g}s) "

@@ -13,19 +13,18 @@ from collections.abc import Iterable
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
-from exporter.config.settings import InventoryConfig
+from exporter.config.settings import InventoryConfig, tag_label_name
 from exporter.exposition import catalogue as m
 from exporter.exposition.rows import (
     MONITORING_FAMILIES,
     info_label_names,
     info_row,
     monitoring_rows,
-    tag_label_name,
 )
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import MonitoringSnapshot
 
-__all__ = ["desktop_families", "tag_label_name"]
+__all__ = ["desktop_families", "tag_label_name"]  # the label name rule lives with its validation
 
 
 def _g(f: m.Family, labels: Iterable[str] | None = None) -> GaugeMetricFamily:

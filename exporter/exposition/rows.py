@@ -7,20 +7,12 @@ fast text path in :mod:`exporter.exposition.lines`; so the two cannot drift apar
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from exporter.config.settings import InventoryConfig
+from exporter.config.settings import InventoryConfig, tag_label_name
 from exporter.exposition import catalogue as m
 from exporter.sources.inventory import Desktop
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics
-
-_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def tag_label_name(key: str) -> str:
-    """``"cost-center"`` → ``"tag_cost_center"`` (a valid, prefixed label name)."""
-    return "tag_" + _LABEL_BAD.sub("_", key)
 
 
 def label_value(s: str) -> str:

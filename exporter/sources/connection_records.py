@@ -3,8 +3,10 @@
 Pure helpers and small value types used by :class:`~exporter.sources.connections.ConnectionsSource`
 (which holds the state: polling windows, the dedupe set and the counters).
 
-Labels are bounded: ``reason_code`` is the numeric code before the colon (else ``unknown``;
-at most :data:`MAX_REASON_CODES`), extra labels are opt-in, trimmed to
+Labels are bounded: ``reason_code`` is the numeric code before the colon; a reason without
+one (the v2 API may send plain text) is looked up in :data:`KNOWN_REASONS`, a small fixed
+table of documented texts, else ``unknown`` (the text itself never becomes a label: it may
+be localised or name a user); at most :data:`MAX_REASON_CODES` codes. Extra labels are opt-in, trimmed to
 :data:`MAX_LABEL_VALUE` characters and capped at ``max_label_sets`` (more collapse into
 :data:`~exporter.sources.labels.OTHER`) by :func:`~exporter.sources.labels.admit`.
 """
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.sources.labels import bounded_text
 from exporter.timeutil import finite_number
 
 # Remote-desktop latency: LAN ~5 ms, good WAN < 50 ms, usable < 150 ms, poor beyond 300 ms.
@@ -30,6 +33,15 @@ SETUP_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120
 MAX_REASON_CODES = 100
 MAX_LABEL_VALUE = 128
 _CODE_RE = re.compile(r"^\d{1,12}$")
+_MAX_CODE = 10**12  # a numeric reason past 12 digits is garbage, not a code
+_NOT_WORD = re.compile(r"[\W_]+")
+#: Failure texts without a numeric prefix whose code is documented, normalised by
+#: :func:`normalise_reason` (lower case, words joined by single spaces). v1.0 documents
+#: ``400200:The desktop is being prepared.``; v2 may drop the prefix.
+KNOWN_REASONS: dict[str, str] = {
+    "the desktop is being prepared": "400200",
+    "desktop is being prepared": "400200",
+}
 # Fields that identify one attempt and do not change when it completes (for records
 # without a transaction_id, e.g. every v1.0 login record).
 _ID_FIELDS: tuple[str, ...] = ("user_name", "computer_name", "desktop_id", "sid", "desktop_ip")
@@ -60,15 +72,23 @@ def is_failure(reason: object) -> bool:
     return bool(reason.strip() if isinstance(reason, str) else reason)
 
 
+def normalise_reason(text: str) -> str:
+    """``" The desktop is being  PREPARED. "`` → ``"the desktop is being prepared"``."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
 def reason_code(reason: object) -> str | None:
-    """``"400200:The desktop is being prepared."`` → ``"400200"``; "unknown" if no numeric
-    code; None when the value is not a string or number at all (garbage)."""
-    if isinstance(reason, int) and not isinstance(reason, bool) and reason >= 0:
-        return str(reason)
+    """``"400200:The desktop is being prepared."`` → ``"400200"``; a text without a numeric
+    prefix → its :data:`KNOWN_REASONS` code, else ``"unknown"``; None when the value is
+    not a string or a plausible number at all (garbage)."""
+    if isinstance(reason, int) and not isinstance(reason, bool):
+        return str(reason) if 0 <= reason < _MAX_CODE else None
     if not isinstance(reason, str):
         return None
     code = reason.split(":", 1)[0].strip()
-    return code if _CODE_RE.match(code) else "unknown"
+    if _CODE_RE.match(code):
+        return code
+    return KNOWN_REASONS.get(normalise_reason(reason[:200]), "unknown")
 
 
 def milliseconds(value: object) -> float | None:
@@ -78,9 +98,9 @@ def milliseconds(value: object) -> float | None:
 
 
 def label_value(value: object) -> str:
-    """An extra label's value: stripped text, empty for None, at most MAX_LABEL_VALUE characters."""
-    text = "" if value is None else value.strip() if isinstance(value, str) else str(value)
-    return text[:MAX_LABEL_VALUE]
+    """An extra label's value: :func:`~exporter.sources.labels.bounded_text` at
+    :data:`MAX_LABEL_VALUE` characters (stripped, surrogates replaced, cut ones end in ``…``)."""
+    return bounded_text(value, MAX_LABEL_VALUE)
 
 
 @dataclass(frozen=True)

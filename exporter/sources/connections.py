@@ -51,11 +51,12 @@ from exporter.sources.connection_records import (
     is_failure,
     label_value,
     milliseconds,
+    normalise_reason,
     reason_code,
     record_key,
 )
 from exporter.sources.labels import OTHER, admit
-from exporter.timeutil import fmt_minutes, parse_time
+from exporter.timeutil import fmt_minutes, parse_time, plausible_time
 from exporter.upstream.client import Params
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 API_BY_VERSION = {"v2": "connections", "v1.0": "login_records"}
 ITEMS_KEY = "records"
 MARGIN = 60.0  # the API filters at minute precision
+MAX_LOGGED_REASONS = 20  # distinct uncoded failure texts logged (once each)
 
 
 class RecordPager(Protocol):
@@ -131,11 +133,14 @@ class ConnectionsSource:
         self._failures: Counter[tuple[str, ...]] = Counter()
         self._label_sets: set[tuple[str, ...]] = set()
         self._reason_codes: set[str] = set()
+        self._unknown_reasons: set[str] = set()
         self._overflow = 0
         self._network = Histogram(RTT_BUCKETS)
         self._e2e = Histogram(RTT_BUCKETS)
         self._setup = Histogram(SETUP_BUCKETS)
         self._evictions_logged = False
+        self._poll_invalid = 0  # invalid records seen by the poll in progress
+        self._had_invalid = False  # whether the last complete poll saw any (logged on change)
         self._set_labels(tuple(cfg.extra_labels))
         self.snapshot = self._freeze()
 
@@ -197,24 +202,45 @@ class ConnectionsSource:
             api = API_BY_VERSION[cfg.api]
             params = {"start_time": fmt_minutes(start), "end_time": fmt_minutes(end)}
             n = 0
+            self._poll_invalid = 0
             try:
                 for raw in self._client.paginate(api, ITEMS_KEY, params):
                     self._ingest(api, raw, end, cfg.max_label_sets)
                     n += 1
                 self._last_end = end
+                self._log_invalid_change(api)
             finally:
                 fresh = self._freeze()
                 if fresh != self.snapshot:  # an unchanged poll keeps the rendered exposition
                     self.snapshot = fresh
         log.debug("connection records polled api=%s start=%s records=%d", api, params["start_time"], n)
 
+    def _bad(self, api: str) -> None:
+        self._invalid.invalid_response(api)
+        self._poll_invalid += 1
+
+    def _log_invalid_change(self, api: str) -> None:
+        """One line when polls start and stop meeting invalid records, not one per record."""
+        if (self._poll_invalid > 0) == self._had_invalid:
+            return
+        self._had_invalid = self._poll_invalid > 0
+        if self._had_invalid:
+            log.warning(
+                "connection records with invalid values skipped, counted in api_invalid_responses_total"
+                " api=%s records=%d",
+                api,
+                self._poll_invalid,
+            )
+        else:
+            log.info("connection records valid again api=%s", api)
+
     def _ingest(self, api: str, raw: dict[str, Any], window_end: float, max_sets: int) -> None:
-        start = parse_time(raw.get("connection_start_time"))
+        start = plausible_time(raw.get("connection_start_time"), self._clock.time())
         key = record_key(raw, start)
         state = self._seen.get(key)
         if start is None:
             if state is None:
-                self._invalid.invalid_response(api)
+                self._bad(api)
                 state = _Seen(False, (), self._generation)
             state.expires = window_end + MARGIN
         else:
@@ -241,15 +267,17 @@ class ConnectionsSource:
                 state.failed = True
                 code = reason_code(reason)
                 if code is None:
-                    self._invalid.invalid_response(api)
+                    self._bad(api)
                     code = "unknown"
+                elif code == "unknown":
+                    self._log_unknown_reason(api, reason)
                 self._failures[(self._bounded_code(code), *state.labels)] += 1
             return
         if not state.setup_done and raw.get("connection_setup_time") not in (None, ""):
             state.setup_done = True
             setup = parse_time(raw.get("connection_setup_time"))
             if setup is None or setup < start:
-                self._invalid.invalid_response(api)
+                self._bad(api)
             else:
                 self._setup.observe(setup - start)
         if not state.network_done and raw.get("network_rtt") not in (None, ""):
@@ -259,10 +287,21 @@ class ConnectionsSource:
             state.e2e_done = True
             self._observe_ms(api, self._e2e, raw.get("e2e_rtt"))
 
+    def _log_unknown_reason(self, api: str, reason: object) -> None:
+        """Log each distinct failure text without a code once (a few of them), so an operator
+        can see what ``reason_code="unknown"`` stands for without it becoming a label."""
+        text = normalise_reason(reason[:200]) if isinstance(reason, str) else ""
+        if (
+            text
+            and text not in self._unknown_reasons
+            and admit(text, self._unknown_reasons, MAX_LOGGED_REASONS)
+        ):
+            log.info("connection failure without a numeric code api=%s reason=%s", api, text[:120])
+
     def _observe_ms(self, api: str, hist: Histogram, value: object) -> None:
         ms = milliseconds(value)
         if ms is None:
-            self._invalid.invalid_response(api)
+            self._bad(api)
         else:
             hist.observe(ms / 1000.0)
 

@@ -14,12 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.sources.labels import OTHER, admit
+from exporter.sources.labels import OTHER, admit, bounded_id, clean_text
 from exporter.timeutil import parse_time
 
 MAX_UNKNOWN_VALUES = 50  # distinct unknown values per label before they fold into "other"
 MAX_VALUE_LEN = 64
-MAX_DESKTOP_ID_LEN = 128
+MAX_RECORD_ID_LEN = 128  # a longer (or unencodable) recording id is garbage, not an id
 
 LIVE_STATUSES = ("RECORDING", "UPLOADING")
 FINAL_STATUSES = ("REC_COMPLETED", "UPLOAD_COMPLETED", "REC_FAILED", "UPLOAD_FAILED")
@@ -63,13 +63,9 @@ class LabelValues:
 
 
 def desktop_id_label(raw: object, fallback: str) -> str:
-    """An operation's ``desktop_id`` (stripped, at most 128 characters), else its recording's."""
-    return raw.strip()[:MAX_DESKTOP_ID_LEN] if isinstance(raw, str) and raw.strip() else fallback
-
-
-def count_or_none(value: object) -> int | None:
-    """A non-negative int (e.g. ``total_count``), else None (booleans included)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """An operation's ``desktop_id`` (:func:`~exporter.sources.labels.bounded_id`), else its
+    recording's."""
+    return bounded_id(raw) or fallback
 
 
 @dataclass(frozen=True)
@@ -86,15 +82,19 @@ class Recording:
 
 
 def parse_recording(raw: object) -> Recording | None:
-    """A :class:`Recording` from one ``ScreenRecordDetail``, or None without a usable id."""
+    """A :class:`Recording` from one ``ScreenRecordDetail``, or None without a usable id
+    (missing, over 128 characters, or holding a lone surrogate: it goes into a URL path)."""
     if not isinstance(raw, dict):
         return None
     rid, did, status = raw.get("id"), raw.get("desktop_id"), raw.get("status")
     if not isinstance(rid, str) or not rid.strip():
         return None
+    rid = rid.strip()
+    if len(rid) > MAX_RECORD_ID_LEN or clean_text(rid) != rid:  # not a usable path segment
+        return None
     return Recording(
-        rid.strip(),
-        did.strip() if isinstance(did, str) else "",
+        rid,
+        bounded_id(did),
         status.strip() if isinstance(status, str) else "",
         parse_time(raw.get("start_time")),
         parse_time(raw.get("end_time")),

@@ -8,24 +8,35 @@ least recently polled first and newest first among equals, until
 ``events.max_calls_per_cycle`` calls were made: a backlog takes several refreshes, and
 the client's budget stays the hard limit.
 
-Operations come in ``operation_time`` order, so new ones append. A live recording
-(``RECORDING``, ``UPLOADING`` or an unknown status) is re-read at every refresh from its
-stored offset minus a small overlap, deduplicated by operation id. A final one
-(completed or failed) is read to the end once, then remembered in a TTL set that
-outlives the window and never read again. Each operation is counted once.
+Nothing documents the order ``os-operations`` returns and it has no sort parameter, so
+no offset can mark "read so far": every visit reads a recording's operations in full
+and counts each one once by a stable key (its ``id``, else a hash of the fields that
+identify it), remembered per recording while it may still change. A recording is done
+(read one last time, then remembered in a TTL set that outlives the window and never
+read again) once it is ``UPLOAD_COMPLETED``, ``REC_FAILED`` or ``UPLOAD_FAILED``, or
+``REC_COMPLETED`` for :data:`GRACE` seconds without an upload starting (operations can
+still arrive while it uploads). Everything else (``RECORDING``, ``UPLOADING``, unknown)
+is live and re-read at every visit: ``ceil(operations / 1000)`` calls.
+
+Memory is bounded: at most :data:`KEYS_PER_RECORDING` keys per recording and
+:data:`MAX_KEYS` in all (about 80 bytes each: some 40 MB at the cap). An operation that
+finds its recording's set full is not counted (never counted twice); the source logs
+that once per state change.
 
 Start-up: counters start at 0; operations older than process start minus
-``events.lookback`` are consumed but not counted, and a final recording that ended
-before then is marked done without a call. Each refresh ends by swapping in an
-immutable :class:`EventsSnapshot`; :mod:`exporter.exposition.events` renders it.
-Parsing and bounded label values live in :mod:`exporter.sources.event_records`.
+``events.lookback`` are consumed but not counted, and a recording that was done before
+then is marked done without a call. Each refresh ends by swapping in an immutable
+:class:`EventsSnapshot`; :mod:`exporter.exposition.events` renders it. Parsing and
+bounded label values live in :mod:`exporter.sources.event_records`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -45,11 +56,10 @@ from exporter.sources.event_records import (
     LIVE_STATUSES,
     LabelValues,
     Recording,
-    count_or_none,
     desktop_id_label,
     parse_recording,
 )
-from exporter.timeutil import fmt_space, parse_time
+from exporter.timeutil import fmt_space, plausible_time
 from exporter.upstream.client import Params
 
 log = logging.getLogger(__name__)
@@ -57,37 +67,70 @@ log = logging.getLogger(__name__)
 LIST_API = "screen_records"
 OPS_API = "os_operations"
 PAGE = 1000  # the largest `limit` both APIs accept
-OVERLAP = 20  # operations re-read before a live recording's stored offset
-SEEN_PER_RECORD = 10_000  # operation ids remembered per unfinished recording
+KEYS_PER_RECORDING = 10_000  # operation keys remembered per recording not yet done
+MAX_KEYS = 500_000  # operation keys remembered over all recordings
 MAX_TRACKED = 1_000_000  # recordings remembered (in progress, and done)
+GRACE = 600.0  # seconds a REC_COMPLETED recording is re-read for an upload to start
 CAP_SHARE = 0.8  # default per-refresh call cap: this share of the os_operations budget
+DONE_STATUSES = frozenset({"UPLOAD_COMPLETED", "REC_FAILED", "UPLOAD_FAILED"})
+SETTLING = "REC_COMPLETED"
+# Fields that identify an operation without an id (none of them changes later).
+_KEY_FIELDS: tuple[str, ...] = (
+    "operation_time",
+    "event_type",
+    "event_id",
+    "event_level",
+    "desktop_id",
+    "event_data",
+)
+_KEY_FIELDS += ("relative_start_time", "username", "id")
 
 
 class OperationsClient(Protocol):
-    def request(
+    def paginate(
         self,
         api: str,
-        path_params: Mapping[str, str] | None = None,
+        items_key: str,
         params: Params | None = None,
-        json_body: object = None,
-    ) -> dict[str, Any]: ...
+        path_params: Mapping[str, str] | None = None,
+        *,
+        limit: int | None = None,
+        max_items: int | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+def operation_key(raw: Mapping[str, Any]) -> int:
+    """A stable 63-bit key of one operation: its ``id``, else the fields that identify it."""
+    op_id = raw.get("id")
+    if isinstance(op_id, str) and op_id.strip():
+        ident = "i:" + op_id.strip()
+    else:
+        ident = "f:" + json.dumps([str(raw.get(f)) for f in _KEY_FIELDS])
+    digest = hashlib.blake2b(ident.encode("utf-8", "replace"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 @dataclass
 class _Progress:
-    """How far one unfinished recording was read."""
+    """What was seen of one recording not yet done."""
 
-    offset: int = 0  # operations consumed
     polled_at: float = -math.inf  # monotonic time of the last read
-    seen: dict[str, None] = field(default_factory=dict)  # operation ids, oldest first
+    settling_since: float | None = None  # monotonic time first seen REC_COMPLETED
+    seen: set[int] = field(default_factory=set)  # operation keys
+    full: bool = False  # an operation found the key set full (logged once)
 
-    def first_sight(self, op_id: str) -> bool:
-        if op_id in self.seen:
-            return False
-        self.seen[op_id] = None
-        if len(self.seen) > SEEN_PER_RECORD:
-            del self.seen[next(iter(self.seen))]
+
+def settled(rec: Recording, prog: _Progress | None, now: float, mono: float) -> bool:
+    """True once no more operations can arrive: done statuses, or REC_COMPLETED for GRACE
+    seconds (from its end time, else from when it was first seen so)."""
+    status = rec.status.upper()
+    if status in DONE_STATUSES:
         return True
+    if status != SETTLING:
+        return False
+    if rec.end is not None:
+        return now - rec.end >= GRACE
+    return prog is not None and prog.settling_since is not None and mono - prog.settling_since >= GRACE
 
 
 @dataclass(frozen=True)
@@ -130,6 +173,11 @@ class EventsSource:
         self._progress: TTLCache[str, _Progress] = TTLCache(maxsize=1, ttl=1)
         self._done: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=1)
         self._resize(cfg.recordings_window)
+        self._keys = 0  # operation keys held over all recordings in progress
+        self._full = False  # whether the last refresh met a full key set (logged on change)
+        self._full_now = False
+        self._bad = False  # whether the last refresh met invalid items (logged on change)
+        self._bad_now = 0
         self._counts: dict[tuple[str, ...], int] = {}  # (desktop_id, type, id, level)
         self._types = LabelValues({v: v for v in EVENT_TYPES})
         self._ids = LabelValues({v: v for v in EVENT_IDS})
@@ -166,6 +214,11 @@ class EventsSource:
         done.update(self._done.items())
         self._progress, self._done, self._ttl = progress, done, ttl
 
+    @property
+    def keys_held(self) -> int:
+        """Operation keys remembered now (over all recordings not yet done)."""
+        return self._keys
+
     # ------------------------------------------------------------------ refresh
 
     def refresh(self) -> None:
@@ -174,21 +227,40 @@ class EventsSource:
         if not cfg.enabled:
             return
         self._resize(cfg.recordings_window)
+        self._progress.expire()
+        self._keys = sum(len(p.seen) for p in self._progress.values())  # expired ones freed
         self._allowed_types = frozenset(self._types.canonical(t) for t in cfg.event_types)
         self._allowed_levels = frozenset(self._levels.canonical(v) for v in cfg.event_levels)
         now = self._clock.time()
+        self._bad_now = 0
         recordings = self._list(cfg, now)
+        self._full_now = False
         try:
             self._work(cfg, recordings)
         finally:  # publish what was counted, even when a call failed midway
             self._publish(cfg, recordings, now)
-
-    def _items(self, body: Mapping[str, Any], api: str, key: str) -> list[Any]:
-        items = body.get(key)
-        if not isinstance(items, list):
-            self._invalid.invalid_response(api)
-            raise InvalidResponseError(api, 200, "", f"missing list {key!r}")
-        return items
+        if (self._bad_now > 0) != self._bad:
+            self._bad = self._bad_now > 0
+            if self._bad:
+                log.warning(
+                    "screen recordings or operations with invalid values skipped,"
+                    " counted in api_invalid_responses_total items=%d",
+                    self._bad_now,
+                )
+            else:
+                log.info("screen recordings and operations valid again")
+        if self._full_now != self._full:
+            self._full = self._full_now
+            if self._full:
+                log.warning(
+                    "events key set full: operations beyond it are not counted "
+                    "keys=%d per_recording=%d max=%d",
+                    self._keys,
+                    KEYS_PER_RECORDING,
+                    MAX_KEYS,
+                )
+            else:
+                log.info("events key set has room again keys=%d", self._keys)
 
     def _list(self, cfg: EventsConfig, now: float) -> list[Recording]:
         params = {
@@ -197,35 +269,36 @@ class EventsSource:
             "sort_field": "start_time",
             "sort_type": "desc",
         }
-        page = min(self._page, cfg.max_recordings)
         found: dict[str, Recording] = {}
-        offset = 0
-        while offset < cfg.max_recordings:
-            body = self._client.request(LIST_API, None, {**params, "offset": offset, "limit": page})
-            items = self._items(body, LIST_API, "screen_records")
-            for raw in items:
-                rec = parse_recording(raw)
-                if rec is None:
-                    self._invalid.invalid_response(LIST_API)
-                else:
-                    found.setdefault(rec.record_id, rec)  # pages may shift while we list
-            offset += len(items)
-            total = count_or_none(body.get("total_count"))
-            if len(items) < page or (total is not None and offset >= total):
-                break
-        return list(found.values())[: cfg.max_recordings]
+        pages = self._client.paginate(
+            LIST_API, "screen_records", params, limit=self._page, max_items=cfg.max_recordings
+        )
+        for raw in pages:
+            rec = parse_recording(raw)
+            if rec is None:
+                self._invalid.invalid_response(LIST_API)
+                self._bad_now += 1
+            else:
+                found.setdefault(rec.record_id, rec)  # pages may shift while we list
+        return list(found.values())
 
     def _priority(self, rec: Recording) -> tuple[float, float]:
         prog = self._progress.get(rec.record_id)
         return (prog.polled_at if prog else -math.inf, -(rec.start or 0.0))
 
     def _work(self, cfg: EventsConfig, recordings: list[Recording]) -> None:
+        now, mono = self._clock.time(), self._clock.monotonic()
         pending = []
         for rec in recordings:
             if rec.record_id in self._done:
                 continue
-            if rec.final and rec.end is not None and rec.end < self.cutoff:
-                self._finish(rec.record_id)  # ended before the cutoff: nothing to count
+            if (
+                rec.final
+                and rec.end is not None
+                and rec.end < self.cutoff - GRACE
+                and rec.record_id not in self._progress
+            ):
+                self._finish(rec.record_id)  # done before the cutoff: nothing to count
                 continue
             pending.append(rec)
         pending.sort(key=self._priority)
@@ -237,7 +310,7 @@ class EventsSource:
                 left = len(pending) - i
                 break
             try:
-                self._read(rec, cap)
+                self._read(rec, now, mono)
             except (ClientRequestError, InvalidResponseError) as e:  # this recording only
                 if isinstance(e, ClientRequestError) and e.status == 404:  # deleted upstream
                     self._finish(rec.record_id)
@@ -246,54 +319,63 @@ class EventsSource:
             log.info("events backlog recordings=%d calls_per_refresh=%d", left, cap)
         self.backlog = left
 
-    def _read(self, rec: Recording, cap: int) -> None:
-        """Read a recording's operations from its stored offset to the end (or the cap)."""
+    def _read(self, rec: Recording, now: float, mono: float) -> None:
+        """Read every operation of a recording; mark it done when it can no longer change.
+
+        Settled-ness is judged before the read, so the read that finishes a recording
+        sees every operation that arrived up to its last status change.
+        """
         prog = self._progress.get(rec.record_id)
         if prog is None:
             prog = _Progress()
             self._progress[rec.record_id] = prog
-        prog.polled_at = self._clock.monotonic()
-        offset = max(0, prog.offset - OVERLAP)
-        while True:
-            if self._calls >= cap:
-                return
-            self._calls += 1
-            body = self._client.request(
-                OPS_API, {"record_id": rec.record_id}, {"offset": offset, "limit": self._page}
-            )
-            items = self._items(body, OPS_API, "operations")
-            for i, raw in enumerate(items):
-                self._consume(rec, prog, raw, fresh=offset + i >= prog.offset)
-            offset += len(items)
-            prog.offset = max(prog.offset, offset)
-            total = count_or_none(body.get("total_count"))
-            if total is not None and total < prog.offset:  # the list shrank; ids still dedupe
-                prog.offset = total
-            if len(items) < self._page or (total is not None and offset >= total):
-                break
-        if rec.final:
+        if rec.status.upper() == SETTLING:
+            prog.settling_since = mono if prog.settling_since is None else prog.settling_since
+        else:
+            prog.settling_since = None
+        final = settled(rec, prog, now, mono)
+        prog.polled_at = mono
+        self._calls += 1  # charged up front: a failing first page was a call too
+        items = self._client.paginate(
+            OPS_API, "operations", None, {"record_id": rec.record_id}, limit=self._page
+        )
+        for n, raw in enumerate(items, 1):
+            if n > self._page and n % self._page == 1:  # the first item of a further page
+                self._calls += 1
+            self._consume(rec, prog, raw)
+        if final:
             self._finish(rec.record_id)
 
     def _finish(self, record_id: str) -> None:
         self._done[record_id] = True
-        self._progress.pop(record_id, None)
+        prog = self._progress.pop(record_id, None)
+        if prog is not None:
+            self._keys -= len(prog.seen)
 
-    def _consume(self, rec: Recording, prog: _Progress, raw: object, fresh: bool) -> None:
+    def _first_sight(self, prog: _Progress, key: int) -> bool | None:
+        """True the first time ``key`` is seen, False after; None when there is no room."""
+        if key in prog.seen:
+            return False
+        if len(prog.seen) >= KEYS_PER_RECORDING or self._keys >= MAX_KEYS:
+            prog.full = self._full_now = True
+            return None
+        prog.seen.add(key)
+        self._keys += 1
+        return True
+
+    def _consume(self, rec: Recording, prog: _Progress, raw: Mapping[str, Any]) -> None:
         """Count one operation if it is new, valid, recent enough and not filtered out.
 
-        ``fresh`` is False for the overlap re-read before the stored offset: those items
-        were validated (and any garbage counted) when first read.
+        Invalid operations are keyed too, so each is counted as invalid once.
         """
-        op_id = raw.get("id") if isinstance(raw, dict) else None
-        if not isinstance(raw, dict) or not isinstance(op_id, str) or not op_id:
-            if fresh:
-                self._invalid.invalid_response(OPS_API)
+        first = self._first_sight(prog, operation_key(raw))
+        if not first:
             return
-        if not prog.first_sight(op_id):
-            return
-        when = parse_time(raw.get("operation_time"))
-        if when is None:
+        op_id = raw.get("id")
+        when = plausible_time(raw.get("operation_time"), self._clock.time())
+        if not isinstance(op_id, str) or not op_id.strip() or when is None:
             self._invalid.invalid_response(OPS_API)
+            self._bad_now += 1
             return
         if when < self.cutoff:
             return

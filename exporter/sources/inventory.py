@@ -3,25 +3,45 @@
 Each refresh replaces the snapshot whole, so desktops that vanish upstream vanish
 from the exposition at the next refresh. Records without a ``desktop_id`` are
 counted as invalid and skipped.
+
+``desktops/detail`` has no pool field; the light list ``GET /v2/{project_id}/desktops``
+(1000 a page) has ``pool_id``, so each refresh also pages through it and joins by
+``desktop_id``: ``ceil(desktops / 1000)`` calls more (``desktops/detail`` itself takes
+``ceil(desktops / 500)``). When the light list fails (e.g. its permission is missing) the
+inventory is still published, with the pool ids last seen, and one line is logged per
+change of that state.
+
+Every label value from upstream is bounded (:mod:`exporter.sources.labels`): ids are
+stripped and cut at 128 characters, names at 256, lone surrogates become U+FFFD. Two
+records whose ids are the same once normalised (``" d-1 "`` and ``"d-1"``) are one
+desktop: the later one is counted as invalid and dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, InventoryConfig, ShardConfig
+from exporter.errors import UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
+from exporter.sources.labels import MAX_NAME_LEN, bounded_id, bounded_text
 
 log = logging.getLogger(__name__)
 
 
+DETAIL_API = "desktops_detail"
+LIST_API = "desktops_list"  # the light list: the one desktop list that carries pool_id
+
+
 class DesktopLister(Protocol):
     def list_desktops(self) -> list[dict[str, Any]]: ...
+
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,7 @@ class InventorySnapshot:
 
 
 def _s(value: object) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
+    return bounded_text(value, MAX_NAME_LEN)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -68,8 +88,8 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 def parse_desktop(raw: Mapping[str, Any]) -> Desktop | None:
     """A :class:`Desktop` from one ``DesktopDetailInfo`` object, or None when unusable."""
-    did = raw.get("desktop_id")
-    if not isinstance(did, str) or not did.strip():
+    did = bounded_id(raw.get("desktop_id"))
+    if not did:
         return None
     metadata = _mapping(raw.get("metadata"))
     product = _mapping(raw.get("product"))
@@ -78,9 +98,9 @@ def parse_desktop(raw: Mapping[str, Any]) -> Desktop | None:
     if isinstance(raw_tags, list):
         for t in raw_tags:
             if isinstance(t, dict) and isinstance(t.get("key"), str):
-                tags.append((t["key"], _s(t.get("value"))))
+                tags.append((t["key"].strip(), _s(t.get("value"))))
     return Desktop(
-        desktop_id=did.strip(),
+        desktop_id=did,
         computer_name=_s(raw.get("computer_name")),
         user_name=_s(raw.get("user_name")),
         status=_s(raw.get("status")),
@@ -103,7 +123,7 @@ class InventorySource:
     """Keeps the latest good :class:`InventorySnapshot`; a failed refresh keeps the old one."""
 
     name = "inventory"
-    apis: tuple[str, ...] = ("desktops_detail",)
+    apis: tuple[str, ...] = (DETAIL_API, LIST_API)
     scope: Scope = "shard"  # each shard lists the desktops it owns
 
     def __init__(
@@ -121,6 +141,8 @@ class InventorySource:
         self.shard = shard or ShardConfig()
         self.health = SourceHealth(self.name, clock)
         self.snapshot: InventorySnapshot | None = None
+        self._pools: dict[str, str] = {}  # desktop_id -> pool_id, from the light list
+        self._pools_failing = False
 
     def interval(self) -> float:
         return self.config.interval
@@ -132,16 +154,36 @@ class InventorySource:
     def refresh(self) -> None:
         """Fetch every desktop and swap the snapshot. Raises UpstreamError on failure."""
         raw = self._client.list_desktops()
-        desktops = []
+        pools = self._pool_ids()
+        desktops: dict[str, Desktop] = {}
         for item in raw:
             d = parse_desktop(item)
-            if d is None:
-                self._invalid.invalid_response("desktops_detail")
+            if d is None or d.desktop_id in desktops:  # unusable, or a duplicate once normalised
+                self._invalid.invalid_response(DETAIL_API)
             elif self.shard.count == 1 or shard_of(d.desktop_id, self.shard.count) == self.shard.index:
-                desktops.append(d)
+                desktops[d.desktop_id] = replace(d, pool_id=pools.get(d.desktop_id, d.pool_id))
         old = self.snapshot
-        fresh = InventorySnapshot.of(desktops, self._clock.time())
+        fresh = InventorySnapshot.of(list(desktops.values()), self._clock.time())
         if old is None or fresh.desktops != old.desktops:  # unchanged: keep the rendered exposition
             self.snapshot = fresh
         if old is None or len(old.desktops) != len(desktops):
             log.info("desktop inventory size=%d", len(desktops))
+
+    def _pool_ids(self) -> dict[str, str]:
+        """desktop_id -> pool_id from the light list; the last good map when it fails."""
+        pools: dict[str, str] = {}
+        try:
+            for item in self._client.paginate(LIST_API, "desktops"):
+                did = bounded_id(item.get("desktop_id"))
+                if did:
+                    pools[did] = bounded_id(item.get("pool_id"))
+        except UpstreamError as e:
+            if not self._pools_failing:
+                log.warning("desktop pool ids unavailable, pool_id keeps its last value error=%s", e)
+                self._pools_failing = True
+            return self._pools
+        if self._pools_failing:
+            log.info("desktop pool ids available again api=%s", LIST_API)
+            self._pools_failing = False
+        self._pools = pools
+        return pools

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -12,11 +14,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
-from exporter.config.settings import InventoryConfig
+from exporter.config.settings import InventoryConfig, parse_config
+from exporter.errors import AuthError, ConfigError
 from exporter.exposition import catalogue as m
 from exporter.exposition.collector import DataCollector, desktop_families, tag_label_name
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
+from exporter.upstream.budget import Budget
+from exporter.upstream.client import NullObserver, WorkspaceClient
+from tests.conftest import FakeApi
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
 T0 = 1_763_900_000.0
@@ -184,6 +190,9 @@ class _Lister:
     def list_desktops(self) -> list[dict[str, Any]]:
         return [{"desktop_id": d, "computer_name": f"pc-{d}", "status": "ACTIVE"} for d in self.ids]
 
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
+        return iter(self.list_desktops())  # the light list (pool ids): the same desktops here
+
 
 class _NoInvalid:
     def invalid_response(self, api: str) -> None:
@@ -202,3 +211,137 @@ def test_an_unchanged_inventory_keeps_its_snapshot_so_cached_bytes_stay_valid() 
     src.refresh()
     assert src.snapshot is not None and src.snapshot.version != first.version
     assert [d.desktop_id for d in src.snapshot.desktops] == ["d1", "d3"]
+
+
+class _Upstream:
+    """desktops/detail rows and the light list (with pool ids); the list may fail."""
+
+    def __init__(self, detail: list[dict[str, Any]], pools: dict[str, str]) -> None:
+        self.detail = detail
+        self.pools = pools
+        self.fail: Exception | None = None
+        self.calls: list[str] = []
+
+    def list_desktops(self) -> list[dict[str, Any]]:
+        self.calls.append("desktops_detail")
+        return [dict(d) for d in self.detail]
+
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
+        assert (api, items_key) == ("desktops_list", "desktops")
+        self.calls.append(api)
+        if self.fail is not None:
+            raise self.fail
+        return iter([{"desktop_id": d, "pool_id": p} for d, p in self.pools.items()])
+
+
+class _Invalid:
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+
+    def invalid_response(self, api: str) -> None:
+        self.count[api] = self.count.get(api, 0) + 1
+
+
+def _inventory(up: _Upstream) -> tuple[InventorySource, _Invalid]:
+    sink = _Invalid()
+    return InventorySource(up, InventoryConfig(), FakeClock(T0), sink), sink
+
+
+def _desktops(src: InventorySource) -> dict[str, Desktop]:
+    assert src.snapshot is not None
+    return dict(src.snapshot.by_id)
+
+
+def test_pool_id_comes_from_the_light_list_joined_by_desktop_id() -> None:
+    up = _Upstream([{"desktop_id": "d1"}, {"desktop_id": "d2"}], {"d1": "pool-a", "d2": ""})
+    src, _ = _inventory(up)
+    src.refresh()
+    assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
+    assert up.calls == ["desktops_detail", "desktops_list"]
+    assert src.apis == ("desktops_detail", "desktops_list")
+
+
+def test_a_failing_light_list_keeps_the_inventory_and_the_last_pool_ids_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    up = _Upstream([{"desktop_id": "d1"}], {"d1": "pool-a"})
+    src, _ = _inventory(up)
+    src.refresh()
+    up.fail = AuthError("desktops_list", 403, "WKS.00081102", "no permission")
+    up.detail.append({"desktop_id": "d2"})
+    for _ in range(3):
+        src.refresh()
+    assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
+    up.fail = None
+    up.pools["d2"] = "pool-b"
+    src.refresh()
+    assert _desktops(src)["d2"].pool_id == "pool-b"
+    lines = [r.getMessage() for r in caplog.records if "pool ids" in r.getMessage()]
+    assert len(lines) == 2 and "unavailable" in lines[0] and "available again" in lines[1]
+
+
+def test_ids_are_normalised_and_duplicates_after_normalising_are_dropped_and_counted() -> None:
+    up = _Upstream([{"desktop_id": " d-1 ", "computer_name": "a"}, {"desktop_id": "d-1"}], {})
+    src, sink = _inventory(up)
+    src.refresh()
+    assert list(_desktops(src)) == ["d-1"]
+    assert _desktops(src)["d-1"].computer_name == "a"  # the first one wins
+    assert sink.count == {"desktops_detail": 1}
+
+
+def test_label_values_from_upstream_are_capped_with_a_marker() -> None:
+    d = parse_desktop(
+        {"desktop_id": "i" * 500, "computer_name": "n" * 10_000, "tags": [{"key": "k", "value": "v" * 999}]}
+    )
+    assert d is not None
+    assert len(d.desktop_id) == 128 and d.desktop_id.endswith("…")
+    assert len(d.computer_name) == 256 and d.computer_name.endswith("…")
+    assert len(d.tag("k")) == 256
+
+
+def test_lone_surrogates_become_the_replacement_character_and_the_exposition_renders() -> None:
+    up = _Upstream([{"desktop_id": "d\ud800", "computer_name": "pc\udfffx", "user_name": "\ud83d"}], {})
+    src, _ = _inventory(up)
+    src.refresh()
+    (d,) = _desktops(src).values()
+    assert (d.desktop_id, d.computer_name, d.user_name) == ("d\ufffd", "pc\ufffdx", "\ufffd")
+    assert src.snapshot is not None
+    text = generate_latest(_registry((src.snapshot, None, InventoryConfig()))).decode("utf-8")
+    assert 'computer_name="pc\ufffdx"' in text
+
+
+def test_pool_ids_reach_desktop_info_through_the_fake_api_and_a_denied_list_keeps_the_inventory(
+    fake_api: FakeApi,
+) -> None:
+    pooled = fake_api.state.add_desktop(desktop_type="POOLED", pool_id="pool-1")
+    settings = parse_config(fake_api.config(), fake_api.env())
+    clock = FakeClock(time.time())  # requests are signed with this time
+    client = WorkspaceClient(settings, Budget(settings.config.budget, clock), NullObserver(), clock)
+    try:
+        src = InventorySource(client, settings.config.inventory, clock, _Invalid())
+        src.refresh()
+        assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
+        assert fake_api.state.calls("desktops_list") == 1
+        fake_api.state.deny("desktops_list")
+        fake_api.state.add_desktop()
+        src.refresh()  # the inventory still refreshes; pool ids are the last seen
+        assert len(_desktops(src)) == 12
+        assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
+    finally:
+        client.close()
+
+
+def test_tag_keys_that_would_become_the_same_label_are_a_config_error_naming_both() -> None:
+    env = {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"}
+    raw = {"region": "ap-southeast-1", "inventory": {"tag_labels": ["env", "a-b", "a_b", "a.b", "env"]}}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, env)
+    assert exc.value.problems == [
+        "inventory.tag_labels[2]: 'a_b' and inventory.tag_labels[1] 'a-b' both become label tag_a_b; "
+        "keep only one of them",
+        "inventory.tag_labels[3]: 'a.b' and inventory.tag_labels[1] 'a-b' both become label tag_a_b; "
+        "keep only one of them",
+    ]
+    ok = parse_config({"region": "ap-southeast-1", "inventory": {"tag_labels": ["a-b", "env", "env"]}}, env)
+    assert [tag_label_name(k) for k in ok.config.inventory.tag_labels] == ["tag_a_b", "tag_env", "tag_env"]

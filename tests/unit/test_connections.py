@@ -551,3 +551,100 @@ def test_config_rejects_unknown_and_repeated_extra_labels() -> None:
         "(got 'ip')",
         "connections.extra_labels[2]: 'user_name' is listed twice",
     ]
+
+
+# ------------------------------------------------------------------------------ poisoned values
+
+
+@pytest.mark.parametrize(
+    "field", ["connection_start_time", "connection_setup_time", "network_rtt", "e2e_rtt"]
+)
+def test_a_400_digit_number_in_a_record_is_counted_invalid_and_never_wedges_the_source(
+    field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = Env(overlap=300.0)
+    env.api.add(T0 + 5, **{field: int("9" * 400)})
+    env.api.add(T0 + 6)
+    for _ in range(3):
+        env.poll(60)
+    assert env.invalid.count == {"connections": 1}
+    assert env.total == (1 if field == "connection_start_time" else 2)
+    env.api.add(T0 + 200)
+    env.poll(60)  # the source is not wedged: later records still count
+    assert env.total == (2 if field == "connection_start_time" else 3)
+    lines = [r.getMessage() for r in caplog.records if "invalid values" in r.getMessage()]
+    assert len(lines) == 1  # one line when invalid records start, not one per poll
+
+
+def test_the_invalid_record_log_says_when_records_are_valid_again(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    env = Env()
+    env.api.add(T0 + 5, connection_start_time=int("9" * 400))
+    env.poll(60)
+    env.poll(120)  # the window moved past the bad record
+    env.poll(60)
+    msgs = [r.getMessage() for r in caplog.records if "connection records" in r.getMessage()]
+    assert [m.split(" api=")[0] for m in msgs if "valid" in m] == [
+        "connection records with invalid values skipped",
+        "connection records valid again",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("The desktop is being prepared.", "400200"),
+        ("  the DESKTOP is being prepared ", "400200"),
+        ("Benutzer alice ist gesperrt", "unknown"),
+        (int("9" * 400), None),
+        (-1, None),
+    ],
+)
+def test_a_reason_without_a_numeric_prefix_maps_known_texts_and_else_is_unknown(
+    reason: object, code: str | None
+) -> None:
+    assert reason_code(reason) == code
+
+
+def test_plain_text_reasons_never_become_labels_and_each_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    env = Env()
+    env.api.add(T0 + 1, connection_failure_reason="The desktop is being prepared.")
+    for i in range(3):
+        env.api.add(T0 + 2 + i, connection_failure_reason="User alice is locked.")
+    env.source.refresh()
+    assert env.failures == {("400200",): 1, ("unknown",): 3}
+    assert "alice" not in str(_samples(env.source))
+    lines = [r.getMessage() for r in caplog.records if "without a numeric code" in r.getMessage()]
+    assert lines == [
+        "connection failure without a numeric code api=connections reason='user alice is locked'"
+    ]
+
+
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+01:00", -5, "2100-06-01T00:00:00Z"]
+)
+def test_an_implausible_start_time_is_invalid_and_the_record_skipped(start: object) -> None:
+    env = Env()
+    env.api.add(T0 + 5, connection_start_time=start)
+    env.api.add(T0 + 6)
+    env.source.refresh()
+    assert env.total == 1
+    assert env.invalid.count == {"connections": 1}
+
+
+def test_extra_label_values_are_stripped_capped_and_cleaned() -> None:
+    env = Env(extra_labels=["user_name"])
+    env.api.add(T0 + 1, user_name=" alice ")
+    env.api.add(T0 + 2, user_name="alice")
+    env.api.add(T0 + 3, user_name="b\ud800b")
+    env.api.add(T0 + 4, user_name="z" * 1000)
+    env.source.refresh()
+    assert dict(env.source.snapshot.connections) == {
+        ("alice",): 2,
+        ("b\ufffdb",): 1,
+        ("z" * 127 + "…",): 1,
+    }
+    _samples(env.source)  # a valid exposition

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -14,11 +14,16 @@ from prometheus_client.registry import Collector
 
 from exporter.clock import FakeClock
 from exporter.config.settings import Config, EventsConfig, parse_config
-from exporter.errors import ClientRequestError, ConfigError, UpstreamUnavailableError
+from exporter.errors import (
+    ClientRequestError,
+    ConfigError,
+    InvalidResponseError,
+    UpstreamUnavailableError,
+)
 from exporter.exposition import catalogue as m
 from exporter.exposition.events import families as event_families
 from exporter.sources.event_records import LabelValues, sanitise
-from exporter.sources.events import OVERLAP, EventsSource
+from exporter.sources.events import GRACE, EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
 
 T0 = 1_700_000_000.0
@@ -39,6 +44,7 @@ class MemoryApi:
         self.log: list[tuple[str, str, dict[str, Any]]] = []
         self.errors: dict[str, list[Exception | None]] = {}  # per call: raise, or None to answer
         self._ids = itertools.count(1)
+        self.invalid: Callable[[str], None] = lambda api: None
 
     def record(self, status: str = "RECORDING", age: float = 600, desktop: str = "d1", **extra: Any) -> str:
         rid = f"rec-{next(self._ids)}"
@@ -97,6 +103,30 @@ class MemoryApi:
             raise ClientRequestError(api, 404, "WKS.00000404", "The screen record does not exist.")
         return {"operations": ops[offset : offset + limit], "total_count": len(ops)}
 
+    def paginate(
+        self,
+        api: str,
+        items_key: str,
+        params: Mapping[str, Any] | None = None,
+        path_params: Mapping[str, str] | None = None,
+        *,
+        limit: int | None = None,
+        max_items: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The client's offset paging over :meth:`request`: non-objects counted and skipped."""
+        page, offset = limit or 1000, 0
+        while max_items is None or offset < max_items:
+            body = self.request(api, path_params, {**(params or {}), "offset": offset, "limit": page})
+            items = body[items_key]
+            for item in items[: None if max_items is None else max_items - offset]:
+                if isinstance(item, dict):
+                    yield item
+                else:
+                    self.invalid(api)
+            offset += len(items)
+            if len(items) < page or offset >= body["total_count"]:
+                return
+
     def reads(self, rid: str) -> int:
         return sum(1 for api, r, _ in self.log if api == "os_operations" and r == rid)
 
@@ -131,6 +161,7 @@ def rig(page_size: int = 1000, rate: float = 100.0, **cfg: Any) -> Rig:
     clock = FakeClock(T0)
     api = MemoryApi(clock)
     sink = Sink()
+    api.invalid = sink.invalid_response  # the client counts non-objects on the same sink
     source = EventsSource(api, EventsConfig(**cfg), clock, sink, lambda: rate, page_size=page_size)
     return Rig(clock, api, sink, source)
 
@@ -162,14 +193,14 @@ def test_a_completed_recording_is_read_to_the_end_once_and_never_again() -> None
     assert r.api.calls["screen_records"] == 5
 
 
-def test_a_live_recording_that_completes_gets_one_final_read_and_is_then_left_alone() -> None:
+def test_a_live_recording_that_completes_its_upload_gets_one_final_read_and_is_then_left_alone() -> None:
     r = rig()
     r.clock.advance(1)
     rid = r.api.record()
     r.api.op(rid)
     r.source.refresh()
     r.api.op(rid)
-    r.api.status(rid, "REC_COMPLETED")
+    r.api.status(rid, "UPLOAD_COMPLETED")
     r.tick()
     r.api.op(rid)  # upstream should not do this; a done recording is not re-read anyway
     r.tick()
@@ -178,7 +209,29 @@ def test_a_live_recording_that_completes_gets_one_final_read_and_is_then_left_al
     assert r.api.reads(rid) == 2
 
 
-def test_operations_are_paged_and_a_re_poll_starts_at_the_stored_offset_minus_the_overlap() -> None:
+def test_a_rec_completed_recording_is_re_read_for_the_grace_period_then_left_alone() -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record()
+    r.source.refresh()
+    r.api.status(rid, "REC_COMPLETED")  # end_time now: no upload started yet
+    late = 0
+    for _ in range(int(GRACE // 60) + 5):
+        r.api.op(rid)
+        late += 1
+        r.tick()
+        if rid in r.source._done:
+            break
+    assert rid in r.source._done
+    assert r.total() == late  # operations arriving while it settled all counted
+    reads = r.api.reads(rid)
+    assert reads == int(GRACE // 60) + 1  # the first read, then one per refresh until settled
+    for _ in range(5):
+        r.tick()
+    assert r.api.reads(rid) == reads
+
+
+def test_a_live_recording_is_re_read_in_full_from_the_first_page_at_every_visit() -> None:
     r = rig(page_size=10)
     r.clock.advance(1)
     rid = r.api.record()
@@ -188,10 +241,10 @@ def test_operations_are_paged_and_a_re_poll_starts_at_the_stored_offset_minus_th
     offsets = [p["offset"] for api, _, p in r.api.log if api == "os_operations"]
     assert offsets == [0, 10, 20]
     assert all(p["limit"] == 10 for api, _, p in r.api.log if api == "os_operations")
-    r.api.op(rid)
+    r.api.ops[rid].insert(0, {**r.api.ops[rid][0], "id": "op-new-first"})  # new ones land anywhere
     r.tick()
     offsets = [p["offset"] for api, _, p in r.api.log if api == "os_operations"]
-    assert offsets[3:] == [25 - OVERLAP, 25 - OVERLAP + 10, 25 - OVERLAP + 20]
+    assert offsets[3:] == [0, 10, 20]
     assert r.total() == 26
 
 
@@ -277,7 +330,7 @@ def test_a_lookback_counts_operations_from_before_the_start() -> None:
 
 def test_a_completed_recording_that_ended_before_the_cutoff_costs_no_call() -> None:
     r = rig()
-    old = r.api.record("REC_COMPLETED", age=3000)
+    old = r.api.record("REC_COMPLETED", age=3000, end_time=iso(T0 - GRACE - 60))
     r.api.op(old, operation_time=iso(T0 - 2000))
     r.tick()
     r.tick()
@@ -288,7 +341,7 @@ def test_a_completed_recording_that_ended_before_the_cutoff_costs_no_call() -> N
 
 def test_a_backlog_is_worked_off_newest_first_within_the_per_cycle_cap() -> None:
     r = rig(lookback=86400, max_calls_per_cycle=10)
-    ids = [r.api.record("REC_COMPLETED", age=60 * (i + 1)) for i in range(25)]  # ids[0] newest
+    ids = [r.api.record("UPLOAD_COMPLETED", age=60 * (i + 1)) for i in range(25)]  # ids[0] newest
     for rid in ids:
         r.api.op(rid, operation_time=iso(T0 - 30))
     r.source.refresh()
@@ -339,7 +392,9 @@ def test_garbage_operations_are_counted_as_invalid_once_and_skipped() -> None:
     r.tick()
     r.tick()
     assert r.total() == 2
-    assert r.sink.invalid == {"os_operations": 4}
+    # The junk string is counted by the client at each of the 3 reads; the others by the
+    # source once each, as their keys are remembered like any operation's.
+    assert r.sink.invalid == {"os_operations": 3 + 3}
 
 
 def test_garbage_recordings_in_the_listing_are_skipped_and_a_wrong_shape_fails_the_refresh() -> None:
@@ -352,10 +407,10 @@ def test_garbage_recordings_in_the_listing_are_skipped_and_a_wrong_shape_fails_t
     assert r.total() == 1
     assert r.sink.invalid == {"screen_records": 1}
 
-    def wrong(*_: Any, **__: Any) -> dict[str, Any]:
-        return {"unexpected": True}
+    def wrong(*_: Any, **__: Any) -> Iterator[dict[str, Any]]:
+        raise InvalidResponseError("screen_records", 200, cause="missing list 'screen_records'")
 
-    r.source._client = type("C", (), {"request": staticmethod(wrong)})()
+    r.source._client = type("C", (), {"paginate": staticmethod(wrong)})()
     with pytest.raises(Exception, match="screen_records"):
         r.tick()
     assert r.total() == 1  # the previous snapshot stays
@@ -456,7 +511,7 @@ def test_the_listing_is_paged_and_capped_at_max_recordings() -> None:
 def test_done_recordings_are_remembered_beyond_the_window_then_forgotten() -> None:
     r = rig(recordings_window=3600)
     r.clock.advance(1)
-    rid = r.api.record("REC_COMPLETED", age=0)
+    rid = r.api.record("UPLOAD_COMPLETED", age=0)
     r.api.op(rid)
     r.source.refresh()
     r.tick(3500)
@@ -535,3 +590,88 @@ def test_the_snapshot_is_swapped_only_when_something_changed() -> None:
     assert first.counts == {("d1", "APP", "APP_CRASH", "error"): 1}  # the old one is immutable
     with pytest.raises(TypeError):
         first.counts[("x",)] = 1  # type: ignore[index]
+
+
+def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("exporter.sources.events.KEYS_PER_RECORDING", 3)
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record()
+    for _ in range(5):
+        r.api.op(rid)
+    for _ in range(3):
+        r.tick()
+    assert r.total() == 3  # the first three keys fit; the rest are never counted, not even twice
+    assert r.source.keys_held == 3
+    lines = [rec.getMessage() for rec in caplog.records if "key set full" in rec.getMessage()]
+    assert len(lines) == 1
+    r.api.status(rid, "UPLOAD_COMPLETED")
+    r.tick()
+    assert r.source.keys_held == 0  # a done recording frees its keys
+
+
+def test_operations_without_an_id_are_deduplicated_by_their_fields() -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record()
+    r.api.op(rid, id=None)
+    r.api.ops[rid][0].pop("id")
+    r.api.op(rid)
+    for _ in range(3):
+        r.tick()
+    assert r.total() == 1
+    assert r.sink.invalid == {"os_operations": 1}  # an operation without id is invalid, once
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59.000Z", "0001-01-01T00:00:00Z", -1, T0 + 3 * 86400])
+def test_an_operation_with_an_implausible_time_is_invalid_once_and_not_counted(when: object) -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record()
+    r.api.op(rid, operation_time=when)
+    r.api.op(rid)
+    r.source.refresh()
+    r.tick()
+    assert r.total() == 1
+    assert r.sink.invalid == {"os_operations": 1}
+
+
+def test_desktop_ids_are_stripped_capped_and_cleaned_and_bad_recording_ids_are_invalid() -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(desktop=" d1 ")
+    r.api.op(rid)
+    r.api.op(rid, desktop_id="d\ud800")
+    r.api.op(rid, desktop_id="x" * 500)
+    r.api.record(id="r\udfff")  # a lone surrogate cannot go into the URL path
+    r.api.record(id="r" * 129)
+    r.source.refresh()
+    assert r.counts() == {
+        ("d1", "APP", "APP_CRASH", "error"): 1,
+        ("d\ufffd", "APP", "APP_CRASH", "error"): 1,
+        ("x" * 127 + "…", "APP", "APP_CRASH", "error"): 1,
+    }
+    assert r.sink.invalid == {"screen_records": 2}
+    assert r.api.calls["os_operations"] == 1
+
+
+def test_a_400_digit_number_in_an_operation_is_invalid_once_logged_once_and_never_wedges(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(end_time=int("9" * 400))
+    r.api.op(rid, operation_time=int("9" * 400), relative_start_time=int("9" * 400))
+    r.api.op(rid, relative_start_time=int("9" * 400))
+    for _ in range(3):
+        r.tick()
+    assert r.total() == 1
+    assert r.sink.invalid == {"os_operations": 1}
+    msgs = [m.getMessage() for m in caplog.records if "valid" in m.getMessage()]
+    assert [m.split(" items=")[0] for m in msgs] == [
+        "screen recordings or operations with invalid values skipped",
+        "screen recordings and operations valid again",
+    ]

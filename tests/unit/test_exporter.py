@@ -58,6 +58,7 @@ def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis
     assert list(e.sources) == ["inventory", "monitoring", "connections"]
     assert _api_labels(e) == {
         "desktops_detail",
+        "desktops_list",
         "ces_batch_v2",
         "ces_metrics",
         "connections",

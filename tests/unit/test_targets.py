@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,9 @@ class _Lister:
 
     def list_desktops(self) -> list[dict[str, Any]]:
         return [{"desktop_id": f"d{i}"} for i in range(self.n)]
+
+    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
+        return iter(self.list_desktops())  # the light list (pool ids): the same desktops here
 
 
 class _Invalid:
