@@ -8,12 +8,22 @@ deadline, a monitoring pass with nothing to fetch) and the readiness of an expor
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 
 import pytest
 
+from exporter.app.scheduler import MonitoringRunner, PeriodicRunner, refresh_deadline
 from exporter.clock import FakeClock
-from exporter.errors import UpstreamError, UpstreamUnavailableError
+from exporter.errors import (
+    ExporterError,
+    ShutdownError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from exporter.sources.base import SourceHealth
+from exporter.sources.inventory import Desktop, InventorySnapshot
 
 LOGGER = "exporter.sources.base"
 
@@ -118,3 +128,199 @@ def test_an_overdue_refresh_that_then_fails_is_logged_as_a_failure(caplog: pytes
         "source refresh failed",
     ]
     assert all(line.endswith("(no data yet)") for line in lines)
+
+
+def test_the_refresh_deadline_is_one_interval_plus_the_call_deadline() -> None:
+    assert refresh_deadline(300.0, 60.0) == 360.0
+
+
+class _Source:
+    """A periodic source whose refresh runs a test-supplied step."""
+
+    name = "inventory"
+
+    def __init__(self, clock: FakeClock, step: Callable[[], None]) -> None:
+        self.health = SourceHealth(self.name, clock)
+        self._step = step
+
+    def interval(self) -> float:
+        return 300.0
+
+    def refresh(self) -> None:
+        self._step()
+
+
+def test_a_periodic_refresh_is_overdue_while_it_runs_past_interval_plus_call_deadline() -> None:
+    clock = FakeClock()
+    seen: list[tuple[bool, bool]] = []
+
+    def slow() -> None:  # an upstream that drips: the refresh is still running
+        clock.advance(300.0 + 45.0)
+        seen.append((source.health.status.up, source.health.status.overdue))
+        clock.advance(1.0)
+        seen.append((source.health.status.up, source.health.status.overdue))
+
+    source = _Source(clock, lambda: None)
+    runner = PeriodicRunner(source, clock, threading.Event(), lambda: 45.0)
+    runner.run_once()
+    source._step = slow
+    runner.run_once()
+    assert seen == [(True, False), (False, True)]
+    assert source.health.status.up  # it completed: recovered
+    assert source.health.status.last_duration == 346.0
+
+
+@pytest.mark.parametrize("after_stop", [False, True])
+def test_a_refresh_stopped_by_shutdown_is_not_a_failure(
+    caplog: pytest.LogCaptureFixture, after_stop: bool
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = FakeClock()
+    stop = threading.Event()
+
+    def stopped() -> None:
+        if after_stop:  # the exchange was cut by close(): whatever it raised, it was the shutdown
+            stop.set()
+            raise _timeout("cut")
+        raise ShutdownError("client closed during the desktops_detail call")
+
+    source = _Source(clock, lambda: None)
+    runner = PeriodicRunner(source, clock, stop, lambda: 60.0)
+    runner.run_once()
+    source._step = stopped
+    runner.run_once()
+    status = source.health.status
+    assert status.up and status.consecutive_failures == 0 and not status.overdue
+    assert _lines(caplog) == ["source first refresh ok source=inventory"]
+
+
+def test_a_failed_refresh_outside_shutdown_still_counts() -> None:
+    clock = FakeClock()
+
+    def fail() -> None:
+        raise ExporterError("boom")
+
+    source = _Source(clock, fail)
+    PeriodicRunner(source, clock, threading.Event(), lambda: 60.0).run_once()
+    assert not source.health.status.up and source.health.status.consecutive_failures == 1
+
+
+# -------------------------------------------------------------------- nothing to do is up
+
+
+class _MonConfig:
+    enabled = True
+
+
+class _Monitoring:
+    """Stands in for MonitoringSource: fetches succeed, or stay stuck in ``held``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.config = _MonConfig()
+        self.health = SourceHealth("monitoring", clock)
+        self.fetched: list[str] = []
+
+    def interval(self) -> float:
+        return 300.0
+
+    def fetch(self, did: str) -> bool:
+        self.fetched.append(did)
+        self.health.success()
+        return True
+
+    def publish(self) -> bool:
+        return True
+
+    def forget(self, desktop_ids: set[str]) -> None:
+        pass
+
+    def set_fleet_size(self, desktops: int) -> None:
+        pass
+
+
+class _Inventory:
+    def __init__(self, ids: list[str] | None) -> None:
+        self.snapshot = None if ids is None else InventorySnapshot.of([Desktop(d) for d in ids], 0.0)
+
+
+class _HeldPool:
+    """Holds every fetch until released: a worker pool stuck in the upstream."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Callable[[str], bool], str, Future[bool]]] = []
+
+    def submit(self, fn: Callable[[str], bool], did: str) -> Future[bool]:
+        fut: Future[bool] = Future()
+        self.held.append((fn, did, fut))
+        return fut
+
+    def release(self) -> None:
+        for fn, did, fut in self.held:
+            fut.set_result(fn(did))
+        self.held.clear()
+
+
+def _monitoring(ids: list[str] | None) -> tuple[MonitoringRunner, _Monitoring, _Inventory, FakeClock]:
+    clock = FakeClock()
+    source = _Monitoring(clock)
+    inventory = _Inventory(ids)
+    runner = MonitoringRunner(
+        source,  # type: ignore[arg-type]
+        inventory,  # type: ignore[arg-type]
+        clock,
+        threading.Event(),
+        4,
+        call_deadline=lambda: 60.0,
+    )
+    return runner, source, inventory, clock
+
+
+def test_monitoring_with_no_desktops_is_up_after_a_pass_with_nothing_to_fetch() -> None:
+    runner, source, _, clock = _monitoring([])
+    pool = _HeldPool()
+    assert not source.health.status.up  # nothing has run yet
+    runner.step(pool)
+    first = source.health.status
+    assert first.up and first.last_success == clock.time()
+    assert not pool.held
+    clock.advance(299.0)
+    runner.step(pool)
+    assert source.health.status.last_success == first.last_success  # one pass per interval
+    clock.advance(1.0)
+    runner.step(pool)
+    assert source.health.status.last_success == first.last_success + 300.0
+
+
+def test_monitoring_before_any_inventory_is_not_up() -> None:
+    runner, source, inventory, _ = _monitoring(None)
+    runner.step(_HeldPool())
+    assert not source.health.status.up and not source.health.status.attempted
+    inventory.snapshot = InventorySnapshot.of([], 0.0)
+    runner.step(_HeldPool())
+    assert source.health.status.up
+
+
+def test_monitoring_whose_fleet_empties_turns_up() -> None:
+    runner, source, inventory, _ = _monitoring(["d1"])
+    pool = _HeldPool()
+    runner.step(pool)
+    assert not source.health.status.up and len(pool.held) == 1
+    inventory.snapshot = InventorySnapshot.of([], 0.0)
+    runner.step(pool)
+    assert source.health.status.up and not source.health.status.overdue
+
+
+def test_a_monitoring_cycle_stuck_past_its_deadline_turns_up_to_zero_then_recovers() -> None:
+    runner, source, _, clock = _monitoring(["d1", "d2"])
+    pool = _HeldPool()
+    source.health.success()  # earlier cycles went well
+    runner.step(pool)
+    assert len(pool.held) == 2  # both desktops' fetches are stuck in the workers
+    clock.advance(360.0)
+    assert source.health.status.up
+    clock.advance(1.0)
+    assert not source.health.status.up and source.health.status.overdue
+    pool.release()
+    runner.step(pool)
+    assert source.health.status.up and not source.health.status.overdue
+    assert source.health.status.last_duration == 361.0

@@ -9,6 +9,7 @@ from concurrent.futures import Future
 
 from exporter.app.scheduler import MonitoringRunner, next_slot, phase
 from exporter.clock import FakeClock
+from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
 
 
@@ -49,11 +50,6 @@ def test_successive_refreshes_are_exactly_one_interval_apart_once_settled() -> N
 # ---------------------------------------------------------------- publish cadence
 
 
-class _Health:
-    def set_duration(self, seconds: float) -> None:
-        self.duration = seconds
-
-
 class _Config:
     enabled = True
 
@@ -61,9 +57,9 @@ class _Config:
 class _Source:
     """Stands in for MonitoringSource: records fetches and publishes, fails on request."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.config = _Config()
-        self.health = _Health()
+        self.health = SourceHealth("monitoring", clock or FakeClock())
         self.fetched: list[str] = []
         self.failing: set[str] = set()
         self.publishes: list[float] = []
@@ -109,7 +105,7 @@ class _InlinePool:
 
 def _runner(ids: list[str], workers: int = 2) -> tuple[MonitoringRunner, _Source, FakeClock]:
     clock = FakeClock()
-    source = _Source()
+    source = _Source(clock)
     source.clock = clock
     runner = MonitoringRunner(
         source,  # type: ignore[arg-type]
