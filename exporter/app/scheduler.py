@@ -19,10 +19,11 @@ import functools
 import heapq
 import logging
 import math
+import queue
 import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Protocol
 
 from exporter.clock import Clock
@@ -134,6 +135,51 @@ class PeriodicRunner(threading.Thread):
                     break
                 self._kick.wait(min(left, 1.0))
             self._kick.clear()
+
+
+class Pool(Protocol):
+    """Runs one desktop fetch in the background."""
+
+    def submit(self, fn: Callable[[str], bool], desktop_id: str, /) -> Future[bool]: ...
+
+
+class FetchPool:
+    """A fixed pool of daemon worker threads for desktop fetches.
+
+    Unlike :class:`concurrent.futures.ThreadPoolExecutor`, whose non-daemon workers the
+    interpreter joins at exit, a fetch that is still stuck when the exporter stops cannot
+    hold the process past its shutdown bound: :meth:`shutdown` never waits.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[str], bool], str, Future[bool]] | None]
+        self._tasks = queue.SimpleQueue()
+        self._workers = workers
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: Callable[[str], bool], desktop_id: str, /) -> Future[bool]:
+        fut: Future[bool] = Future()
+        self._tasks.put((fn, desktop_id, fut))
+        return fut
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            fn, arg, fut = task
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(arg))
+            except Exception as e:  # noqa: BLE001 - handed to the future's callback, which logs it
+                fut.set_exception(e)
+
+    def shutdown(self) -> None:
+        """Let every worker exit once its current task ends; do not wait for them."""
+        for _ in range(self._workers):
+            self._tasks.put(None)
 
 
 class MonitoringRunner(threading.Thread):
@@ -250,7 +296,7 @@ class MonitoringRunner(threading.Thread):
             self._done.append((did, ok, self._clock.monotonic()))
         self._wake.set()
 
-    def _dispatch(self, pool: ThreadPoolExecutor, now: float) -> None:
+    def _dispatch(self, pool: Pool, now: float) -> None:
         if not self.source.config.enabled:  # turned off by a reload
             return
         while self._heap and len(self._inflight) < self._workers:
@@ -270,7 +316,7 @@ class MonitoringRunner(threading.Thread):
             fut = pool.submit(self.source.fetch, did)
             fut.add_done_callback(functools.partial(self._on_done, did))
 
-    def step(self, pool: ThreadPoolExecutor) -> float:
+    def step(self, pool: Pool) -> float:
         """One scheduling pass; returns how long to wait before the next."""
         now = self._clock.monotonic()
         with self._done_lock:
@@ -296,10 +342,13 @@ class MonitoringRunner(threading.Thread):
         return min(wait, 1.0) if self.inventory.snapshot is None else wait
 
     def run(self) -> None:
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="monitor") as pool:
+        pool = FetchPool(self._workers, "monitor")
+        try:
             while not self._stop_event.is_set():
                 wait = self.step(pool)
                 if wait > 0:
                     self._wake.wait(min(wait, 1.0))
                 self._wake.clear()
+        finally:
+            pool.shutdown()
         self.source.publish()
