@@ -249,8 +249,10 @@ class Exporter:
         return cached[1]
 
     def ready(self) -> bool:
-        """Ready after the first inventory refresh, or once ``web.ready_timeout`` has passed."""
-        if self.inventory.health.status.attempted:
+        """Ready after the first successful inventory refresh, or once ``web.ready_timeout``
+        has passed since start even while the inventory fails (so a broken upstream cannot
+        block a rollout; ``up`` then says what is wrong)."""
+        if self.inventory.health.status.last_success:
             return True
         if self._started_at is None:
             return False

@@ -7,6 +7,7 @@ deadline, a monitoring pass with nothing to fetch) and the readiness of an expor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -14,8 +15,11 @@ from concurrent.futures import Future
 
 import pytest
 
+from exporter.app.exporter import SOURCES, Exporter
+from exporter.app.multi import MultiExporter
 from exporter.app.scheduler import MonitoringRunner, PeriodicRunner, refresh_deadline
 from exporter.clock import FakeClock
+from exporter.config.settings import Settings, parse_config
 from exporter.errors import (
     ExporterError,
     ShutdownError,
@@ -324,3 +328,89 @@ def test_a_monitoring_cycle_stuck_past_its_deadline_turns_up_to_zero_then_recove
     runner.step(pool)
     assert source.health.status.up and not source.health.status.overdue
     assert source.health.status.last_duration == 361.0
+
+
+# ------------------------------------------------------------------------------ readiness
+
+ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"}
+
+
+def _settings(ready_timeout: str = "2m") -> Settings:
+    raw = {"region": "ap-southeast-1", "project_id": "0" * 32, "web": {"ready_timeout": ready_timeout}}
+    return parse_config(raw, ENV)
+
+
+def _idle(source: object, x: Exporter) -> threading.Thread:
+    return threading.Thread(target=lambda: None)
+
+
+# The inventory entry only, with a runner that does nothing: the test reports its outcomes.
+TABLE = (dataclasses.replace(SOURCES[0], runner=_idle),)
+
+
+def _exporter(ready_timeout: str = "2m") -> tuple[Exporter, FakeClock]:
+    clock = FakeClock()
+    return Exporter(_settings(ready_timeout), clock, TABLE), clock
+
+
+def test_not_ready_before_start_nor_before_any_outcome() -> None:
+    e, clock = _exporter()
+    assert not e.ready()
+    e.start()
+    clock.advance(119.0)
+    assert not e.ready()
+    e.stop()
+
+
+def test_ready_at_the_first_successful_inventory_refresh() -> None:
+    e, _ = _exporter()
+    e.start()
+    e.inventory.health.success()
+    assert e.ready()
+    e.stop()
+
+
+def test_a_failed_inventory_refresh_is_not_ready_until_the_ready_timeout() -> None:
+    e, clock = _exporter()
+    e.start()
+    e.inventory.health.failure(_timeout("x"))
+    assert not e.ready()
+    clock.advance(119.0)
+    assert not e.ready()
+    clock.advance(1.0)
+    assert e.ready()  # a broken upstream does not block a rollout; up says what is wrong
+    assert not e.inventory.health.status.up
+    e.stop()
+
+
+def test_a_ready_timeout_of_zero_is_ready_at_start() -> None:
+    e, _ = _exporter("0s")
+    assert not e.ready()
+    e.start()
+    assert e.ready()
+    e.stop()
+
+
+def test_ready_stays_ready_when_the_inventory_later_fails() -> None:
+    e, _ = _exporter()
+    e.start()
+    e.inventory.health.success()
+    e.inventory.health.failure(_timeout("x"))
+    assert e.ready()
+    e.stop()
+
+
+def test_several_targets_are_ready_when_every_one_is() -> None:
+    two = [
+        _settings(),
+        dataclasses.replace(_settings(), config=dataclasses.replace(_settings().config, region="cn-north-4")),
+    ]
+    multi = MultiExporter(two, FakeClock())
+    for x in multi.exporters:
+        x._built = [(TABLE[0], x.inventory)]  # the idle runner only
+    multi.start()
+    multi.exporters[0].inventory.health.success()
+    assert not multi.ready()
+    multi.exporters[1].inventory.health.success()
+    assert multi.ready()
+    multi.stop()
