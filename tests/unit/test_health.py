@@ -414,3 +414,29 @@ def test_several_targets_are_ready_when_every_one_is() -> None:
     multi.exporters[1].inventory.health.success()
     assert multi.ready()
     multi.stop()
+
+
+# ------------------------------------------------------------------------------- shutdown
+
+
+def test_stop_returns_within_its_bound_and_names_a_runner_that_did_not_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+
+    def stuck(source: object, x: Exporter) -> threading.Thread:
+        # A runner inside a call nothing can cut: it ignores the stop event.
+        return threading.Thread(target=release.wait, args=(30,), daemon=True)
+
+    e = Exporter(_settings(), FakeClock(), (dataclasses.replace(SOURCES[0], runner=stuck),))
+    e.start()
+    try:
+        with caplog.at_level(logging.WARNING, "exporter.app.exporter"):
+            e.stop(timeout=0.2)  # bounded by the join timeout: returns although the runner is stuck
+        assert e.stop_event.is_set()
+        assert [r.getMessage() for r in caplog.records] == [
+            "runner did not stop in time source=inventory; leaving it behind"
+        ]
+        assert e.runner("inventory") is not None and e.runner("inventory").daemon  # type: ignore[union-attr]
+    finally:
+        release.set()
