@@ -1,0 +1,126 @@
+"""SIGTERM to a real ``workspace-exporter run`` while every source is stuck in a dripping upstream.
+
+The exporter promises to exit within 10 s of SIGTERM whatever the upstream does (the
+chart gives a pod 30 s). The process is bounded by a subprocess timeout of that bound;
+nothing else here measures wall-clock time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from exporter.app.exporter import SHUTDOWN_BOUND
+from tests.hostile.upstream import HostileUpstream
+
+AK = "AKSHUTDOWNCANARY01"
+SK = "sk-shutdown-canary"
+
+
+class MonitorDrip(HostileUpstream):
+    """Answers every call at once, except the per-desktop monitor calls: those drip."""
+
+    def _answer(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]], body: bytes) -> None:
+        view = copy.copy(self)  # shares the lock, stop event and request log; own mode
+        view.mode = "drip" if "desktop-monitor" in path else "ok"
+        HostileUpstream._answer(view, h, path, query, body)
+
+
+@pytest.fixture(params=["every_call", "monitor_calls"])
+def upstream(request: pytest.FixtureRequest) -> Iterator[HostileUpstream]:
+    kind = HostileUpstream if request.param == "every_call" else MonitorDrip
+    with kind("drip", drip_interval=1.0, max_seconds=60) as up:
+        yield up
+
+
+def _stuck(upstream: HostileUpstream) -> bool:
+    """Every source of the project is inside a dripping call (or waits on one)."""
+    if isinstance(upstream, MonitorDrip):
+        return upstream.calls("/v2/proj/desktop-monitor") >= 2  # both desktops, in the worker pool
+    return upstream.calls("/v2/") >= 3  # inventory, connections and events
+
+
+def _config(tmp_path: Path, url: str, port: int) -> Path:
+    raw = {
+        "region": "ap-southeast-1",
+        "project_id": "proj",
+        "endpoints": {"workspace": url, "iam": url, "ces": url},
+        # A call deadline far beyond the shutdown bound: only the shutdown path can end the calls.
+        "http": {"call_deadline": "600s", "read_timeout": "600s", "max_retries": 0},
+        "budget": {"burst": 100},
+        "web": {"listen_address": f"127.0.0.1:{port}"},
+        "connections": {"enabled": True},
+        "events": {"enabled": True},
+        "log": {"level": "debug"},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"not met within {timeout}s")
+
+
+def test_sigterm_exits_within_the_bound_while_the_upstream_drips(
+    upstream: HostileUpstream, tmp_path: Path
+) -> None:
+    port = _free_port()
+    config = _config(tmp_path, upstream.url, port)
+    env = {**os.environ, "HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "run", "--config.file", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+        )
+        try:
+
+            def metrics_up() -> bool:
+                try:
+                    return requests.get(f"http://127.0.0.1:{port}/-/healthy", timeout=2).ok
+                except requests.RequestException:
+                    return False
+
+            _wait(metrics_up, 30)
+            _wait(lambda: _stuck(upstream), 30)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=SHUTDOWN_BOUND)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    log = log_path.read_text()
+    assert code == 0, log
+    after = log.split("received SIGTERM", 1)[1]
+    assert "stopped" in after
+    # A refresh cut short by shutdown is not a failure of the upstream.
+    assert "refresh failed" not in after and "ShutdownError" not in after, after
+    assert "Traceback" not in log
+    assert "did not stop in time" not in log
