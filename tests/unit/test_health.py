@@ -12,10 +12,12 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
+import yaml
 
-from exporter.app.exporter import SOURCES, Exporter
+from exporter.app.exporter import SHUTDOWN_BOUND, SOURCES, STOP_TIMEOUT, Exporter
 from exporter.app.multi import MultiExporter
 from exporter.app.scheduler import MonitoringRunner, PeriodicRunner, refresh_deadline
 from exporter.clock import FakeClock
@@ -440,3 +442,31 @@ def test_stop_returns_within_its_bound_and_names_a_runner_that_did_not_stop(
         assert e.runner("inventory") is not None and e.runner("inventory").daemon  # type: ignore[union-attr]
     finally:
         release.set()
+
+
+# ----------------------------------------------------------------------------------- docs
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_readme_and_chart_state_the_bounds_the_code_keeps() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = _words((root / "README.md").read_text("utf-8"))
+    chart = _words((root / "helm/workspace-exporter/README.md").read_text("utf-8"))
+    values = yaml.safe_load((root / "helm/workspace-exporter/values.yaml").read_text("utf-8"))
+    defaults = _settings().config
+    bound, runners = f"{SHUTDOWN_BOUND:g} s", f"{STOP_TIMEOUT:g} s"
+    assert f"the process exits within {bound} whatever the upstream does" in readme
+    assert f"the refresh threads get {runners} to finish" in readme
+    assert f"the exporter exits within {bound} whatever the upstream does" in chart
+    assert values["terminationGracePeriodSeconds"] >= 2 * SHUTDOWN_BOUND
+    # The deadline as documented, with the documented defaults.
+    inv, call = defaults.inventory.interval, defaults.http.call_deadline
+    assert refresh_deadline(inv, call) == 360.0
+    assert f"inventory by default {inv / 60:g} min + {call:g} s" in readme
+    assert "its interval plus `http.call_deadline`" in readme
+    assert "interval plus `config.http.call_deadline`" in chart
+    assert "first *successful* inventory refresh (of every target), or once `web.ready_timeout`" in readme
+    assert "first *successful* inventory refresh, or once `config.web.ready_timeout`" in chart
