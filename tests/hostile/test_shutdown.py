@@ -1,13 +1,15 @@
-"""SIGTERM to a real ``workspace-exporter run`` while every source is stuck in a dripping upstream.
+"""A dripping upstream: ``up`` says the data go stale while a refresh is stuck, and SIGTERM
+still ends a real ``workspace-exporter run`` within its bound.
 
 The exporter promises to exit within 10 s of SIGTERM whatever the upstream does (the
 chart gives a pod 30 s). The process is bounded by a subprocess timeout of that bound;
-nothing else here measures wall-clock time.
+every other wait is a bounded poll, and nothing asserts a wall-clock duration.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +24,10 @@ import requests
 import yaml
 
 from exporter.app.exporter import SHUTDOWN_BOUND
+from exporter.app.multi import MultiExporter
+from exporter.config.settings import parse_config
+from exporter.serve.server import HTTPServer, make_app
+from tests.conftest import fast, wait_for
 from tests.hostile.upstream import HostileUpstream
 
 AK = "AKSHUTDOWNCANARY01"
@@ -124,3 +130,57 @@ def test_sigterm_exits_within_the_bound_while_the_upstream_drips(
     assert "refresh failed" not in after and "ShutdownError" not in after, after
     assert "Traceback" not in log
     assert "did not stop in time" not in log
+
+
+def _up(server: HTTPServer, source: str) -> float | None:
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(f'huaweicloud_workspace_up{{source="{source}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_up_turns_zero_while_a_refresh_is_stuck_and_recovers_when_it_completes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "exporter.sources.base")
+    raw = {
+        "region": "ap-southeast-1",
+        "project_id": "proj",
+        "connections": {"enabled": False},
+        "events": {"enabled": False},
+        # Each dripping attempt ends at the 1 s call deadline and is retried: the refresh
+        # runs far past its deadline (interval 0.5 s + 1 s) without failing yet.
+        "http": {
+            "call_deadline": "1s",
+            "max_retries": 10,
+            "retry_max_elapsed": "120s",
+            "backoff_initial": "0.01s",
+            "backoff_max": "0.02s",
+        },
+    }
+    with HostileUpstream("ok", drip_interval=0.2, max_seconds=30) as up:
+        raw["endpoints"] = {"workspace": up.url, "iam": up.url, "ces": up.url}
+        settings = fast(parse_config(raw, {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}))
+        multi = MultiExporter([settings])
+        server = HTTPServer("127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None))
+        multi.start()
+        server.start()
+        try:
+            wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)
+            up.mode = "drip"
+            wait_for(lambda: _up(server, "inventory") == 0.0, timeout=20)
+            status = multi.exporters[0].inventory.health.status
+            assert status.overdue and status.consecutive_failures == 0  # stale, not failed (yet)
+            up.mode = "ok"
+            wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)
+        finally:
+            server.stop()
+            multi.stop()
+    lines = [r.getMessage() for r in caplog.records if "source=inventory" in r.getMessage()]
+    overdue = [line for line in lines if line.startswith("source refresh overdue")]
+    assert len(overdue) == 1 and overdue[0].endswith("(serving last good data)"), lines
+    assert lines[-1] in (
+        "source refresh completed after its deadline source=inventory",
+        "source recovered source=inventory after_failures=1",  # a late attempt ran out of retries
+    ), lines
