@@ -302,6 +302,9 @@ class Exporter:
         """Tell every runner to stop and cut every upstream exchange in flight; does not wait."""
         self._stop.set()
         self.client.close()
+        for r in self._runners.values():
+            if isinstance(r, PeriodicRunner | MonitoringRunner):
+                r.wake()  # end its wait between refreshes now rather than within a second
 
     def join(self, until: float) -> bool:
         """Wait for the runners until ``until`` (``time.monotonic()``); True if all stopped.

@@ -99,6 +99,10 @@ class PeriodicRunner(threading.Thread):
         """Refresh now (used after a config reload)."""
         self._kick.set()
 
+    def wake(self) -> None:
+        """End the current wait between refreshes (the loop then sees the stop event)."""
+        self._kick.set()
+
     def run_once(self) -> None:
         health = self.source.health
         t0 = self._clock.monotonic()
@@ -223,6 +227,10 @@ class MonitoringRunner(threading.Thread):
         self._cycle_left: set[str] = set()
         self._last_publish = 0.0
         self._publish_now = False
+
+    def wake(self) -> None:
+        """End the current wait (the loop then sees the stop event)."""
+        self._wake.set()
 
     def _schedule(self, did: str, due: float) -> None:
         self._due[did] = due
