@@ -315,7 +315,7 @@ class Exporter:
         for name, r in self._runners.items():
             r.join(max(0.0, until - time.monotonic()))
             if r.is_alive():
-                log.warning("runner did not stop in time source=%s; leaving it behind", name)
+                log.warning("runner did not stop in time, leaving it behind source=%s", name)
         return not any(r.is_alive() for r in self._runners.values())
 
     # --------------------------------------------------------------- reload

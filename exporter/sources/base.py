@@ -116,14 +116,20 @@ class SourceHealth:
                 return s
             s = replace(s, up=False, overdue=True)
             line = self._transition(("overdue",))
-        if line:
-            data = "serving last good data" if s.last_success else "no data yet"
+        if line and s.last_success:
             log.warning(
-                "source refresh overdue source=%s running_for=%.0fs deadline=%.0fs (%s)",
+                "source refresh overdue, serving last good data source=%s running_seconds=%.0f "
+                "deadline_seconds=%.0f",
                 self.name,
                 elapsed,
                 running[1],
-                data,
+            )
+        elif line:
+            log.warning(
+                "source refresh overdue, no data yet source=%s running_seconds=%.0f deadline_seconds=%.0f",
+                self.name,
+                elapsed,
+                running[1],
             )
         return s
 
@@ -168,6 +174,7 @@ class SourceHealth:
 
     def failure(self, error: BaseException, duration: float | None = None) -> None:
         text = str(error) if isinstance(error, UpstreamError) else type(error).__name__
+        shown = error if isinstance(error, UpstreamError) else text  # a structured log spreads its fields
         with self._lock:
             old = self._status
             self._status = SourceStatus(
@@ -184,10 +191,11 @@ class SourceHealth:
         if not changed:
             return
         if was_failing:
-            log.info("source still failing source=%s error=%s", self.name, text)
+            log.info("source still failing source=%s error=%s", self.name, shown)
+        elif old.last_success:
+            log.warning("source refresh failed, serving last good data source=%s error=%s", self.name, shown)
         else:
-            data = "serving last good data" if old.last_success else "no data yet"
-            log.warning("source refresh failed source=%s error=%s (%s)", self.name, text, data)
+            log.warning("source refresh failed, no data yet source=%s error=%s", self.name, shown)
 
     def set_duration(self, duration: float) -> None:
         with self._lock:
