@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -41,11 +42,17 @@ from exporter.upstream.client import WorkspaceClient
 
 log = logging.getLogger(__name__)
 
+# The process exits within SHUTDOWN_BOUND seconds of SIGTERM whatever the upstream does,
+# well inside the 30 s a Kubernetes pod gets before SIGKILL: the runners get STOP_TIMEOUT
+# of it, the HTTP server and the interpreter's exit the rest.
+SHUTDOWN_BOUND = 10.0
+STOP_TIMEOUT = 8.0
+
 S = TypeVar("S")
 
 
 def _periodic(source: Source, x: Exporter) -> threading.Thread:
-    return PeriodicRunner(source, x.clock, x.stop_event)
+    return PeriodicRunner(source, x.clock, x.stop_event, x.call_deadline)
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,9 @@ def _per_desktop(source: Source, x: Exporter) -> threading.Thread:
     if not isinstance(source, MonitoringSource):
         raise TypeError(f"per-desktop runner for {type(source).__name__}")
     workers = x.settings.config.budget.max_concurrency
-    return MonitoringRunner(source, x.inventory, x.clock, x.stop_event, workers)
+    return MonitoringRunner(
+        source, x.inventory, x.clock, x.stop_event, workers, call_deadline=x.call_deadline
+    )
 
 
 SOURCES: tuple[SourceEntry, ...] = (
@@ -279,9 +288,15 @@ class Exporter:
             self._monitored_cache = cached
         return cached[1]
 
+    def call_deadline(self) -> float:
+        """``http.call_deadline`` of the running config (refresh deadlines derive from it)."""
+        return self.settings.config.http.call_deadline
+
     def ready(self) -> bool:
-        """Ready after the first inventory refresh, or once ``web.ready_timeout`` has passed."""
-        if self.inventory.health.status.attempted:
+        """Ready after the first successful inventory refresh, or once ``web.ready_timeout``
+        has passed since start even while the inventory fails (so a broken upstream cannot
+        block a rollout; ``up`` then says what is wrong)."""
+        if self.inventory.health.status.last_success:
             return True
         if self._started_at is None:
             return False
@@ -309,12 +324,30 @@ class Exporter:
                 self._runners[source.name] = runner
                 runner.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop every runner; returns within ``timeout`` seconds whatever the upstream does."""
+        self.begin_stop()
+        self.join(time.monotonic() + timeout)
+
+    def begin_stop(self) -> None:
+        """Tell every runner to stop and cut every upstream exchange in flight; does not wait."""
         self._stop.set()
         self.client.close()
         for r in self._runners.values():
+            if isinstance(r, PeriodicRunner | MonitoringRunner):
+                r.wake()  # end its wait between refreshes now rather than within a second
+
+    def join(self, until: float) -> bool:
+        """Wait for the runners until ``until`` (``time.monotonic()``); True if all stopped.
+
+        A runner still busy then is a daemon thread stuck in a call the abort could not
+        cut: it is left behind (the process exits without it) and named in the log.
+        """
+        for name, r in self._runners.items():
+            r.join(max(0.0, until - time.monotonic()))
             if r.is_alive():
-                r.join(timeout)
+                log.warning("runner did not stop in time, leaving it behind source=%s", name)
+        return not any(r.is_alive() for r in self._runners.values())
 
     # --------------------------------------------------------------- reload
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.app.exporter import Exporter
+from exporter.app.exporter import STOP_TIMEOUT, Exporter
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
@@ -103,10 +104,14 @@ class MultiExporter:
         # Stopping the exporters (as tests do) also ends the renderer.
         self.exposition.start(self.exporters[0].stop_event)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop every target at once; returns within ``timeout`` seconds (one bound for all)."""
+        until = time.monotonic() + timeout
         self.exposition.stop()
         for e in self.exporters:
-            e.stop()
+            e.begin_stop()
+        for e in self.exporters:
+            e.join(until)
 
     def reload(self, path: str | None = None) -> tuple[bool, str]:
         """Re-read the config file; apply it to every target if valid, else keep running as is."""

@@ -19,13 +19,16 @@ import functools
 import heapq
 import logging
 import math
+import queue
 import threading
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Protocol
 
 from exporter.clock import Clock
-from exporter.errors import ExporterError
+from exporter.config.settings import HTTPConfig
+from exporter.errors import ExporterError, ShutdownError
 from exporter.sources.base import SourceHealth, backoff
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
@@ -59,14 +62,36 @@ def next_slot(desktop_id: str, earliest: float, interval: float) -> float:
     return max(earliest, ph + k * interval)
 
 
-class PeriodicRunner(threading.Thread):
-    """Calls ``source.refresh()`` every interval; a failure keeps the old snapshot and backs off."""
+def refresh_deadline(interval: float, call_deadline: float) -> float:
+    """How long one refresh (or monitoring cycle) may run before ``up`` turns 0.
 
-    def __init__(self, source: RefreshableSource, clock: Clock, stop: threading.Event) -> None:
+    One interval plus one ``http.call_deadline``: a refresh that started on time and is still
+    running then has let the data grow older than two intervals. Every call is bounded by
+    the call deadline and its retries, so a refresh always ends; this only says when the
+    data it is replacing should stop counting as fresh.
+    """
+    return interval + call_deadline
+
+
+class PeriodicRunner(threading.Thread):
+    """Calls ``source.refresh()`` every interval; a failure keeps the old snapshot and backs off.
+
+    Each refresh runs under a deadline (:func:`refresh_deadline`); a refresh cut short by
+    shutdown is not a failure.
+    """
+
+    def __init__(
+        self,
+        source: RefreshableSource,
+        clock: Clock,
+        stop: threading.Event,
+        call_deadline: Callable[[], float] = lambda: HTTPConfig().call_deadline,
+    ) -> None:
         super().__init__(name=f"refresh-{source.name}", daemon=True)
         self.source = source
         self._clock = clock
         self._stop_event = stop
+        self._call_deadline = call_deadline
         self._kick = threading.Event()
         self.refreshes = 0
 
@@ -74,18 +99,33 @@ class PeriodicRunner(threading.Thread):
         """Refresh now (used after a config reload)."""
         self._kick.set()
 
+    def wake(self) -> None:
+        """End the current wait between refreshes (the loop then sees the stop event)."""
+        self._kick.set()
+
     def run_once(self) -> None:
         health = self.source.health
         t0 = self._clock.monotonic()
+        health.begin(refresh_deadline(self.source.interval(), self._call_deadline()), t0)
+        error: Exception | None = None
         try:
             self.source.refresh()
         except ExporterError as e:
-            health.failure(e, self._clock.monotonic() - t0)
+            error = e
         except Exception as e:  # a bug or garbage we did not foresee: keep running
-            log.exception("unexpected error refreshing source=%s", self.source.name)
-            health.failure(e, self._clock.monotonic() - t0)
+            if not self._stop_event.is_set():
+                log.exception("unexpected error refreshing source=%s", self.source.name)
+            error = e
+        finally:
+            health.end()
+        took = self._clock.monotonic() - t0
+        if error is None:
+            health.success(took)
+        elif isinstance(error, ShutdownError) or self._stop_event.is_set():
+            # Cut short by shutdown: says nothing about the upstream, so up and the log stay as they were.
+            log.debug("refresh stopped by shutdown source=%s", self.source.name)
         else:
-            health.success(self._clock.monotonic() - t0)
+            health.failure(error, took)
         self.refreshes += 1
 
     def run(self) -> None:
@@ -101,6 +141,51 @@ class PeriodicRunner(threading.Thread):
             self._kick.clear()
 
 
+class Pool(Protocol):
+    """Runs one desktop fetch in the background."""
+
+    def submit(self, fn: Callable[[str], bool], desktop_id: str, /) -> Future[bool]: ...
+
+
+class FetchPool:
+    """A fixed pool of daemon worker threads for desktop fetches.
+
+    Unlike :class:`concurrent.futures.ThreadPoolExecutor`, whose non-daemon workers the
+    interpreter joins at exit, a fetch that is still stuck when the exporter stops cannot
+    hold the process past its shutdown bound: :meth:`shutdown` never waits.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[str], bool], str, Future[bool]] | None]
+        self._tasks = queue.SimpleQueue()
+        self._workers = workers
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: Callable[[str], bool], desktop_id: str, /) -> Future[bool]:
+        fut: Future[bool] = Future()
+        self._tasks.put((fn, desktop_id, fut))
+        return fut
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            fn, arg, fut = task
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(arg))
+            except Exception as e:  # noqa: BLE001 - handed to the future's callback, which logs it
+                fut.set_exception(e)
+
+    def shutdown(self) -> None:
+        """Let every worker exit once its current task ends; do not wait for them."""
+        for _ in range(self._workers):
+            self._tasks.put(None)
+
+
 class MonitoringRunner(threading.Thread):
     """Per-desktop scheduler for the monitoring source (see module docstring)."""
 
@@ -113,6 +198,7 @@ class MonitoringRunner(threading.Thread):
         workers: int,
         publish_every: float = 10.0,
         steady_publish_every: float = 60.0,
+        call_deadline: Callable[[], float] = lambda: HTTPConfig().call_deadline,
     ) -> None:
         super().__init__(name="refresh-monitoring", daemon=True)
         self.source = source
@@ -120,6 +206,8 @@ class MonitoringRunner(threading.Thread):
         self._clock = clock
         self._stop_event = stop
         self._workers = workers
+        self._call_deadline = call_deadline
+        self._idle_ok: float | None = None  # when an empty fleet last counted as a pass
         # Each publish makes the next scrape re-render the exposition (about 2 s of CPU at
         # 10,000 desktops), so publish often only while some desktop still waits for its
         # first data (start-up, new desktops, early retries); the data itself changes every
@@ -140,6 +228,10 @@ class MonitoringRunner(threading.Thread):
         self._last_publish = 0.0
         self._publish_now = False
 
+    def wake(self) -> None:
+        """End the current wait (the loop then sees the stop event)."""
+        self._wake.set()
+
     def _schedule(self, did: str, due: float) -> None:
         self._due[did] = due
         heapq.heappush(self._heap, (due, did))
@@ -159,6 +251,7 @@ class MonitoringRunner(threading.Thread):
             self._awaiting_first.discard(did)
         if gone:
             self.source.forget(gone)
+            self._end_cycle_if_done(now)
         for did in sorted(current - set(self._due)):
             self._schedule(did, now)
             self._awaiting_first.add(did)
@@ -184,9 +277,24 @@ class MonitoringRunner(threading.Thread):
             self._fails[did] = fails
             self._schedule(did, finished + backoff(fails, interval))
         self._cycle_left.discard(did)
+        self._end_cycle_if_done(finished)
+
+    def _end_cycle_if_done(self, finished: float) -> None:
         if self._cycle_start is not None and not self._cycle_left:
+            self.source.health.end()
             self.source.health.set_duration(finished - self._cycle_start)
             self._cycle_start = None
+
+    def _nothing_to_do(self, now: float) -> None:
+        """No desktops in the inventory: each interval counts as a pass that succeeded, so an
+        empty project (or shard) reads as up, not as failing."""
+        if self._due or self.inventory.snapshot is None or not self.source.config.enabled:
+            self._idle_ok = None
+            return
+        if self._idle_ok is not None and now - self._idle_ok < self.source.interval():
+            return
+        self._idle_ok = now
+        self.source.health.success(0.0)
 
     def _on_done(self, did: str, fut: Future[bool]) -> None:
         ok = not fut.cancelled() and fut.exception() is None and bool(fut.result())
@@ -196,7 +304,7 @@ class MonitoringRunner(threading.Thread):
             self._done.append((did, ok, self._clock.monotonic()))
         self._wake.set()
 
-    def _dispatch(self, pool: ThreadPoolExecutor, now: float) -> None:
+    def _dispatch(self, pool: Pool, now: float) -> None:
         if not self.source.config.enabled:  # turned off by a reload
             return
         while self._heap and len(self._inflight) < self._workers:
@@ -210,11 +318,13 @@ class MonitoringRunner(threading.Thread):
             if self._cycle_start is None:
                 self._cycle_start = now
                 self._cycle_left = set(self._due)
+                deadline = refresh_deadline(self.source.interval(), self._call_deadline())
+                self.source.health.begin(deadline, now)
             self._inflight.add(did)
             fut = pool.submit(self.source.fetch, did)
             fut.add_done_callback(functools.partial(self._on_done, did))
 
-    def step(self, pool: ThreadPoolExecutor) -> float:
+    def step(self, pool: Pool) -> float:
         """One scheduling pass; returns how long to wait before the next."""
         now = self._clock.monotonic()
         with self._done_lock:
@@ -222,6 +332,7 @@ class MonitoringRunner(threading.Thread):
         for did, ok, finished in done:
             self._finish(did, ok, finished)
         self._sync_inventory(now)
+        self._nothing_to_do(now)
         self._dispatch(pool, now)
         idle = not self._inflight
         fast = bool(self._awaiting_first)
@@ -239,10 +350,13 @@ class MonitoringRunner(threading.Thread):
         return min(wait, 1.0) if self.inventory.snapshot is None else wait
 
     def run(self) -> None:
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="monitor") as pool:
+        pool = FetchPool(self._workers, "monitor")
+        try:
             while not self._stop_event.is_set():
                 wait = self.step(pool)
                 if wait > 0:
                     self._wake.wait(min(wait, 1.0))
                 self._wake.clear()
+        finally:
+            pool.shutdown()
         self.source.publish()

@@ -181,7 +181,13 @@ DESKTOP_SESSION_END = Family(
 )
 
 # Self-metrics
-UP = Family("up", "gauge", "1 if the last refresh of the data source succeeded, else 0.", ("source",))
+UP = Family(
+    "up",
+    "gauge",
+    "1 if the last refresh of the data source succeeded (or had nothing to fetch) and no refresh has "
+    "run past its deadline since, else 0.",
+    ("source",),
+)
 LAST_REFRESH = Family(
     "last_refresh_timestamp_seconds",
     "gauge",

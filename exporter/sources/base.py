@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from exporter.clock import Clock
@@ -69,26 +69,85 @@ class InvalidSink(Protocol):
 @dataclass(frozen=True)
 class SourceStatus:
     name: str
-    up: bool
+    up: bool  # the last refresh succeeded and none has been running past its deadline since
     attempted: bool  # at least one refresh finished (successfully or not)
     last_success: float  # wall-clock seconds of the last successful refresh; 0 = never
     last_duration: float  # seconds the last refresh (or full cycle) took
     consecutive_failures: int
     last_error: str
+    overdue: bool = False  # a refresh has been running longer than its deadline
+
+
+def failure_key(error: BaseException) -> tuple[object, ...]:
+    """What makes two failures "the same" for logging: the class and the stable fields of an
+    upstream error, never per-call noise such as the request id, the host or the message."""
+    if isinstance(error, UpstreamError):
+        return (type(error).__name__, error.api, error.cause, error.status, error.error_code)
+    return (type(error).__name__,)
 
 
 class SourceHealth:
-    """Tracks refresh outcomes of one source and logs one line per state change."""
+    """Tracks refresh outcomes of one source and logs one line per state change.
+
+    The states are: no outcome yet, ok, failing (one state per :func:`failure_key`), and
+    overdue (a refresh has run past its deadline). ``up`` is 1 only in ok. A runner marks
+    a refresh with :meth:`begin` / :meth:`end`; the deadline is checked whenever the status
+    is read (every scrape), since the runner itself is blocked in the refresh.
+    """
 
     def __init__(self, name: str, clock: Clock) -> None:
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
         self._status = SourceStatus(name, False, False, 0.0, 0.0, 0, "")
+        self._running: tuple[float, float] | None = None  # (monotonic start, deadline seconds)
+        self._logged: tuple[object, ...] = ("none",)  # the state the last log line reported
 
     @property
     def status(self) -> SourceStatus:
-        return self._status
+        """The current status; ``up`` is False while a refresh runs past its deadline."""
+        with self._lock:
+            s = self._status
+            running = self._running
+            if running is None:
+                return s
+            elapsed = self._clock.monotonic() - running[0]
+            if elapsed <= running[1]:
+                return s
+            s = replace(s, up=False, overdue=True)
+            line = self._transition(("overdue",))
+        if line and s.last_success:
+            log.warning(
+                "source refresh overdue, serving last good data source=%s running_seconds=%.0f "
+                "deadline_seconds=%.0f",
+                self.name,
+                elapsed,
+                running[1],
+            )
+        elif line:
+            log.warning(
+                "source refresh overdue, no data yet source=%s running_seconds=%.0f deadline_seconds=%.0f",
+                self.name,
+                elapsed,
+                running[1],
+            )
+        return s
+
+    def _transition(self, state: tuple[object, ...]) -> bool:
+        """Record ``state`` as logged; True when it differs from the last one (log a line)."""
+        changed = state != self._logged
+        self._logged = state
+        return changed
+
+    def begin(self, deadline: float, started: float | None = None) -> None:
+        """A refresh (or monitoring cycle) started; it should end within ``deadline`` seconds."""
+        with self._lock:
+            self._running = (self._clock.monotonic() if started is None else started, deadline)
+
+    def end(self) -> None:
+        """The refresh marked by :meth:`begin` ended (its outcome is reported separately)."""
+        with self._lock:
+            self._running = None
 
     def success(self, duration: float | None = None) -> None:
         with self._lock:
@@ -102,15 +161,20 @@ class SourceHealth:
                 0,
                 "",
             )
-        if not old.up:
-            if old.attempted:
-                log.info("source recovered source=%s after_failures=%d", self.name, old.consecutive_failures)
-            else:
-                log.info("source first refresh ok source=%s", self.name)
+            previous = self._logged
+            changed = self._transition(("ok",))
+        if not changed:
+            return
+        if previous == ("none",):
+            log.info("source first refresh ok source=%s", self.name)
+        elif previous == ("overdue",) and old.up:
+            log.info("source refresh completed after its deadline source=%s", self.name)
+        else:
+            log.info("source recovered source=%s after_failures=%d", self.name, old.consecutive_failures)
 
     def failure(self, error: BaseException, duration: float | None = None) -> None:
         text = str(error) if isinstance(error, UpstreamError) else type(error).__name__
-        shown = error if isinstance(error, UpstreamError) else text  # the log spreads its fields
+        shown = error if isinstance(error, UpstreamError) else text  # a structured log spreads its fields
         with self._lock:
             old = self._status
             self._status = SourceStatus(
@@ -122,17 +186,20 @@ class SourceHealth:
                 old.consecutive_failures + 1,
                 text,
             )
-        if old.up or not old.attempted:
-            log.warning("source refresh failed, serving last good data source=%s error=%s", self.name, shown)
-        elif old.last_error != text:
+            was_failing = self._logged[0] == "failing"
+            changed = self._transition(("failing", *failure_key(error)))
+        if not changed:
+            return
+        if was_failing:
             log.info("source still failing source=%s error=%s", self.name, shown)
+        elif old.last_success:
+            log.warning("source refresh failed, serving last good data source=%s error=%s", self.name, shown)
+        else:
+            log.warning("source refresh failed, no data yet source=%s error=%s", self.name, shown)
 
     def set_duration(self, duration: float) -> None:
         with self._lock:
-            s = self._status
-            self._status = SourceStatus(
-                s.name, s.up, s.attempted, s.last_success, duration, s.consecutive_failures, s.last_error
-            )
+            self._status = replace(self._status, last_duration=duration)
 
     def retry_delay(self, interval: float) -> float:
         """When to refresh again: ``interval``, or :func:`backoff` after failures."""

@@ -226,8 +226,7 @@ class ConnectionsSource:
         self._had_invalid = self._poll_invalid > 0
         if self._had_invalid:
             log.warning(
-                "connection records with invalid values skipped, counted in api_invalid_responses_total"
-                " api=%s records=%d",
+                "connection records with invalid values skipped api=%s records=%d",
                 api,
                 self._poll_invalid,
             )

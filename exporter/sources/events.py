@@ -243,8 +243,7 @@ class EventsSource:
             self._bad = self._bad_now > 0
             if self._bad:
                 log.warning(
-                    "screen recordings or operations with invalid values skipped,"
-                    " counted in api_invalid_responses_total items=%d",
+                    "screen recordings or operations with invalid values skipped items=%d",
                     self._bad_now,
                 )
             else:

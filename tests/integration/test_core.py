@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from exporter.config.settings import parse_config
+from exporter.fake import FakeServer, FakeWorkspace
 from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 
 pytestmark = pytest.mark.integration
@@ -217,6 +218,38 @@ def test_wrong_credentials_mark_sources_down_without_crashing(fake_api: FakeApi,
     wait_for(lambda: r.value(NS + "up", source="inventory") == 0.0)
     assert r.value(NS + "api_requests_total", api="desktops_detail", code="401") is not None
     assert "wrong-secret" not in r.scrape()
+
+
+def test_an_empty_project_reads_as_up_for_every_source(start_exporter: Any) -> None:
+    # No desktops, no connection records, no recordings: every source has nothing to do,
+    # which is healthy (WorkspaceSourceFailing must not fire), and the exporter is ready.
+    state = FakeWorkspace(desktops=0)
+    server = FakeServer(state)
+    api = FakeApi(state, server.start())
+    try:
+        raw = api.config(connections={"enabled": True}, events={"enabled": True})
+        r = start_exporter(fast(parse_config(raw, api.env())))
+        sources = ("inventory", "monitoring", "connections", "events")
+        wait_for(lambda: all(r.value(NS + "up", source=s) == 1.0 for s in sources))
+        for s in sources:
+            assert r.value(NS + "last_refresh_timestamp_seconds", source=s), s
+        assert r.value(NS + "monitored_desktops") == 0.0
+        assert requests.get(r.url + "/-/ready", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_an_empty_cloud_eye_project_reads_as_up(start_exporter: Any) -> None:
+    state = FakeWorkspace(desktops=0)
+    server = FakeServer(state)
+    api = FakeApi(state, server.start())
+    try:
+        raw = api.config(monitoring={"source": "cloudeye", "cloudeye_dimension": "desktop_id"})
+        r = start_exporter(fast(parse_config(raw, api.env())))
+        wait_for(lambda: r.value(NS + "up", source="monitoring") == 1.0)
+        assert r.value(NS + "up", source="inventory") == 1.0
+    finally:
+        server.stop()
 
 
 def test_ready_after_first_inventory_refresh(fake_api: FakeApi, start_exporter: Any) -> None:

@@ -618,9 +618,7 @@ def test_plain_text_reasons_never_become_labels_and_each_is_logged_once(
     assert env.failures == {("400200",): 1, ("unknown",): 3}
     assert "alice" not in str(_samples(env.source))
     lines = [r.getMessage() for r in caplog.records if "without a numeric code" in r.getMessage()]
-    assert lines == [
-        "connection failure without a numeric code api=connections reason='user alice is locked'"
-    ]
+    assert lines == ["connection failure without a numeric code api=connections reason=user alice is locked"]
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from exporter.app.scheduler import MonitoringRunner, next_slot, phase
+from exporter.app.scheduler import FetchPool, MonitoringRunner, next_slot, phase
 from exporter.clock import FakeClock
+from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
 
 
@@ -49,11 +50,6 @@ def test_successive_refreshes_are_exactly_one_interval_apart_once_settled() -> N
 # ---------------------------------------------------------------- publish cadence
 
 
-class _Health:
-    def set_duration(self, seconds: float) -> None:
-        self.duration = seconds
-
-
 class _Config:
     enabled = True
 
@@ -61,9 +57,9 @@ class _Config:
 class _Source:
     """Stands in for MonitoringSource: records fetches and publishes, fails on request."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.config = _Config()
-        self.health = _Health()
+        self.health = SourceHealth("monitoring", clock or FakeClock())
         self.fetched: list[str] = []
         self.failing: set[str] = set()
         self.publishes: list[float] = []
@@ -109,7 +105,7 @@ class _InlinePool:
 
 def _runner(ids: list[str], workers: int = 2) -> tuple[MonitoringRunner, _Source, FakeClock]:
     clock = FakeClock()
-    source = _Source()
+    source = _Source(clock)
     source.clock = clock
     runner = MonitoringRunner(
         source,  # type: ignore[arg-type]
@@ -210,3 +206,31 @@ def test_a_large_fleet_publishes_its_first_pass_less_often() -> None:
     gaps = [b - a for a, b in itertools.pairwise(source.publishes)]
     assert len(source.publishes) >= 9
     assert min(gaps) >= 60.0 - 1e-6  # 6,000 desktops: at most once a minute, not every 10 s
+
+
+# ---------------------------------------------------------------- fetch pool
+
+
+def test_the_fetch_pool_runs_fetches_and_hands_errors_to_the_future() -> None:
+    pool = FetchPool(2, "test-monitor")
+    try:
+        ok = pool.submit(lambda did: did == "d1", "d1")
+        bad = pool.submit(lambda did: 1 // 0 == 0, "d2")
+        assert ok.result(timeout=10) is True
+        assert isinstance(bad.exception(timeout=10), ZeroDivisionError)
+    finally:
+        pool.shutdown()
+
+
+def test_the_fetch_pool_never_waits_for_a_stuck_fetch_at_shutdown() -> None:
+    release = threading.Event()
+    pool = FetchPool(1, "test-monitor")
+    stuck = pool.submit(lambda did: release.wait(30), "d1")
+    pool.shutdown()  # returns at once; the worker is a daemon, so it cannot hold the process
+    assert not stuck.done()
+    assert all(t.daemon for t in pool._threads)
+    release.set()
+    assert stuck.result(timeout=10) is True
+    for t in pool._threads:
+        t.join(10)
+        assert not t.is_alive()
