@@ -181,8 +181,7 @@ def value(sim: Simulation, desktop_id: str, key: str, t: float) -> float | None:
     return None
 
 
-def online(sim: Simulation, desktop_id: str) -> int | None:
+def stuck_logging_in(sim: Simulation, desktop_id: str) -> bool:
+    """True for the desktop the stuck-desktops incident holds at the login screen."""
     stuck = sim.incidents.get("stuck-desktops")
-    if stuck is not None and stuck.desktops[:1] == (desktop_id,):
-        return 1
-    return None
+    return stuck is not None and stuck.desktops[:1] == (desktop_id,)

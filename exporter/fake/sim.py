@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.fake.data import PERCENT_KEYS, PERIOD_S, JsonDict, unit
+from exporter.fake.data import PERCENT_KEYS, PERIOD_S, JsonDict, iso_seconds, unit
 from exporter.fake.state import FakeWorkspace
 
 #: Failure reasons in the ``"<numeric code>:<message>"`` form of v1.0 login records.
@@ -357,12 +357,26 @@ class Simulation:
             return float(int(1 + 30 * level))
         return round(base * (0.2 + 1.6 * level), 2)
 
-    def online(self, desktop_id: str) -> int | None:
-        """``online_status`` to serve when no session is listed (1 = logging in), or None."""
+    def online(self, desktop_id: str) -> tuple[int, list[JsonDict]]:
+        """``(online_status, user_online_info)`` of a desktop: its latest session, if any."""
         from exporter.fake import scenarios
 
         with self._lock:
-            return scenarios.online(self, desktop_id)
+            if scenarios.stuck_logging_in(self, desktop_id):
+                return 1, []
+            history = self.sessions.get(desktop_id)
+            if not history:
+                return 0, []
+            s = history[-1]
+        session = {
+            "connection_setup_time": iso_seconds(s.start),
+            "connection_end_time": None if s.end is None else iso_seconds(s.end),
+            "error_code": "",
+            "error_msg": "",
+            "error_detail": "",
+            "encoded_authorization_message": "",
+        }
+        return (2 if s.end is None else 0), [session]
 
     def trigger(self, name: str, duration: float | None = None) -> JsonDict:
         """Start scenario ``name`` now (see :data:`exporter.fake.scenarios.SCENARIOS`)."""

@@ -57,7 +57,7 @@ class LiveHook(Protocol):
 
     def value(self, desktop: JsonDict, index: int, key: str, t: int, base: float) -> float | None: ...
 
-    def online(self, desktop_id: str) -> int | None: ...
+    def online(self, desktop_id: str) -> tuple[int, list[JsonDict]] | None: ...
 
     def trigger(self, name: str, duration: float | None = None) -> JsonDict: ...
 
@@ -235,9 +235,11 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
             ms = self.timestamp_unit == "ms"
         # computed outside the lock: a 30-day window is ~100k values
         body: JsonDict = {}
-        if metric in (None, "user_online_info"):
-            hooked = self.live.online(desktop_id) if self.live is not None and not connected else None
-            body["online_status"] = 2 if connected else hooked or 0
+        hooked = self.live.online(desktop_id) if self.live is not None else None
+        if hooked is not None and metric in (None, "user_online_info"):
+            body["online_status"], body["user_online_info"] = hooked
+        elif metric in (None, "user_online_info"):
+            body["online_status"] = 2 if connected else 0
             body["user_online_info"] = []
             if connected:  # a session set up 1-2 h before the current hour (stable within it)
                 setup = math.floor(now / 3600) * 3600 - int(3600 * (1 + unit(self.seed, index, "session")))

@@ -120,7 +120,8 @@ def test_desktops_change_status_and_the_fleet_breathes_around_its_size() -> None
 def test_sessions_drive_monitoring_and_shutoff_desktops_report_nothing() -> None:
     ws, sim, clock = office()
     run(sim, clock, 1800)
-    busy, idle = [], []
+    busy: list[float] = []
+    idle: list[float] = []
     for d in ws.desktops:
         body = ws.monitor_body(d["desktop_id"], clock.t - 3600, clock.t)
         assert body is not None
