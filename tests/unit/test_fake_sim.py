@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections import Counter
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -277,3 +278,14 @@ def test_the_xlsx_export_is_a_real_workbook_with_the_csv_rows() -> None:
     width = len(EXPORT_COLUMNS)
     assert [row + [""] * (width - len(row)) for row in got] == expected
     assert [row + [""] * (width - len(row)) for row in sheet_rows(data)] == expected
+
+
+def test_readme_lists_every_scenario_with_its_alerts() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rules = (Path(__file__).resolve().parents[2] / "helm/workspace-exporter/rules/alerts.yaml").read_text()
+    for name, scenario in SCENARIOS.items():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), "")
+        assert row, f"README has no row for scenario {name}"
+        for alert in scenario.alerts:
+            assert alert in row, f"README row of {name} misses {alert}"
+            assert f"alert: {alert}\n" in rules, f"{alert} is not a shipped alert"
