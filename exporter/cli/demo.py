@@ -27,7 +27,7 @@ from exporter.fake.scenarios import SCENARIOS
 from exporter.fake.sim import Simulation
 from exporter.logs import setup_logging
 
-BACKFILL_S = 1800.0  # the office's past half hour is simulated at start, so counters have history
+BACKFILL_S = 900.0  # the office's past 15 minutes (an alert range window) are simulated at start
 
 
 def scenario_help() -> str:
