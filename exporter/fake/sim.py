@@ -52,7 +52,7 @@ EVENTS: tuple[tuple[str, str, str], ...] = (
     ("HDP", "HDP_INPUTIDLE", "INFO"),
     ("HDP", "HDP_PRINT", "INFO"),
 )
-DAY_S = 86400.0
+NIGHT_PRESENCE = 0.2
 MAX_STEP_S = 10.0  # one tick never simulates more than this in one go
 MAX_STEPS_PER_TICK = 1000  # bounds a tick after a long pause (about 2.8 hours of steps)
 SESSION_HISTORY = 16  # sessions remembered per desktop for monitoring values
@@ -64,6 +64,7 @@ class _Session:
     end: float | None = None
     transaction_id: str = ""
     record_id: str = ""
+    connected_at: float = 0.0  # start of the current connection (a reconnect starts a new one)
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Simulation:
         seed: int = 0,
         speed: float = 96.0,
         fleet_target: int | None = None,
-        failure_ratio: float = 0.04,
+        failure_ratio: float = 0.07,
     ) -> None:
         self.ws = ws
         self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
@@ -112,6 +113,7 @@ class Simulation:
         self.uploads: list[_Upload] = []
         self.incidents: dict[str, Incident] = {}
         self.planned_ends: dict[str, float] = {}  # transaction id -> planned logout time
+        self.failure_debt = self.rng.random()  # failures owed; an attempt fails when it reaches 1
         self.counts: dict[str, int] = {
             "attempts": 0,
             "failures": 0,
@@ -133,13 +135,14 @@ class Simulation:
         return ((t - self.epoch) * self.speed / 3600.0 + 8.0) % 24.0
 
     def presence(self, t: float) -> float:
-        """Share of users who want to be logged in at real time ``t`` (0.05 at night, 0.9 at 10:00)."""
+        """Share of users who want to be logged in at real time ``t`` (0.2 at night: a support
+        shift and remote staff keep the counters moving; 0.9 in the late morning)."""
         hour = self.office_hour(t)
         if 7.0 <= hour < 19.0:
             peak = math.sin(math.pi * (hour - 7.0) / 12.0)
             dip = 0.25 if 12.0 <= hour < 13.0 else 0.0
-            return max(0.05, 0.9 * peak - dip)
-        return 0.05
+            return max(NIGHT_PRESENCE, 0.9 * peak - dip)
+        return NIGHT_PRESENCE
 
     # ------------------------------------------------------------------ driving
 
@@ -230,18 +233,28 @@ class Simulation:
         rate = (want * self.speed / 1800.0) if not storm else 1.0 / 20.0
         if not self._chance(rate, dt):
             return
+        if not self._failed_attempt(d, t, reconnect=False):
+            self.login(d, t)
+
+    def _failed_attempt(self, d: JsonDict, t: float, *, reconnect: bool) -> bool:
+        """Count a connection attempt; record it as failed (and return True) when one is due."""
         self.counts["attempts"] += 1
-        ratio = 0.6 if storm else self.failure_ratio
-        if self.rng.random() < ratio:
-            reason = FAILURE_REASONS[0] if storm else self.rng.choice(FAILURE_REASONS)
-            self.ws.add_connection_record(
-                desktop_id=d["desktop_id"],
-                connection_start_time=math.floor(t),
-                connection_failure_reason=reason,
-            )
-            self.counts["failures"] += 1
-            return
-        self.login(d, t)
+        storm = "login-failure-storm" in self.incidents
+        # Failures are spread evenly, not drawn per attempt: a few percent then shows as a
+        # steadily moving counter instead of long droughts and bursts.
+        self.failure_debt += 0.6 if storm else self.failure_ratio
+        if self.failure_debt < 1.0:
+            return False
+        self.failure_debt -= 1.0
+        reason = FAILURE_REASONS[0] if storm else self.rng.choice(FAILURE_REASONS)
+        self.ws.add_connection_record(
+            desktop_id=d["desktop_id"],
+            connection_start_time=math.floor(t),
+            connection_failure_reason=reason,
+            is_reconnect=reconnect,
+        )
+        self.counts["failures"] += 1
+        return True
 
     def login(self, d: JsonDict, t: float) -> None:
         """Open a session on desktop ``d`` at ``t``: a connection record, a recording, APP_START."""
@@ -250,10 +263,10 @@ class Simulation:
             desktop_id=d["desktop_id"],
             connection_start_time=start,
             connection_setup_time=start + self.rng.randint(2, 9),
-            is_reconnect=self.rng.random() < 0.1,
+            is_reconnect=False,
         )
-        # A session lasts a simulated 2-6 hours.
-        length = self.rng.uniform(2 * 3600.0, 6 * 3600.0) / self.speed
+        # A session lasts a simulated 1.5-4 hours.
+        length = self.rng.uniform(1.5 * 3600.0, 4 * 3600.0) / self.speed
         screen = self.ws.add_screen_record(d["desktop_id"], start_time=start)
         self.counts["recordings"] += 1
         session = _Session(start, None, str(rec["transaction_id"]), str(screen["id"]))
@@ -264,6 +277,27 @@ class Simulation:
         self.event(session, "APP", "APP_START", "INFO", t)
 
     def _in_session(self, d: JsonDict, s: _Session, t: float, dt: float) -> None:
+        # About once per simulated hour the client drops and reconnects (Wi-Fi, sleep, roaming):
+        # the open connection ends and a new one, marked as a reconnect, carries the session.
+        settled = t - max(s.start, s.connected_at) >= 10.0  # setup finished; the drop comes after it
+        if (
+            settled
+            and self._chance(self.speed / 3600.0, dt)
+            and not self._failed_attempt(d, t, reconnect=True)
+        ):
+            now = math.floor(t)
+            self.ws.update_connection_record(s.transaction_id, connection_end_time=now)
+            rec = self.ws.add_connection_record(
+                desktop_id=d["desktop_id"],
+                connection_start_time=now,
+                connection_setup_time=now + self.rng.randint(1, 4),
+                is_reconnect=True,
+            )
+            planned = self.planned_ends.pop(s.transaction_id, t)
+            s.transaction_id = str(rec["transaction_id"])
+            s.connected_at = now
+            self.planned_ends[s.transaction_id] = planned
+            return  # a logout waits for the next step, so no connection ends as it starts
         # About one event per simulated half hour of work.
         if self._chance(self.speed / 1800.0, dt):
             etype, eid, level = self.rng.choice(EVENTS)

@@ -8,6 +8,7 @@ Then each scenario, in process, makes the series its alerts need true.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app.multi import MultiExporter
 from exporter.cli.demo import write_demo_files
+from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
 from exporter.exposition.catalogue import ALL, Family
 from exporter.fake import FakeServer, FakeWorkspace, scenarios
@@ -158,6 +160,18 @@ def test_the_demo_lives_and_its_config_file_works(demo: Demo, tmp_path: Path) ->
 # ---------------------------------------------------------------------------- scenarios
 
 
+def _faster(settings: Settings) -> Settings:
+    """Every source refreshes within a second or two (below the validated minimums; tests only)."""
+    settings = fast(settings)
+    cfg = settings.config
+    cfg = dataclasses.replace(
+        cfg,
+        connections=dataclasses.replace(cfg.connections, interval=1.0),
+        events=dataclasses.replace(cfg.events, interval=1.0),
+    )
+    return dataclasses.replace(settings, config=cfg)
+
+
 class Running:
     """The fake with its office, and the exporter built from the demo's config file.
 
@@ -175,7 +189,7 @@ class Running:
         self.server = FakeServer(self.fake)
         url = self.server.start()
         config = write_demo_files(tmp_path, self.fake, url, "127.0.0.1:0")
-        self.exporter = MultiExporter([fast(s) for s in load_targets(config)])
+        self.exporter = MultiExporter([_faster(s) for s in load_targets(config)])
 
     def scrape(self) -> Samples:
         return samples(generate_latest(self.exporter.registry).decode())

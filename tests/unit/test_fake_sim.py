@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,10 +15,10 @@ import pytest
 import requests
 
 from exporter.fake import FakeServer, FakeWorkspace
-from exporter.fake.data import PERIOD_S
+from exporter.fake.data import PERIOD_S, parse_iso
 from exporter.fake.records import EXPORT_COLUMNS
 from exporter.fake.scenarios import SCENARIOS, THROTTLED_API
-from exporter.fake.sim import EVENTS, FAILURE_REASONS, MAX_STEPS_PER_TICK, Simulation
+from exporter.fake.sim import EVENTS, FAILURE_REASONS, MAX_STEPS_PER_TICK, NIGHT_PRESENCE, Simulation
 from exporter.fake.xlsx import sheet_rows
 
 T0 = 1_795_000_000.0
@@ -78,6 +79,11 @@ def test_users_log_in_and_out_and_a_few_percent_fail_with_reason_codes() -> None
     ended = [r for r in records if not r["connection_failure_reason"] and r["connection_end_time"]]
     assert len(ended) > 50 and all(r["connection_end_time"] > r["connection_start_time"] for r in ended)
     assert {d["login_status"] for d in ws.desktops} & {"CONNECTED", "DISCONNECTED"}
+    # Spread evenly, so a failure counter refreshed every 30 s moves within two minutes.
+    times = sorted(parse_iso(r["connection_start_time"]) or 0.0 for r in failed)
+    assert max(b - a for a, b in itertools.pairwise(times)) < 90
+    reconnects = [r for r in records if r["is_reconnect"] and not r["connection_failure_reason"]]
+    assert len(reconnects) > 100
 
 
 def test_the_office_day_has_a_busy_morning_and_a_quiet_night() -> None:
@@ -85,7 +91,7 @@ def test_the_office_day_has_a_busy_morning_and_a_quiet_night() -> None:
     hours = Counter(int(sim.office_hour(T0 + s)) for s in range(0, 900, 5))
     assert len(hours) == 24  # one compressed day per 15 real minutes
     assert sim.presence(sim.epoch + 2 * 3600 / sim.speed) > 0.5  # 10:00
-    assert sim.presence(sim.epoch + 15 * 3600 / sim.speed) == 0.05  # 23:00
+    assert sim.presence(sim.epoch + 15 * 3600 / sim.speed) == NIGHT_PRESENCE  # 23:00
 
 
 def test_recordings_finish_and_upload_with_events_of_every_type_and_level() -> None:
@@ -208,7 +214,8 @@ def test_stuck_and_silent_desktops() -> None:
     body = ws.monitor_body(silent, clock.t - 3600, clock.t)
     assert body is not None and body["online_status"] == 0 and body["cpu_info"] == []
     assert ws.desktop(silent)["status"] == "ACTIVE"  # type: ignore[index]
-    run(sim, clock, SCENARIOS["stuck-desktops"].duration)
+    run(sim, clock, info["until"] - clock.t + 1)  # just past the incident's end
+    assert "stuck-desktops" not in sim.incidents
     assert ws.desktop(broken)["status"] == "ACTIVE"  # type: ignore[index]
     assert ws.monitor_body(stuck, clock.t - 3600, clock.t)["online_status"] != 1  # type: ignore[index]
 
