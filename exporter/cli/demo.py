@@ -1,53 +1,166 @@
-"""``workspace-exporter demo``: the fake Workspace API plus the exporter, on 127.0.0.1.
+"""``workspace-exporter demo``: a living fake Workspace API plus the exporter, on 127.0.0.1.
 
-Nothing leaves the machine: the fake API listens on a free loopback port and the
-exporter signs its calls with the fake's own AK/SK. Useful to see every metric
-without a Huawei Cloud account.
+Nothing leaves the machine: the fake API listens on a loopback port and a seeded
+simulated office (:mod:`exporter.fake.sim`) keeps it busy. The demo writes an ordinary
+config file (and the fake's keys beside it) and runs the exporter from that file, so
+``check-config``, ``export-connections``, ``SIGHUP`` and ``/-/reload`` work on it as on
+a real deployment. ``--scenario`` (or ``POST /_fake/scenario`` on the fake) stages an
+incident for a shipped alert.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 from exporter.app.multi import MultiExporter
 from exporter.cli.report import config_error
-from exporter.config.targets import parse_targets
+from exporter.config.settings import Settings, parse_listen_address
+from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
+from exporter.fake.scenarios import SCENARIOS
+from exporter.fake.sim import Simulation
 from exporter.logs import setup_logging
 
+BACKFILL_S = 900.0  # the office's past 15 minutes (an alert range window) are simulated at start
 
-def demo_config(fake: FakeWorkspace, api_url: str, listen: str) -> dict[str, object]:
+
+def scenario_help() -> str:
+    """One line per scenario with the alerts it makes fire (for --help and README)."""
+    lines = []
+    for name, s in SCENARIOS.items():
+        lines.append(f"  {name:<20} {s.description}")
+        if s.alerts:
+            lines.append(f"  {'':<20} fires: {', '.join(s.alerts)}")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--desktops", type=int, default=20, help="Desktops the fake API serves (default 20).")
+    p.add_argument("--seed", type=int, default=0, help="Seed of the simulated office (default 0).")
+    p.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=None,
+        metavar="NAME",
+        help="Stage an incident at start (see the list below); more can be triggered later with "
+        "POST /_fake/scenario on the fake API.",
+    )
+    p.add_argument(
+        "--fake.listen-address",
+        dest="fake_listen_address",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="Address of the fake Workspace API (default 127.0.0.1:0, a free port).",
+    )
+    p.add_argument(
+        "--demo.dir",
+        dest="demo_dir",
+        default=None,
+        metavar="DIR",
+        help="Directory for the config file and fake keys the demo writes "
+        "(default: a new temporary directory, removed on exit).",
+    )
+
+
+def demo_config(fake: FakeWorkspace, api_url: str, listen: str, keys: Path) -> dict[str, object]:
     return {
         "region": fake.region,
         "project_id": fake.project_id,
         "endpoints": {"workspace": api_url, "iam": api_url, "ces": api_url},
-        "inventory": {"interval": "60s"},
+        "auth": {"method": "aksk", "ak_file": str(keys / "ak"), "sk_file": str(keys / "sk")},
+        "inventory": {"interval": "30s"},
         "monitoring": {"interval": "60s", "max_age": "10m"},
-        # The fake's seeded activity lies in the recent past: count it, so the demo shows it.
-        "connections": {"lookback": "2h"},
-        "events": {"lookback": "2h"},
+        # The office's simulated past lies before the exporter started: count it, so the
+        # demo shows it at once.
+        "connections": {"interval": "30s", "lookback": "1h"},
+        "events": {"interval": "30s", "lookback": "1h"},
         "web": {"listen_address": listen, "ready_timeout": "30s"},
     }
 
 
-def run_demo(args: argparse.Namespace, serve: Callable[[MultiExporter, None], int]) -> int:
-    """Run the demo until stopped; ``serve`` is the ``run`` command's serving loop."""
+def write_demo_files(directory: Path, fake: FakeWorkspace, api_url: str, listen: str) -> Path:
+    """Write the fake's keys and a config file using them into ``directory``; return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in (("ak", fake.ak), ("sk", fake.sk)):
+        path = directory / name
+        path.write_text(value + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    config = directory / "config.yaml"
+    header = "# Written by `workspace-exporter demo` for its fake Workspace API (fake keys).\n"
+    body = yaml.safe_dump(demo_config(fake, api_url, listen, directory), sort_keys=False)
+    config.write_text(header + body, encoding="utf-8")
+    return config
+
+
+def _banner(fake: FakeWorkspace, api_url: str, config: Path, scenario: str | None) -> str:
+    return "\n".join(
+        [
+            f"fake Workspace API (fake data, fake credentials): {api_url}",
+            f"  project_id={fake.project_id} region={fake.region}",
+            f"  ak={fake.ak} sk={fake.sk}",
+            f"  iam user={fake.iam_user} password={fake.iam_password} domain={fake.iam_domain}",
+            f"config file (reload: SIGHUP, or POST /-/reload with --web.enable-lifecycle): {config}",
+            f"  workspace-exporter check-config --config.file {config}",
+            f"  workspace-exporter export-connections --config.file {config} --output connections.xlsx",
+            f"scenario at start: {scenario or 'none'}; stage one later with",
+            f'  curl -X POST -d \'{{"name": "login-failure-storm"}}\' {api_url}/_fake/scenario',
+        ]
+    )
+
+
+def run_demo(
+    args: argparse.Namespace,
+    serve: Callable[[MultiExporter, None], int],
+    with_flags: Callable[[Settings], Settings],
+) -> int:
+    """Run the demo until stopped; ``serve`` is the ``run`` command's serving loop and
+    ``with_flags`` applies the command-line flags to a target's settings."""
     if args.desktops < 0 or args.desktops > 100_000:
         print("workspace-exporter: --desktops: must be between 0 and 100000", file=sys.stderr)
         return 2
+    try:
+        fake_host, fake_port = parse_listen_address(args.fake_listen_address)
+    except ValueError as e:
+        print(f"workspace-exporter: --fake.listen-address: {e}", file=sys.stderr)
+        return 2
     setup_logging(args.log_level or "info", args.log_format or "logfmt")
-    fake = FakeWorkspace(desktops=args.desktops)
-    fake.seed_activity()
-    with FakeServer(fake) as api_url:
-        env = {"HUAWEICLOUD_SDK_AK": fake.ak, "HUAWEICLOUD_SDK_SK": fake.sk}
+    fake = FakeWorkspace(desktops=args.desktops, seed=args.seed)
+    sim = Simulation(fake, seed=args.seed)
+    sim.backfill(BACKFILL_S)
+    if args.scenario:
         try:
-            targets = parse_targets(demo_config(fake, api_url, args.listen_address), env)
+            sim.trigger(args.scenario)
+        except ValueError as e:
+            print(f"workspace-exporter: --scenario: {e}", file=sys.stderr)
+            return 2
+    temporary = args.demo_dir is None
+    directory = Path(tempfile.mkdtemp(prefix="workspace-exporter-demo-") if temporary else args.demo_dir)
+    server = FakeServer(fake, host=fake_host or "127.0.0.1", port=fake_port)
+    try:
+        api_url = server.start()
+    except OSError as e:
+        print(f"workspace-exporter: --fake.listen-address: cannot listen: {e.strerror or e}", file=sys.stderr)
+        return 1
+    sim.start()
+    try:
+        config = write_demo_files(directory, fake, api_url, args.listen_address)
+        try:
+            targets = [with_flags(s) for s in load_targets(config)]
         except ConfigError as e:
             return config_error(e)
-        print(f"fake Workspace API on {api_url} serving {args.desktops} desktops", file=sys.stderr)
-        shown = args.listen_address.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - display only
-        print(f"open http://{shown}/metrics  (Ctrl-C stops)", file=sys.stderr, flush=True)
-        return serve(MultiExporter(targets), None)
+        # What to do with the demo is the command's output (stdout); stderr carries only log lines.
+        print(_banner(fake, api_url, config, args.scenario), flush=True)
+        return serve(MultiExporter(targets, overrides=with_flags), None)
+    finally:
+        sim.stop()
+        server.stop()
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)

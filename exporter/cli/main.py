@@ -19,6 +19,7 @@ from types import FrameType
 
 from exporter import __version__
 from exporter.app.multi import MultiExporter
+from exporter.cli import demo as demo_cmd
 from exporter.cli import export_connections as export_cmd
 from exporter.cli.report import config_error
 from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
@@ -51,7 +52,8 @@ def _serve_flags(p: argparse.ArgumentParser, default_listen: str | None = None) 
         dest="listen_address",
         default=default_listen,
         metavar="HOST:PORT",
-        help=f"Address to serve /metrics on; overrides web.listen_address (default :{DEFAULT_PORT}).",
+        help="Address to serve /metrics on; overrides web.listen_address "
+        f"(default {default_listen or f':{DEFAULT_PORT}'}).",
     )
     g.add_argument(
         "--web.config.file",
@@ -104,9 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         "print a table of results (the IAM action to grant for a 403); exit 1 if any call fails.",
     )
     demo = sub.add_parser(
-        "demo", help="Start a fake Workspace API and the exporter against it, and print the URL to open."
+        "demo",
+        help="Start a fake Workspace API with a simulated office and the exporter against it.",
+        description="Start a fake Workspace API (fake data, fake credentials) with a simulated "
+        "office on 127.0.0.1, write a config file for it and run the exporter from that file.",
+        epilog="scenarios (each makes the listed alerts of the shipped rules fire):\n"
+        + demo_cmd.scenario_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--desktops", type=int, default=20, help="Desktops the fake API serves (default 20).")
+    demo_cmd.add_arguments(demo)
     _serve_flags(demo, default_listen=f"127.0.0.1:{DEFAULT_PORT}")
     export = sub.add_parser(
         "export-connections",
@@ -220,9 +228,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from exporter.cli.demo import run_demo  # loads the fake API: only the demo needs it
-
-    return run_demo(args, functools.partial(serve, lifecycle=args.enable_lifecycle))
+    return demo_cmd.run_demo(
+        args,
+        functools.partial(serve, lifecycle=args.enable_lifecycle),
+        lambda s: _with_flags(s, args),
+    )
 
 
 def cmd_export_connections(args: argparse.Namespace) -> int:

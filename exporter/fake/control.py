@@ -83,6 +83,9 @@ _POST: dict[str, _Op] = {
     "operations": _operations,
     "config": lambda s, b: s.configure(**b),
     "seed-activity": lambda s, b: s.seed_activity(**b),
+    "scenario": lambda s, b: s.trigger_scenario(
+        str(b["name"]), None if b.get("duration") is None else float(b["duration"])
+    ),
 }
 
 _GET: dict[str, Callable[[FakeWorkspace], Any]] = {

@@ -11,11 +11,11 @@ import csv
 import io
 import math
 import threading
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.fake import xlsx
 from exporter.fake.data import (
     FMT_MINUTE,
     JsonDict,
@@ -84,25 +84,19 @@ class ExportTask:
 
 
 def render_export(records: Iterable[JsonDict], fmt: str) -> tuple[bytes, str]:
-    """CSV text, or a small ZIP (XLSX-like, ``PK\\x03\\x04``) holding that CSV; deterministic."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    """CSV text, or a real one-sheet XLSX workbook of the same rows; deterministic."""
+    rows: list[list[str]] = [list(EXPORT_COLUMNS)]
     for rec in records:
         row = []
         for col in EXPORT_COLUMNS:
             value = rec.get(col)
             row.append("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
-        writer.writerow(row)
-    text = out.getvalue().encode("utf-8")
-    if fmt == "csv":
-        return text, "text/csv"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        info = zipfile.ZipInfo("connection_records.csv", date_time=(2024, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, text)
-    return buf.getvalue(), "application/octet-stream"
+        rows.append(row)
+    if fmt == "xlsx":
+        return xlsx.workbook(rows, "connection records"), "application/octet-stream"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode("utf-8"), "text/csv"
 
 
 def _time_str(value: Any) -> Any:

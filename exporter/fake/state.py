@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.fake.data import (
     CES_METRICS,
@@ -65,6 +65,16 @@ SWITCH_VALUES: dict[str, tuple[str, ...]] = {
     "ces_v2": ("available", "404", "400"),
     "failure_reason_format": ("coded", "text"),
 }
+
+
+class LiveHook(Protocol):
+    """A simulation that overrides the generated monitoring data (see exporter.fake.sim)."""
+
+    def value(self, desktop: JsonDict, index: int, key: str, t: int, base: float) -> float | None: ...
+
+    def online(self, desktop_id: str) -> tuple[int, list[JsonDict]] | None: ...
+
+    def trigger(self, name: str, duration: float | None = None) -> JsonDict: ...
 
 
 @dataclass
@@ -125,6 +135,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         self._next_index = 1
         self._monitor_override: dict[str, JsonDict] = {}
         self._tokens: dict[str, _Token] = {}
+        self.live: LiveHook | None = None
         for _ in range(desktops):
             self.add_desktop()
 
@@ -166,6 +177,23 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
             self._index[desktop["desktop_id"]] = index
             self._by_id[desktop["desktop_id"]] = desktop
             return copy.deepcopy(desktop)
+
+    def update_desktop(self, desktop_id: str, **fields: Any) -> JsonDict:
+        """Change top-level keys of a desktop (``status``, ``login_status``, ...)."""
+        with self._lock:
+            desktop = self._by_id[desktop_id]
+            desktop.update(copy.deepcopy(fields))
+            return copy.deepcopy(desktop)
+
+    def trigger_scenario(self, name: str, duration: float | None = None) -> JsonDict:
+        """Start an incident of the attached simulation (``POST /_fake/scenario``)."""
+        if self.live is None:
+            raise ValueError("no simulation drives this fake (start it with `workspace-exporter demo`)")
+        return self.live.trigger(name, duration)
+
+    def _value(self, desktop: JsonDict, index: int, key: str, t: int) -> float | None:
+        base = metric_value(self.seed, index, key, t)
+        return base if self.live is None else self.live.value(desktop, index, key, t, base)
 
     def remove_desktop(self, desktop_id: str) -> None:
         with self._lock:
@@ -216,12 +244,16 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
             index = self._index[desktop_id]
             connected = desktop.get("login_status") == "CONNECTED"
             keys = monitor_keys_for(desktop)
+            desktop = copy.deepcopy(desktop)
             now = self.now()
             data_end = self._data_end(end)
             ms = self.timestamp_unit == "ms"
         # computed outside the lock: a 30-day window is ~100k values
         body: JsonDict = {}
-        if metric in (None, "user_online_info"):
+        hooked = self.live.online(desktop_id) if self.live is not None else None
+        if hooked is not None and metric in (None, "user_online_info"):
+            body["online_status"], body["user_online_info"] = hooked
+        elif metric in (None, "user_online_info"):
             body["online_status"] = 2 if connected else 0
             body["user_online_info"] = []
             if connected:  # a session set up 1-2 h before the current hour (stable within it)
@@ -239,9 +271,9 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         points = aligned_points(start, data_end)
         for key in keys:
             if metric is None or metric == key:
+                values = [(t, self._value(desktop, index, key, t)) for t in points]
                 body[key] = [
-                    {"average": metric_value(self.seed, index, key, t), "timestamp": t * 1000 if ms else t}
-                    for t in points
+                    {"average": v, "timestamp": t * 1000 if ms else t} for t, v in values if v is not None
                 ]
         return body
 
@@ -275,8 +307,10 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
                 return []
             index = self._index[desktop_id]
             data_end = self._data_end(end_ms / 1000)
+            desktop = copy.deepcopy(desktop)
         points = aligned_points(start_ms / 1000, data_end)
-        return [(metric_value(self.seed, index, key, t), t * 1000) for t in points]
+        values = [(self._value(desktop, index, key, t), t * 1000) for t in points]
+        return [(v, ts) for v, ts in values if v is not None]
 
     def ces_latest(self, metric_name: str, start_ms: int, end_ms: int) -> list[tuple[str, float, int]]:
         """``(desktop_id, value, timestamp_ms)`` of the latest point per desktop, in desktop order."""
@@ -285,7 +319,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
             return []
         with self._lock:
             rows = [
-                (d["desktop_id"], self._index[d["desktop_id"]])
+                (copy.deepcopy(d), self._index[d["desktop_id"]])
                 for d in self._desktops
                 if key in monitor_keys_for(d)
             ]
@@ -293,7 +327,8 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         if not points:
             return []
         t = points[-1]
-        return [(did, metric_value(self.seed, index, key, t), t * 1000) for did, index in rows]
+        values = [(d["desktop_id"], self._value(d, index, key, t)) for d, index in rows]
+        return [(did, v, t * 1000) for did, v in values if v is not None]
 
     def ces_metric_list(self) -> list[JsonDict]:
         """CES ListMetrics entries: one per desktop and metric it reports, with a ``marker``."""

@@ -53,7 +53,7 @@ def _files(directory: Path) -> list[str]:
 def _text(data: bytes) -> str:
     if data.startswith(b"PK"):
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            data = zf.read(zf.namelist()[0])
+            data = zf.read("xl/worksheets/sheet1.xml")
     return data.decode()
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from exporter.apis import APIS
 from exporter.fake import FAILURE_EXAMPLE, FakeServer, FakeWorkspace
 from exporter.fake.data import WINDOWS_ONLY_KEYS
 from exporter.fake.routes import ROUTES
+from exporter.fake.xlsx import sheet_rows
 from exporter.sources.monitoring import FIELDS, parse_monitor
 
 PID = "0123456789abcdef0123456789abcdef"
@@ -568,14 +568,20 @@ def _csv_rows(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
-def test_v2_export_returns_a_zip_of_the_filtered_csv_or_plain_csv(api: Api, state: FakeWorkspace) -> None:
+def _sheet_rows(data: bytes) -> list[dict[str, str]]:
+    header, *rows = sheet_rows(data)
+    return [dict(zip(header, row + [""] * (len(header) - len(row)), strict=True)) for row in rows]
+
+
+def test_v2_export_returns_an_xlsx_workbook_or_plain_csv_of_the_filtered_records(
+    api: Api, state: FakeWorkspace
+) -> None:
     _records(state)
     resp = api.get("/v2/{pid}/connections/desktops/export", user_name="alice", language="en_US")
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/octet-stream"
     assert resp.content.startswith(b"PK\x03\x04")
     assert resp.content == state.exported_bytes(user_name="alice")
-    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
-        rows = _csv_rows(zf.read(zf.namelist()[0]))
+    rows = _sheet_rows(resp.content)
     assert [r["user_name"] for r in rows] == ["alice", "alice"]
     state.configure(export_format="csv")
     resp = api.get("/v2/{pid}/connections/desktops/export", start_time=minute(T0 - 120), end_time=minute(T0))
@@ -599,8 +605,7 @@ def test_v3_export_task_reports_creating_then_success_and_downloads(api: Api, st
     assert task["file_name"].endswith(".xlsx") and task["is_download"] is False
     data = api.get(download)
     assert data.status_code == 200 and data.content == state.exported_bytes(task_id)
-    with zipfile.ZipFile(io.BytesIO(data.content)) as zf:
-        assert [r["user_name"] for r in _csv_rows(zf.read(zf.namelist()[0]))] == ["bob"]
+    assert [r["user_name"] for r in _sheet_rows(data.content)] == ["bob"]
     assert api.get("/v2/{pid}/export-tasks", task_id=task_id).json()["export_tasks"][0]["is_download"] is True
     assert api.get("/v2/{pid}/export-tasks/nope/download").status_code == 404
 

@@ -1,0 +1,211 @@
+"""Incidents the demo can stage, one or more per shipped alert.
+
+Each scenario changes the simulated office (:mod:`exporter.fake.sim`) or injects faults
+into the fake API for ``duration`` seconds, long enough for its alerts to go pending,
+fire, and resolve once it ends. ``calm`` ends every running scenario at once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from exporter.fake.data import PERCENT_KEYS, PERIOD_S, JsonDict, is_linux, unit
+from exporter.fake.state import FakeWorkspace
+
+
+@dataclass
+class Incident:
+    """A running scenario: which desktops it hits and until when."""
+
+    name: str
+    since: float
+    until: float
+    desktops: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulation(Protocol):
+    """What a scenario uses of :class:`exporter.fake.sim.Simulation` (which imports this
+    module, so the dependency runs one way)."""
+
+    ws: FakeWorkspace
+    rng: random.Random
+    seed: int
+    incidents: dict[str, Incident]
+
+    def login(self, d: JsonDict, t: float) -> None: ...
+    def event(self, s: Any, etype: str, eid: str, level: str, t: float) -> None: ...
+    def _held(self, names: tuple[str, ...] | None = None) -> set[str]: ...
+    def _open(self, desktop_id: str) -> Any: ...
+    def _logout(self, desktop_id: str, s: Any, t: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Scenario:
+    description: str
+    alerts: tuple[str, ...]  # the alert names in helm/workspace-exporter/rules/alerts.yaml
+    duration: float  # seconds; longer than the alerts' `for` plus their range windows
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "login-failure-storm": Scenario(
+        "users retry every ~20 s and 60% of the attempts fail with reason 400200",
+        ("WorkspaceLoginFailuresHigh", "WorkspaceLoginFailuresByReasonHigh"),
+        30 * 60,
+    ),
+    "throttling": Scenario(
+        "the desktop-monitor API answers HTTP 429 (APIGW.0308) to about 10 calls a minute",
+        ("WorkspaceApiThrottled",),
+        40 * 60,
+    ),
+    "upstream-outage": Scenario(
+        "every API answers HTTP 503; the exporter keeps serving the last good data",
+        ("WorkspaceSourceFailing",),
+        30 * 60,
+    ),
+    "stuck-desktops": Scenario(
+        "one desktop stays 'logging in' and another goes to status ERROR",
+        ("WorkspaceDesktopStuckLoggingIn", "WorkspaceDesktopStatusError"),
+        30 * 60,
+    ),
+    "silent-desktop": Scenario(
+        "an ACTIVE desktop stops reporting monitoring datapoints",
+        ("WorkspaceDesktopUnreachable",),
+        30 * 60,
+    ),
+    "error-events": Scenario(
+        "one desktop records an APP_CRASH (level ERROR) every 30 s",
+        ("WorkspaceDesktopErrorEventsBurst", "WorkspaceDesktopAppCrashing"),
+        20 * 60,
+    ),
+    "hot-desktops": Scenario(
+        "two Windows desktops run at 96-99% CPU, memory and disk",
+        ("WorkspaceDesktopCpuUsageHigh", "WorkspaceDesktopMemoryUsageHigh", "WorkspaceDesktopDiskUsageHigh"),
+        45 * 60,
+    ),
+    "calm": Scenario("end every running scenario now", (), 0),
+}
+THROTTLED_API = "desktop_monitor"
+THROTTLE_EVERY_S = 6.0
+CRASH_EVERY_S = 30.0
+NO_DATAPOINT = math.nan
+
+
+def _pick(sim: Simulation, n: int, *, windows: bool = False) -> tuple[str, ...]:
+    """``n`` ACTIVE desktops no other incident holds (Windows ones when asked), seeded choice."""
+    held = sim._held()
+    pool = [
+        d
+        for d in sim.ws.desktops
+        if d.get("status") == "ACTIVE" and d["desktop_id"] not in held and not (windows and is_linux(d))
+    ]
+    if len(pool) < n:
+        raise ValueError(f"the fake has too few free ACTIVE desktops for this scenario (need {n})")
+    return tuple(d["desktop_id"] for d in sim.rng.sample(pool, n))
+
+
+def trigger(sim: Simulation, name: str, now: float, duration: float | None) -> JsonDict:
+    """Start scenario ``name`` at ``now``; a running one of the same name is restarted."""
+    scenario = SCENARIOS.get(name)
+    if scenario is None:
+        raise ValueError(f"unknown scenario {name!r}; expected one of {sorted(SCENARIOS)}")
+    if name == "calm":
+        ended = sorted(sim.incidents)
+        for incident in list(sim.incidents.values()):
+            end(sim, incident)
+        sim.incidents.clear()
+        return {"scenario": name, "ended": ended}
+    length = scenario.duration if duration is None else float(duration)
+    if not 0 < length <= 86400:
+        raise ValueError("duration must be between 0 and 86400 seconds")
+    if name in sim.incidents:
+        end(sim, sim.incidents.pop(name))
+    desktops: tuple[str, ...] = ()
+    if name == "stuck-desktops":
+        desktops = _pick(sim, 2)
+        _logout_all(sim, desktops, now)
+        sim.ws.update_desktop(desktops[0], login_status="REGISTERED")
+        sim.ws.update_desktop(desktops[1], status="ERROR", login_status="UNREGISTER")
+    elif name == "silent-desktop":
+        desktops = _pick(sim, 1)
+        _logout_all(sim, desktops, now)
+        sim.ws.update_desktop(desktops[0], login_status="REGISTERED")
+    elif name == "error-events":
+        desktops = _pick(sim, 1)
+    elif name == "hot-desktops":
+        desktops = _pick(sim, 2, windows=True)
+    elif name == "upstream-outage":
+        sim.ws.fail("*", 503, None, "APIGW.0202")
+    incident = Incident(name, now, now + length, desktops)
+    sim.incidents[name] = incident
+    return {
+        "scenario": name,
+        "alerts": list(scenario.alerts),
+        "since": now,
+        "until": incident.until,
+        "desktops": list(desktops),
+    }
+
+
+def _logout_all(sim: Simulation, desktops: tuple[str, ...], now: float) -> None:
+    for did in desktops:
+        session = sim._open(did)
+        if session is not None:
+            sim._logout(did, session, now)
+
+
+def end(sim: Simulation, incident: Incident) -> None:
+    """Undo what ``incident`` changed (its desktops go back to a normal idle state)."""
+    if incident.name == "upstream-outage":
+        sim.ws.fail("*", 503, 0)
+    elif incident.name == "throttling":
+        sim.ws.throttle(THROTTLED_API, 0)
+    elif incident.name in ("stuck-desktops", "silent-desktop"):
+        for did in incident.desktops:
+            if sim.ws.desktop(did) is not None:
+                sim.ws.update_desktop(did, status="ACTIVE", login_status="REGISTERED")
+
+
+def apply(sim: Simulation, t: float, dt: float) -> None:
+    """Per-step effects of the running incidents."""
+    throttling = sim.incidents.get("throttling")
+    if throttling is not None and _crossed(throttling.since, t, dt, THROTTLE_EVERY_S):
+        sim.ws.throttle(THROTTLED_API, 1)
+    burst = sim.incidents.get("error-events")
+    if burst is not None and _crossed(burst.since, t, dt, CRASH_EVERY_S):
+        for did in burst.desktops:
+            desktop = sim.ws.desktop(did)
+            if desktop is None:
+                continue
+            session = sim._open(did)
+            if session is None:
+                sim.login(desktop, t)
+                session = sim._open(did)
+            if session is not None:
+                sim.event(session, "APP", "APP_CRASH", "ERROR", t)
+
+
+def _crossed(since: float, t: float, dt: float, every: float) -> bool:
+    """True when a multiple of ``every`` after ``since`` falls in (t - dt, t]."""
+    return math.floor((t - since) / every) > math.floor((t - dt - since) / every)
+
+
+def value(sim: Simulation, desktop_id: str, key: str, t: float) -> float | None:
+    """A monitoring value an incident imposes (NaN: no datapoint), or None."""
+    for incident in sim.incidents.values():
+        if desktop_id not in incident.desktops:
+            continue
+        if incident.name == "silent-desktop":
+            return NO_DATAPOINT
+        if incident.name == "hot-desktops" and key in PERCENT_KEYS and t > incident.since - PERIOD_S:
+            return round(96.0 + 3.0 * unit(sim.seed, desktop_id, key, t), 2)
+    return None
+
+
+def stuck_logging_in(sim: Simulation, desktop_id: str) -> bool:
+    """True for the desktop the stuck-desktops incident holds at the login screen."""
+    stuck = sim.incidents.get("stuck-desktops")
+    return stuck is not None and stuck.desktops[:1] == (desktop_id,)
