@@ -117,7 +117,7 @@ def test_a_refresh_costs_one_call_per_thousand_desktops_per_metric(
     assert r.value(NS + "api_budget_requests_per_minute", api="ces_batch_v2") == 1200.0
     _runner(r).kick()
     wait_for(lambda: _runner(r).refreshes == 2, timeout=60)
-    assert st.calls("ces_batch_v2") == 2 * 36
+    assert st.calls("ces_batch_v2") == 2 * 44
     assert st.calls("ces_metrics") == 1  # the discovered dimension is cached
 
 
