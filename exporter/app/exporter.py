@@ -35,6 +35,7 @@ from exporter.sources.connections import ConnectionsSource
 from exporter.sources.events import OPS_API, EventsSource
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
+from exporter.sources.monitoring_paths import MonitoringPaths
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -73,11 +74,52 @@ def _desktops(x: Exporter) -> list[Metric]:
     return desktop_families(x.inventory.snapshot, monitoring, cfg.inventory)
 
 
-def _per_desktop(source: Source, x: Exporter) -> threading.Thread:
-    if not isinstance(source, MonitoringSource):
-        raise TypeError(f"per-desktop runner for {type(source).__name__}")
+class _Together(threading.Thread):
+    """Several runners started, and joined, as one."""
+
+    def __init__(self, name: str, *runners: threading.Thread) -> None:
+        super().__init__(name=name, daemon=True)
+        self.runners = runners
+
+    def run(self) -> None:
+        for r in self.runners:
+            r.start()
+        for r in self.runners:
+            r.join()
+
+
+def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
+    """Per-desktop calls (paused while Cloud Eye serves) and the pass choosing the path."""
+    if not isinstance(source, MonitoringPaths):
+        raise TypeError(f"monitoring runners for {type(source).__name__}")
     workers = x.settings.config.budget.max_concurrency
-    return MonitoringRunner(source, x.inventory, x.clock, x.stop_event, workers)
+    per_desktop = MonitoringRunner(source.per_desktop, x.inventory, x.clock, x.stop_event, workers)
+    passes = PeriodicRunner(source.driver, x.clock, x.stop_event)
+    return _Together("refresh-monitoring-paths", per_desktop, passes)
+
+
+def _monitoring(x: Exporter) -> MonitoringPaths:
+    cfg = x.settings.config
+    per_desktop = MonitoringSource(
+        x.client, cfg.monitoring, x.clock, x.api_metrics, lambda: x.budget.rate_for("desktop_monitor")
+    )
+    cloudeye = CloudEyeSource(
+        x.client,
+        cfg.monitoring,
+        x.clock,
+        x.api_metrics,
+        lambda: x.inventory.snapshot,
+        x.stop_event,
+        cfg.region,
+    )
+
+    def effective_rate() -> float:  # lowered after throttling, unlike rate_for
+        state = x.budget.state().get("desktop_monitor")
+        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
+
+    return MonitoringPaths(
+        per_desktop, cloudeye, cfg.monitoring, x.clock, lambda: x.inventory.snapshot, effective_rate
+    )
 
 
 SOURCES: tuple[SourceEntry, ...] = (
@@ -89,30 +131,7 @@ SOURCES: tuple[SourceEntry, ...] = (
         ),
         _desktops,  # inventory and monitoring rows are joined into one set of families
     ),
-    SourceEntry(
-        lambda c: c.monitoring.source == "workspace",
-        lambda c: c.monitoring.enabled,
-        lambda x: MonitoringSource(
-            x.client,
-            x.settings.config.monitoring,
-            x.clock,
-            x.api_metrics,
-            lambda: x.budget.rate_for("desktop_monitor"),
-        ),
-        runner=_per_desktop,
-    ),
-    SourceEntry(
-        lambda c: c.monitoring.source == "cloudeye",
-        lambda c: c.monitoring.enabled,
-        lambda x: CloudEyeSource(
-            x.client,
-            x.settings.config.monitoring,
-            x.clock,
-            x.api_metrics,
-            lambda: x.inventory.snapshot,
-            x.stop_event,
-        ),
-    ),
+    SourceEntry(_always, lambda c: c.monitoring.enabled, _monitoring, runner=_monitoring_runners),
     SourceEntry(
         lambda c: c.events.enabled,
         lambda c: c.events.enabled,
@@ -199,11 +218,8 @@ class Exporter:
         return self.source("inventory", InventorySource)
 
     @property
-    def monitoring(self) -> MonitoringSource | CloudEyeSource:
-        src = self.sources["monitoring"]
-        if not isinstance(src, MonitoringSource | CloudEyeSource):
-            raise TypeError(f"source monitoring is a {type(src).__name__}")
-        return src
+    def monitoring(self) -> MonitoringPaths:
+        return self.source("monitoring", MonitoringPaths)
 
     @property
     def events(self) -> EventsSource | None:
@@ -296,8 +312,8 @@ class Exporter:
         self.budget.reconfigure(cfg.budget)
         self.client.reconfigure(new)
         if old.monitoring.source != cfg.monitoring.source:
-            log.warning(
-                "monitoring.source changed from %s to %s: takes effect after a restart",
+            log.info(
+                "monitoring.source changed from %s to %s: applies from the next monitoring pass",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )

@@ -278,6 +278,7 @@ class CloudEyeSource:
         # The 403 (or v1's 404) of the last refresh when no query answered: Cloud Eye is
         # not usable with these credentials or in this region.
         self.unavailable: UpstreamError | None = None
+        self.quiet_refusals = False  # the owner reports refusals itself (monitoring.source: auto)
         self._probed_at: float | None = None  # monotonic time the path was last chosen
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
@@ -305,7 +306,7 @@ class CloudEyeSource:
         cfg = self.config
         if not cfg.enabled:
             return
-        inventory = self._wait_for_inventory(max(cfg.interval, 60.0))
+        inventory = self.wait_for_inventory(max(cfg.interval, 60.0))
         errors: list[UpstreamError] = []
         metrics: list[str] = []
         if inventory.desktops:
@@ -330,7 +331,7 @@ class CloudEyeSource:
         self._last_full = now
         return list(METRICS)
 
-    def _wait_for_inventory(self, timeout: float) -> InventorySnapshot:
+    def wait_for_inventory(self, timeout: float) -> InventorySnapshot:
         deadline = self._clock.monotonic() + timeout
         while True:
             snap = self._inventory()
@@ -541,7 +542,9 @@ class CloudEyeSource:
 
     def _metric_failed(self, metric: str, error: UpstreamError) -> None:
         text = str(error)
-        if self._failing.get(metric) != text:
+        if self.quiet_refusals and denied(error):
+            log.debug("Cloud Eye refused metric=%s error=%s", metric, text)
+        elif self._failing.get(metric) != text:
             log.warning(
                 "Cloud Eye query failed metric=%s error=%s (its last values are kept until "
                 "monitoring.max_age)",

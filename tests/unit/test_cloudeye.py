@@ -590,7 +590,7 @@ def test_the_metric_list_pages_by_marker_and_is_bounded(ces: CesServer) -> None:
 @pytest.mark.parametrize(
     ("monitoring", "problem"),
     [
-        ({"source": "ces"}, "monitoring.source: must be one of workspace, cloudeye"),
+        ({"source": "ces"}, "monitoring.source: must be one of auto, workspace, cloudeye"),
         ({"cloudeye_namespace": "Workspace"}, "monitoring.cloudeye_namespace:"),
         ({"cloudeye_dimension": "1bad"}, "monitoring.cloudeye_dimension:"),
         ({"cloudeye_dimension": "a" * 33}, "monitoring.cloudeye_dimension:"),
@@ -606,9 +606,9 @@ def test_bad_cloudeye_settings_are_rejected_with_their_key_path(
     assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
 
 
-def test_the_keys_default_to_the_workspace_source_and_a_full_cloudeye_config_is_accepted() -> None:
+def test_the_keys_default_to_the_auto_source_and_a_full_cloudeye_config_is_accepted() -> None:
     cfg = MonitoringConfig()
-    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("workspace", "SYS.Workspace", "")
+    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("auto", "SYS.Workspace", "")
     assert cfg.cloudeye_delay == 60.0
     raw = {
         "region": "ap-southeast-1",
