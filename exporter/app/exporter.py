@@ -200,7 +200,13 @@ class Exporter:
                 self.api_metrics.declare(api)
         self.data_registry.register(DataCollector(self.families))
         self.live_registry.register(
-            StatusCollector(self.healths, lambda: self.budget, self._monitored, self.reload_state)
+            StatusCollector(
+                self.healths,
+                lambda: self.budget,
+                self._monitored,
+                self.reload_state,
+                lambda: self.monitoring.path,
+            )
         )
         self._monitored_cache: tuple[Hashable, int] = ((), 0)
 

@@ -37,7 +37,6 @@ from exporter.sources.monitoring import MonitoringSnapshot, MonitoringSource
 log = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
-PATHS = ("workspace", "cloudeye_v2", "cloudeye_v1")
 SHARE = 0.9  # of the desktop_monitor rate the per-desktop path may plan with (as MonitoringSource)
 HYSTERESIS = 0.8  # back to per-desktop calls only below this share of the capacity
 RETRY_CES_S = 6 * 3600.0  # after Cloud Eye refused: ask again this rarely
