@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
+from exporter.errors import ExporterError
 from exporter.sources.base import Scope, SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.inventory import InventorySnapshot
@@ -171,19 +172,29 @@ class MonitoringPaths:
         self.cloudeye.quiet_refusals = cfg.source == "auto"  # this pass says it once
         try:
             self.cloudeye.refresh()
-        finally:
-            refusal = self.cloudeye.unavailable
-            if refusal is not None and cfg.source == "auto":
-                self._refused_at = self._clock.monotonic()
-                log.warning(
-                    "monitoring: Cloud Eye refused the batch query (%s); using per-desktop "
-                    "desktop_monitor calls instead. Grant the IAM action %s to read a large fleet "
-                    "from Cloud Eye; asking again in %.0fh or after a reload",
-                    refusal,
-                    CES_ACTION,
-                    RETRY_CES_S / 3600,
-                )
-                self._switch(False, fleet, rate)
+        except ExporterError:
+            if not self._fell_back(cfg, fleet, rate):
+                raise
+        else:
+            self._fell_back(cfg, fleet, rate)
+
+    def _fell_back(self, cfg: MonitoringConfig, fleet: int, rate: float) -> bool:
+        """After a Cloud Eye refresh: back to per-desktop calls (one warning) when Cloud Eye
+        refused and the mode allows it. The refusal is then handled, not a failure."""
+        refusal = self.cloudeye.unavailable
+        if refusal is None or cfg.source != "auto":
+            return False
+        self._refused_at = self._clock.monotonic()
+        log.warning(
+            "monitoring: Cloud Eye refused the batch query (%s); using per-desktop "
+            "desktop_monitor calls instead. Grant the IAM action %s to read a large fleet "
+            "from Cloud Eye; asking again in %.0fh or after a reload",
+            refusal,
+            CES_ACTION,
+            RETRY_CES_S / 3600,
+        )
+        self._switch(False, fleet, rate)
+        return True
 
     def _switch(self, use_ces: bool, fleet: int, rate: float) -> None:
         if self._decided and use_ces == self._on_cloudeye:
