@@ -149,8 +149,8 @@ def run(desktops: int, ces_v2: str) -> Result:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| Cloud Eye v2 in the region | path | desktops | desktops refreshed | calls | max calls in any minute "
-        "| time to full refresh (simulated) | wall time | target |",
+        "| Cloud Eye v2 in the region | path | desktops | desktops refreshed | calls "
+        "| max calls in any minute | time to full refresh (simulated) | wall time | target |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
