@@ -1,18 +1,27 @@
-"""Desktop monitoring from Cloud Eye (``monitoring.source: cloudeye``).
+"""Desktop monitoring from Cloud Eye (the ``cloudeye`` path of ``monitoring.source``).
 
-The ``workspace`` source costs one desktop-monitor call per desktop per interval,
-which does not scale past a few hundred desktops. This source reads the same
-metrics from Cloud Eye (namespace ``monitoring.cloudeye_namespace``, default
-``SYS.Workspace``) with the v2 batch query, which returns one metric for every
-desktop per paged call (1,000 datapoints a page). Each refresh therefore costs, per
-metric, ``floor(datapoints / 1000) + 1`` calls (the real answer has no total, so
-paging ends on a short page): 12 metrics × 3 = 36 calls for 2,500 desktops and at
-most 12 × 11 = 132 for 10,000, instead of 10,000. Metrics Cloud Eye does not have
-(``network_vm_connections`` is not in its documented list) cost one empty call.
+The per-desktop path costs one desktop-monitor call per desktop per interval, which does
+not scale past a few hundred desktops. This source reads the same metrics from Cloud Eye
+(namespace ``monitoring.cloudeye_namespace``, default ``SYS.Workspace``) with one of two
+batch queries, whichever the region has:
 
-Every refresh queries the window ``[now - delay - 5 min, now - delay]`` (the API
-allows at most 5 minutes; ``monitoring.cloudeye_delay`` skips datapoints still being
-ingested), keeps the newest point per desktop, and publishes one immutable
+* v2 (``ces_batch_v2``, about ten regions): one metric for every desktop per paged call
+  (1,000 datapoints a page). The answer has no total and the SDK documents an empty page
+  as the end, so each refresh costs, per metric, ``floor(datapoints / 1000) + 1`` calls:
+  at most 12 x 11 = 132 for 10,000 desktops.
+* v1 (``ces_batch_v1``, every region): up to 500 metric/dimension pairs per call, sized
+  by :func:`v1_batches` so an answer never passes Cloud Eye's 3,000 datapoints (beyond
+  them it moves ``from`` forward and drops the oldest): 240 calls for 10,000 desktops.
+
+The first refresh asks v2; a 400 or 404 to its first query means the region lacks it and
+the source uses v1 from then on (one info line naming the region and the path). A v1
+region is asked about v2 again every :data:`REPROBE_S` and after a reload. Metrics Cloud
+Eye does not have (``network_vm_connections`` is not in its documented list) cost one
+empty call on v2.
+
+Every refresh queries a window ending ``monitoring.cloudeye_delay`` before now (skipping
+datapoints still being ingested): 5 minutes on v2 (its maximum), 10 on v1. It keeps the
+newest point per desktop, and publishes one immutable
 :class:`~exporter.sources.monitoring.MonitoringSnapshot` with the metric keys and
 units of the ``workspace`` source, so the exposition is the same. Only desktops of
 the current inventory are kept: datapoints for other dimension values, and garbage
