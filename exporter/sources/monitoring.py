@@ -192,8 +192,8 @@ class MonitoringSource:
             log.warning(
                 "monitoring: %d desktops at %g desktop_monitor calls/min need %.0fs per pass, "
                 "longer than monitoring.interval (%gs); values are kept for %.0fs. Raise "
-                "budget.per_api.desktop_monitor, shard the project, or let Cloud Eye serve (grant "
-                "ces:metricData:list for monitoring.source: auto, or set cloudeye)",
+                "budget.per_api.desktop_monitor, shard the project, or let Cloud Eye serve the fleet "
+                "(monitoring.source: auto or cloudeye, with Cloud Eye read access)",
                 desktops,
                 self._rate(),
                 self.interval(),
