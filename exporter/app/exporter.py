@@ -87,6 +87,12 @@ class _Together(threading.Thread):
         for r in self.runners:
             r.join()
 
+    def kick(self) -> None:
+        """Refresh the periodic ones now (used after a config reload)."""
+        for r in self.runners:
+            if isinstance(r, PeriodicRunner):
+                r.kick()
+
 
 def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
     """Per-desktop calls (paused while Cloud Eye serves) and the pass choosing the path."""
@@ -319,7 +325,7 @@ class Exporter:
         self.client.reconfigure(new)
         if old.monitoring.source != cfg.monitoring.source:
             log.info(
-                "monitoring.source changed from %s to %s: applies from the next monitoring pass",
+                "monitoring.source changed from %s to %s: choosing the path again",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )
@@ -327,7 +333,10 @@ class Exporter:
             source.reconfigure(cfg)
         if self._started_at is not None:
             self._start_runners()
+        monitoring = self._runners.get("monitoring")
+        if old.monitoring.source != cfg.monitoring.source and isinstance(monitoring, _Together):
+            monitoring.kick()  # choose the path now, not one interval later
         if (old.region, old.project_id, old.endpoints) != (cfg.region, cfg.project_id, cfg.endpoints):
             for r in self._runners.values():
-                if isinstance(r, PeriodicRunner):
+                if isinstance(r, PeriodicRunner | _Together):
                     r.kick()

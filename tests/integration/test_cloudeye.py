@@ -225,3 +225,16 @@ def test_auto_falls_back_to_per_desktop_calls_when_cloud_eye_is_denied(
     assert r.value(NS + "up", source="monitoring") == 1.0
     warnings = [x.getMessage() for x in caplog.records if x.levelno >= logging.WARNING]
     assert len([w for w in warnings if "ces:metricData:list" in w]) == 1, warnings
+
+
+def test_a_reload_switches_the_monitoring_source_without_a_restart(
+    fake_api: FakeApi, start_exporter: Any
+) -> None:
+    r = start_exporter(_settings(fake_api, interval=3600, source="workspace"))
+    wait_for(lambda: _monitored(r, 10) and _path(r) == "workspace")
+    assert fake_api.state.calls("ces_batch_v2") == 0
+    # an hour-long interval: only the reload's kick can make the switch happen now
+    r.exporter.apply(_settings(fake_api, interval=3600, source="cloudeye"))
+    wait_for(lambda: _path(r) == "cloudeye_v2")
+    assert fake_api.state.calls("ces_batch_v2") > 0
+    assert _monitored(r, 10)
