@@ -18,7 +18,7 @@ The choice is made once per pass (every ``monitoring.interval``) by :meth:`refre
 which a periodic runner drives through :attr:`driver`; the per-desktop delegate is
 paused while Cloud Eye serves. ``health`` and ``snapshot`` are the active delegate's
 (the other's snapshot while the active one has no data yet, so a switch shows no gap).
-A reload may change ``monitoring.source``: it applies from the next pass.
+A reload may change ``monitoring.source``; the exporter then runs a pass at once.
 """
 
 from __future__ import annotations
