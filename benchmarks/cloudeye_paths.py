@@ -118,7 +118,6 @@ def run(desktops: int, ces_v2: str) -> Result:
                 cloudeye,
                 cfg.monitoring,
                 clock,
-                lambda: inventory.snapshot,
                 lambda: budget.rate_for("desktop_monitor"),
             )
             start, wall = clock.monotonic(), time.monotonic()

@@ -123,9 +123,7 @@ def _monitoring(x: Exporter) -> MonitoringPaths:
         state = x.budget.state().get("desktop_monitor")
         return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
 
-    return MonitoringPaths(
-        per_desktop, cloudeye, cfg.monitoring, x.clock, lambda: x.inventory.snapshot, effective_rate
-    )
+    return MonitoringPaths(per_desktop, cloudeye, cfg.monitoring, x.clock, effective_rate)
 
 
 SOURCES: tuple[SourceEntry, ...] = (

@@ -32,7 +32,6 @@ from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ExporterError
 from exporter.sources.base import Scope, SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
-from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import MonitoringSnapshot, MonitoringSource
 
 log = logging.getLogger(__name__)
@@ -90,14 +89,12 @@ class MonitoringPaths:
         cloudeye: CloudEyeSource,
         config: MonitoringConfig,
         clock: Clock,
-        inventory: Callable[[], InventorySnapshot | None],
         rate: Callable[[], float],
     ) -> None:
         self.per_desktop = per_desktop
         self.cloudeye = cloudeye
         self.config = config
         self._clock = clock
-        self._inventory = inventory
         self._rate = rate  # effective desktop_monitor calls/min (lowered after throttling)
         self._lock = threading.Lock()
         self._on_cloudeye = False
@@ -123,16 +120,10 @@ class MonitoringPaths:
 
     @property
     def snapshot(self) -> MonitoringSnapshot:
-        active, other = (
-            (self.cloudeye, self.per_desktop)
-            if self._on_cloudeye
-            else (
-                self.per_desktop,
-                self.cloudeye,
-            )
-        )
-        snap = active.snapshot
-        return snap if snap.entries or not other.snapshot.entries else other.snapshot
+        active, other = self.cloudeye.snapshot, self.per_desktop.snapshot
+        if not self._on_cloudeye:
+            active, other = other, active
+        return active if active.entries or not other.entries else other
 
     @property
     def path(self) -> str | None:

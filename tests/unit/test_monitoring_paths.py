@@ -48,9 +48,7 @@ class Rig:
         ces = CloudEyeSource(
             self.ces, self.config, self.clock, sink, lambda: self.inventory, region="la-south-2"
         )
-        self.paths = MonitoringPaths(
-            per_desktop, ces, self.config, self.clock, lambda: self.inventory, lambda: self.rate
-        )
+        self.paths = MonitoringPaths(per_desktop, ces, self.config, self.clock, lambda: self.rate)
 
     def set_fleet(self, n: int) -> None:
         self.inventory = InventorySnapshot.of([Desktop(f"d{i}") for i in range(n)], T0)
