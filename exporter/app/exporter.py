@@ -323,7 +323,7 @@ class Exporter:
         self.client.reconfigure(new)
         if old.monitoring.source != cfg.monitoring.source:
             log.info(
-                "monitoring.source changed from %s to %s: choosing the path again",
+                "monitoring.source changed, choosing the path again old=%s new=%s",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )

@@ -421,10 +421,10 @@ class CloudEyeSource:
         self._probed_at = self._clock.monotonic()
         if path != self.path:
             log.info(
-                "Cloud Eye batch query path=%s region=%s%s",
+                "Cloud Eye batch query chosen path=%s region=%s reason=%s",
                 path,
                 self._region or "-",
-                f" ({why})" if why else "",
+                why or "the v2 batch query answered",
             )
         self.path = path
 
@@ -448,7 +448,7 @@ class CloudEyeSource:
         failed: set[str] = set()
         for i, metric in enumerate(metrics):
             if streak >= GIVE_UP_AFTER:
-                log.debug("Cloud Eye looks down; skipping metric=%s this refresh", metric)
+                log.debug("Cloud Eye looks down, skipping a metric this refresh metric=%s", metric)
                 failed.add(metric)
                 continue
             try:
@@ -552,13 +552,13 @@ class CloudEyeSource:
     def _metric_failed(self, metric: str, error: UpstreamError) -> None:
         text = str(error)
         if self.quiet_refusals and denied(error):
-            log.debug("Cloud Eye refused metric=%s error=%s", metric, text)
+            log.debug("Cloud Eye refused a query metric=%s error=%s", metric, error)
         elif self._failing.get(metric) != text:
             log.warning(
-                "Cloud Eye query failed metric=%s error=%s (its last values are kept until "
-                "monitoring.max_age)",
+                "Cloud Eye query failed, its last values are kept until monitoring.max_age "
+                "metric=%s error=%s",
                 metric,
-                text,
+                error,
             )
         self._failing[metric] = text
 

@@ -192,8 +192,7 @@ class MonitoringSource:
             log.warning(
                 "monitoring: %d desktops at %g desktop_monitor calls/min need %.0fs per pass, "
                 "longer than monitoring.interval (%gs); values are kept for %.0fs. Raise "
-                "budget.per_api.desktop_monitor, shard the project, or let Cloud Eye serve the fleet "
-                "(monitoring.source: auto or cloudeye, with Cloud Eye read access)",
+                "budget.per_api.desktop_monitor, shard the project, or use monitoring.source: cloudeye",
                 desktops,
                 self._rate(),
                 self.interval(),

@@ -177,12 +177,12 @@ class MonitoringPaths:
             return False
         self._refused_at = self._clock.monotonic()
         log.warning(
-            "monitoring: Cloud Eye refused the batch query (%s); using per-desktop "
-            "desktop_monitor calls instead. Grant the IAM action %s to read a large fleet "
-            "from Cloud Eye; asking again in %.0fh or after a reload",
-            refusal,
+            "monitoring: Cloud Eye refused the batch query, using per-desktop desktop_monitor "
+            "calls instead; grant the IAM action to read a large fleet from Cloud Eye (asked "
+            "again after retry_hours or a reload) action=%s retry_hours=%g error=%s",
             CES_ACTION,
             RETRY_CES_S / 3600,
+            refusal,
         )
         self._switch(False, fleet, rate)
         return True
@@ -195,8 +195,8 @@ class MonitoringPaths:
         self.per_desktop.pause(use_ces)
         if self.config.source == "auto":
             log.info(
-                "monitoring: path=%s desktops=%d per-desktop capacity=%.0f per %gs "
-                "(desktop_monitor at %g calls/min)",
+                "monitoring: path chosen path=%s desktops=%d capacity=%.0f interval_seconds=%g "
+                "calls_per_minute=%g",
                 "cloudeye" if use_ces else WORKSPACE,
                 fleet,
                 capacity(rate, self.config.interval),
