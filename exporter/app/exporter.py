@@ -37,6 +37,7 @@ from exporter.sources.connections import ConnectionsSource
 from exporter.sources.events import OPS_API, EventsSource
 from exporter.sources.inventory import InventorySnapshot, InventorySource
 from exporter.sources.monitoring import MonitoringSnapshot, MonitoringSource
+from exporter.sources.monitoring_paths import MonitoringPaths
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -100,13 +101,64 @@ class _DesktopView:
         return self._x.settings.config.inventory
 
 
-def _per_desktop(source: Source, x: Exporter) -> threading.Thread:
-    if not isinstance(source, MonitoringSource):
-        raise TypeError(f"per-desktop runner for {type(source).__name__}")
+class _Together(threading.Thread):
+    """Several runners started, and joined, as one."""
+
+    def __init__(self, name: str, *runners: threading.Thread) -> None:
+        super().__init__(name=name, daemon=True)
+        self.runners = runners
+
+    def run(self) -> None:
+        for r in self.runners:
+            r.start()
+        for r in self.runners:
+            r.join()
+
+    def kick(self) -> None:
+        """Refresh the periodic ones now (used after a config reload)."""
+        for r in self.runners:
+            if isinstance(r, PeriodicRunner):
+                r.kick()
+
+    def wake(self) -> None:
+        """End every runner's wait now (used at stop)."""
+        for r in self.runners:
+            if isinstance(r, PeriodicRunner | MonitoringRunner):
+                r.wake()
+
+
+def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
+    """Per-desktop calls (paused while Cloud Eye serves) and the pass choosing the path."""
+    if not isinstance(source, MonitoringPaths):
+        raise TypeError(f"monitoring runners for {type(source).__name__}")
     workers = x.settings.config.budget.max_concurrency
-    return MonitoringRunner(
-        source, x.inventory, x.clock, x.stop_event, workers, call_deadline=x.call_deadline
+    per_desktop = MonitoringRunner(
+        source.per_desktop, x.inventory, x.clock, x.stop_event, workers, call_deadline=x.call_deadline
     )
+    passes = PeriodicRunner(source.driver, x.clock, x.stop_event, x.call_deadline)
+    return _Together("refresh-monitoring-paths", per_desktop, passes)
+
+
+def _monitoring(x: Exporter) -> MonitoringPaths:
+    cfg = x.settings.config
+    per_desktop = MonitoringSource(
+        x.client, cfg.monitoring, x.clock, x.api_metrics, lambda: x.budget.rate_for("desktop_monitor")
+    )
+    cloudeye = CloudEyeSource(
+        x.client,
+        cfg.monitoring,
+        x.clock,
+        x.api_metrics,
+        lambda: x.inventory.snapshot,
+        x.stop_event,
+        cfg.region,
+    )
+
+    def effective_rate() -> float:  # lowered after throttling, unlike rate_for
+        state = x.budget.state().get("desktop_monitor")
+        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
+
+    return MonitoringPaths(per_desktop, cloudeye, cfg.monitoring, x.clock, effective_rate)
 
 
 SOURCES: tuple[SourceEntry, ...] = (
@@ -118,30 +170,7 @@ SOURCES: tuple[SourceEntry, ...] = (
         ),
         _desktops,  # inventory and monitoring rows are joined into one set of families
     ),
-    SourceEntry(
-        lambda c: c.monitoring.source == "workspace",
-        lambda c: c.monitoring.enabled,
-        lambda x: MonitoringSource(
-            x.client,
-            x.settings.config.monitoring,
-            x.clock,
-            x.api_metrics,
-            lambda: x.budget.rate_for("desktop_monitor"),
-        ),
-        runner=_per_desktop,
-    ),
-    SourceEntry(
-        lambda c: c.monitoring.source == "cloudeye",
-        lambda c: c.monitoring.enabled,
-        lambda x: CloudEyeSource(
-            x.client,
-            x.settings.config.monitoring,
-            x.clock,
-            x.api_metrics,
-            lambda: x.inventory.snapshot,
-            x.stop_event,
-        ),
-    ),
+    SourceEntry(_always, lambda c: c.monitoring.enabled, _monitoring, runner=_monitoring_runners),
     SourceEntry(
         lambda c: c.events.enabled,
         lambda c: c.events.enabled,
@@ -213,7 +242,13 @@ class Exporter:
         # (MultiExporter renders these).
         self.lines = DesktopLines(lambda: _DesktopView(self), self._other_families)
         self.live_registry.register(
-            StatusCollector(self.healths, lambda: self.budget, self._monitored, self.reload_state)
+            StatusCollector(
+                self.healths,
+                lambda: self.budget,
+                self._monitored,
+                self.reload_state,
+                lambda: self.monitoring.path,
+            )
         )
         self._monitored_cache: tuple[Hashable, int] = ((), 0)
 
@@ -231,11 +266,8 @@ class Exporter:
         return self.source("inventory", InventorySource)
 
     @property
-    def monitoring(self) -> MonitoringSource | CloudEyeSource:
-        src = self.sources["monitoring"]
-        if not isinstance(src, MonitoringSource | CloudEyeSource):
-            raise TypeError(f"source monitoring is a {type(src).__name__}")
-        return src
+    def monitoring(self) -> MonitoringPaths:
+        return self.source("monitoring", MonitoringPaths)
 
     @property
     def events(self) -> EventsSource | None:
@@ -334,7 +366,7 @@ class Exporter:
         self._stop.set()
         self.client.close()
         for r in self._runners.values():
-            if isinstance(r, PeriodicRunner | MonitoringRunner):
+            if isinstance(r, PeriodicRunner | MonitoringRunner | _Together):
                 r.wake()  # end its wait between refreshes now rather than within a second
 
     def join(self, until: float) -> bool:
@@ -360,8 +392,8 @@ class Exporter:
         self.budget.reconfigure(cfg.budget)
         self.client.reconfigure(new)
         if old.monitoring.source != cfg.monitoring.source:
-            log.warning(
-                "monitoring.source changed, takes effect after a restart old=%s new=%s",
+            log.info(
+                "monitoring.source changed, choosing the path again old=%s new=%s",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )
@@ -369,7 +401,10 @@ class Exporter:
             source.reconfigure(cfg)
         if self._started_at is not None:
             self._start_runners()
+        monitoring = self._runners.get("monitoring")
+        if old.monitoring.source != cfg.monitoring.source and isinstance(monitoring, _Together):
+            monitoring.kick()  # choose the path now, not one interval later
         if (old.region, old.project_id, old.endpoints) != (cfg.region, cfg.project_id, cfg.endpoints):
             for r in self._runners.values():
-                if isinstance(r, PeriodicRunner):
+                if isinstance(r, PeriodicRunner | _Together):
                     r.kick()

@@ -233,6 +233,11 @@ class TargetCheck:
             "desktops_detail", lambda: self.listing("desktops_detail", "desktops", {"offset": 0, "limit": 1})
         )
         desktop_id = first_id(desktops, "desktops", "desktop_id")
+        # The light list carries pool_id; the exporter runs without it (pool_id stays empty),
+        # but a refusal here is a permission worth granting.
+        self.check(
+            "desktops_list", lambda: self.listing("desktops_list", "desktops", {"offset": 0, "limit": 1})
+        )
         mon = cfg.monitoring
         if mon.enabled and mon.source != "cloudeye":
             if desktop_id:

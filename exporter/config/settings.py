@@ -103,9 +103,10 @@ class MonitoringConfig:
     interval: float = field(default=300.0, metadata=_meta(duration=True, minimum=60, maximum=86400))
     window: float = field(default=3600.0, metadata=_meta(duration=True, minimum=3600, maximum=30 * 86400))
     max_age: float = field(default=1800.0, metadata=_meta(duration=True, minimum=60, maximum=7 * 86400))
-    # Where the per-desktop metrics come from: one desktop-monitor call per desktop, or Cloud Eye
-    # batch queries (one paged call per metric for every desktop; see sources/cloudeye.py).
-    source: str = field(default="workspace", metadata=_meta(choices=("workspace", "cloudeye")))
+    # Where the per-desktop metrics come from: one desktop-monitor call per desktop, Cloud Eye
+    # batch queries (see sources/cloudeye.py), or auto: whichever fits the fleet and the budget
+    # (see sources/monitoring_paths.py).
+    source: str = field(default="auto", metadata=_meta(choices=("auto", "workspace", "cloudeye")))
     cloudeye_namespace: str = "SYS.Workspace"
     # Cloud Eye dimension whose value is the desktop id; "" = discover from the metric list at start-up.
     cloudeye_dimension: str = ""

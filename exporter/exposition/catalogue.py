@@ -229,6 +229,15 @@ API_BUDGET = Family(
 MONITORED_DESKTOPS = Family(
     "monitored_desktops", "gauge", "Desktops with monitoring data younger than monitoring.max_age."
 )
+MONITORING_PATH = Family(
+    "exporter_monitoring_path",
+    "gauge",
+    "1 for the path desktop monitoring data comes by now (workspace: per-desktop desktop_monitor "
+    "calls; cloudeye_v2 / cloudeye_v1: Cloud Eye batch queries), 0 for the others; all 0 before "
+    "the first choice.",
+    ("path",),
+)
+MONITORING_PATHS = ("workspace", "cloudeye_v2", "cloudeye_v1")
 BUILD_INFO = Family("build", "info", "Exporter build information. Always 1.", ("version", "python_version"))
 CONFIG_RELOAD_SUCCESS = Family(
     "config_last_reload_successful", "gauge", "1 if the last configuration reload succeeded, else 0."
@@ -340,6 +349,7 @@ ALL: tuple[Family, ...] = (
     API_INVALID,
     API_BUDGET,
     MONITORED_DESKTOPS,
+    MONITORING_PATH,
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIME,

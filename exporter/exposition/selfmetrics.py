@@ -78,7 +78,9 @@ class StatusCollector(Collector):
         budget: Callable[[], Budget],
         monitored: Callable[[], int | None],
         reload_state: ReloadState,
+        monitoring_path: Callable[[], str | None] | None = None,
     ) -> None:
+        self._monitoring_path = monitoring_path
         self._healths = healths
         self._budget = budget
         self._monitored = monitored
@@ -104,6 +106,13 @@ class StatusCollector(Collector):
             out.append(
                 GaugeMetricFamily(m.MONITORED_DESKTOPS.full_name, m.MONITORED_DESKTOPS.help, monitored)
             )
+        if monitored is not None and self._monitoring_path is not None:
+            active = self._monitoring_path()
+            f = m.MONITORING_PATH
+            path = GaugeMetricFamily(f.full_name, f.help, labels=list(f.labels))
+            for name in m.MONITORING_PATHS:
+                path.add_metric([name], 1.0 if name == active else 0.0)
+            out.append(path)
         info = InfoMetricFamily(m.BUILD_INFO.full_name, m.BUILD_INFO.help, labels=list(m.BUILD_INFO.labels))
         info.add_metric([__version__, platform.python_version()], {})
         out.append(info)

@@ -1,18 +1,27 @@
-"""Desktop monitoring from Cloud Eye (``monitoring.source: cloudeye``).
+"""Desktop monitoring from Cloud Eye (the ``cloudeye`` path of ``monitoring.source``).
 
-The ``workspace`` source costs one desktop-monitor call per desktop per interval,
-which does not scale past a few hundred desktops. This source reads the same
-metrics from Cloud Eye (namespace ``monitoring.cloudeye_namespace``, default
-``SYS.Workspace``) with the v2 batch query, which returns one metric for every
-desktop per paged call (1,000 datapoints a page). Each refresh therefore costs, per
-metric, ``floor(datapoints / 1000) + 1`` calls (the real answer has no total, so
-paging ends on a short page): 12 metrics × 3 = 36 calls for 2,500 desktops and at
-most 12 × 11 = 132 for 10,000, instead of 10,000. Metrics Cloud Eye does not have
-(``network_vm_connections`` is not in its documented list) cost one empty call.
+The per-desktop path costs one desktop-monitor call per desktop per interval, which does
+not scale past a few hundred desktops. This source reads the same metrics from Cloud Eye
+(namespace ``monitoring.cloudeye_namespace``, default ``SYS.Workspace``) with one of two
+batch queries, whichever the region has:
 
-Every refresh queries the window ``[now - delay - 5 min, now - delay]`` (the API
-allows at most 5 minutes; ``monitoring.cloudeye_delay`` skips datapoints still being
-ingested), keeps the newest point per desktop, and publishes one immutable
+* v2 (``ces_batch_v2``, about ten regions): one metric for every desktop per paged call
+  (1,000 datapoints a page). The answer has no total and the SDK documents an empty page
+  as the end, so each refresh costs, per metric, ``floor(datapoints / 1000) + 1`` calls:
+  at most 12 x 11 = 132 for 10,000 desktops.
+* v1 (``ces_batch_v1``, every region): up to 500 metric/dimension pairs per call, sized
+  by :func:`v1_batches` so an answer never passes Cloud Eye's 3,000 datapoints (beyond
+  them it moves ``from`` forward and drops the oldest): 240 calls for 10,000 desktops.
+
+The first refresh asks v2; a 400 or 404 to its first query means the region lacks it and
+the source uses v1 from then on (one info line naming the region and the path). A v1
+region is asked about v2 again every :data:`REPROBE_S` and after a reload. Metrics Cloud
+Eye does not have (``network_vm_connections`` is not in its documented list) cost one
+empty call on v2.
+
+Every refresh queries a window ending ``monitoring.cloudeye_delay`` before now (skipping
+datapoints still being ingested): 5 minutes on v2 (its maximum), 10 on v1. It keeps the
+newest point per desktop, and publishes one immutable
 :class:`~exporter.sources.monitoring.MonitoringSnapshot` with the metric keys and
 units of the ``workspace`` source, so the exposition is the same. Only desktops of
 the current inventory are kept: datapoints for other dimension values, and garbage
@@ -40,18 +49,19 @@ metrics that failed, so failures do not multiply the cost of a cycle.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
-from exporter.errors import ExporterError, ShutdownError, UpstreamError
+from exporter.errors import AuthError, ClientRequestError, ExporterError, ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import FIELDS, DesktopMetrics, MonitoringSnapshot
@@ -60,7 +70,15 @@ from exporter.timeutil import epoch_seconds, finite_number
 log = logging.getLogger(__name__)
 
 API = "ces_batch_v2"
+API_V1 = "ces_batch_v1"
 DISCOVERY_API = "ces_metrics"
+PATH_V2, PATH_V1 = "cloudeye_v2", "cloudeye_v1"
+REPROBE_S = 6 * 3600.0  # a region that lacked the v2 query is asked again this rarely
+V1_PERIOD_S = 300  # Workspace reports every 5 minutes: the raw data at its own period
+V1_WINDOW_S = 600.0  # two periods, so an ingestion delay of one period loses nothing
+V1_MAX_PAIRS = 500  # metric/dimension pairs per v1 call (the API's limit)
+V1_MAX_POINTS = 3000  # datapoints per v1 answer; beyond it Cloud Eye moves `from` forward
+V1_MAX_BODY = 512 * 1024  # request body bytes the v1 query accepts
 FALLBACK_DIMENSION = "instance_id"
 WINDOW_S = 300.0  # the v2 batch query accepts at most 5 minutes
 FUTURE_SLACK_S = 3600.0  # datapoints further ahead of our clock than this are garbage
@@ -92,6 +110,10 @@ class CloudEyeClient(Protocol):
         from_ms: int,
         to_ms: int,
         max_points: int = ...,
+    ) -> list[dict[str, Any]]: ...
+
+    def ces_batch_series(
+        self, metrics: list[dict[str, Any]], period: int, from_ms: int, to_ms: int
     ) -> list[dict[str, Any]]: ...
 
 
@@ -156,6 +178,74 @@ def newest_points(
     return best, invalid
 
 
+def lacks_api(error: UpstreamError) -> bool:
+    """True for the answers of a region that does not offer an API: 404 (not published,
+    APIGW.0101) or a 400 rejecting the call itself."""
+    return isinstance(error, ClientRequestError) and error.status in (400, 404)
+
+
+def denied(error: UpstreamError) -> bool:
+    """A batch query Cloud Eye will not answer: forbidden (the IAM action is missing), or
+    the v1 query not found (no Cloud Eye batch query in this region at all)."""
+    if error.api not in (API, API_V1):
+        return False
+    if isinstance(error, AuthError):
+        return error.status == 403
+    return error.api == API_V1 and error.status == 404
+
+
+def v1_batches(
+    entries: list[dict[str, Any]], window_s: float, period_s: float
+) -> Iterator[list[dict[str, Any]]]:
+    """Split v1 query entries into calls Cloud Eye answers whole.
+
+    A series holds at most ``window / period + 1`` datapoints; Cloud Eye answers at most
+    :data:`V1_MAX_POINTS` in total (beyond that it moves ``from`` forward and drops the
+    oldest), at most :data:`V1_MAX_PAIRS` entries and a body of :data:`V1_MAX_BODY` bytes.
+    """
+    per_series = math.floor(window_s / period_s) + 1
+    pairs = max(1, min(V1_MAX_PAIRS, V1_MAX_POINTS // per_series))
+    batch: list[dict[str, Any]] = []
+    size = 200  # the envelope: period, filter, from, to
+    for entry in entries:
+        cost = len(json.dumps(entry, separators=(",", ":"))) + 1
+        if batch and (len(batch) >= pairs or size + cost > V1_MAX_BODY):
+            yield batch
+            batch, size = [], 200
+        batch.append(entry)
+        size += cost
+    if batch:
+        yield batch
+
+
+def newest_series(
+    items: Iterable[Mapping[str, Any]], dimension: str, known: Mapping[str, object], now: float
+) -> tuple[dict[str, dict[str, tuple[float, float]]], int, int]:
+    """Per metric name and known desktop id, the newest valid ``(average, timestamp s)`` of
+    v1 answer entries; plus the count of skipped datapoints and of datapoints read."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    invalid = seen = 0
+    for item in items:
+        metric = item.get("metric_name")
+        points = item.get("datapoints")
+        if metric not in METRICS or not isinstance(points, list):
+            invalid += 1
+            continue
+        did = _desktop_id(item, dimension, known)
+        seen += len(points)
+        for p in points:
+            value = finite_number(p.get("average"), text=False) if isinstance(p, dict) else None
+            ts = epoch_seconds(p.get("timestamp")) if isinstance(p, dict) else None
+            if did is None or ts is None or ts > now + FUTURE_SLACK_S or value is None or value < 0:
+                invalid += 1
+                continue
+            best = out.setdefault(str(metric), {})
+            old = best.get(did)
+            if old is None or ts > old[1]:
+                best[did] = (value, ts)
+    return out, invalid, seen
+
+
 class CloudEyeSource:
     """Refreshes every desktop's metrics with Cloud Eye batch queries (run by a PeriodicRunner).
 
@@ -164,7 +254,7 @@ class CloudEyeSource:
     """
 
     name = "monitoring"
-    apis: tuple[str, ...] = (API, DISCOVERY_API)
+    apis: tuple[str, ...] = (API, API_V1, DISCOVERY_API)
     scope: Scope = "shard"  # queries the desktops of the shard's inventory
 
     def __init__(
@@ -175,8 +265,10 @@ class CloudEyeSource:
         invalid: InvalidSink,
         inventory: Callable[[], InventorySnapshot | None],
         stop: threading.Event | None = None,
+        region: str = "",
     ) -> None:
         self._client = client
+        self._region = region
         self.config = config
         self._clock = clock
         self._invalid = invalid
@@ -191,6 +283,12 @@ class CloudEyeSource:
         self._unmatched_logged = False
         self._retry: set[str] = set()  # metrics that failed in the last refresh
         self._last_full: float | None = None  # monotonic start of the last refresh of every metric
+        self.path: str | None = None  # PATH_V2 or PATH_V1 once a query answered
+        # The 403 (or v1's 404) of the last refresh when no query answered: Cloud Eye is
+        # not usable with these credentials or in this region.
+        self.unavailable: UpstreamError | None = None
+        self.quiet_refusals = False  # the owner reports refusals itself (monitoring.source: auto)
+        self._probed_at: float | None = None  # monotonic time the path was last chosen
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
     def interval(self) -> float:
@@ -207,6 +305,8 @@ class CloudEyeSource:
             if new.cloudeye_namespace != self.config.cloudeye_namespace:
                 self._discovered = None  # discover again in the new namespace
             self.config = new
+            self._region = config.region
+            self._probed_at = None  # a reload may follow a region's change: ask v2 again
 
     # ------------------------------------------------------------------ refresh
 
@@ -215,7 +315,7 @@ class CloudEyeSource:
         cfg = self.config
         if not cfg.enabled:
             return
-        inventory = self._wait_for_inventory(max(cfg.interval, 60.0))
+        inventory = self.wait_for_inventory(max(cfg.interval, 60.0))
         errors: list[UpstreamError] = []
         metrics: list[str] = []
         if inventory.desktops:
@@ -223,6 +323,8 @@ class CloudEyeSource:
             metrics = self._due_metrics(cfg.interval)
             self._retry = self._query_all(cfg, dimension, inventory, metrics, errors)
         self._publish(inventory)
+        every_query_failed = bool(metrics) and len(self._retry) == len(metrics)
+        self.unavailable = next((e for e in errors if denied(e)), None) if every_query_failed else None
         systemic = [e for e in errors if is_systemic(e)]
         if systemic:
             raise systemic[0]
@@ -238,7 +340,7 @@ class CloudEyeSource:
         self._last_full = now
         return list(METRICS)
 
-    def _wait_for_inventory(self, timeout: float) -> InventorySnapshot:
+    def wait_for_inventory(self, timeout: float) -> InventorySnapshot:
         deadline = self._clock.monotonic() + timeout
         while True:
             snap = self._inventory()
@@ -300,17 +402,52 @@ class CloudEyeSource:
         metrics: list[str],
         errors: list[UpstreamError],
     ) -> set[str]:
-        """Query ``metrics``, store the newest values; returns the metrics that failed."""
+        """Query ``metrics`` on the region's batch API, store the newest values; returns the
+        metrics that failed. The first refresh (and one every :data:`REPROBE_S` on v1) asks
+        the v2 query first; a 400 or 404 to it means the region lacks it: v1 from then on."""
         now = self._clock.time()
         to_ms = math.floor((now - cfg.cloudeye_delay) * 1000)
+        reprobe = self._probed_at is None or self._clock.monotonic() - self._probed_at >= REPROBE_S
+        if self.path == PATH_V2 or reprobe:
+            failed, missing = self._query_v2(cfg, dimension, inventory, metrics, errors, now, to_ms)
+            if missing is None:
+                if reprobe and len(failed) < len(metrics):  # v2 answered: this region has it
+                    self._choose(PATH_V2, "")
+                return failed
+            self._choose(PATH_V1, f"the v2 batch query answered {missing.status} {missing.error_code}")
+            errors.remove(missing)
+        return self._query_v1(cfg, dimension, inventory, metrics, errors, now, to_ms)
+
+    def _choose(self, path: str, why: str) -> None:
+        self._probed_at = self._clock.monotonic()
+        if path != self.path:
+            log.info(
+                "Cloud Eye batch query chosen path=%s region=%s reason=%s",
+                path,
+                self._region or "-",
+                why or "the v2 batch query answered",
+            )
+        self.path = path
+
+    def _query_v2(
+        self,
+        cfg: MonitoringConfig,
+        dimension: str,
+        inventory: InventorySnapshot,
+        metrics: list[str],
+        errors: list[UpstreamError],
+        now: float,
+        to_ms: int,
+    ) -> tuple[set[str], UpstreamError | None]:
+        """One paged v2 query per metric. When the first answer is a 400/404 (the region has
+        no v2 query) returns that error instead of going on."""
         from_ms = to_ms - int(WINDOW_S * 1000)
         # Bounds paging even if the upstream ignored the offset; a window holds one or
         # two datapoints per desktop, plus desktops that left the inventory.
         max_points = 3 * len(inventory.desktops) + 1000
         points_seen = matched = streak = 0
         failed: set[str] = set()
-        for metric in metrics:
-            key, divisor = METRICS[metric]
+        for i, metric in enumerate(metrics):
             if streak >= GIVE_UP_AFTER:
                 log.debug("Cloud Eye looks down, skipping a metric this refresh metric=%s", metric)
                 failed.add(metric)
@@ -322,8 +459,10 @@ class CloudEyeSource:
             except ShutdownError:
                 raise
             except UpstreamError as e:
-                self._metric_failed(metric, e)
                 errors.append(e)
+                if i == 0 and lacks_api(e):
+                    return failed, e
+                self._metric_failed(metric, e)
                 failed.add(metric)
                 streak = streak + 1 if is_systemic(e) else 0
                 continue
@@ -334,12 +473,69 @@ class CloudEyeSource:
                 self._invalid.invalid_response(API)
             points_seen += len(points)
             matched += len(best)
-            seen = self._clock.monotonic()
-            with self._lock:
-                for did, (value, ts) in best.items():
-                    self._store.setdefault(did, {})[key] = _Value(value / divisor, ts, seen)
+            self._store_values(metric, best)
+        self._check_matches(dimension, points_seen, matched)
+        return failed, None
+
+    def _query_v1(
+        self,
+        cfg: MonitoringConfig,
+        dimension: str,
+        inventory: InventorySnapshot,
+        metrics: list[str],
+        errors: list[UpstreamError],
+        now: float,
+        to_ms: int,
+    ) -> set[str]:
+        """The v1 query: every (desktop, metric) pair, in batches sized by :func:`v1_batches`."""
+        from_ms = to_ms - int(V1_WINDOW_S * 1000)
+        entries = [
+            {
+                "namespace": cfg.cloudeye_namespace,
+                "metric_name": metric,
+                "dimensions": [{"name": dimension, "value": did}],
+            }
+            for metric in metrics
+            for did in inventory.by_id
+        ]
+        points_seen = matched = streak = 0
+        failed: set[str] = set()
+        for batch in v1_batches(entries, V1_WINDOW_S, V1_PERIOD_S):
+            names = {str(e["metric_name"]) for e in batch}
+            if streak >= GIVE_UP_AFTER:
+                failed |= names
+                continue
+            try:
+                items = self._client.ces_batch_series(batch, V1_PERIOD_S, from_ms, to_ms)
+            except ShutdownError:
+                raise
+            except UpstreamError as e:
+                errors.append(e)
+                for metric in sorted(names):
+                    self._metric_failed(metric, e)
+                failed |= names
+                streak = streak + 1 if is_systemic(e) else 0
+                continue
+            streak = 0
+            per_metric, invalid, seen = newest_series(items, dimension, inventory.by_id, now)
+            for _ in range(invalid):
+                self._invalid.invalid_response(API_V1)
+            points_seen += seen
+            for metric, best in per_metric.items():
+                matched += len(best)
+                self._store_values(metric, best)
+        for metric in metrics:
+            if metric not in failed:
+                self._metric_ok(metric)
         self._check_matches(dimension, points_seen, matched)
         return failed
+
+    def _store_values(self, metric: str, best: Mapping[str, tuple[float, float]]) -> None:
+        key, divisor = METRICS[metric]
+        seen = self._clock.monotonic()
+        with self._lock:
+            for did, (value, ts) in best.items():
+                self._store.setdefault(did, {})[key] = _Value(value / divisor, ts, seen)
 
     def _check_matches(self, dimension: str, points_seen: int, matched: int) -> None:
         if points_seen and not matched:
@@ -356,7 +552,9 @@ class CloudEyeSource:
 
     def _metric_failed(self, metric: str, error: UpstreamError) -> None:
         text = str(error)
-        if self._failing.get(metric) != text:
+        if self.quiet_refusals and denied(error):
+            log.debug("Cloud Eye refused a query metric=%s error=%s", metric, error)
+        elif self._failing.get(metric) != text:
             log.warning(
                 "Cloud Eye query failed, its last values are kept until monitoring.max_age "
                 "metric=%s error=%s",

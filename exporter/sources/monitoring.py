@@ -11,6 +11,7 @@ milliseconds both work; a missing metric stays absent (never 0 or NaN).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -161,6 +162,8 @@ class MonitoringSource:
         self._rate: Callable[[], float] = rate  # desktop_monitor calls per minute the budget allows
         self._fleet = 0
         self._stretched = False
+        self._wanted = config  # the configured settings; ``config`` is disabled while paused
+        self._paused = False
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
     def interval(self) -> float:
@@ -185,7 +188,7 @@ class MonitoringSource:
         """The scheduler tells the source how many desktops it refreshes."""
         self._fleet = desktops
         stretched = self.interval() > self.config.interval
-        if stretched and not self._stretched:
+        if stretched and not self._stretched and not self._paused:
             log.warning(
                 "monitoring: a pass over the desktops takes longer than monitoring.interval, values "
                 "are kept longer. Raise budget.per_api.desktop_monitor, shard the project, or use "
@@ -197,12 +200,24 @@ class MonitoringSource:
                 self.config.interval,
                 self.max_age(),
             )
-        self._stretched = stretched
+        self._stretched = stretched and not self._paused
+
+    def pause(self, paused: bool) -> None:
+        """Stop (or resume) the per-desktop calls while another path serves the data: the
+        runner dispatches nothing while ``config.enabled`` is false."""
+        with self._lock:
+            self._paused = paused
+            self.config = dataclasses.replace(self._wanted, enabled=self._wanted.enabled and not paused)
+        if not paused:
+            self.set_fleet_size(self._fleet)  # the pace warning, if the fleet outgrew the budget
 
     def reconfigure(self, config: Config) -> None:
         """New settings; a new ``max_age`` applies from each desktop's next refresh."""
         with self._lock:
-            self.config = config.monitoring
+            self._wanted = config.monitoring
+            self.config = dataclasses.replace(
+                config.monitoring, enabled=config.monitoring.enabled and not self._paused
+            )
 
     def refresh(self) -> None:
         self.publish()

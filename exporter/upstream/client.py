@@ -330,6 +330,7 @@ class WorkspaceClient:
         max_items: int | None = None,
         json_body: Mapping[str, object] | None = None,
         marker_param: str = "",
+        until_empty: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Yield every item of a paged list, one page per call: the one paging loop.
 
@@ -339,6 +340,9 @@ class WorkspaceClient:
         when ``offset`` reaches ``total_key`` of the answer, or on a missing or repeated
         marker. A missing item list is an invalid response; an explicit null is an empty
         page for POST queries. Items that are not JSON objects are counted and skipped.
+
+        ``until_empty``: only an empty page ends the listing (an API that may answer a
+        short page before the end, as Cloud Eye's v2 batch query documents).
 
         ``max_items`` is the caller's own bound: at most that many items, then stop quietly.
         Without it, a listing that passes its bound (:data:`MAX_LIST_ITEMS` for the desktop
@@ -387,7 +391,7 @@ class WorkspaceClient:
                 else:
                     self._observer.invalid_response(api)
             offset += len(items)
-            if len(items) < page:
+            if not items or (len(items) < page and not until_empty):
                 return
             if marker_param:
                 meta = doc.get("meta_data")
@@ -454,9 +458,10 @@ class WorkspaceClient:
     ) -> list[dict[str, Any]]:
         """Cloud Eye v2 batch query: the datapoints of one metric for every resource in [from, to].
 
-        Pages by offset with the API's largest ``limit`` (1,000) until a short page (the
-        real answer carries no total), or until ``max_points`` were read. Datapoints that
-        are not JSON objects are counted and skipped.
+        Pages by offset with the API's largest ``limit`` (1,000) until a page comes back
+        empty (the answer carries no total, and the SDK documents the empty page as the
+        end), or until ``max_points`` were read. Datapoints that are not JSON objects are
+        counted and skipped.
         """
         query = {
             "namespace": namespace,
@@ -465,7 +470,42 @@ class WorkspaceClient:
             "from": from_ms,
             "to": to_ms,
         }
-        return list(self.paginate("ces_batch_v2", "data_points", json_body=query, max_items=max_points))
+        return list(
+            self.paginate(
+                "ces_batch_v2", "data_points", json_body=query, max_items=max_points, until_empty=True
+            )
+        )
+
+    def ces_batch_series(
+        self, metrics: list[dict[str, Any]], period: int, from_ms: int, to_ms: int
+    ) -> list[dict[str, Any]]:
+        """Cloud Eye v1 batch query: the ``average`` series of up to 500 metric/dimension pairs.
+
+        ``metrics`` are ``{namespace, metric_name, dimensions}`` entries; the caller sizes
+        them and the window so the answer stays within Cloud Eye's 3,000 datapoints. Returns
+        the answer's ``metrics`` entries that are JSON objects (others are counted).
+        """
+        body = {
+            "metrics": metrics,
+            "period": str(period),
+            "filter": "average",
+            "from": from_ms,
+            "to": to_ms,
+        }
+        doc = self.request("ces_batch_v1", json_body=body)
+        items = doc.get("metrics")
+        if not isinstance(items, list):
+            self._observer.invalid_response("ces_batch_v1")
+            raise InvalidResponseError(
+                "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="missing list 'metrics'"
+            )
+        out = []
+        for item in items:
+            if isinstance(item, dict):
+                out.append(item)
+            else:
+                self._observer.invalid_response("ces_batch_v1")
+        return out
 
 
 def _with_project(cfg: Config, project_id: str) -> Config:

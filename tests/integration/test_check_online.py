@@ -35,6 +35,7 @@ def _config(fake: FakeApi, kind: str) -> dict[str, Any]:
     """The configs that between them enable every API the check can call."""
     raw = fake.config(connections={"enabled": True}, events={"enabled": True})
     if kind == "workspace":  # AK/SK, per-desktop monitoring, v2 connection records
+        raw["monitoring"] = {"source": "workspace"}
         return raw
     if kind == "cloudeye":  # AK/SK, project discovery, Cloud Eye, v1.0 login records
         raw["project_id"] = ""
@@ -42,6 +43,7 @@ def _config(fake: FakeApi, kind: str) -> dict[str, Any]:
         raw["connections"]["api"] = "v1.0"
         return raw
     if kind == "token":
+        raw["monitoring"] = {"source": "workspace"}
         raw["auth"] = {
             "method": "token",
             "username": fake.state.iam_user,
@@ -96,10 +98,18 @@ def closed_port() -> str:
 # ------------------------------------------------------------------------ all pass
 
 EXPECTED_OK = {
-    "workspace": ["desktops_detail", "desktop_monitor", "connections", "screen_records", "os_operations"],
+    "workspace": [
+        "desktops_detail",
+        "desktops_list",
+        "desktop_monitor",
+        "connections",
+        "screen_records",
+        "os_operations",
+    ],
     "cloudeye": [
         "iam_projects",
         "desktops_detail",
+        "desktops_list",
         "ces_metrics",
         "ces_batch_v2",
         "login_records",
@@ -109,6 +119,7 @@ EXPECTED_OK = {
     "token": [
         "iam_tokens",
         "desktops_detail",
+        "desktops_list",
         "desktop_monitor",
         "connections",
         "screen_records",
@@ -158,6 +169,7 @@ def test_without_desktops_or_recordings_the_calls_that_need_one_are_skipped(
 # (config kind, API to deny, fake switches): every API some config makes the check call.
 DENY_CASES = [
     ("workspace", "desktops_detail", {}),
+    ("workspace", "desktops_list", {}),
     ("workspace", "desktop_monitor", {}),
     ("workspace", "connections", {}),
     ("workspace", "screen_records", {}),
@@ -295,7 +307,7 @@ def test_each_target_gets_its_own_rows(
     rows = _rows(capsys.readouterr().out)
     good = [r for r in rows if r[0] == f"{env.state.region}/{env.state.project_id}"]
     bad = [r for r in rows if r[0] == f"{env.state.region}/{other}"]
-    assert [r[2] for r in good] == ["ok"] * 5
+    assert [r[2] for r in good] == ["ok"] * 6
     assert bad[0][1:3] == ["desktops_detail", "connection refused"]
     assert len(good) + len(bad) == len(rows)
 

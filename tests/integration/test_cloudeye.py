@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 pytestmark = pytest.mark.integration
 
 NS = "huaweicloud_workspace_"
+PATH = NS + "exporter_monitoring_path"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 WINDOWS_ONLY = (
     "desktop_memory_usage_ratio",
@@ -28,9 +30,15 @@ def _settings(
     interval: float = 1.0,
     ces_per_minute: float = 6000,
     inventory: float = 0.5,
+    monitor_per_minute: float = 6000,
     **monitoring: Any,
 ) -> Settings:
-    per_api = {"desktops_detail": 6000, "desktop_monitor": 6000, "ces_batch_v2": ces_per_minute}
+    per_api = {
+        "desktops_detail": 6000,
+        "desktop_monitor": monitor_per_minute,
+        "ces_batch_v2": ces_per_minute,
+        "ces_batch_v1": ces_per_minute,
+    }
     raw = fake_api.config(
         monitoring={"source": "cloudeye", "cloudeye_delay": "0s", **monitoring},
         budget={"burst": 5, "per_api": {**per_api, "ces_metrics": 600}},
@@ -50,23 +58,37 @@ def _desktop_series(r: RunningExporter) -> Samples:
 
 
 def _source(r: RunningExporter) -> CloudEyeSource:
-    source = r.exporter.monitoring
-    assert isinstance(source, CloudEyeSource)
-    return source
+    return r.exporter.monitoring.cloudeye
 
 
 def _runner(r: RunningExporter) -> PeriodicRunner:
-    runner = r.exporter.runner("monitoring")
-    assert isinstance(runner, PeriodicRunner)
-    return runner
+    """The runner of the monitoring passes (which refresh Cloud Eye when it is the path)."""
+    runners = getattr(r.exporter.runner("monitoring"), "runners", ())
+    passes = [t for t in runners if isinstance(t, PeriodicRunner)]
+    assert len(passes) == 1
+    return passes[0]
 
 
+def _path(r: RunningExporter) -> str | None:
+    paths = [p for p in ("workspace", "cloudeye_v2", "cloudeye_v1") if r.value(PATH, path=p) == 1.0]
+    return paths[0] if len(paths) == 1 else None
+
+
+@pytest.mark.parametrize(
+    ("ces_v2", "path"),
+    [("available", "cloudeye_v2"), ("404", "cloudeye_v1"), ("400", "cloudeye_v1")],
+)
 def test_cloud_eye_gives_the_same_series_and_values_as_the_workspace_source(
-    fake_api: FakeApi, start_exporter: Any
+    fake_api: FakeApi, start_exporter: Any, ces_v2: str, path: str
 ) -> None:
-    workspace = start_exporter()
+    fake_api.state.configure(ces_v2=ces_v2)
+    workspace = start_exporter()  # auto: 10 desktops fit the budget
     cloudeye = start_exporter(_settings(fake_api))
     wait_for(lambda: _monitored(workspace, 10) and _monitored(cloudeye, 10))
+    assert _path(workspace) == "workspace"
+    assert _path(cloudeye) == path
+    v1_calls = fake_api.state.calls("ces_batch_v1")
+    assert (v1_calls >= 1) if path == "cloudeye_v1" else (v1_calls == 0)
 
     def same() -> Samples | None:  # equal once both hold the datapoint of the same 5 minutes
         a, b = _desktop_series(workspace), _desktop_series(cloudeye)
@@ -107,16 +129,17 @@ def test_a_refresh_costs_one_call_per_thousand_desktops_per_metric(
     r = start_exporter(_settings(fake_api, interval=3600, ces_per_minute=1200, inventory=3600))
     wait_for(lambda: _monitored(r, 2500), timeout=60)
     wait_for(lambda: _runner(r).refreshes == 1)
-    # 12 metrics x (2,500 // 1,000 + 1) pages; the Windows-only ones have 2,000 points: 2 full
-    # pages and the empty page that proves the end (the real answer carries no total).
-    assert st.calls("ces_batch_v2") == 12 * 3
+    # Paging ends on an empty page (the real answer carries no total, and may be short before
+    # the end): 8 metrics x (1,000 + 1,000 + 500 + empty); the 4 Windows-only ones have 2,000
+    # points: 2 full pages and the empty one.
+    assert st.calls("ces_batch_v2") == 8 * 4 + 4 * 3
     assert st.calls("ces_metrics") == 1  # dimension discovery, once
     assert st.calls("desktop_monitor") == 0
-    assert r.value(NS + "api_requests_total", api="ces_batch_v2", code="200") == 36.0
+    assert r.value(NS + "api_requests_total", api="ces_batch_v2", code="200") == 44.0
     assert r.value(NS + "api_budget_requests_per_minute", api="ces_batch_v2") == 1200.0
     _runner(r).kick()
     wait_for(lambda: _runner(r).refreshes == 2, timeout=60)
-    assert st.calls("ces_batch_v2") == 2 * 36
+    assert st.calls("ces_batch_v2") == 2 * 44
     assert st.calls("ces_metrics") == 1  # the discovered dimension is cached
 
 
@@ -173,3 +196,44 @@ def test_garbage_datapoints_are_counted_and_never_exposed(fake_api: FakeApi, sta
     text = r.scrape()
     assert "desktop_cpu_usage_ratio{" not in text
     assert "NaN" not in text
+
+
+def test_auto_reads_a_fleet_the_budget_cannot_cover_from_cloud_eye(
+    fake_api: FakeApi, start_exporter: Any
+) -> None:
+    # 600 desktop_monitor calls/min cover 9 desktops per 1 s interval: 10 do not fit.
+    r = start_exporter(_settings(fake_api, source="auto", monitor_per_minute=600))
+    wait_for(lambda: _monitored(r, 10) and _path(r) == "cloudeye_v2")
+    assert fake_api.state.calls("desktop_monitor") == 0
+    assert r.value(NS + "up", source="monitoring") == 1.0
+
+
+def test_auto_falls_back_to_per_desktop_calls_when_cloud_eye_is_denied(
+    fake_api: FakeApi, start_exporter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake_api.state.deny("ces_batch_v2")
+    r = start_exporter(_settings(fake_api, source="auto", monitor_per_minute=600))
+    wait_for(lambda: _monitored(r, 10) and _path(r) == "workspace")
+    assert fake_api.state.calls("desktop_monitor") >= 10
+    denied = fake_api.state.calls("ces_batch_v2")
+    assert 1 <= denied <= 3  # the refresh gives up after 3 consecutive refusals
+    passes = _runner(r).refreshes
+    wait_for(lambda: _runner(r).refreshes >= passes + 3)
+    assert fake_api.state.calls("ces_batch_v2") == denied  # later passes ask Cloud Eye nothing
+    assert r.value(NS + "up", source="monitoring") == 1.0
+    warnings = [x.getMessage() for x in caplog.records if x.levelno >= logging.WARNING]
+    assert len([w for w in warnings if "ces:metricData:list" in w]) == 1, warnings
+
+
+def test_a_reload_switches_the_monitoring_source_without_a_restart(
+    fake_api: FakeApi, start_exporter: Any
+) -> None:
+    r = start_exporter(_settings(fake_api, interval=3600, source="workspace"))
+    wait_for(lambda: _monitored(r, 10) and _path(r) == "workspace")
+    assert fake_api.state.calls("ces_batch_v2") == 0
+    # an hour-long interval: only the reload's kick can make the switch happen now
+    r.exporter.apply(_settings(fake_api, interval=3600, source="cloudeye"))
+    wait_for(lambda: _path(r) == "cloudeye_v2")
+    assert fake_api.state.calls("ces_batch_v2") > 0
+    assert _monitored(r, 10)

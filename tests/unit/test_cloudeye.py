@@ -56,6 +56,9 @@ class FakeCes:
         self.listing: list[dict[str, Any]] | None = None  # None: derived from the points
         self.batch_calls: list[dict[str, Any]] = []
         self.list_calls: list[tuple[str, int]] = []
+        self.v2_error: UpstreamError | None = None  # every v2 call raises it (a region without v2)
+        self.v1_error: UpstreamError | None = None
+        self.v1_calls: list[dict[str, Any]] = []
 
     def ces_list_metrics(self, namespace: str, max_pages: int = 100) -> list[dict[str, Any]]:
         self.list_calls.append((namespace, max_pages))
@@ -86,11 +89,33 @@ class FakeCes:
                 "to": to_ms,
             }
         )
+        if self.v2_error is not None:
+            raise self.v2_error
         if metric_name in self.errors:
             raise self.errors[metric_name]
         if dimension != self.dimension:
             return []
         return list(self.points.get(metric_name, []))
+
+    def ces_batch_series(
+        self, metrics: list[dict[str, Any]], period: int, from_ms: int, to_ms: int
+    ) -> list[dict[str, Any]]:
+        """The v1 query over the same points: one series per (metric, desktop) entry."""
+        self.v1_calls.append({"metrics": metrics, "period": period, "from": from_ms, "to": to_ms})
+        if self.v1_error is not None:
+            raise self.v1_error
+        out = []
+        for entry in metrics:
+            name, dim = entry["metric_name"], entry["dimensions"][0]
+            if name in self.errors:
+                raise self.errors[name]
+            series = [
+                {"average": p["value"], "timestamp": p["timestamp"]}
+                for p in self.points.get(name, [])
+                if dim["name"] == self.dimension and p["dimensions"][0]["value"] == dim["value"]
+            ]
+            out.append({**entry, "unit": "", "datapoints": series})
+        return out
 
 
 class Sink:
@@ -322,6 +347,7 @@ def test_a_request_error_on_one_metric_does_not_fail_the_refresh() -> None:
 
 def test_every_metric_failing_with_request_errors_fails_the_refresh() -> None:
     h = Harness()
+    h.source.refresh()  # v2 answers: the region has it
     for metric in METRICS:
         h.ces.errors[metric] = ClientRequestError("ces_batch_v2", 400, "ces.0014")
     with pytest.raises(ClientRequestError):
@@ -503,17 +529,32 @@ def _fleet(n: int) -> Any:
     return reply
 
 
-@pytest.mark.parametrize(("desktops", "pages"), [(0, 1), (999, 1), (1000, 2), (2500, 3), (10_000, 11)])
-def test_the_batch_query_pages_by_a_thousand_until_a_short_page(
+@pytest.mark.parametrize(("desktops", "pages"), [(0, 1), (999, 2), (1000, 2), (2500, 4), (10_000, 11)])
+def test_the_batch_query_pages_by_a_thousand_until_an_empty_page(
     ces: CesServer, desktops: int, pages: int
 ) -> None:
     client, calls = _client(ces, _fleet(desktops))
     points = client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2)
     assert len(points) == desktops
     assert len(calls) == pages
-    assert [c[2]["offset"] for c in calls] == [i * 1000 for i in range(pages)]
+    assert [c[2]["offset"] for c in calls] == [min(i * 1000, desktops) for i in range(pages)]
     assert {c[2]["limit"] for c in calls} == {1000}
     assert calls[0][2]["metric_dimension"] == DIM and calls[0][2]["from"] == 1 and calls[0][2]["to"] == 2
+
+
+def test_a_short_page_before_the_end_does_not_end_the_batch_query(ces: CesServer) -> None:
+    """The SDK documents the empty page as the end: a server that caps pages below the
+    asked limit still has every datapoint read."""
+    n = 1700
+
+    def reply(api: str, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        lo = body["offset"]
+        return {"data_points": [_point(f"d{i}", 1.0) for i in range(lo, min(n, lo + 400))]}
+
+    client, calls = _client(ces, reply)
+    points = client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2)
+    assert len(points) == n
+    assert [c[2]["offset"] for c in calls] == [0, 400, 800, 1200, 1600, 1700]
 
 
 def test_the_batch_query_is_bounded_when_the_upstream_ignores_the_offset(ces: CesServer) -> None:
@@ -549,7 +590,7 @@ def test_the_metric_list_pages_by_marker_and_is_bounded(ces: CesServer) -> None:
 @pytest.mark.parametrize(
     ("monitoring", "problem"),
     [
-        ({"source": "ces"}, "monitoring.source: must be one of workspace, cloudeye"),
+        ({"source": "ces"}, "monitoring.source: must be one of auto, workspace, cloudeye"),
         ({"cloudeye_namespace": "Workspace"}, "monitoring.cloudeye_namespace:"),
         ({"cloudeye_dimension": "1bad"}, "monitoring.cloudeye_dimension:"),
         ({"cloudeye_dimension": "a" * 33}, "monitoring.cloudeye_dimension:"),
@@ -565,9 +606,9 @@ def test_bad_cloudeye_settings_are_rejected_with_their_key_path(
     assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
 
 
-def test_the_keys_default_to_the_workspace_source_and_a_full_cloudeye_config_is_accepted() -> None:
+def test_the_keys_default_to_the_auto_source_and_a_full_cloudeye_config_is_accepted() -> None:
     cfg = MonitoringConfig()
-    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("workspace", "SYS.Workspace", "")
+    assert (cfg.source, cfg.cloudeye_namespace, cfg.cloudeye_dimension) == ("auto", "SYS.Workspace", "")
     assert cfg.cloudeye_delay == 60.0
     raw = {
         "region": "ap-southeast-1",

@@ -60,6 +60,7 @@ def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis
         "desktops_detail",
         "desktops_list",
         "ces_batch_v2",
+        "ces_batch_v1",
         "ces_metrics",
         "connections",
         "login_records",
@@ -72,7 +73,7 @@ def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
     for source in [*e.sources.values(), cloudeye.monitoring]:
         assert source.apis and set(source.apis) <= set(APIS)
         assert source.scope in ("project", "shard")
-    assert len(SOURCES) == 5
+    assert len(SOURCES) == 4
 
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:

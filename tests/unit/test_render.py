@@ -251,7 +251,7 @@ def test_multi_exporter_serves_what_generate_latest_would(targets: int) -> None:
             d.desktop_id: DesktopMetrics(d.desktop_id, (("cpu_usage_ratio", i / 7),), 1.0, "logged_in")
             for i, d in enumerate(desktops)
         }
-        e.monitoring.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
+        e.monitoring.per_desktop.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
     for accept in ("", OM):
         encoder, _ = choose_encoder(accept)
         expected = encoder(multi.data).removesuffix(b"# EOF\n")
