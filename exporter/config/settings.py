@@ -78,8 +78,13 @@ class AuthConfig:
         default="",
         metadata=_meta("file holding the security token of temporary AK/SK. Empty: env `security_token_env`"),
     )
-    username: str = field(default="", metadata=_meta("token auth: IAM user name"))
-    domain_name: str = field(default="", metadata=_meta("token auth: account (domain) name"))
+    username: str = field(
+        default="", metadata=_meta("token auth: IAM user name. Empty: env `WORKSPACE_EXPORTER_IAM_USERNAME`")
+    )
+    domain_name: str = field(
+        default="",
+        metadata=_meta("token auth: account (domain) name. Empty: env `WORKSPACE_EXPORTER_IAM_DOMAIN`"),
+    )
     password_file: str = field(
         default="", metadata=_meta("token auth: file holding the IAM password. Empty: env `password_env`")
     )
