@@ -8,17 +8,29 @@ in config.yaml and the chart's values.yaml are compared with the dataclass defau
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import importlib.util
+import math
 import re
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
-from exporter.config.schema import parse_duration
+from exporter.apis import APIS
+from exporter.clock import FakeClock
+from exporter.config.schema import build, parse_duration
+from exporter.config.settings import Config, ConnectionsConfig, MonitoringConfig
 from exporter.config.targets import parse_targets
+from exporter.exposition import catalogue
+from exporter.sources import cloudeye
+from exporter.sources.connections import ConnectionsSource
+from exporter.sources.monitoring import MonitoringSource
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -110,3 +122,216 @@ def test_every_stated_environment_fallback_is_honoured(key: str, name: str) -> N
     (settings,) = parse_targets(raw, env)
     assert _resolved(settings, key) == value
     assert "CES" in " ".join(n for _, n in _env_fallbacks())
+
+
+# --------------------------------------------------------------------------------------
+# Defaults written in config.yaml and the chart's values.yaml
+# --------------------------------------------------------------------------------------
+
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*):(?P<rest>.*)$")
+
+
+def _key_lines(text: str) -> dict[str, str]:
+    """Dotted key path -> its line, for every uncommented key of a YAML file."""
+    out: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        match = _KEY_LINE.match(line)
+        if not match:
+            continue
+        indent = len(match["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        out[".".join([*(k for _, k in stack), match["key"]])] = line
+        if not match["rest"].split(" #")[0].strip():
+            stack.append((indent, match["key"]))
+    return out
+
+
+def _written_defaults(doc: Mapping[str, Any]) -> Iterator[tuple[str, object, object]]:
+    """(key, value as the loader reads it, code default) for every leaf the document sets."""
+    problems: list[str] = []
+    written = build(Config, doc, "", problems)
+    assert problems == []
+    code = Config()
+    for key, _, _ in GEN.config_fields():
+        node: Any = doc
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        got, want = written, code
+        for part in key.split("."):
+            got, want = getattr(got, part), getattr(want, part)
+        yield key, got, want
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "helm/workspace-exporter/values.yaml"])
+def test_stated_defaults_equal_the_code_defaults_unless_marked_as_an_example(path: str) -> None:
+    text = (ROOT / path).read_text("utf-8")
+    doc = yaml.safe_load(text)
+    lines = _key_lines(text)
+    prefix = ""
+    if path.endswith("values.yaml"):
+        doc, prefix = doc["config"], "config."
+    differing = {key: (got, want) for key, got, want in _written_defaults(doc) if got != want}
+    unmarked = {k: v for k, v in differing.items() if "example" not in lines[prefix + k].lower()}
+    assert unmarked == {}, "state the code default, or mark the line '# example: ...'"
+    assert len(list(_written_defaults(doc))) > 50
+
+
+# --------------------------------------------------------------------------------------
+# Figures stated in prose
+# --------------------------------------------------------------------------------------
+
+
+def _ces_calls(desktops: int) -> int:
+    """Cloud Eye calls one refresh costs: per metric, pages until a short page."""
+    page = APIS["ces_batch_v2"].page_limit
+    return len(cloudeye.METRICS) * (desktops // page + 1)
+
+
+def test_cloud_eye_cost_formula_and_figure_match_the_code() -> None:
+    metrics, page = len(cloudeye.METRICS), APIS["ces_batch_v2"].page_limit
+    formula = f"{metrics} × (⌊desktops ÷ {page}⌋ + 1)"
+    calls = _ces_calls(10_000)
+    per_minute = calls / (MonitoringConfig().interval / 60)
+    assert f"that is {formula} calls" in README
+    assert f"10,000 desktops cost at most {calls} calls per 5 minutes (about {per_minute:.0f}/min)" in README
+    assert f"at most {formula} calls per 5 min ({calls} for 10,000)" in README
+    assert f"{metrics} x (desktops/{page} + 1) calls, e.g. {calls} per 5m for 10,000" in CONFIG_YAML
+    assert "⌈desktops ÷ 1000⌉" not in README
+
+
+def _pass_seconds(desktops: int) -> float:
+    """Seconds one monitoring pass over ``desktops`` takes at the default budget and interval."""
+    per_minute = APIS["desktop_monitor"].per_minute
+    source = MonitoringSource(
+        _NoMonitor(), MonitoringConfig(), FakeClock(0.0), _NoInvalid(), lambda: per_minute
+    )
+    source.set_fleet_size(desktops)
+    return source.interval()
+
+
+class _NoMonitor:
+    def desktop_monitor(self, desktop_id: str, start: str, end: str) -> dict[str, Any]:
+        raise AssertionError(desktop_id)
+
+
+def test_desktops_one_budget_covers_matches_the_pacing() -> None:
+    """The largest fleet refreshed every interval, and the stretched pass, as the source paces them."""
+    interval = MonitoringConfig().interval
+    covered = next(n for n in range(1, 5001) if _pass_seconds(n) > interval) - 1
+    per_pass_minute = round(covered / (interval / 60))
+    hours = _pass_seconds(10_000) / 3600
+    per_minute = APIS["desktop_monitor"].per_minute
+    assert (
+        f"default {per_minute:g} calls/min and 5-minute interval one process refreshes up to\n{covered}"
+        in README
+    )
+    assert f"`desktops / {per_pass_minute}` minutes (10,000 desktops: {hours:.2f} h)" in README
+    assert f"covers about {covered} desktops per 5 minutes" in README
+    assert f"up to ~{covered} desktops" in README
+    assert f"(desktops ÷ {per_pass_minute} minutes)" in README
+    assert f"a 5m interval covers {covered} desktops" in CONFIG_YAML
+    assert "covers 500 desktops" not in CONFIG_YAML
+
+
+class _Records:
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    def paginate(self, api: str, items_key: str, params: object = None) -> Iterator[dict[str, Any]]:
+        yield from self.records
+
+
+class _NoInvalid:
+    def invalid_response(self, api: str) -> None:
+        raise AssertionError(api)
+
+
+def measured_bytes_per_dedupe_key(n: int = 20_000) -> float:
+    """Memory the connections source holds per remembered record key, by tracemalloc."""
+    t0 = 1_700_000_040.0
+    records = [
+        {
+            "transaction_id": f"{i:08x}-5b3c-4f7e-9a1d-{i:012x}",
+            "connection_start_time": "2023-11-14T22:10:00Z",
+            "connection_setup_time": "2023-11-14T22:10:05Z",
+            "user_name": f"user{i % 300}",
+            "network_rtt": 12,
+            "e2e_rtt": 30,
+        }
+        for i in range(n)
+    ]
+    cfg = ConnectionsConfig(dedupe_max_keys=10 * n, lookback=30 * 86400)
+    source = ConnectionsSource(_Records(records), cfg, FakeClock(t0), _NoInvalid())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        source.refresh()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert source.snapshot.dedupe_keys == n
+    return (after - before) / n
+
+
+def test_stated_bytes_per_dedupe_key_match_the_measurement() -> None:
+    """Every doc states one figure, within 35 % of what a key really costs (dict growth steps)."""
+    texts = {
+        "README.md": README,
+        "config.yaml": CONFIG_YAML,
+        "values.yaml": (CHART / "values.yaml").read_text("utf-8"),
+        "chart README.md": (CHART / "README.md").read_text("utf-8"),
+        "settings.py": next(
+            str(f.metadata["doc"])
+            for f in dataclasses.fields(ConnectionsConfig)
+            if f.name == "dedupe_max_keys"
+        ),
+    }
+    stated = {name: re.findall(r"~(\d+) bytes", text) for name, text in texts.items()}
+    assert all(stated.values()), stated
+    figures = {int(f) for found in stated.values() for f in found}
+    assert len(figures) == 1, stated
+    (figure,) = figures
+    measured = measured_bytes_per_dedupe_key()
+    assert math.isclose(figure, measured, rel_tol=0.35), (figure, measured)
+    default = ConnectionsConfig().dedupe_max_keys
+    assert f"{default} ≈ {round(figure * default / 1e6)} MB" in texts["settings.py"]
+
+
+# --------------------------------------------------------------------------------------
+# Metric table
+# --------------------------------------------------------------------------------------
+
+_KIND_WORDS = {"gauge": "gauge", "counter": "counter", "histogram": "histogram", "info": "gauge (info)"}
+
+
+def _metric_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and re.fullmatch(rf"`{catalogue.NAMESPACE}_\w+`", cells[0]):
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+@pytest.mark.parametrize("family", catalogue.ALL, ids=lambda f: f.name)
+def test_metric_table_row_states_the_catalogue_type_and_labels(family: catalogue.Family) -> None:
+    cells = _metric_rows()[family.exposed_name]
+    kind_text = cells[1].split(" (")[0] if family.kind != "info" else cells[1]
+    assert kind_text.startswith(_KIND_WORDS[family.kind].split(" (")[0])
+    if family.kind == "info":
+        assert cells[1] == "gauge (info)"
+    stated = set(re.findall(r"`([a-z_]+)`", cells[2].split(" = ")[0].split("; optional")[0]))
+    stated = {label for label in stated if not label.startswith("tag_")}
+    bounded = set(family.labels)
+    assert bounded <= stated, (family.name, stated)
+
+
+def test_metric_table_names_no_family_the_catalogue_lacks() -> None:
+    exposed = {f.exposed_name for f in catalogue.ALL}
+    assert set(_metric_rows()) - exposed == set()
