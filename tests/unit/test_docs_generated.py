@@ -25,11 +25,12 @@ import yaml
 from exporter.apis import APIS
 from exporter.clock import FakeClock
 from exporter.config.schema import build, parse_duration
-from exporter.config.settings import Config, ConnectionsConfig, MonitoringConfig
+from exporter.config.settings import Config, ConnectionsConfig, EventsConfig, MonitoringConfig
 from exporter.config.targets import parse_targets
 from exporter.exposition import catalogue
 from exporter.sources import cloudeye
-from exporter.sources.connections import ConnectionsSource
+from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
+from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,3 +336,31 @@ def test_metric_table_row_states_the_catalogue_type_and_labels(family: catalogue
 def test_metric_table_names_no_family_the_catalogue_lacks() -> None:
     exposed = {f.exposed_name for f in catalogue.ALL}
     assert set(_metric_rows()) - exposed == set()
+
+
+def test_events_call_cap_matches_the_source() -> None:
+    cfg = EventsConfig()
+    per_minute = APIS["os_operations"].per_minute
+    source = EventsSource(_NoOperations(), cfg, FakeClock(0.0), _NoInvalid(), lambda: per_minute)
+    cap = source.cycle_cap(cfg)
+    per_hour = cap * 3600 / cfg.interval
+    assert f"capped at {cap} os-operations calls per refresh ({per_hour:,.0f}/h)" in README
+    assert f"({per_minute:g}/min x {cfg.interval / 60:g}m x {CAP_SHARE:g} = {cap} by default)" in CONFIG_YAML
+
+
+class _NoOperations:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(name)
+
+
+def test_connection_attempts_one_page_per_poll_covers() -> None:
+    """One page per poll holds a window of interval + overlap, widened to whole minutes."""
+    cfg = ConnectionsConfig()
+    page = APIS[API_BY_VERSION[cfg.api]].page_limit
+    window = cfg.interval + cfg.overlap + MARGIN
+    per_hour = page * 3600 / window
+    stated = f"{int(per_hour // 500 * 500):,}"
+    assert (
+        f"60 calls/hour (one page per poll) for up to about {stated} connection attempts"
+        in README.replace("\n", " ")
+    )
