@@ -364,3 +364,43 @@ def test_connection_attempts_one_page_per_poll_covers() -> None:
         f"60 calls/hour (one page per poll) for up to about {stated} connection attempts"
         in README.replace("\n", " ")
     )
+
+
+def _meta_of(cls: type, name: str) -> Mapping[str, Any]:
+    return next(f.metadata for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _stated_limits() -> list[tuple[str, str]]:
+    """(README phrase, what it must read from the code) for the bounds the README states."""
+    from exporter.config import credentials, yamlfile
+    from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig
+    from exporter.sources import event_records, events
+    from exporter.upstream import client, transport
+
+    http = HTTPConfig()
+    return [
+        ("YAML text", f"at most {yamlfile.MAX_BYTES // 1024} KiB of UTF-8 text"),
+        ("YAML nodes", f"at most {yamlfile.MAX_NODES:,} nodes once every alias is expanded"),
+        ("YAML depth", f"at most {yamlfile.MAX_DEPTH} levels of nesting"),
+        ("number length", f"a number written with more than {yamlfile.MAX_NUMBER_CHARS} characters"),
+        ("quoting", f"quotes at most about {yamlfile._EXCERPT} characters of any value"),
+        (
+            "budget bound",
+            f"`budget.per_api.*` is at most {_meta_of(BudgetConfig, 'per_api')['max']:,} per minute",
+        ),
+        ("token refresh", f"at most {_meta_of(AuthConfig, 'token_refresh_before')['max'] // 3600:g} h"),
+        ("key file", f"A key file is read up to {credentials.MAX_SECRET_FILE_BYTES // 1024} KiB"),
+        ("body cap", f"`http.max_body_bytes` (default {http.max_body_bytes // (1 << 20)} MiB)"),
+        ("deadline", f"`http.call_deadline` (default {http.call_deadline:g} s)"),
+        ("export size", f"may be up to {client._FILE_MAX_BYTES // (1 << 20)} MiB"),
+        ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
+        ("desktop list", f"The desktop list stops at {client.MAX_LIST_ITEMS:,} desktops"),
+        ("pages", f"every other listing after {client.MAX_PAGES} pages"),
+        ("event overlap", f"with a {events.OVERLAP}-operation overlap"),
+        ("unknown values", f"capped at {event_records.MAX_UNKNOWN_VALUES} distinct values per label"),
+    ]
+
+
+@pytest.mark.parametrize(("what", "phrase"), _stated_limits(), ids=[w for w, _ in _stated_limits()])
+def test_readme_states_each_bound_as_the_code_has_it(what: str, phrase: str) -> None:
+    assert phrase in " ".join(README.split()), what
