@@ -297,7 +297,7 @@ class Exporter:
         self.client.reconfigure(new)
         if old.monitoring.source != cfg.monitoring.source:
             log.warning(
-                "monitoring.source changed from %s to %s: takes effect after a restart",
+                "monitoring.source changed, takes effect after a restart old=%s new=%s",
                 old.monitoring.source,
                 cfg.monitoring.source,
             )

@@ -114,7 +114,7 @@ class MultiExporter:
                 for e2 in self.exporters:
                     e2.reload_state.successful = False
                 for p in e.problems:
-                    log.error("config reload rejected, keeping the running config: %s", p)
+                    log.error("config reload rejected, keeping the running config problem=%s", p)
                 return False, "config reload rejected: " + "; ".join(e.problems)
             for exporter, settings in zip(self.exporters, new, strict=True):
                 exporter.apply(settings)

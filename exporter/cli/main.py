@@ -137,12 +137,12 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
     try:
         server = HTTPServer(host, port, app, security)
     except OSError as e:
-        log.error("cannot listen on %s: %s", cfg.web.listen_address, e.strerror or e)
+        log.error("cannot listen address=%s error=%s", cfg.web.listen_address, e.strerror or e)
         return 1
     done = stop or threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+        log.info("shutting down signal=%s", signal.Signals(signum).name)
         done.set()
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
@@ -154,8 +154,14 @@ def serve(exporter: MultiExporter, security: WebSecurity | None, stop: threading
         signal.signal(signal.SIGHUP, on_hup)
     exporter.start()
     server.start()
-    log.info("listening url=%s tls=%s basic_auth=%s", server.url, server.tls, auth is not None)
-    print(f"workspace-exporter {__version__} serving {server.url}/metrics", file=sys.stderr, flush=True)
+    log.info(
+        "serving version=%s url=%s tls=%s basic_auth=%s config=%s",
+        __version__,
+        server.url + "/metrics",
+        server.tls,
+        auth is not None,
+        exporter.settings.source or None,
+    )
     while not done.wait(1.0):
         pass
     server.stop()

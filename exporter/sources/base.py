@@ -110,6 +110,7 @@ class SourceHealth:
 
     def failure(self, error: BaseException, duration: float | None = None) -> None:
         text = str(error) if isinstance(error, UpstreamError) else type(error).__name__
+        shown = error if isinstance(error, UpstreamError) else text  # the log spreads its fields
         with self._lock:
             old = self._status
             self._status = SourceStatus(
@@ -122,9 +123,9 @@ class SourceHealth:
                 text,
             )
         if old.up or not old.attempted:
-            log.warning("source refresh failed source=%s error=%s (serving last good data)", self.name, text)
+            log.warning("source refresh failed, serving last good data source=%s error=%s", self.name, shown)
         elif old.last_error != text:
-            log.info("source still failing source=%s error=%s", self.name, text)
+            log.info("source still failing source=%s error=%s", self.name, shown)
 
     def set_duration(self, duration: float) -> None:
         with self._lock:

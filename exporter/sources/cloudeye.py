@@ -261,8 +261,8 @@ class CloudEyeSource:
         except UpstreamError as e:
             if self._failing.get(DISCOVERY_API) != str(e):
                 log.warning(
-                    "cannot list Cloud Eye metrics to discover the dimension, using %s for now "
-                    "(set monitoring.cloudeye_dimension to skip discovery) error=%s",
+                    "cannot list Cloud Eye metrics to discover the dimension, using a fallback for now "
+                    "(set monitoring.cloudeye_dimension to skip discovery) dimension=%s error=%s",
                     FALLBACK_DIMENSION,
                     e,
                 )
@@ -274,7 +274,8 @@ class CloudEyeSource:
         if name is None:
             if not self._fallback_logged:
                 log.warning(
-                    "no Cloud Eye metrics in namespace=%s yet; using dimension=%s until some appear",
+                    "no Cloud Eye metrics in the namespace yet, using a fallback until some appear "
+                    "namespace=%s dimension=%s",
                     cfg.cloudeye_namespace,
                     FALLBACK_DIMENSION,
                 )
@@ -311,7 +312,7 @@ class CloudEyeSource:
         for metric in metrics:
             key, divisor = METRICS[metric]
             if streak >= GIVE_UP_AFTER:
-                log.debug("Cloud Eye looks down; skipping metric=%s this refresh", metric)
+                log.debug("Cloud Eye looks down, skipping a metric this refresh metric=%s", metric)
                 failed.add(metric)
                 continue
             try:
@@ -344,8 +345,8 @@ class CloudEyeSource:
         if points_seen and not matched:
             if not self._unmatched_logged:
                 log.warning(
-                    "Cloud Eye returned %d datapoints but none names a desktop of the inventory in "
-                    "dimension=%s; check monitoring.cloudeye_dimension",
+                    "Cloud Eye datapoints name no desktop of the inventory; check "
+                    "monitoring.cloudeye_dimension datapoints=%d dimension=%s",
                     points_seen,
                     dimension,
                 )
@@ -357,10 +358,10 @@ class CloudEyeSource:
         text = str(error)
         if self._failing.get(metric) != text:
             log.warning(
-                "Cloud Eye query failed metric=%s error=%s (its last values are kept until "
-                "monitoring.max_age)",
+                "Cloud Eye query failed, its last values are kept until monitoring.max_age "
+                "metric=%s error=%s",
                 metric,
-                text,
+                error,
             )
         self._failing[metric] = text
 

@@ -243,7 +243,7 @@ class EventsSource:
                     self._finish(rec.record_id)
                 log.debug("skipping screen recording record_id=%s error=%s", rec.record_id, e)
         if (left > 0) != (self.backlog > 0):  # log the start and the end of a backlog
-            log.info("events backlog recordings=%d cap=%d calls per refresh", left, cap)
+            log.info("events backlog recordings=%d calls_per_refresh=%d", left, cap)
         self.backlog = left
 
     def _read(self, rec: Recording, cap: int) -> None:

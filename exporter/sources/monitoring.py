@@ -187,9 +187,10 @@ class MonitoringSource:
         stretched = self.interval() > self.config.interval
         if stretched and not self._stretched:
             log.warning(
-                "monitoring: %d desktops at %g desktop_monitor calls/min need %.0fs per pass, "
-                "longer than monitoring.interval (%gs); values are kept for %.0fs. Raise "
-                "budget.per_api.desktop_monitor, shard the project, or use monitoring.source: cloudeye",
+                "monitoring: a pass over the desktops takes longer than monitoring.interval, values "
+                "are kept longer. Raise budget.per_api.desktop_monitor, shard the project, or use "
+                "monitoring.source: cloudeye desktops=%d calls_per_minute=%g pass_seconds=%.0f "
+                "interval_seconds=%g max_age_seconds=%.0f",
                 desktops,
                 self._rate(),
                 self.interval(),

@@ -240,7 +240,8 @@ class TokenAuth:
                 if old is None or now >= old.expires_at:
                     raise
                 log.warning(
-                    "IAM token refresh failed, using the current token until %s: %s",
+                    "IAM token refresh failed, using the current token until it expires "
+                    "expires_at=%s error=%s",
                     datetime.fromtimestamp(old.expires_at, tz=UTC).isoformat(),
                     exc,
                 )
@@ -315,7 +316,7 @@ class TokenAuth:
         lifetime = expires_at - now
         refresh_at = max(expires_at - min(self._refresh_before, lifetime / 2), now + _MIN_TOKEN_REUSE_SECONDS)
         log.info(
-            "Obtained an IAM token for user %s (domain %s), expires at %s",
+            "obtained an IAM token user=%s domain=%s expires_at=%s",
             self._username,
             self._domain_name,
             datetime.fromtimestamp(expires_at, tz=UTC).isoformat(),

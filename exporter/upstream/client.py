@@ -257,7 +257,7 @@ class WorkspaceClient:
                 raise error
             attempt += 1
             self._observer.retried(api)
-            log.debug("retrying attempt=%d delay=%.2fs error=%s", attempt, delay, error)
+            log.debug("retrying attempt=%d delay_seconds=%.2f error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
 

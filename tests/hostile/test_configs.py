@@ -227,7 +227,9 @@ def test_reload_of_a_hostile_file_is_rejected_with_the_gauge_at_0(
     assert len(records) == 1, [r.getMessage()[:200] for r in records]
     (record,) = records
     assert record.levelno == logging.ERROR and record.exc_info is None
-    assert record.getMessage().startswith("config reload rejected, keeping the running config: " + start)
+    assert record.getMessage().startswith(
+        "config reload rejected, keeping the running config problem=" + start
+    )
     assert len(record.getMessage()) < 400
 
 

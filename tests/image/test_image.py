@@ -350,8 +350,8 @@ def test_exporter_in_the_image_scrapes_the_fake_api(
     try:
         assert proc.stderr is not None
         output = LineReader(proc.stderr)
-        lines = output.until(r"serving http://\S+/metrics", timeout=60)
-        base = re.search(r"serving (http://\S+)/metrics", lines[-1])[1]
+        lines = output.until(r"msg=serving .*url=http://\S+/metrics", timeout=60)
+        base = re.search(r"url=(http://\S+)/metrics", lines[-1])[1]
         assert _get(f"{base}/-/healthy") == (200, "OK\n")
         deadline = time.monotonic() + 60
         body = ""

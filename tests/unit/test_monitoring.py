@@ -197,11 +197,11 @@ def test_a_fleet_the_budget_cannot_cover_stretches_the_interval_and_keeps_values
     src = MonitoringSource(_Client(), MonitoringConfig(), clock, _Invalid(), lambda: rate["per_minute"])
     src.set_fleet_size(400)  # 400 calls in 5 minutes at 90/min: the budget keeps up
     assert (src.interval(), src.max_age()) == (300.0, 1800.0)
-    assert "need" not in caplog.text
+    assert "pass_seconds" not in caplog.text
     src.set_fleet_size(10_000)  # one pass needs 10,000 / 90 minutes
     assert src.interval() == pytest.approx(10_000 / 90 * 60)
     assert src.max_age() == pytest.approx(1800 + 10_000 / 90 * 60 - 300)
-    assert "10000 desktops at 100 desktop_monitor calls/min need 6667s per pass" in caplog.text
+    assert "desktops=10000 calls_per_minute=100 pass_seconds=6667" in caplog.text
     src.fetch("d1")
     src.publish()
     clock.advance(src.interval())  # a whole stretched pass later the value is still served
