@@ -151,14 +151,17 @@ def convert(path: str, tp: Any, meta: Mapping[str, Any], raw: object, problems: 
     return value
 
 
-def build(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
+def build(
+    cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str], also_known: tuple[str, ...] = ()
+) -> Any:
+    """``cls`` built from ``raw``; ``also_known``: keys a caller handles itself, named in the hint."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in names:
             name = key_name(key)
             where = f"{prefix}.{name}" if prefix else name
-            known = ", ".join(sorted(names))
+            known = ", ".join(sorted(names | set(also_known)))
             problems.append(f"{where}: unknown key (known keys here: {known})")
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):

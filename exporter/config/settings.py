@@ -39,79 +39,247 @@ _ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
 
 @dataclass(frozen=True)
 class EndpointsConfig:
-    workspace: str = field(default="", metadata=_meta("Workspace API base URL"))
-    iam: str = field(default="", metadata=_meta("IAM base URL"))
-    ces: str = field(default="", metadata=_meta("Cloud Eye base URL"))
+    workspace: str = field(
+        default="",
+        metadata=_meta(
+            "Workspace API base URL (`http://` allowed for proxies and tests). Empty: env "
+            "`HUAWEICLOUD_SDK_REGION_WORKSPACE_<REGION>` (upper case, `_` for `-`), else "
+            "`https://workspace.<region>.myhuaweicloud.com`"
+        ),
+    )
+    iam: str = field(
+        default="",
+        metadata=_meta(
+            "IAM base URL (tokens, project discovery). Empty: env `HUAWEICLOUD_SDK_IAM_ENDPOINT`, "
+            "else `https://iam.<region>.myhuaweicloud.com`"
+        ),
+    )
+    ces: str = field(
+        default="",
+        metadata=_meta(
+            "Cloud Eye base URL. Empty: env `HUAWEICLOUD_SDK_REGION_CES_<REGION>` (upper case, `_` "
+            "for `-`), else `https://ces.<region>.myhuaweicloud.com`"
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class AuthConfig:
-    method: str = field(default="aksk", metadata=_meta(choices=("aksk", "token")))
-    ak_file: str = ""
-    sk_file: str = ""
-    security_token_file: str = ""
-    username: str = ""
-    domain_name: str = ""
-    password_file: str = ""
+    method: str = field(
+        default="aksk",
+        metadata=_meta(
+            "`aksk` (sign every request with AK/SK) or `token` (IAM user token; needs `project_id`)",
+            choices=("aksk", "token"),
+        ),
+    )
+    ak_file: str = field(default="", metadata=_meta("file holding the access key. Empty: env `ak_env`"))
+    sk_file: str = field(default="", metadata=_meta("file holding the secret key. Empty: env `sk_env`"))
+    security_token_file: str = field(
+        default="",
+        metadata=_meta("file holding the security token of temporary AK/SK. Empty: env `security_token_env`"),
+    )
+    username: str = field(
+        default="", metadata=_meta("token auth: IAM user name. Empty: env `WORKSPACE_EXPORTER_IAM_USERNAME`")
+    )
+    domain_name: str = field(
+        default="",
+        metadata=_meta("token auth: account (domain) name. Empty: env `WORKSPACE_EXPORTER_IAM_DOMAIN`"),
+    )
+    password_file: str = field(
+        default="", metadata=_meta("token auth: file holding the IAM password. Empty: env `password_env`")
+    )
     # Names of the environment variables to read when no *_file is set (per target).
-    ak_env: str = "HUAWEICLOUD_SDK_AK"
-    sk_env: str = "HUAWEICLOUD_SDK_SK"
-    security_token_env: str = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
-    password_env: str = "WORKSPACE_EXPORTER_IAM_PASSWORD"  # noqa: S105 - a variable name
+    ak_env: str = field(
+        default="HUAWEICLOUD_SDK_AK",
+        metadata=_meta("environment variable the access key is read from when `ak_file` is empty"),
+    )
+    sk_env: str = field(
+        default="HUAWEICLOUD_SDK_SK",
+        metadata=_meta("environment variable the secret key is read from when `sk_file` is empty"),
+    )
+    security_token_env: str = field(
+        default="HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        metadata=_meta("environment variable of the security token when `security_token_file` is empty"),
+    )
+    password_env: str = field(
+        default="WORKSPACE_EXPORTER_IAM_PASSWORD",
+        metadata=_meta("environment variable of the IAM password when `password_file` is empty"),
+    )
     # IAM tokens live 24 hours: refreshing earlier than that before expiry would refresh constantly.
     token_refresh_before: float = field(
-        default=3600.0, metadata=_meta(duration=True, minimum=60, maximum=23 * 3600)
+        default=3600.0,
+        metadata=_meta(
+            "fetch a new IAM token this long before the current one expires (tokens live 24 h); "
+            'a 401 "token expires" refreshes once at once',
+            duration=True,
+            minimum=60,
+            maximum=23 * 3600,
+        ),
     )
 
 
 @dataclass(frozen=True)
 class HTTPConfig:
-    connect_timeout: float = field(default=5.0, metadata=_meta(duration=True, minimum=0.1, maximum=300))
-    read_timeout: float = field(default=30.0, metadata=_meta(duration=True, minimum=0.1, maximum=600))
-    tls_verify: bool = True
-    ca_file: str = ""
-    max_retries: int = field(default=3, metadata=_meta(minimum=0, maximum=10))
-    retry_max_elapsed: float = field(default=60.0, metadata=_meta(duration=True, minimum=0, maximum=900))
-    backoff_initial: float = field(default=1.0, metadata=_meta(duration=True, minimum=0.01, maximum=60))
-    backoff_max: float = field(default=30.0, metadata=_meta(duration=True, minimum=0.01, maximum=600))
-    throttle_backoff: float = field(default=3.0, metadata=_meta(duration=True, minimum=0, maximum=60))
+    connect_timeout: float = field(
+        default=5.0,
+        metadata=_meta("TCP/TLS connect timeout per upstream call", duration=True, minimum=0.1, maximum=300),
+    )
+    read_timeout: float = field(
+        default=30.0,
+        metadata=_meta("time to wait for each read of the answer", duration=True, minimum=0.1, maximum=600),
+    )
+    tls_verify: bool = field(default=True, metadata=_meta("verify upstream TLS certificates"))
+    ca_file: str = field(
+        default="", metadata=_meta("extra CA bundle (PEM), e.g. for a TLS-intercepting proxy")
+    )
+    max_retries: int = field(
+        default=3,
+        metadata=_meta("retries after 429, 5xx or network errors", minimum=0, maximum=10),
+    )
+    retry_max_elapsed: float = field(
+        default=60.0,
+        metadata=_meta(
+            "stop retrying once a call has taken this long", duration=True, minimum=0, maximum=900
+        ),
+    )
+    backoff_initial: float = field(
+        default=1.0,
+        metadata=_meta(
+            "first backoff; doubles per retry, with full jitter", duration=True, minimum=0.01, maximum=60
+        ),
+    )
+    backoff_max: float = field(
+        default=30.0,
+        metadata=_meta("largest single backoff", duration=True, minimum=0.01, maximum=600),
+    )
+    throttle_backoff: float = field(
+        default=3.0,
+        metadata=_meta(
+            "minimum wait after a 429 (Huawei advises 2–5 s); `Retry-After` is honoured",
+            duration=True,
+            minimum=0,
+            maximum=60,
+        ),
+    )
     # Total time for one exchange (connect, headers and whole body), whatever the socket timeouts.
-    call_deadline: float = field(default=60.0, metadata=_meta(duration=True, minimum=1, maximum=900))
+    call_deadline: float = field(
+        default=60.0,
+        metadata=_meta(
+            "total time of one exchange, headers and whole body (see [Upstream](#upstream))",
+            duration=True,
+            minimum=1,
+            maximum=900,
+        ),
+    )
     # Largest decoded (decompressed) answer body: 500 desktops of detail at up to ~6 kB each
     # (about 3 MB) is the largest documented page; 8 MiB leaves room without risking the pod limit.
-    max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_meta(minimum=65536, maximum=1 << 30))
+    max_body_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_meta("largest answer body in bytes, counted decompressed", minimum=65536, maximum=1 << 30),
+    )
 
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    per_api: dict[str, float] = field(default_factory=dict, metadata=_meta(maximum=1_000_000))
-    burst: int = field(default=5, metadata=_meta(minimum=1, maximum=1000))
-    max_concurrency: int = field(default=4, metadata=_meta(minimum=1, maximum=64))
-    throttle_recovery: float = field(default=120.0, metadata=_meta(duration=True, minimum=1, maximum=3600))
+    per_api: dict[str, float] = field(
+        default_factory=dict,
+        metadata=_meta(
+            "requests per minute per API, e.g. `{desktop_monitor: 100}`; unlisted APIs keep the "
+            "defaults of [Request budget](#request-budget)",
+            maximum=1_000_000,
+        ),
+    )
+    burst: int = field(
+        default=5, metadata=_meta("requests an idle API may send back to back", minimum=1, maximum=1000)
+    )
+    max_concurrency: int = field(
+        default=4, metadata=_meta("upstream calls in flight at once, across all APIs", minimum=1, maximum=64)
+    )
+    throttle_recovery: float = field(
+        default=120.0,
+        metadata=_meta(
+            "after a 429 an API's rate is halved, then climbs back linearly over this time",
+            duration=True,
+            minimum=1,
+            maximum=3600,
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class InventoryConfig:
-    interval: float = field(default=300.0, metadata=_meta(duration=True, minimum=30, maximum=86400))
-    tag_labels: list[str] = field(default_factory=list)
-    user_name_label: bool = True
+    interval: float = field(
+        default=300.0,
+        metadata=_meta("desktop list refresh", duration=True, minimum=30, maximum=86400),
+    )
+    tag_labels: list[str] = field(
+        default_factory=list,
+        metadata=_meta("desktop tag keys to add to `desktop_info` as `tag_<key>`"),
+    )
+    user_name_label: bool = field(default=True, metadata=_meta("keep `user_name` on `desktop_info`"))
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    enabled: bool = True
-    interval: float = field(default=300.0, metadata=_meta(duration=True, minimum=60, maximum=86400))
-    window: float = field(default=3600.0, metadata=_meta(duration=True, minimum=3600, maximum=30 * 86400))
-    max_age: float = field(default=1800.0, metadata=_meta(duration=True, minimum=60, maximum=7 * 86400))
+    enabled: bool = field(default=True, metadata=_meta("per-desktop monitoring data"))
+    interval: float = field(
+        default=300.0,
+        metadata=_meta(
+            "how often each desktop is refreshed; Cloud Eye aggregates every 5 minutes",
+            duration=True,
+            minimum=60,
+            maximum=86400,
+        ),
+    )
+    window: float = field(
+        default=3600.0,
+        metadata=_meta(
+            "query window per call (the API requires at least 1 hour)",
+            duration=True,
+            minimum=3600,
+            maximum=30 * 86400,
+        ),
+    )
+    max_age: float = field(
+        default=1800.0,
+        metadata=_meta(
+            "values not refreshed for this long are dropped (at least `monitoring.interval`)",
+            duration=True,
+            minimum=60,
+            maximum=7 * 86400,
+        ),
+    )
     # Where the per-desktop metrics come from: one desktop-monitor call per desktop, Cloud Eye
     # batch queries (see sources/cloudeye.py), or auto: whichever fits the fleet and the budget
     # (see sources/monitoring_paths.py).
-    source: str = field(default="auto", metadata=_meta(choices=("auto", "workspace", "cloudeye")))
-    cloudeye_namespace: str = "SYS.Workspace"
+    source: str = field(
+        default="auto",
+        metadata=_meta(
+            "`auto` (per-desktop calls while the fleet fits the budget, Cloud Eye when not), "
+            "`workspace` (one desktop-monitor call per desktop) or `cloudeye` (batch queries); "
+            "see [Monitoring source](#monitoring-source-auto-per-desktop-calls-cloud-eye); "
+            "a reload switches at once",
+            choices=("auto", "workspace", "cloudeye"),
+        ),
+    )
+    cloudeye_namespace: str = field(
+        default="SYS.Workspace", metadata=_meta("Cloud Eye namespace of the desktop metrics")
+    )
     # Cloud Eye dimension whose value is the desktop id; "" = discover from the metric list at start-up.
-    cloudeye_dimension: str = ""
+    cloudeye_dimension: str = field(
+        default="",
+        metadata=_meta("Cloud Eye dimension holding the desktop id. Empty: discovered at start-up"),
+    )
     # Cloud Eye queries end this long before now, so datapoints still being ingested are not missed.
-    cloudeye_delay: float = field(default=60.0, metadata=_meta(duration=True, minimum=0, maximum=3600))
+    cloudeye_delay: float = field(
+        default=60.0,
+        metadata=_meta(
+            "Cloud Eye queries end this long before now (ingestion lag)",
+            duration=True,
+            minimum=0,
+            maximum=3600,
+        ),
+    )
 
 
 CONNECTION_LABELS = ("user_name", "computer_name", "desktop_id", "terminal_type")
@@ -121,61 +289,183 @@ CONNECTION_LABELS = ("user_name", "computer_name", "desktop_id", "terminal_type"
 class ConnectionsConfig:
     """Login/connection records: counters and latency histograms."""
 
-    enabled: bool = True
-    api: str = field(default="v2", metadata=_meta(choices=("v2", "v1.0")))
-    interval: float = field(default=60.0, metadata=_meta(duration=True, minimum=30, maximum=3600))
-    overlap: float = field(default=300.0, metadata=_meta(duration=True, minimum=0, maximum=86400))
-    lookback: float = field(default=0.0, metadata=_meta(duration=True, minimum=0, maximum=30 * 86400))
-    extra_labels: list[str] = field(default_factory=list)
-    max_label_sets: int = field(default=1000, metadata=_meta(minimum=1, maximum=100000))
+    enabled: bool = field(
+        default=True,
+        metadata=_meta("connection-record counters and histograms (read at start-up)"),
+    )
+    api: str = field(
+        default="v2",
+        metadata=_meta(
+            "`v2` = `GET /v2/{project_id}/connections/desktops`; `v1.0` = legacy "
+            "`GET /v1.0/{project_id}/desktop-users/login-records` (no rtt, no transaction_id)",
+            choices=("v2", "v1.0"),
+        ),
+    )
+    interval: float = field(
+        default=60.0, metadata=_meta("poll interval", duration=True, minimum=30, maximum=3600)
+    )
+    overlap: float = field(
+        default=300.0,
+        metadata=_meta(
+            "each poll re-reads this much before the previous poll's end, so late-arriving records "
+            "are still counted (once); keep ≥ `1m`",
+            duration=True,
+            minimum=0,
+            maximum=86400,
+        ),
+    )
+    lookback: float = field(
+        default=0.0,
+        metadata=_meta(
+            "at start-up also count records up to this long before the start (read at start-up)",
+            duration=True,
+            minimum=0,
+            maximum=30 * 86400,
+        ),
+    )
+    extra_labels: list[str] = field(
+        default_factory=list,
+        metadata=_meta(
+            "extra counter labels from `user_name`, `computer_name`, `desktop_id`, `terminal_type` — "
+            "**cardinality warning**: every combination is a series for ever"
+        ),
+    )
+    max_label_sets: int = field(
+        default=1000,
+        metadata=_meta(
+            "hard cap on distinct extra-label combinations; more are counted under `other` and in "
+            "`connection_label_overflow_total`",
+            minimum=1,
+            maximum=100000,
+        ),
+    )
     # Bound of the set of record keys remembered to count each record once (see README).
-    dedupe_max_keys: int = field(default=200_000, metadata=_meta(minimum=1000, maximum=10_000_000))
+    dedupe_max_keys: int = field(
+        default=200_000,
+        metadata=_meta(
+            "bound of the de-duplication key set (~400 bytes per key, so 200000 ≈ 80 MB; normally only "
+            "the last ~7 minutes of records are held; read at start-up)",
+            minimum=1000,
+            maximum=10_000_000,
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class EventsConfig:
     """Key desktop events from screen recordings."""
 
-    enabled: bool = True
-    interval: float = field(default=60.0, metadata=_meta(duration=True, minimum=30, maximum=3600))
-    recordings_window: float = field(
-        default=86400.0, metadata=_meta(duration=True, minimum=3600, maximum=15 * 86400)
+    enabled: bool = field(
+        default=True, metadata=_meta("key desktop events from screen recordings (read at start-up)")
     )
-    lookback: float = field(default=0.0, metadata=_meta(duration=True, minimum=0, maximum=15 * 86400))
-    event_types: list[str] = field(default_factory=list)
-    event_levels: list[str] = field(default_factory=list)
-    desktop_id_label: bool = True
+    interval: float = field(
+        default=60.0,
+        metadata=_meta(
+            "how often recordings are listed and live ones re-read", duration=True, minimum=30, maximum=3600
+        ),
+    )
+    recordings_window: float = field(
+        default=86400.0,
+        metadata=_meta(
+            "recordings that started this long ago are listed; a recording running longer drops out",
+            duration=True,
+            minimum=3600,
+            maximum=15 * 86400,
+        ),
+    )
+    lookback: float = field(
+        default=0.0,
+        metadata=_meta(
+            "at start-up, also count events up to this long before the start (at most "
+            "`events.recordings_window`)",
+            duration=True,
+            minimum=0,
+            maximum=15 * 86400,
+        ),
+    )
+    event_types: list[str] = field(
+        default_factory=list, metadata=_meta("only count these types (APP, FILE, REG, HDP); empty: all")
+    )
+    event_levels: list[str] = field(
+        default_factory=list, metadata=_meta("only count these levels (info, alarm, error); empty: all")
+    )
+    desktop_id_label: bool = field(
+        default=True,
+        metadata=_meta("`false`: counts aggregate per type/id/level (very large fleets)"),
+    )
     # os-operations calls per refresh; 0 = 80% of what the os_operations budget allows per interval.
-    max_calls_per_cycle: int = field(default=0, metadata=_meta(minimum=0, maximum=100000))
+    max_calls_per_cycle: int = field(
+        default=0,
+        metadata=_meta(
+            "os-operations calls per refresh (0: 80% of the os_operations budget per interval); a "
+            "backlog takes several refreshes, newest first",
+            minimum=0,
+            maximum=100000,
+        ),
+    )
     # Newest recordings considered per refresh (bounds the screen-records listing and memory).
-    max_recordings: int = field(default=10000, metadata=_meta(minimum=1, maximum=100000))
+    max_recordings: int = field(
+        default=10000, metadata=_meta("newest recordings considered per refresh", minimum=1, maximum=100000)
+    )
 
 
 @dataclass(frozen=True)
 class WebConfig:
-    listen_address: str = f":{DEFAULT_PORT}"
-    config_file: str = ""
-    ready_timeout: float = field(default=120.0, metadata=_meta(duration=True, minimum=0, maximum=3600))
+    listen_address: str = field(
+        default=f":{DEFAULT_PORT}",
+        metadata=_meta("HOST:PORT to serve on; `--web.listen-address` overrides it"),
+    )
+    config_file: str = field(
+        default="",
+        metadata=_meta("TLS / basic auth file (see [TLS and basic auth](#tls-and-basic-auth))"),
+    )
+    ready_timeout: float = field(
+        default=120.0,
+        metadata=_meta(
+            "see `/-/ready` under [Command line](#command-line)", duration=True, minimum=0, maximum=3600
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class LogConfig:
-    level: str = field(default="info", metadata=_meta(choices=("debug", "info", "warn", "error")))
-    format: str = field(default="logfmt", metadata=_meta(choices=("logfmt", "json")))
+    level: str = field(
+        default="info", metadata=_meta("log level", choices=("debug", "info", "warn", "error"))
+    )
+    format: str = field(default="logfmt", metadata=_meta("log line format", choices=("logfmt", "json")))
 
 
 @dataclass(frozen=True)
 class ShardConfig:
     """Split one project's desktops over ``count`` processes by a stable hash of desktop_id."""
 
-    index: int = field(default=0, metadata=_meta(minimum=0, maximum=1023))
-    count: int = field(default=1, metadata=_meta(minimum=1, maximum=1024))
+    index: int = field(
+        default=0,
+        metadata=_meta(
+            "keep only desktops with `crc32(desktop_id) mod count == index`; env "
+            "`WORKSPACE_EXPORTER_SHARD_INDEX` overrides it",
+            minimum=0,
+            maximum=1023,
+        ),
+    )
+    count: int = field(
+        default=1,
+        metadata=_meta(
+            "number of shards; env `WORKSPACE_EXPORTER_SHARD_COUNT` overrides it", minimum=1, maximum=1024
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class Config:
-    region: str = ""
-    project_id: str = ""
+    region: str = field(default="", metadata=_meta("region id, e.g. `ap-southeast-1` (required)"))
+    project_id: str = field(
+        default="",
+        metadata=_meta(
+            "project the desktops belong to. Empty: env `HUAWEICLOUD_SDK_PROJECT_ID`, else discovered "
+            "from IAM by region name (AK/SK auth only)"
+        ),
+    )
     endpoints: EndpointsConfig = field(default_factory=EndpointsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     http: HTTPConfig = field(default_factory=HTTPConfig)
@@ -187,8 +477,18 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
     # Add project_id/region labels: "auto" = only when more than one target is configured.
-    target_labels: str = field(default="auto", metadata=_meta(choices=("auto", "always")))
+    target_labels: str = field(
+        default="auto",
+        metadata=_meta(
+            "add `project_id`/`region` labels: `auto` = only with more than one target, `always`",
+            choices=("auto", "always"),
+        ),
+    )
     shard: ShardConfig = field(default_factory=ShardConfig)
+
+
+# Top-level keys read before the dataclasses see the document (exporter.config.targets).
+TOP_LEVEL_ONLY_KEYS = ("targets",)
 
 
 @dataclass(frozen=True)
@@ -356,7 +656,7 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError([f"config: the top level must be a mapping of keys (got {type(raw).__name__})"])
     raw = dict(raw)
     _apply_shard_env(raw, env, problems)
-    cfg: Config = _build(Config, raw, "", problems)
+    cfg: Config = _build(Config, raw, "", problems, TOP_LEVEL_ONLY_KEYS)
     _validate(cfg, problems)
     if problems:
         raise ConfigError(problems)

@@ -55,3 +55,18 @@ def test_a_key_under_another_section_does_not_count() -> None:
     assert _documented(doc, "inventory.interval")
     assert not _documented(doc, "monitoring.interval")
     assert not _documented(doc, "inventory.interval.seconds")
+
+
+def test_unknown_top_level_key_names_every_valid_top_level_key() -> None:
+    """The hint lists each Config field and ``targets``, which the targets loader reads."""
+    from exporter.config.settings import TOP_LEVEL_ONLY_KEYS
+    from exporter.config.targets import parse_targets
+    from exporter.errors import ConfigError
+
+    env = {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk", "HUAWEICLOUD_SDK_PROJECT_ID": "p"}
+    with pytest.raises(ConfigError) as err:
+        parse_targets({"region": "ap-southeast-1", "regoin": "x"}, env)
+    (line,) = [p for p in err.value.problems if p.startswith("regoin:")]
+    listed = line.split("known keys here: ", 1)[1].rstrip(")").split(", ")
+    assert listed == sorted([f.name for f in dataclasses.fields(Config)] + list(TOP_LEVEL_ONLY_KEYS))
+    assert "targets" in listed
