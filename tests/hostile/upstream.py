@@ -150,6 +150,12 @@ class HostileUpstream:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def end_headers(self) -> None:
+                # Every answer ends its connection (close_connection below): say so, or the
+                # client may reuse a socket the server is closing and read a reset instead.
+                self.send_header("Connection", "close")
+                super().end_headers()
+
             def _do(self) -> None:
                 u = urlsplit(self.path)
                 length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
@@ -178,7 +184,6 @@ class HostileUpstream:
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(data)))
-        h.send_header("Connection", "close")
         h.end_headers()
         self._write(h, data)
 
