@@ -118,7 +118,8 @@ class Child:
         return self.proc.pid
 
     def log_tail(self, lines: int = 30) -> str:
-        self._log.flush()
+        if not self._log.closed:  # stop() closes it
+            self._log.flush()
         try:
             return "\n".join(self.log_path.read_text().splitlines()[-lines:])
         except OSError:

@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Hashable, Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import make_wsgi_app
@@ -89,22 +90,43 @@ def with_render_header(app: WSGIApp, multi: MultiExporter) -> WSGIApp:
     return wrapped
 
 
-SERVING_CPU = [0.0]  # thread CPU seconds spent in the exporter server's request threads
+SERVING_CPU = [0.0]  # thread CPU seconds the exporter server's workers spent in the app
+_LOOP_TID: list[int] = []  # native id of the exporter server's event-loop thread
 
 
 def time_requests(srv: HTTPServer) -> None:
-    """Count the CPU time of every request thread of ``srv`` (parse, app, write) in SERVING_CPU."""
-    httpd = srv._httpd  # the benchmark instruments the server's request threads
-    handle = httpd.process_request_thread
+    """Count the serving CPU of ``srv``: its app calls on the worker threads (SERVING_CPU) and
+    its event-loop thread (accept, parse, TLS, write; read from /proc at stats time)."""
+    loop = srv._server  # the benchmark instruments the server's threads
+    app = loop._app
 
-    def timed(request: Any, client_address: Any) -> None:
+    def timed(environ: Environ, start: StartResponse) -> Iterable[bytes]:
         c0 = time.thread_time()
         try:
-            handle(request, client_address)
+            return app(environ, start)
         finally:
             SERVING_CPU[0] += time.thread_time() - c0
 
-    httpd.process_request_thread = timed  # type: ignore[method-assign]
+    loop._app = timed
+    _LOOP_TID.append(0)
+
+    def remember() -> None:
+        native = loop._thread.native_id
+        if native is not None:
+            _LOOP_TID[0] = native
+
+    threading.Timer(0.5, remember).start()
+
+
+def _loop_cpu() -> float:
+    """CPU seconds of the event-loop thread (utime + stime of /proc/self/task/<tid>/stat)."""
+    if not _LOOP_TID or not _LOOP_TID[0]:
+        return 0.0
+    try:
+        fields = Path(f"/proc/self/task/{_LOOP_TID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
@@ -122,7 +144,7 @@ def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
         "renders": multi.exposition.renders,
         "render": dataclasses.asdict(multi.exposition.stats),
         "process_cpu": sum(os.times()[:2]),
-        "serving_cpu": SERVING_CPU[0],
+        "serving_cpu": SERVING_CPU[0] + _loop_cpu(),
         "data_changes": watcher.changes,
         "data_changes_by_part": watcher.by_part,
         "desktops": desktops,

@@ -344,6 +344,10 @@ class MonitoringRunner(threading.Thread):
             self.source.publish()
             self._last_publish = now
             self._publish_now = False
+        if not self.source.config.enabled:
+            # Nothing is dispatched (paused while Cloud Eye serves, or disabled by a reload): the
+            # due desktops stay due, so waiting for them would spin. Look again within a second.
+            return min(every, 1.0)
         wait = every
         if self._heap and len(self._inflight) < self._workers:
             wait = min(wait, max(0.0, self._heap[0][0] - now))

@@ -131,6 +131,19 @@ def _run_for(runner: MonitoringRunner, clock: FakeClock, seconds: float) -> None
     raise AssertionError("runner did not make progress")
 
 
+def test_a_paused_source_waits_instead_of_spinning_on_desktops_that_are_due() -> None:
+    ids = [f"d{i}" for i in range(20)]
+    runner, source, clock = _runner(ids)
+    source.config.enabled = False  # type: ignore[misc]  # paused: Cloud Eye serves
+    pool = _InlinePool()
+    waits = [runner.step(pool) for _ in range(3)]  # type: ignore[arg-type]
+    assert source.fetched == []
+    assert all(w > 0 for w in waits), waits  # a zero wait is a busy loop in the real runner
+    source.config.enabled = True  # type: ignore[misc]
+    _run_for(runner, clock, 1.0)
+    assert set(source.fetched) == set(ids)
+
+
 def test_first_data_is_published_at_once_then_at_most_once_a_minute() -> None:
     ids = [f"d{i}" for i in range(20)]
     runner, source, clock = _runner(ids)
