@@ -230,7 +230,7 @@ MONITORED_DESKTOPS = Family(
     "monitored_desktops", "gauge", "Desktops with monitoring data younger than monitoring.max_age."
 )
 MONITORING_PATH = Family(
-    "exporter_monitoring_path",
+    "monitoring_path",
     "gauge",
     "1 for the path desktop monitoring data comes by now (workspace: per-desktop desktop_monitor "
     "calls; cloudeye_v2 / cloudeye_v1: Cloud Eye batch queries), 0 for the others; all 0 before "
