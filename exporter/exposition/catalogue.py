@@ -245,6 +245,11 @@ CONFIG_RELOAD_SUCCESS = Family(
 CONFIG_RELOAD_TIME = Family(
     "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
 )
+RENDER_ERRORS = Family(
+    "render_errors",
+    "counter",
+    "Renders of the exposition that failed; the last good exposition is served meanwhile.",
+)
 
 # --- Connection records (exporter/sources/connections.py) ---------------------------------
 _CONN = "each connection record counted once, refreshed every connections.interval"
@@ -353,6 +358,7 @@ ALL: tuple[Family, ...] = (
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIME,
+    RENDER_ERRORS,
     *CONNECTION_FAMILIES,
     *EVENT_FAMILIES,
 )
