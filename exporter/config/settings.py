@@ -676,8 +676,3 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
 def read_yaml(path: str | os.PathLike[str]) -> object:
     """The parsed YAML document at ``path``, read within the bounds of :mod:`exporter.config.yamlfile`."""
     return load_yaml_file(path, "config", path_key="--config.file", bare_paths=True)
-
-
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve a single-target YAML config at ``path``. Raises ConfigError."""
-    return dataclasses.replace(parse_config(read_yaml(path), env), source=str(path))

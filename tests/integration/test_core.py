@@ -274,9 +274,10 @@ def test_reload_applies_a_valid_config_and_keeps_counters(
         monkeypatch.setenv(k, v)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(fake_api.config()))
-    from exporter.config.settings import load_config
+    from exporter.config.targets import load_targets
 
-    r = start_exporter(fast(load_config(path)))
+    (settings,) = load_targets(path)
+    r = start_exporter(fast(settings))
     wait_for(lambda: _monitored(r, 10))
     calls = r.value(NS + "api_requests_total", api="desktop_monitor", code="200")
     path.write_text(yaml.safe_dump(fake_api.config(inventory={"tag_labels": ["env"]})))
