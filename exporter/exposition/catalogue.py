@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from exporter.sources.connection_records import RTT_BUCKETS, SETUP_BUCKETS
 from exporter.sources.event_records import LABELS as EVENT_LABELS
 
 NAMESPACE = "huaweicloud_workspace"
@@ -311,9 +310,6 @@ CONNECTION_FAMILIES: tuple[Family, ...] = (
     CONNECTION_LABEL_OVERFLOW,
     CONNECTION_DEDUPE_KEYS,
 )
-# The source counts into these bounds; the exposition shows them as they are.
-CONNECTION_RTT_BUCKETS = RTT_BUCKETS
-CONNECTION_SETUP_BUCKETS = SETUP_BUCKETS
 # --- end of connection records -------------------------------------------------------------
 
 # --- Key desktop events (exporter/sources/events.py) --------------------------------------
