@@ -174,7 +174,11 @@ class CachedExposition:
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
                 self.stats.errors += 1
                 if not failing:  # once per run of failures, not every poll
-                    log.warning("exposition refresh failed error_type=%s error=%s", type(e).__name__, e)
+                    log.warning(
+                        "render failed, serving the previous exposition error_type=%s error=%s",
+                        type(e).__name__,
+                        e,
+                    )
                 failing = True
             else:
                 failing = False
