@@ -291,7 +291,10 @@ class ConnectionsConfig:
 
     enabled: bool = field(
         default=True,
-        metadata=_meta("connection-record counters and histograms (read at start-up)"),
+        metadata=_meta(
+            "connection-record counters and histograms (a reload switches them, but "
+            "if they were off at start-up, turning them on needs a restart)"
+        ),
     )
     api: str = field(
         default="v2",
@@ -356,7 +359,11 @@ class EventsConfig:
     """Key desktop events from screen recordings."""
 
     enabled: bool = field(
-        default=True, metadata=_meta("key desktop events from screen recordings (read at start-up)")
+        default=True,
+        metadata=_meta(
+            "key desktop events from screen recordings (a reload switches them, but "
+            "if they were off at start-up, turning them on needs a restart)"
+        ),
     )
     interval: float = field(
         default=60.0,
