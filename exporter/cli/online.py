@@ -217,7 +217,7 @@ class TargetCheck:
         if items is None and json_body is not None and items_key in body:
             return body  # an explicit null: a POST query with nothing in its window
         if not isinstance(items, list):
-            raise InvalidResponseError(api, 200, host=self._host(api), cause=f"missing list {items_key!r}")
+            raise InvalidResponseError(api, 200, host=self._host(api), cause=f"body has no {items_key} list")
         return body
 
     # ------------------------------------------------------------------ checks

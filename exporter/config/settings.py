@@ -291,7 +291,10 @@ class ConnectionsConfig:
 
     enabled: bool = field(
         default=True,
-        metadata=_meta("connection-record counters and histograms (read at start-up)"),
+        metadata=_meta(
+            "connection-record counters and histograms (a reload switches them, but "
+            "if they were off at start-up, turning them on needs a restart)"
+        ),
     )
     api: str = field(
         default="v2",
@@ -356,7 +359,11 @@ class EventsConfig:
     """Key desktop events from screen recordings."""
 
     enabled: bool = field(
-        default=True, metadata=_meta("key desktop events from screen recordings (read at start-up)")
+        default=True,
+        metadata=_meta(
+            "key desktop events from screen recordings (a reload switches them, but "
+            "if they were off at start-up, turning them on needs a restart)"
+        ),
     )
     interval: float = field(
         default=60.0,
@@ -676,8 +683,3 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
 def read_yaml(path: str | os.PathLike[str]) -> object:
     """The parsed YAML document at ``path``, read within the bounds of :mod:`exporter.config.yamlfile`."""
     return load_yaml_file(path, "config", path_key="--config.file", bare_paths=True)
-
-
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve a single-target YAML config at ``path``. Raises ConfigError."""
-    return dataclasses.replace(parse_config(read_yaml(path), env), source=str(path))

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from exporter.sources.connection_records import RTT_BUCKETS, SETUP_BUCKETS
 from exporter.sources.event_records import LABELS as EVENT_LABELS
 
 NAMESPACE = "huaweicloud_workspace"
@@ -230,7 +229,7 @@ MONITORED_DESKTOPS = Family(
     "monitored_desktops", "gauge", "Desktops with monitoring data younger than monitoring.max_age."
 )
 MONITORING_PATH = Family(
-    "exporter_monitoring_path",
+    "monitoring_path",
     "gauge",
     "1 for the path desktop monitoring data comes by now (workspace: per-desktop desktop_monitor "
     "calls; cloudeye_v2 / cloudeye_v1: Cloud Eye batch queries), 0 for the others; all 0 before "
@@ -244,6 +243,11 @@ CONFIG_RELOAD_SUCCESS = Family(
 )
 CONFIG_RELOAD_TIME = Family(
     "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
+)
+RENDER_ERRORS = Family(
+    "render_errors",
+    "counter",
+    "Renders of the exposition that failed; the last good exposition is served meanwhile.",
 )
 
 # --- Connection records (exporter/sources/connections.py) ---------------------------------
@@ -306,9 +310,6 @@ CONNECTION_FAMILIES: tuple[Family, ...] = (
     CONNECTION_LABEL_OVERFLOW,
     CONNECTION_DEDUPE_KEYS,
 )
-# The source counts into these bounds; the exposition shows them as they are.
-CONNECTION_RTT_BUCKETS = RTT_BUCKETS
-CONNECTION_SETUP_BUCKETS = SETUP_BUCKETS
 # --- end of connection records -------------------------------------------------------------
 
 # --- Key desktop events (exporter/sources/events.py) --------------------------------------
@@ -353,6 +354,7 @@ ALL: tuple[Family, ...] = (
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIME,
+    RENDER_ERRORS,
     *CONNECTION_FAMILIES,
     *EVENT_FAMILIES,
 )

@@ -34,7 +34,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from exporter.exposition.catalogue import NAMESPACE
+from exporter.exposition.catalogue import RENDER_ERRORS
 from exporter.exposition.lines import Block, Encoder, Headers, render_pieces
 
 log = logging.getLogger(__name__)
@@ -85,11 +85,8 @@ class _Own(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._live.collect()
-        yield CounterMetricFamily(
-            f"{NAMESPACE}_render_errors",
-            "Renders of the exposition that failed; the last good exposition is served meanwhile.",
-            value=self._stats.errors,
-        )
+        f = RENDER_ERRORS
+        yield CounterMetricFamily(f.full_name, f.help, value=self._stats.errors)
 
 
 class CachedExposition:
@@ -177,7 +174,11 @@ class CachedExposition:
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
                 self.stats.errors += 1
                 if not failing:  # once per run of failures, not every poll
-                    log.warning("exposition refresh failed error_type=%s error=%s", type(e).__name__, e)
+                    log.warning(
+                        "render failed, serving the previous exposition error_type=%s error=%s",
+                        type(e).__name__,
+                        e,
+                    )
                 failing = True
             else:
                 failing = False

@@ -88,8 +88,12 @@ class StatusCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(m.UP.full_name, m.UP.help, labels=list(m.UP.labels))
-        last = GaugeMetricFamily(m.LAST_REFRESH.full_name, m.LAST_REFRESH.help, labels=["source"])
-        dur = GaugeMetricFamily(m.REFRESH_DURATION.full_name, m.REFRESH_DURATION.help, labels=["source"])
+        last = GaugeMetricFamily(
+            m.LAST_REFRESH.full_name, m.LAST_REFRESH.help, labels=list(m.LAST_REFRESH.labels)
+        )
+        dur = GaugeMetricFamily(
+            m.REFRESH_DURATION.full_name, m.REFRESH_DURATION.help, labels=list(m.REFRESH_DURATION.labels)
+        )
         for h in self._healths():
             s = h.status
             up.add_metric([s.name], 1.0 if s.up else 0.0)
@@ -97,7 +101,9 @@ class StatusCollector(Collector):
                 last.add_metric([s.name], s.last_success)
             if s.attempted:
                 dur.add_metric([s.name], s.last_duration)
-        budget = GaugeMetricFamily(m.API_BUDGET.full_name, m.API_BUDGET.help, labels=["api"])
+        budget = GaugeMetricFamily(
+            m.API_BUDGET.full_name, m.API_BUDGET.help, labels=list(m.API_BUDGET.labels)
+        )
         for api, state in sorted(self._budget().state().items()):
             budget.add_metric([api], state.effective_per_minute)
         out: list[Metric] = [up, last, dur, budget]

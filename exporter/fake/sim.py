@@ -195,7 +195,7 @@ class Simulation:
             elif d.get("status") == "ACTIVE" and did not in self._held(("stuck-desktops", "silent-desktop")):
                 self._maybe_login(d, t, dt)
         self._uploads(t)
-        self._fleet(desktops, t, dt)
+        self._fleet(desktops, dt)
 
     def _held(self, names: tuple[str, ...] | None = None) -> set[str]:
         """Desktops held by the incidents ``names`` (default: all): the office leaves them alone."""
@@ -322,7 +322,7 @@ class Simulation:
                 final = "UPLOAD_FAILED" if self.rng.random() < 0.03 else "UPLOAD_COMPLETED"
                 self.ws.set_record_status(u.record_id, final)
 
-    def _fleet(self, desktops: list[JsonDict], t: float, dt: float) -> None:
+    def _fleet(self, desktops: list[JsonDict], dt: float) -> None:
         frozen = self._held()
         idle = [d for d in desktops if self._open(d["desktop_id"]) is None and d["desktop_id"] not in frozen]
         # Status changes about once per real 2 minutes in the whole fleet; a stopped desktop

@@ -110,7 +110,7 @@ class ConnectionsSource:
     def __init__(
         self, client: RecordPager, config: ConnectionsConfig, clock: Clock, invalid: InvalidSink
     ) -> None:
-        """``enabled``, ``lookback`` and ``dedupe_max_keys`` are read here only; the other
+        """``lookback`` and ``dedupe_max_keys`` are read here only; the other
         keys apply from the next poll after :meth:`reconfigure`."""
         self._client = client
         self.config = config

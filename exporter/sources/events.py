@@ -158,7 +158,7 @@ class EventsSource:
         budget_per_minute: Callable[[], float],
         page_size: int = PAGE,
     ) -> None:
-        """``enabled`` and ``lookback`` are read here only; the other keys apply from the
+        """``lookback`` is read here only; the other keys apply from the
         next refresh after :meth:`reconfigure`."""
         self._client = client
         self.config = config

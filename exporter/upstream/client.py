@@ -161,7 +161,7 @@ class WorkspaceClient:
         if not isinstance(projects, list):
             self._observer.invalid_response("iam_projects")
             raise InvalidResponseError(
-                "iam_projects", 200, host=host, cause="missing 'projects' list", context=DISCOVERY
+                "iam_projects", 200, host=host, cause="body has no projects list", context=DISCOVERY
             )
         ids = [p.get("id") for p in projects if isinstance(p, dict) and p.get("name") == region]
         if len(ids) != 1 or not isinstance(ids[0], str):
@@ -169,7 +169,7 @@ class WorkspaceClient:
                 "iam_projects",
                 200,
                 host=host,
-                cause=f"expected one project named {region[:64]!r}, found {len(ids)}",
+                cause=f"expected one project named {region[:64]}, found {len(ids)}",
                 context=DISCOVERY,
             )
         self._project_id = ids[0]
@@ -375,7 +375,7 @@ class WorkspaceClient:
             if not isinstance(items, list):
                 self._observer.invalid_response(api)
                 raise InvalidResponseError(
-                    api, 200, host=self._host(spec), cause=f"missing list {items_key!r}"
+                    api, 200, host=self._host(spec), cause=f"body has no {items_key} list"
                 )
             if max_items is None and offset + len(items) > bound:
                 self._observer.invalid_response(api)
@@ -497,7 +497,7 @@ class WorkspaceClient:
         if not isinstance(items, list):
             self._observer.invalid_response("ces_batch_v1")
             raise InvalidResponseError(
-                "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="missing list 'metrics'"
+                "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="body has no metrics list"
             )
         out = []
         for item in items:

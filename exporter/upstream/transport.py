@@ -234,7 +234,7 @@ class _Inflater:
         elif enc == "deflate":
             self._wbits = zlib.MAX_WBITS
         else:
-            raise ValueError(f"unsupported Content-Encoding {enc[:40]!r}")
+            raise ValueError(f"unsupported Content-Encoding {enc[:40]}")
         self._d = zlib.decompressobj(self._wbits) if self._wbits is not None else None
         self._first = True
 

@@ -396,7 +396,7 @@ def test_a_garbage_answer_is_a_failed_row_not_a_traceback(
     assert code == 1
     said = {
         "notjson": "invalid answer: body is not JSON",
-        "wrongshape": "invalid answer: missing list 'desktops'",
+        "wrongshape": "invalid answer: body has no desktops list",
     }
     assert _row(rows, "desktops_detail")[2].startswith(said[kind])
     assert _row(rows, "desktop_monitor")[2:] == ["not tried", "needs desktops_detail, which failed"]

@@ -15,7 +15,7 @@ from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 pytestmark = pytest.mark.integration
 
 NS = "huaweicloud_workspace_"
-PATH = NS + "exporter_monitoring_path"
+PATH = NS + "monitoring_path"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 WINDOWS_ONLY = (
     "desktop_memory_usage_ratio",

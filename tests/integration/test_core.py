@@ -274,9 +274,10 @@ def test_reload_applies_a_valid_config_and_keeps_counters(
         monkeypatch.setenv(k, v)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(fake_api.config()))
-    from exporter.config.settings import load_config
+    from exporter.config.targets import load_targets
 
-    r = start_exporter(fast(load_config(path)))
+    (settings,) = load_targets(path)
+    r = start_exporter(fast(settings))
     wait_for(lambda: _monitored(r, 10))
     calls = r.value(NS + "api_requests_total", api="desktop_monitor", code="200")
     path.write_text(yaml.safe_dump(fake_api.config(inventory={"tag_labels": ["env"]})))
@@ -308,3 +309,17 @@ def test_promtool_accepts_a_real_scrape(fake_api: FakeApi, start_exporter: Any) 
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_family_a_scrape_carries_is_in_the_catalogue(fake_api: FakeApi, start_exporter: Any) -> None:
+    """The catalogue feeds the README table and the docs tests: a family exported past it is undocumented."""
+    from exporter.exposition import catalogue
+
+    known = {f.exposed_name for f in catalogue.ALL}
+    known |= {
+        f.full_name + s for f in catalogue.ALL if f.kind == "histogram" for s in ("_bucket", "_sum", "_count")
+    }
+    r = start_exporter()
+    wait_for(lambda: _monitored(r, 10))
+    scraped = {name for name, _ in r.samples()}
+    assert scraped and scraped <= known, sorted(scraped - known)

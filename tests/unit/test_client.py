@@ -440,8 +440,9 @@ def test_the_inflater_stops_at_the_cap_whatever_the_ratio(encoding: str) -> None
 
 
 def test_an_unknown_content_encoding_is_refused() -> None:
-    with pytest.raises(ValueError, match="Content-Encoding"):
+    with pytest.raises(ValueError) as exc:
         _Inflater("br")
+    assert str(exc.value) == "unsupported Content-Encoding br"  # a log field, not a Python repr
 
 
 def test_bounded_json_refuses_deep_documents_without_recursion_error() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config.schema import parse_duration
-from exporter.config.settings import load_config, parse_config, parse_listen_address
+from exporter.config.settings import parse_config, parse_listen_address
+from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
 from exporter.secret import Secret
 
@@ -48,7 +49,7 @@ BAD_CASES = {
 def test_invalid_config_names_the_key_and_the_fix(case: str) -> None:
     key, phrase = BAD_CASES[case]
     with pytest.raises(ConfigError) as exc:
-        load_config(FIXTURES / f"{case}.yaml", ENV)
+        load_targets(FIXTURES / f"{case}.yaml", ENV)
     problems = exc.value.problems
     assert any(p.startswith(key) and phrase in p for p in problems), problems
     assert all("\n" not in p for p in problems)
@@ -59,7 +60,7 @@ def test_every_invalid_fixture_has_an_expectation() -> None:
 
 
 def test_documented_example_config_is_valid() -> None:
-    settings = load_config(ROOT / "config.yaml", ENV)
+    (settings,) = load_targets(ROOT / "config.yaml", ENV)
     cfg = settings.config
     assert cfg.region == "ap-southeast-1"
     assert cfg.endpoints.workspace == "https://workspace.ap-southeast-1.myhuaweicloud.com"
@@ -266,7 +267,7 @@ def test_hostile_values_are_config_errors_naming_the_key(case: str, tmp_path: Pa
     path = tmp_path / "c.yaml"
     path.write_text(text, "utf-8")
     with pytest.raises(ConfigError) as exc:
-        load_config(path, ENV)
+        load_targets(path, ENV)
     (problem,) = exc.value.problems
     assert problem.startswith(key) and phrase in problem, problem
     assert len(problem) < 300
@@ -278,7 +279,7 @@ def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text("".join(lines), "utf-8")
     with pytest.raises(ConfigError) as exc:
-        load_config(path, ENV)
+        load_targets(path, ENV)
     assert exc.value.problems == [
         "config: aliases expand to more than 20000 YAML nodes (an alias bomb?); "
         "write the values out or use fewer aliases"
@@ -291,7 +292,8 @@ def test_a_few_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
         BASE + "inventory: &inv {interval: 10m}\nmonitoring: {<<: *inv, interval: 15m, max_age: 30m}\n",
         "utf-8",
     )
-    cfg = load_config(path, ENV).config
+    (settings,) = load_targets(path, ENV)
+    cfg = settings.config
     assert (cfg.inventory.interval, cfg.monitoring.interval) == (600.0, 900.0)
 
 
@@ -309,7 +311,7 @@ def test_unreadable_bytes_are_one_line_errors(data: bytes, phrase: str, tmp_path
     path = tmp_path / "c.yaml"
     path.write_bytes(data)
     with pytest.raises(ConfigError) as exc:
-        load_config(path, ENV)
+        load_targets(path, ENV)
     (problem,) = exc.value.problems
     assert problem.startswith("config: ") and phrase in problem, problem
 
@@ -318,7 +320,7 @@ def test_error_messages_quote_only_an_excerpt(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(BASE + f"monitoring: {{interval: '{'x' * 100_000}'}}\n", "utf-8")
     with pytest.raises(ConfigError) as exc:
-        load_config(path, ENV)
+        load_targets(path, ENV)
     (problem,) = exc.value.problems
     assert problem.startswith("monitoring.interval:") and len(problem) < 200
 

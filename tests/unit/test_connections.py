@@ -18,7 +18,7 @@ from exporter.config.settings import Config, ConnectionsConfig, parse_config
 from exporter.errors import UpstreamUnavailableError
 from exporter.exposition import catalogue as m
 from exporter.exposition.connections import families
-from exporter.sources.connection_records import MAX_REASON_CODES, reason_code, record_key
+from exporter.sources.connection_records import MAX_REASON_CODES, RTT_BUCKETS, reason_code, record_key
 from exporter.sources.connections import ConnectionsSource
 from exporter.timeutil import fmt_minutes, fmt_seconds, parse_time
 
@@ -517,7 +517,7 @@ def test_histograms_have_remote_desktop_buckets_and_exact_sums() -> None:
     assert s[(setup + "_count", ())] == 4
     assert s[(setup + "_sum", ())] == 413.0
     bounds = [float(le) for (name, labels), _ in s.items() if name == net + "_bucket" for _, le in labels]
-    assert sorted(b for b in bounds if math.isfinite(b)) == list(m.CONNECTION_RTT_BUCKETS)
+    assert sorted(b for b in bounds if math.isfinite(b)) == list(RTT_BUCKETS)
 
 
 def test_every_family_the_source_exposes_is_in_the_catalogue() -> None:

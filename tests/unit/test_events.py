@@ -408,7 +408,7 @@ def test_garbage_recordings_in_the_listing_are_skipped_and_a_wrong_shape_fails_t
     assert r.sink.invalid == {"screen_records": 1}
 
     def wrong(*_: Any, **__: Any) -> Iterator[dict[str, Any]]:
-        raise InvalidResponseError("screen_records", 200, cause="missing list 'screen_records'")
+        raise InvalidResponseError("screen_records", 200, cause="body has no screen_records list")
 
     r.source._client = type("C", (), {"paginate": staticmethod(wrong)})()
     with pytest.raises(Exception, match="screen_records"):
