@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+IDLE_REUSE_S = 30.0
+
 
 @dataclass
 class Reply:
@@ -28,8 +30,15 @@ class Client:
         self.port = u.port or 80
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None) -> Reply:
+        # The exporter closes keep-alive connections idle for 75 s: a connection left idle
+        # longer than this (the /stats one, across a 10-minute window) is reopened first.
+        if self._conn is not None and time.monotonic() - self._last_used > IDLE_REUSE_S:
+            self._conn.close()
+            self._conn = None
+        self._last_used = time.monotonic()
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         conn = self._conn
