@@ -429,6 +429,23 @@ class CloudEyeSource:
             )
         self.path = path
 
+    class _Streak:
+        """Consecutive systemic failures within one refresh: past ``GIVE_UP_AFTER`` the
+        upstream is taken to be down and the rest of the refresh is skipped, on either path."""
+
+        def __init__(self) -> None:
+            self._n = 0
+
+        @property
+        def given_up(self) -> bool:
+            return self._n >= GIVE_UP_AFTER
+
+        def failed(self, error: UpstreamError) -> None:
+            self._n = self._n + 1 if is_systemic(error) else 0
+
+        def ok(self) -> None:
+            self._n = 0
+
     def _query_v2(
         self,
         cfg: MonitoringConfig,
@@ -445,10 +462,11 @@ class CloudEyeSource:
         # Bounds paging even if the upstream ignored the offset; a window holds one or
         # two datapoints per desktop, plus desktops that left the inventory.
         max_points = 3 * len(inventory.desktops) + 1000
-        points_seen = matched = streak = 0
+        points_seen = matched = 0
+        streak = self._Streak()
         failed: set[str] = set()
         for i, metric in enumerate(metrics):
-            if streak >= GIVE_UP_AFTER:
+            if streak.given_up:
                 log.debug("Cloud Eye looks down, skipping a metric this refresh metric=%s", metric)
                 failed.add(metric)
                 continue
@@ -464,9 +482,9 @@ class CloudEyeSource:
                     return failed, e
                 self._metric_failed(metric, e)
                 failed.add(metric)
-                streak = streak + 1 if is_systemic(e) else 0
+                streak.failed(e)
                 continue
-            streak = 0
+            streak.ok()
             self._metric_ok(metric)
             best, invalid = newest_points(points, dimension, inventory.by_id, now)
             for _ in range(invalid):
@@ -498,11 +516,12 @@ class CloudEyeSource:
             for metric in metrics
             for did in inventory.by_id
         ]
-        points_seen = matched = streak = 0
+        points_seen = matched = 0
+        streak = self._Streak()
         failed: set[str] = set()
         for batch in v1_batches(entries, V1_WINDOW_S, V1_PERIOD_S):
             names = {str(e["metric_name"]) for e in batch}
-            if streak >= GIVE_UP_AFTER:
+            if streak.given_up:
                 failed |= names
                 continue
             try:
@@ -514,9 +533,9 @@ class CloudEyeSource:
                 for metric in sorted(names):
                     self._metric_failed(metric, e)
                 failed |= names
-                streak = streak + 1 if is_systemic(e) else 0
+                streak.failed(e)
                 continue
-            streak = 0
+            streak.ok()
             per_metric, invalid, seen = newest_series(items, dimension, inventory.by_id, now)
             for _ in range(invalid):
                 self._invalid.invalid_response(API_V1)
