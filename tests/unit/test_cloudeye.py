@@ -337,6 +337,19 @@ def test_three_systemic_failures_in_a_row_end_the_refresh_early() -> None:
     assert len(h.ces.batch_calls) == 3
 
 
+def test_on_the_v1_path_three_systemic_failures_in_a_row_end_the_refresh_early() -> None:
+    h = Harness()
+    # 200 desktops x every metric: more v1 batches (500 pairs each) than the give-up streak.
+    h.inventory = _inventory(*((f"d{i}", "CONNECTED") for i in range(200)))
+    h.ces.v2_error = ClientRequestError("ces_batch_v2", 404, "APIGW.0101", "not found")
+    for metric in METRICS:
+        h.ces.errors[metric] = UpstreamUnavailableError("ces_batch_v1", 503)
+    with pytest.raises(UpstreamUnavailableError):
+        h.source.refresh()
+    assert len(METRICS) * 200 > 3 * 500  # the refresh would have needed more calls
+    assert len(h.ces.v1_calls) == 3
+
+
 def test_a_request_error_on_one_metric_does_not_fail_the_refresh() -> None:
     h = Harness()
     h.ces.points["cpu_util"] = [_point("d1", 10.0)]
