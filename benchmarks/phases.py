@@ -126,7 +126,8 @@ def latency_case(source: str, n: int, opt: Options) -> dict[str, Any]:
 
             def populated() -> dict[str, Any] | None:
                 st: dict[str, Any] = bench.json("/stats")
-                return st if st["desktops"] == n and st["monitored"] >= n else None
+                full = st["desktops"] == n and st["monitored"] >= n
+                return st if full and st["exposition_current"] else None
 
             try:
                 deadline_loop(populated, 900, 0.5, f"{source}/{n}: every desktop monitored")

@@ -242,7 +242,8 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
 
             def populated() -> dict[str, Any] | None:
                 st: dict[str, Any] = bench.json("/stats")
-                return st if st["desktops"] == n and st["monitored"] >= n else None
+                full = st["desktops"] == n and st["monitored"] >= n
+                return st if full and st["exposition_current"] else None
 
             t0 = time.monotonic()
             deadline_loop(populated, 1800, 1.0, f"steady {source}/{n}: every desktop monitored")
@@ -262,6 +263,7 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
             times: dict[str, list[float]] = {
                 k: [] for k in ("exp_plain", "exp_gzip", "floor_plain", "floor_gzip")
             }
+            sizes: list[int] = []  # plain bodies served in the window (the floor serves the first)
             st0 = bench.json("/stats")
             start = time.monotonic()
             i = 0
@@ -274,7 +276,10 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 for key in order:
                     gz = key.endswith("gzip")
                     if key.startswith("exp"):
-                        times[key].append(exp.get("/metrics", gz).seconds)
+                        reply = exp.get("/metrics", gz)
+                        times[key].append(reply.seconds)
+                        if not gz:
+                            sizes.append(len(reply.body))
                     else:
                         times[key].append(floor.get("/gzip" if gz else "/plain", gz).seconds)
                 i += 1
@@ -289,6 +294,8 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 "interval": interval,
                 "body_bytes": len(first_plain.body),
                 "gzip_bytes": len(first_gzip.body),
+                "body_bytes_min": min(sizes, default=0),
+                "body_bytes_max": max(sizes, default=0),
                 "latency": {k: _dist(v) for k, v in times.items()},
                 "cpu_seconds_per_hour": per_hour,
                 "cpu_percent_of_one_core": per_hour["total"] / 36,
@@ -339,7 +346,8 @@ def steady_lines(r: dict[str, Any]) -> list[str]:
         f"{cpu['upstream_and_rest']:.1f} | {cpu['render']:.1f} | {cpu['compression']:.1f} | "
         f"{cpu['serving']:.1f} |",
         "",
-        f"Peak RSS {r['vm_hwm_mb']:.0f} MB; body {r['body_bytes'] / 1e6:.1f} MB, "
+        f"Peak RSS {r['vm_hwm_mb']:.0f} MB; body {r['body_bytes'] / 1e6:.1f} MB "
+        f"({r['body_bytes_min'] / 1e6:.1f}–{r['body_bytes_max'] / 1e6:.1f} MB over the window), "
         f"gzip {r['gzip_bytes'] / 1e6:.2f} MB.",
     ]
     return rows

@@ -142,6 +142,8 @@ def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
         "vm_hwm_kb": st.get("VmHWM", 0),
         "vm_rss_kb": st.get("VmRSS", 0),
         "renders": multi.exposition.renders,
+        # Whether scrapes serve the current data version (the background render has caught up).
+        "exposition_current": multi.exposition.current(),
         "render": dataclasses.asdict(multi.exposition.stats),
         "process_cpu": sum(os.times()[:2]),
         "serving_cpu": SERVING_CPU[0] + _loop_cpu(),
