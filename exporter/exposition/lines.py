@@ -2,10 +2,11 @@
 
 prometheus_client spends a few microseconds per sample building Sample tuples and
 formatting them, which is seconds per render at 10,000 desktops. Here the same samples
-(from the row functions in :mod:`exporter.exposition.rows`, shared with the
-prometheus_client path) are formatted straight to text lines, and a desktop's lines
-are kept and reused while its monitoring values are unchanged, so a render after a
-monitoring publish formats only the desktops that changed and joins the rest.
+(those of the row functions in :mod:`exporter.exposition.rows`, which the
+prometheus_client path reads) are formatted straight to text lines with each desktop's
+label sets formatted once per inventory version, and a desktop's lines are kept and
+reused while its monitoring values are unchanged, so a render after a monitoring
+publish formats only the desktops that changed and joins the rest.
 
 The sample lines of gauge and info families are the same in the text format and in
 OpenMetrics; only the HELP/TYPE headers differ, and those are produced by the
@@ -16,6 +17,7 @@ on the collector path; a test compares both on random fleets.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,19 +29,14 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, monitoring_rows
+from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, label_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
-from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
+from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
 _EOF = b"# EOF\n"
 _SMALL = 64 * 1024  # pieces below this are merged with their neighbours
 # The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
 _go_string = cast(Callable[[float], str], floatToGoString)
-_INF = float("inf")
-
-
-# id(family) -> (position in MONITORING_FAMILIES, sample name): looked up once per sample.
-_MON_META = {id(f): (i, f.full_name) for i, f in enumerate(MONITORING_FAMILIES)}
 
 
 @dataclass(frozen=True)
@@ -71,6 +68,47 @@ def format_labels(labels: Mapping[str, str]) -> str:
             v = escape_value(v)
         parts.append(f'{k}="{v}"')
     return "{" + ",".join(parts) + "}"
+
+
+class LabelTemplate:
+    """:func:`format_labels` for one label name set: ``extra`` (fixed) plus ``names``, whose
+    values are given per call in that order. The sorting, the fixed labels and the escaping
+    check are done once; a call is one ``%`` formatting (or a per-value escape when one of
+    the values needs it). As with ``{**extra, **dict(zip(names, values))}``, a name in
+    ``names`` wins over ``extra`` and a repeated name takes its last value."""
+
+    def __init__(self, extra: Mapping[str, str], names: Sequence[str]) -> None:
+        last = {name: i for i, name in enumerate(names)}
+        pieces: list[str] = []
+        order: list[int] = []
+        for name in sorted({*extra, *last}):
+            if name in last:
+                pieces.append(name.replace("%", "%%") + '="%s"')
+                order.append(last[name])
+            else:
+                pieces.append(f'{name}="{_escaped(extra[name])}"'.replace("%", "%%"))
+        self._format = "{" + ",".join(pieces) + "}" if pieces else ""
+        # The ``%`` format itself: one ``%s`` per name in sorted order (for escaped values).
+        self.pattern = self._format
+        # itemgetter of one index returns the item, not a 1-tuple: always pick one more and cut.
+        self._n = len(order)
+        self._pick = operator.itemgetter(*order, 0)
+        self._width = len(names)
+
+    def __call__(self, values: Sequence[str]) -> str:
+        if len(values) != self._width:
+            raise ValueError(f"{len(values)} label values for {self._width} label names")
+        if not self._n:
+            return self._format % ()
+        picked: tuple[str, ...] = self._pick(values)[: self._n]
+        joined = "".join(picked)
+        if "\\" in joined or "\n" in joined or '"' in joined:
+            picked = tuple(_escaped(v) for v in picked)
+        return self._format % picked
+
+
+def _escaped(v: str) -> str:
+    return escape_value(v) if "\\" in v or "\n" in v or '"' in v else v
 
 
 class _One(Collector):
@@ -141,12 +179,20 @@ class DesktopLines:
     ) -> None:
         self._view = view
         self._others = others  # the exporter's other data families, rendered after these
-        self._prefix_key: object = None
-        self._labels: dict[tuple[object, ...], str] = {}
+        # The extra labels and options every cached text depends on; when they change, all go.
+        self._key: object = None
+        self._did = LabelTemplate({}, ("desktop_id",))
+        self._online = _OnlineLines({})
+        self._info_template = LabelTemplate({}, ())
+        # Per desktop, reused across inventory versions while the desktop is unchanged:
+        self._info_lines: dict[str, tuple[Desktop, str]] = {}  # desktop_id -> (desktop, info line)
+        self._info_version: object = None
         self._info = b""
-        # desktop_id -> (its metrics when formatted, one text per monitoring family)
-        self._desktops: dict[str, tuple[DesktopMetrics, tuple[str, ...]]] = {}
+        # desktop_id -> (its metrics when formatted, one text per monitoring family,
+        # ({desktop_id="…"} with the extra labels, the escaped desktop id))
+        self._desktops: dict[str, tuple[DesktopMetrics, tuple[str, ...], tuple[str, str]]] = {}
         self.formatted = 0  # desktops (re)formatted by the last render (tests, benchmark)
+        self.info_formatted = 0  # info lines (re)formatted at the last inventory change
 
     def blocks(self, extra_labels: Mapping[str, str]) -> list[Block]:
         """The exporter's data families in collector order; ``extra_labels`` go on every sample."""
@@ -161,33 +207,51 @@ class DesktopLines:
         self, inv: InventorySnapshot, v: DesktopView, extra: Mapping[str, str]
     ) -> list[Block]:
         cfg = v.inventory_config
-        extra_key = tuple(sorted(extra.items()))
-        prefix_key = (inv.version, cfg.user_name_label, tuple(cfg.tag_labels), extra_key)
-        if prefix_key != self._prefix_key:
-            self._prefix_key = prefix_key
-            self._labels = {}
+        key = (cfg.user_name_label, tuple(cfg.tag_labels), tuple(sorted(extra.items())))
+        if key != self._key:
+            self._key = key
+            self._info_lines = {}
+            self._info_version = None
             self._desktops = {}
-            names = info_label_names(cfg)
-            line = m.DESKTOP_INFO.full_name + "_info"
-            self._info = "".join(
-                f"{line}{format_labels({**extra, **dict(zip(names, info_row(d, cfg), strict=True))})} 1.0\n"
-                for d in inv.desktops
-            ).encode("utf-8")
+            self._info_template = LabelTemplate(extra, info_label_names(cfg))
+            self._did = LabelTemplate(extra, ("desktop_id",))
+            self._online = _OnlineLines(extra)
+        if inv.version != self._info_version:
+            self._info = self._join_info(inv.desktops, cfg)
+            self._info_version = inv.version
         out: list[Block] = [Lines(m.DESKTOP_INFO, (self._info,))]
         mon = v.monitoring
         if mon is None:
             self.formatted = 0
             return out
         # Joined afresh on every render (tens of ms) rather than kept: it would hold the body twice.
-        joined = self._join(inv.desktops, mon.entries, extra)
+        joined = self._join(inv.desktops, mon.entries)
         out.extend(Lines(f, (text,)) for f, text in zip(MONITORING_FAMILIES, joined, strict=True))
         return out
 
-    def _join(
-        self, desktops: Sequence[Desktop], entries: Mapping[str, DesktopMetrics], extra: Mapping[str, str]
-    ) -> tuple[bytes, ...]:
+    def _join_info(self, desktops: Sequence[Desktop], cfg: InventoryConfig) -> bytes:
+        """The info family's text; only new or changed desktops are formatted (an inventory
+        refresh publishes a new snapshot even when nothing changed)."""
+        cache = self._info_lines
+        fresh: dict[str, tuple[Desktop, str]] = {}
+        template = self._info_template
+        line = m.DESKTOP_INFO.full_name + "_info"
+        texts: list[str] = []
+        formatted = 0
+        for d in desktops:
+            hit = cache.get(d.desktop_id)
+            if hit is None or not (hit[0] is d or hit[0] == d):
+                hit = (d, f"{line}{template(info_row(d, cfg))} 1.0\n")
+                formatted += 1
+            fresh[d.desktop_id] = hit
+            texts.append(hit[1])
+        self._info_lines = fresh
+        self.info_formatted = formatted
+        return "".join(texts).encode("utf-8")
+
+    def _join(self, desktops: Sequence[Desktop], entries: Mapping[str, DesktopMetrics]) -> tuple[bytes, ...]:
         cache = self._desktops
-        fresh: dict[str, tuple[DesktopMetrics, tuple[str, ...]]] = {}
+        fresh: dict[str, tuple[DesktopMetrics, tuple[str, ...], tuple[str, str]]] = {}
         rows: list[tuple[str, ...]] = []
         formatted = 0
         for d in desktops:
@@ -196,8 +260,13 @@ class DesktopLines:
             if dm is None:
                 continue
             hit = cache.get(did)
-            if hit is None or not (hit[0] is dm or hit[0] == dm):
-                hit = (dm, self._format(did, dm, extra))
+            if hit is None:
+                ident = label_value(did)
+                labels = (self._did((ident,)), _escaped(ident))
+                hit = (dm, self._format(labels, dm), labels)
+                formatted += 1
+            elif not (hit[0] is dm or hit[0] == dm):
+                hit = (dm, self._format(hit[2], dm), hit[2])
                 formatted += 1
             fresh[did] = hit
             rows.append(hit[1])
@@ -210,32 +279,83 @@ class DesktopLines:
         # single non-ASCII character would make it 2-4 bytes per character).
         return tuple("".join(column).encode("utf-8") for column in zip(*rows, strict=True))
 
-    def _format(self, did: str, dm: DesktopMetrics, extra: Mapping[str, str]) -> tuple[str, ...]:
-        texts = [""] * len(MONITORING_FAMILIES)
-        labels_cache = self._labels
-        meta = _MON_META
-        last: tuple[object, object] = (None, None)
-        lab = ""
-        for f, values, value in monitoring_rows(did, dm):
-            # Consecutive rows usually share their label values (the same list): format them once.
-            if last[0] is not values or last[1] is not f.labels:
-                last = (values, f.labels)
-                key = (f.labels, *values)
-                hit = labels_cache.get(key)
-                if hit is None:
-                    hit = format_labels({**extra, **dict(zip(f.labels, values, strict=True))})
-                    labels_cache[key] = hit
-                lab = hit
-            # floatToGoString's common case inlined (a finite float Go writes like repr): once per sample.
-            if value.__class__ is float and -_INF < value < _INF:
-                text = repr(value)
-                if value > 0 and text.find(".") > 6:
-                    text = _go_string(value)
-            else:
-                text = _go_string(value)
-            i, name = meta[id(f)]
-            texts[i] += f"{name}{lab} {text}\n"
+    def _format(self, labels: tuple[str, str], dm: DesktopMetrics) -> tuple[str, ...]:
+        # The samples of :func:`~exporter.exposition.rows.monitoring_rows`, unrolled: this runs
+        # for every changed desktop on every render, and the generator, the per-row label
+        # lookups and the family lookups were most of a full render. The byte-identity tests
+        # compare the result with the prometheus_client path, which reads monitoring_rows.
+        texts = [""] * _N_FAMILIES
+        index = _KEY_INDEX
+        did_labels = labels[0]
+        for key, value in dm.values:
+            i = index[key]
+            # _value's common case inlined: twelve samples per desktop.
+            text = repr(value) if value.__class__ is float and -1e6 < value < 1e6 else _value(value)
+            texts[i] += f"{_NAMES[i]}{did_labels} {text}\n"
+        if dm.sample_time is not None:
+            texts[_TS] = f"{_NAMES[_TS]}{did_labels} {_value(dm.sample_time)}\n"
+        if dm.online_state is not None:
+            texts[_ONLINE] = self._online(labels[1], dm.online_state)
+        if dm.session_start is not None:
+            texts[_START] = f"{_NAMES[_START]}{did_labels} {_value(dm.session_start)}\n"
+        if dm.session_end is not None:
+            texts[_END] = f"{_NAMES[_END]}{did_labels} {_value(dm.session_end)}\n"
         return tuple(texts)
+
+
+_N_FAMILIES = len(MONITORING_FAMILIES)
+_NAMES = tuple(f.full_name for f in MONITORING_FAMILIES)
+_KEY_INDEX = {key: MONITORING_FAMILIES.index(f) for key, f in m.MONITORING.items()}
+_TS = MONITORING_FAMILIES.index(m.DESKTOP_MONITORING_TIMESTAMP)
+_ONLINE = MONITORING_FAMILIES.index(m.DESKTOP_ONLINE_STATUS)
+_START = MONITORING_FAMILIES.index(m.DESKTOP_SESSION_START)
+_END = MONITORING_FAMILIES.index(m.DESKTOP_SESSION_END)
+
+
+class _OnlineLines:
+    """The online-status family's three lines of one desktop, per state: one ``%`` format per
+    state (the extra labels and the values fixed), filled with the escaped desktop id."""
+
+    def __init__(self, extra: Mapping[str, str]) -> None:
+        self._extra = extra
+        self._formats = {state: self._build(state) for state in ONLINE_STATES}
+
+    def _build(self, state: str) -> str:
+        name = _NAMES[_ONLINE]
+        return "".join(
+            f"{name}{LabelTemplate({**self._extra, 'state': s}, ('desktop_id',)).pattern} "
+            f"{'1.0' if s == state else '0.0'}\n"
+            for s in ONLINE_STATES
+        )
+
+    def __call__(self, escaped_id: str, state: str) -> str:
+        fmt = self._formats.get(state)
+        if fmt is None:  # not a state the sources publish; the rows would still write three zeros
+            fmt = self._build(state)
+        return fmt % (escaped_id, escaped_id, escaped_id)
+
+
+# Texts of large values (epoch timestamps, byte rates): the same timestamps recur across
+# desktops, and Go's exponent form costs several string operations to build.
+_LARGE: dict[float, str] = {}
+_LARGE_MAX = 4096
+
+
+def _value(value: float) -> str:
+    """``floatToGoString(value)``, the way prometheus_client writes sample values."""
+    if value.__class__ is float:
+        if -1e6 < value < 1e6:
+            return repr(value)  # Go and Python agree below 1e6 (and on "-0.0")
+        if not value >= 1e6:  # NaN, -Inf and large negative values: rare, and NaN is no dict key
+            return _go_string(value)
+        hit = _LARGE.get(value)
+        if hit is None:
+            hit = _go_string(value)
+            if len(_LARGE) >= _LARGE_MAX:
+                _LARGE.clear()
+            _LARGE[value] = hit
+        return hit
+    return _go_string(value)
 
 
 def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -19,7 +20,15 @@ from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.collector import desktop_families
-from exporter.exposition.lines import Block, DesktopLines, Headers, merge, render_text
+from exporter.exposition.lines import (
+    Block,
+    DesktopLines,
+    Headers,
+    LabelTemplate,
+    format_labels,
+    merge,
+    render_text,
+)
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
@@ -32,6 +41,8 @@ ACCEPTS = [
 KEYS = [key for key, _ in FIELDS.values()]
 NASTY = ["", "a\\b", 'say "hi"', "two\nlines", "ünïcødé", "桌面", "emoji 🖥", "\\\\n", "tab\tx", "{x=1}"]
 VALUES = [0, 1, -1, 0.5, 1e-9, 123456789.0, 1e22, 2**53, math.nan, math.inf, -math.inf, -0.0, 0.1 + 0.2]
+# Where Go's and Python's float texts part (1e6) and where repr switches to exponents (1e16).
+VALUES += [999999.9999999999, 1e6, -1e6, -1234567.5, 1e15 + 0.5, 1e16, 5e-324, True]
 
 
 def _text(rng: random.Random) -> str:
@@ -56,7 +67,7 @@ def _metrics(rng: random.Random, desktop_id: str) -> DesktopMetrics:
         desktop_id,
         values,
         rng.choice([None, 1_763_900_000.0, 1_763_900_123.456]),
-        rng.choice([None, *ONLINE_STATES]),
+        rng.choice([None, *ONLINE_STATES, "reconnecting"]),  # a state no source publishes: zeros
         rng.choice([None, 1_763_899_000.0]),
         rng.choice([None, 1_763_899_500.25]),
     )
@@ -173,14 +184,34 @@ def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> Non
     holder.view = View(inv, MonitoringSnapshot(MappingProxyType(dict(new)), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
     assert lines.formatted == 0
-    # A new inventory (a desktop removed) re-derives the label prefixes.
-    inv2 = InventorySnapshot.of(list(inv.desktops[1:]), 1.0)
+    # A new inventory: the first desktop removed, the second renamed, the rest unchanged
+    # (new but equal objects): only the renamed desktop's info line is formatted again.
+    kept = [dataclasses.replace(d) for d in inv.desktops[1:]]
+    kept[0] = dataclasses.replace(kept[0], computer_name="renamed \\ \"pc\"")
+    inv2 = InventorySnapshot.of(kept, 1.0)
     holder.view = View(inv2, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
+    assert (lines.info_formatted, lines.formatted) == (1, 0)
+    # Other options or extra labels: everything is formatted again.
+    holder.view = View(inv2, MonitoringSnapshot(MappingProxyType(new), 0.0), CONFIGS[1])
+    assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")
+    assert lines.info_formatted == len(kept)
+    labels = {"project_id": "p1"}
+    merged = _reference(MergedCollector([(reg, labels)]), "")
+    assert _fast(lambda: merge([(lines.blocks(labels), labels)]), "") == merged
+    assert lines.formatted == sum(1 for d in kept if d.desktop_id in new)
+
+
+TARGET_LABELS = [
+    [{"project_id": f"p{i}", "region": "cn-north-4"} for i in range(3)],
+    # Target label values are config text: escapes and printf directives must pass through.
+    [{"project_id": f'p%s{i}"\n\\', "region": "%d%%", "state": "x"} for i in range(3)],
+]
 
 
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_multi_target_merge_is_byte_identical(accept: str) -> None:
+@pytest.mark.parametrize("labels", TARGET_LABELS)
+def test_multi_target_merge_is_byte_identical(accept: str, labels: list[dict[str, str]]) -> None:
     holders, regs = [], []
     for seed in (11, 12, 13):
         inv, entries = _fleet(seed, 40)
@@ -190,7 +221,6 @@ def test_multi_target_merge_is_byte_identical(accept: str) -> None:
         reg.register(Reference(holder))
         holders.append(holder)
         regs.append(reg)
-    labels = [{"project_id": f"p{i}", "region": "cn-north-4"} for i in range(3)]
     reference = _reference(MergedCollector(list(zip(regs, labels, strict=True))), accept)
     parts = [(_lines(h), lb) for h, lb in zip(holders, labels, strict=True)]
     fast = _fast(lambda: merge([(p.blocks(lb), lb) for p, lb in parts]), accept)
@@ -222,3 +252,22 @@ def test_families_come_in_catalogue_order() -> None:
     names = list(_families(_fast(lambda: _lines(holder).blocks({}), "")))
     expected = [f.exposed_name if f.kind == "info" else f.full_name for f in m.ALL[: len(names)]]
     assert names == expected
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_label_template_formats_like_format_labels(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = ["a", "desktop_id", "state", "z_last", "b_2", "m"]
+    extra = {
+        k: _text(rng) + rng.choice(["", "%s", "%", "%(x)s"]) for k in rng.sample(pool, rng.randint(0, 3))
+    }
+    names = [rng.choice(pool) for _ in range(rng.randint(0, 4))]  # repeats: the last value wins
+    for _ in range(5):
+        values = [_text(rng) + rng.choice(["", "%s", '"']) for _ in names]
+        expected = format_labels({**extra, **dict(zip(names, values, strict=True))})
+        assert LabelTemplate(extra, names)(values) == expected
+
+
+def test_label_template_refuses_a_wrong_number_of_values() -> None:
+    with pytest.raises(ValueError, match="2 label values for 1 label names"):
+        LabelTemplate({}, ["desktop_id"])(["a", "b"])
