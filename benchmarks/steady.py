@@ -228,6 +228,31 @@ def _cpu(st: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _during_renders(
+    bench: Client, exp: Client, floor: Client, rounds: int
+) -> tuple[dict[str, list[float]], int]:
+    """Scrapes timed while the exporter renders: each round publishes a changed snapshot
+    (``/churn``), then scrapes the exporter and the floor at once (order alternating), then
+    waits for the render to finish. Returns the timings and how many exporter scrapes were
+    answered with the previous bytes (the render was still running when they were served)."""
+    times: dict[str, list[float]] = {k: [] for k in ("exp_plain", "exp_gzip", "floor_plain", "floor_gzip")}
+    stale = 0
+    for j in range(rounds):
+        gz = bool(j % 2)
+        kind = "gzip" if gz else "plain"
+        renders = bench.json("/churn")["renders"]
+        order = ["exp", "floor"] if j % 4 < 2 else ["floor", "exp"]
+        for who in order:
+            if who == "exp":
+                reply = exp.get("/metrics", gz)
+                times[f"exp_{kind}"].append(reply.seconds)
+                stale += int(reply.headers.get("x-bench-renders", "-1")) == renders
+            else:
+                times[f"floor_{kind}"].append(floor.get(f"/{kind}", gz).seconds)
+        deadline_loop(lambda: bench.json("/stats")["exposition_current"], 30, 0.1, "render after churn")
+    return times, stale
+
+
 def steady_case(source: str, n: int, seconds: float, interval: float, opt: Options) -> dict[str, Any]:
     """One steady scraper against the exporter (default config) and the floor, same run."""
     say = opt.progress
@@ -288,6 +313,7 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 i += 1
             window = time.monotonic() - start
             st1 = bench.json("/stats")
+            during, stale = _during_renders(bench, exp, floor, rounds=40)
             c0, c1 = _cpu(st0), _cpu(st1)
             per_hour = {k: (c1[k] - c0[k]) * 3600 / window for k in c0}
             result = {
@@ -307,6 +333,10 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 "last_render_seconds": st1["render"]["last_render_seconds"],
                 "last_compress_seconds": st1["render"]["last_compress_seconds"],
                 "data_changes": st1["data_changes"] - st0["data_changes"],
+                # Scrapes issued at once after a snapshot with 20 % of the desktops changed was
+                # published, i.e. while the renderer ran (next to the floor at the same moment).
+                "during_render": {k: _dist(v) for k, v in during.items()},
+                "during_render_served_previous": stale,
                 "vm_hwm_mb": st1["vm_hwm_kb"] / 1024,
             }
             say(f"  steady {source} {n}: {i} scrapes per series in {window:.0f}s")
@@ -340,6 +370,29 @@ def steady_lines(r: dict[str, Any]) -> list[str]:
             f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
             f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
         )
+    dr = r.get("during_render")
+    if dr:
+        rows += [
+            "",
+            f"Scrapes while a render runs: {dr['exp_plain']['n'] + dr['exp_gzip']['n']} rounds, each "
+            "publishing a snapshot with 20 % of the desktops changed, then scraping the exporter and "
+            f"the floor at once; {r['during_render_served_previous']} exporter scrapes were answered "
+            "before that render finished (with the previous bytes).",
+            "",
+            "| during a render | p50 | p90 | p99 | max | scrapes > 1 s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, label in (
+            ("exp_plain", "exporter, plain"),
+            ("floor_plain", "floor, plain"),
+            ("exp_gzip", "exporter, gzip"),
+            ("floor_gzip", "floor, gzip"),
+        ):
+            d = dr[key]
+            rows.append(
+                f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
+                f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
+            )
     cpu = r["cpu_seconds_per_hour"]
     rows += [
         "",

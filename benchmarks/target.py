@@ -11,7 +11,9 @@ Three HTTP servers in one process (pinned to one core with ``--cpu``):
   same union registry, on the same server class: the whole exposition is built
   (and gzip-compressed when asked) on every scrape.
 * ``bench``: ``GET /stats`` (JSON: peak RSS, renders, monitored desktops, data
-  changes seen, refresh durations) for the driver; never scraped for latency.
+  changes seen, refresh durations) for the driver, and ``GET /churn`` (publish a
+  monitoring snapshot with 20 % of the desktops changed and wake the renderer);
+  never scraped for latency.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import argparse
 import dataclasses
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Hashable, Iterable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from prometheus_client import make_wsgi_app
@@ -33,6 +37,7 @@ from exporter.app.multi import MultiExporter
 from exporter.config.targets import load_targets
 from exporter.logs import setup_logging
 from exporter.serve.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
+from exporter.sources.monitoring import MonitoringSnapshot
 
 
 def _parts(multi: MultiExporter) -> dict[str, object]:
@@ -159,6 +164,24 @@ def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
     }
 
 
+def churn(multi: MultiExporter, fraction: float, rng: random.Random) -> dict[str, Any]:
+    """Publish a monitoring snapshot with ``fraction`` of the desktops' values changed and wake
+    the renderer, so the driver can time scrapes while a real render runs. The source's next
+    refresh replaces it with its own data."""
+    e = multi.exporters[0]
+    renders = multi.exposition.renders
+    entries = dict(e.monitoring.snapshot.entries)
+    for did in rng.sample(sorted(entries), int(len(entries) * fraction)):
+        dm = entries[did]
+        entries[did] = dataclasses.replace(dm, values=tuple((k, v * 1.01 + 1.0) for k, v in dm.values))
+    # The path the snapshot came from (Cloud Eye or per-desktop calls) publishes the churned one.
+    m = e.monitoring
+    source = m.cloudeye if m.cloudeye.snapshot is m.snapshot else m.per_desktop
+    source.snapshot = MonitoringSnapshot(MappingProxyType(entries), time.time())
+    multi.exposition.poke()
+    return {"renders": renders, "changed": int(len(entries) * fraction)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--config", required=True)
@@ -176,9 +199,13 @@ def main() -> None:
     time_requests(exporter_srv)
     baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(multi.registry))
 
+    rng = random.Random(20)
+
     def bench_app(environ: Environ, start: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/stats":
-            data = json.dumps(stats(multi, watcher)).encode()
+        path = environ.get("PATH_INFO")
+        if path in ("/stats", "/churn"):
+            reply = stats(multi, watcher) if path == "/stats" else churn(multi, 0.2, rng)
+            data = json.dumps(reply).encode()
             start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
             return [data]
         start("404 Not Found", [("Content-Length", "0")])
