@@ -17,26 +17,23 @@ on the collector path; a test compares both on random fleets.
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, label_value
+from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
 _EOF = b"# EOF\n"
 _SMALL = 64 * 1024  # pieces below this are merged with their neighbours
-# The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
-_go_string = cast(Callable[[float], str], floatToGoString)
 
 
 @dataclass(frozen=True)
@@ -52,63 +49,6 @@ class Lines:
 
 
 Block = Lines | Metric
-
-
-def escape_value(v: str) -> str:
-    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def format_labels(labels: Mapping[str, str]) -> str:
-    """``{a="x",b="y"}`` with names sorted, as prometheus_client writes them ("" for none)."""
-    if not labels:
-        return ""
-    parts = []
-    for k, v in sorted(labels.items()):
-        if "\\" in v or "\n" in v or '"' in v:  # rare: skip three replace calls otherwise
-            v = escape_value(v)
-        parts.append(f'{k}="{v}"')
-    return "{" + ",".join(parts) + "}"
-
-
-class LabelTemplate:
-    """:func:`format_labels` for one label name set: ``extra`` (fixed) plus ``names``, whose
-    values are given per call in that order. The sorting, the fixed labels and the escaping
-    check are done once; a call is one ``%`` formatting (or a per-value escape when one of
-    the values needs it). As with ``{**extra, **dict(zip(names, values))}``, a name in
-    ``names`` wins over ``extra`` and a repeated name takes its last value."""
-
-    def __init__(self, extra: Mapping[str, str], names: Sequence[str]) -> None:
-        last = {name: i for i, name in enumerate(names)}
-        pieces: list[str] = []
-        order: list[int] = []
-        for name in sorted({*extra, *last}):
-            if name in last:
-                pieces.append(name.replace("%", "%%") + '="%s"')
-                order.append(last[name])
-            else:
-                pieces.append(f'{name}="{_escaped(extra[name])}"'.replace("%", "%%"))
-        self._format = "{" + ",".join(pieces) + "}" if pieces else ""
-        # The ``%`` format itself: one ``%s`` per name in sorted order (for escaped values).
-        self.pattern = self._format
-        # itemgetter of one index returns the item, not a 1-tuple: always pick one more and cut.
-        self._n = len(order)
-        self._pick = operator.itemgetter(*order, 0)
-        self._width = len(names)
-
-    def __call__(self, values: Sequence[str]) -> str:
-        if len(values) != self._width:
-            raise ValueError(f"{len(values)} label values for {self._width} label names")
-        if not self._n:
-            return self._format % ()
-        picked: tuple[str, ...] = self._pick(values)[: self._n]
-        joined = "".join(picked)
-        if "\\" in joined or "\n" in joined or '"' in joined:
-            picked = tuple(_escaped(v) for v in picked)
-        return self._format % picked
-
-
-def _escaped(v: str) -> str:
-    return escape_value(v) if "\\" in v or "\n" in v or '"' in v else v
 
 
 class _One(Collector):
@@ -262,7 +202,7 @@ class DesktopLines:
             hit = cache.get(did)
             if hit is None:
                 ident = label_value(did)
-                labels = (self._did((ident,)), _escaped(ident))
+                labels = (self._did((ident,)), escaped(ident))
                 hit = (dm, self._format(labels, dm), labels)
                 formatted += 1
             elif not (hit[0] is dm or hit[0] == dm):
@@ -289,17 +229,17 @@ class DesktopLines:
         did_labels = labels[0]
         for key, value in dm.values:
             i = index[key]
-            # _value's common case inlined: twelve samples per desktop.
-            text = repr(value) if value.__class__ is float and -1e6 < value < 1e6 else _value(value)
+            # sample_value's common case inlined: twelve samples per desktop.
+            text = repr(value) if value.__class__ is float and -1e6 < value < 1e6 else sample_value(value)
             texts[i] += f"{_NAMES[i]}{did_labels} {text}\n"
         if dm.sample_time is not None:
-            texts[_TS] = f"{_NAMES[_TS]}{did_labels} {_value(dm.sample_time)}\n"
+            texts[_TS] = f"{_NAMES[_TS]}{did_labels} {sample_value(dm.sample_time)}\n"
         if dm.online_state is not None:
             texts[_ONLINE] = self._online(labels[1], dm.online_state)
         if dm.session_start is not None:
-            texts[_START] = f"{_NAMES[_START]}{did_labels} {_value(dm.session_start)}\n"
+            texts[_START] = f"{_NAMES[_START]}{did_labels} {sample_value(dm.session_start)}\n"
         if dm.session_end is not None:
-            texts[_END] = f"{_NAMES[_END]}{did_labels} {_value(dm.session_end)}\n"
+            texts[_END] = f"{_NAMES[_END]}{did_labels} {sample_value(dm.session_end)}\n"
         return tuple(texts)
 
 
@@ -333,29 +273,6 @@ class _OnlineLines:
         if fmt is None:  # not a state the sources publish; the rows would still write three zeros
             fmt = self._build(state)
         return fmt % (escaped_id, escaped_id, escaped_id)
-
-
-# Texts of large values (epoch timestamps, byte rates): the same timestamps recur across
-# desktops, and Go's exponent form costs several string operations to build.
-_LARGE: dict[float, str] = {}
-_LARGE_MAX = 4096
-
-
-def _value(value: float) -> str:
-    """``floatToGoString(value)``, the way prometheus_client writes sample values."""
-    if value.__class__ is float:
-        if -1e6 < value < 1e6:
-            return repr(value)  # Go and Python agree below 1e6 (and on "-0.0")
-        if not value >= 1e6:  # NaN, -Inf and large negative values: rare, and NaN is no dict key
-            return _go_string(value)
-        hit = _LARGE.get(value)
-        if hit is None:
-            hit = _go_string(value)
-            if len(_LARGE) >= _LARGE_MAX:
-                _LARGE.clear()
-            _LARGE[value] = hit
-        return hit
-    return _go_string(value)
 
 
 def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]:

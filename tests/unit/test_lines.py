@@ -24,11 +24,10 @@ from exporter.exposition.lines import (
     Block,
     DesktopLines,
     Headers,
-    LabelTemplate,
-    format_labels,
     merge,
     render_text,
 )
+from exporter.exposition.text import LabelTemplate, format_labels
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
@@ -187,7 +186,7 @@ def test_only_changed_desktops_are_reformatted_and_bytes_stay_identical() -> Non
     # A new inventory: the first desktop removed, the second renamed, the rest unchanged
     # (new but equal objects): only the renamed desktop's info line is formatted again.
     kept = [dataclasses.replace(d) for d in inv.desktops[1:]]
-    kept[0] = dataclasses.replace(kept[0], computer_name="renamed \\ \"pc\"")
+    kept[0] = dataclasses.replace(kept[0], computer_name='renamed \\ "pc"')
     inv2 = InventorySnapshot.of(kept, 1.0)
     holder.view = View(inv2, MonitoringSnapshot(MappingProxyType(new), 0.0), InventoryConfig())
     assert _fast(lambda: lines.blocks({}), "") == _reference(reg, "")

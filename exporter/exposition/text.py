@@ -1,0 +1,98 @@
+"""Label and sample-value text exactly as prometheus_client's encoders write it.
+
+Used by the fast renderer (:mod:`exporter.exposition.lines`), which formats hundreds of
+thousands of samples per render: the general forms (:func:`format_labels`) and the ones
+prepared once per label name set (:class:`LabelTemplate`) or caching recurring values
+(:func:`sample_value`).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import cast
+
+from prometheus_client.utils import floatToGoString
+
+# The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
+_go_string = cast(Callable[[float], str], floatToGoString)
+
+
+def escape_value(v: str) -> str:
+    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """``{a="x",b="y"}`` with names sorted, as prometheus_client writes them ("" for none)."""
+    if not labels:
+        return ""
+    parts = []
+    for k, v in sorted(labels.items()):
+        if "\\" in v or "\n" in v or '"' in v:  # rare: skip three replace calls otherwise
+            v = escape_value(v)
+        parts.append(f'{k}="{v}"')
+    return "{" + ",".join(parts) + "}"
+
+
+class LabelTemplate:
+    """:func:`format_labels` for one label name set: ``extra`` (fixed) plus ``names``, whose
+    values are given per call in that order. The sorting, the fixed labels and the escaping
+    check are done once; a call is one ``%`` formatting (or a per-value escape when one of
+    the values needs it). As with ``{**extra, **dict(zip(names, values))}``, a name in
+    ``names`` wins over ``extra`` and a repeated name takes its last value."""
+
+    def __init__(self, extra: Mapping[str, str], names: Sequence[str]) -> None:
+        last = {name: i for i, name in enumerate(names)}
+        pieces: list[str] = []
+        order: list[int] = []
+        for name in sorted({*extra, *last}):
+            if name in last:
+                pieces.append(name.replace("%", "%%") + '="%s"')
+                order.append(last[name])
+            else:
+                pieces.append(f'{name}="{escaped(extra[name])}"'.replace("%", "%%"))
+        self._format = "{" + ",".join(pieces) + "}" if pieces else ""
+        # The ``%`` format itself: one ``%s`` per name in sorted order (for escaped values).
+        self.pattern = self._format
+        # itemgetter of one index returns the item, not a 1-tuple: always pick one more and cut.
+        self._n = len(order)
+        self._pick = operator.itemgetter(*order, 0)
+        self._width = len(names)
+
+    def __call__(self, values: Sequence[str]) -> str:
+        if len(values) != self._width:
+            raise ValueError(f"{len(values)} label values for {self._width} label names")
+        if not self._n:
+            return self._format % ()
+        picked: tuple[str, ...] = self._pick(values)[: self._n]
+        joined = "".join(picked)
+        if "\\" in joined or "\n" in joined or '"' in joined:
+            picked = tuple(escaped(v) for v in picked)
+        return self._format % picked
+
+
+def escaped(v: str) -> str:
+    return escape_value(v) if "\\" in v or "\n" in v or '"' in v else v
+
+
+# Texts of large values (epoch timestamps, byte rates): the same timestamps recur across
+# desktops, and Go's exponent form costs several string operations to build.
+_LARGE: dict[float, str] = {}
+_LARGE_MAX = 4096
+
+
+def sample_value(value: float) -> str:
+    """``floatToGoString(value)``, the way prometheus_client writes sample values."""
+    if value.__class__ is float:
+        if -1e6 < value < 1e6:
+            return repr(value)  # Go and Python agree below 1e6 (and on "-0.0")
+        if not value >= 1e6:  # NaN, -Inf and large negative values: rare, and NaN is no dict key
+            return _go_string(value)
+        hit = _LARGE.get(value)
+        if hit is None:
+            hit = _go_string(value)
+            if len(_LARGE) >= _LARGE_MAX:
+                _LARGE.clear()
+            _LARGE[value] = hit
+        return hit
+    return _go_string(value)
