@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import render as render_phase
 from benchmarks import report, steady
 from benchmarks.common import pin, usable_cpus
 from benchmarks.phases import SOURCES, Options, budget_runs, computed_cost, latency_case
@@ -238,7 +239,7 @@ def steady_main(
     """``--phase render`` / ``--phase steady``: the figures of a steady scraper on a big fleet."""
     n = args.steady_size
     say(f"render phase: {n:,} desktops, in-process")
-    render = steady.render_case(n)
+    render = render_phase.render_case(n)
     result: dict[str, Any] | None = None
     if args.phase == "steady":
         say(f"steady phase: {n:,} desktops, {args.steady_source}, {args.steady_seconds:g} s")
@@ -257,7 +258,7 @@ def steady_main(
         "",
         "## Render (in-process, same data)",
         "",
-        *steady.render_lines(render),
+        *render_phase.render_lines(render),
         "",
     ]
     if result is not None:
