@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import random
 import socket
 import ssl
 import subprocess
@@ -241,6 +242,40 @@ def test_cached_exposition_is_sent_in_chunks_with_the_exact_length(
     body = gzip.decompress(raw) if encoding == "gzip" else raw
     assert body == exposition.body("", False)[0]
     assert b"huaweicloud_workspace_test_value 42.0" in body and b"huaweicloud_workspace_test_live 7.0" in body
+
+
+def _pieces(seed: int) -> list[bytes]:
+    """More pieces than one sendmsg call takes, of mixed sizes (empty, one byte, 300 kB)."""
+    rng = random.Random(seed)
+    sizes = [rng.choice([0, 1, 7, 4096, 65536, 300_000]) for _ in range(150)]
+    return [bytes([48 + i % 40]) * n for i, n in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_many_piece_body_arrives_whole_and_in_order(
+    tls: bool, cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    pieces = _pieces(5)
+
+    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("200 OK", [("Content-Type", "application/octet-stream")])
+        return pieces
+
+    security = None
+    if tls:
+        crt, key = cert
+        web = tmp_path / "web.yml"
+        web.write_text(f"tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n")
+        security = load_web_config(str(web))
+    server = HTTPServer("127.0.0.1", 0, app, security)
+    server.start()
+    try:
+        with requests.Session() as session:
+            for _ in range(2):  # twice on one keep-alive connection: the write state resets
+                r = session.get(server.url + "/x", verify=str(cert[0]) if tls else True, timeout=10)
+                assert r.content == b"".join(pieces)
+    finally:
+        server.stop()
 
 
 # -- hostile clients and limits --------------------------------------------------------------
