@@ -10,6 +10,7 @@ import random
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from exporter.config.web import BasicAuth, WebSecurity, bcrypt_cost, load_web_config
 from exporter.errors import ConfigError
 from exporter.exposition.render import CachedExposition
-from exporter.serve.loop import ServerLimits
+from exporter.serve.loop import SWITCH_INTERVAL, ServerLimits
 from exporter.serve.ratelimit import RateLimiter
 from exporter.serve.server import HTTPServer, gzip_wanted, make_app
 
@@ -276,6 +277,20 @@ def test_a_many_piece_body_arrives_whole_and_in_order(
                 assert r.content == b"".join(pieces)
     finally:
         server.stop()
+
+
+def test_starting_a_server_lowers_the_switch_interval_but_never_raises_it(
+    registry: CollectorRegistry,
+) -> None:
+    before = sys.getswitchinterval()
+    try:
+        for start, expected in ((0.005, SWITCH_INTERVAL), (0.0002, 0.0002)):
+            sys.setswitchinterval(start)
+            server = _small_server(registry)
+            server.stop()
+            assert sys.getswitchinterval() == pytest.approx(expected)
+    finally:
+        sys.setswitchinterval(before)
 
 
 # -- hostile clients and limits --------------------------------------------------------------
