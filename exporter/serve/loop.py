@@ -21,17 +21,13 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
-from urllib.parse import unquote_to_bytes
+
+from exporter.serve.http1 import BadRequest, Environ, WSGIApp, parse_head, peer, response_head, run_app
 
 log = logging.getLogger(__name__)
-
-Environ = dict[str, Any]
-WSGIApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -51,15 +47,6 @@ class ServerLimits:
 
 
 _HANDSHAKE, _READING, _BUSY, _WRITING = range(4)
-_REASONS = {
-    400: "Bad Request",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    505: "HTTP Version Not Supported",
-}
 # Buffers per sendmsg call (well below any IOV_MAX): a body of a few dozen pieces goes out
 # in one system call per writable wake-up instead of one per piece.
 _IOV = 64
@@ -80,12 +67,6 @@ class _Conn:
         self.out: list[memoryview] = []
         self.keep_alive = False
         self.idle = True
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
 
 
 class EventLoopServer:
@@ -284,7 +265,7 @@ class EventLoopServer:
         except (ssl.SSLError, OSError) as e:
             # Plain HTTP, old TLS versions and scanners end here; not worth more than debug.
             reason = getattr(e, "reason", None) or e.strerror or type(e).__name__
-            log.debug("tls handshake failed peer=%s reason=%s", _peer(conn.addr), reason)
+            log.debug("tls handshake failed peer=%s reason=%s", peer(conn.addr), reason)
             self._close(conn)
             return
         conn.state = _READING
@@ -327,10 +308,13 @@ class EventLoopServer:
             self._reply_error(conn, 431)
             return
         try:
-            environ, length = self._environ(conn, bytes(buf[:end]))
-        except _BadRequest as e:
+            request = parse_head(bytes(buf[:end]), self.limits.max_body_bytes)
+        except BadRequest as e:
             self._reply_error(conn, e.status)
             return
+        conn.keep_alive = request.keep_alive
+        length = request.length
+        environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         if len(buf) < end + 4 + length:
             return  # wait for the rest of the body, under the same header deadline
         body = bytes(buf[end + 4 : end + 4 + length])
@@ -344,62 +328,6 @@ class EventLoopServer:
         else:
             self._pool.submit(self._work, conn, environ)
 
-    def _environ(self, conn: _Conn, head: bytes) -> tuple[Environ, int]:
-        lines = head.split(b"\r\n")
-        parts = lines[0].split()
-        if len(parts) != 3:
-            raise _BadRequest(400)
-        method, target, version = (p.decode("latin-1") for p in parts)
-        if version not in ("HTTP/1.0", "HTTP/1.1"):
-            raise _BadRequest(505 if version.startswith("HTTP/") else 400)
-        if not method.isalpha() or not method.isupper():
-            raise _BadRequest(400)
-        if len(lines) > 101:
-            raise _BadRequest(431)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
-                raise _BadRequest(400)
-            key = name.decode("latin-1").upper().replace("-", "_")
-            val = value.strip().decode("latin-1")
-            headers[key] = f"{headers[key]},{val}" if key in headers else val
-        if "TRANSFER_ENCODING" in headers:
-            raise _BadRequest(501)
-        length_s = headers.pop("CONTENT_LENGTH", "0") or "0"
-        if not length_s.isdigit() or len(length_s) > 12:
-            raise _BadRequest(400)
-        length = int(length_s)
-        if length > self.limits.max_body_bytes:
-            raise _BadRequest(413)
-        connection = headers.get("CONNECTION", "").lower()
-        conn.keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-        if target.startswith(("http://", "https://")):
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path, _, query = target.partition("?")
-        host, port = self.address
-        environ: Environ = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
-            "QUERY_STRING": query,
-            "SERVER_PROTOCOL": version,
-            "SERVER_NAME": host,
-            "SERVER_PORT": str(port),
-            "REMOTE_ADDR": _peer(conn.addr),
-            "CONTENT_LENGTH": str(length),
-            "CONTENT_TYPE": headers.pop("CONTENT_TYPE", ""),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if self._tls else "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        for key, val in headers.items():
-            environ["HTTP_" + key] = val
-        return environ, length
-
     # -- responses ---------------------------------------------------------------------------
 
     def _work(self, conn: _Conn, environ: Environ) -> None:
@@ -409,52 +337,14 @@ class EventLoopServer:
             self._wake()
 
     def _call(self, conn: _Conn, environ: Environ) -> list[bytes]:
-        """Run the app; returns the response head followed by the body chunks."""
-        state: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            state["status"], state["headers"] = status, headers
-            return lambda data: state.setdefault("early", []).append(data)
-
-        try:
-            result = self._app(environ, start_response)
-            try:
-                body = [*state.get("early", []), *(bytes(b) for b in result)]
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-            status, headers = state["status"], list(state["headers"])
-        except Exception as e:
-            log.error(
-                "http request failed method=%s path=%s error=%s",
-                environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"),
-                type(e).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            conn.keep_alive = False
-            return self._head(conn, 500, [("Content-Type", "text/plain")], [b"Internal Server Error\n"])
-        if not any(k.lower() == "content-length" for k, _ in headers):
-            headers.append(("Content-Length", str(sum(len(b) for b in body))))
-        head = self._head(conn, status, headers, [])[0]
-        return [head] if environ["REQUEST_METHOD"] == "HEAD" else [head, *body]
-
-    def _head(
-        self, conn: _Conn, status: int | str, headers: list[tuple[str, str]], body: list[bytes]
-    ) -> list[bytes]:
-        if isinstance(status, int):
-            status = f"{status} {_REASONS.get(status, 'Error')}"
-            headers = [*headers, ("Content-Length", str(sum(len(b) for b in body)))]
-        lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers)]
-        lines.append(f"Date: {formatdate(usegmt=True)}")
-        lines.append("Connection: " + ("keep-alive" if conn.keep_alive else "close"))
-        return ["\r\n".join(lines).encode("latin-1") + b"\r\n\r\n", *body]
+        parts, conn.keep_alive = run_app(self._app, environ, conn.keep_alive)
+        return parts
 
     def _reply_error(self, conn: _Conn, status: int) -> None:
         conn.keep_alive = False
         conn.inbuf.clear()
-        self._respond(conn, self._head(conn, status, [("Content-Type", "text/plain")], [b"%d\n" % status]))
+        body = b"%d\n" % status
+        self._respond(conn, [response_head(status, [("Content-Type", "text/plain")], [body], False), body])
 
     def _drain_done(self) -> None:
         try:
@@ -511,9 +401,3 @@ class EventLoopServer:
             conn.idle = False
             conn.deadline = time.monotonic() + self.limits.header_timeout
             self._pipelined.append(conn)
-
-
-def _peer(addr: Any) -> str:
-    if isinstance(addr, tuple) and addr:
-        return str(addr[0])
-    return str(addr) if addr else "local"
