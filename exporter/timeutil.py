@@ -15,8 +15,8 @@ FUTURE_SKEW = 86400.0
 
 def finite_number(value: object, *, text: bool = True) -> float | None:
     """A finite int/float, or (when ``text``) a string holding one, as float; None otherwise
-    (booleans too, and ints too large for a float). ``text=False`` is for fields the API
-    documents as JSON numbers."""
+    (booleans too, and ints too large for a float); -0.0 comes back as 0.0. ``text=False`` is
+    for fields the API documents as JSON numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and text:
@@ -30,7 +30,9 @@ def finite_number(value: object, *, text: bool = True) -> float | None:
         number = float(value)
     except OverflowError:
         return None
-    return number if math.isfinite(number) else None
+    # + 0.0 turns -0.0 into 0.0: one value, one text. Snapshots compare -0.0 equal to 0.0, so
+    # a desktop whose value flipped between them would keep the other one's cached text.
+    return number + 0.0 if math.isfinite(number) else None
 
 
 def epoch_seconds(value: object) -> float | None:

@@ -205,6 +205,8 @@ class DesktopLines:
                 labels = (self._did((ident,)), escaped(ident))
                 hit = (dm, self._format(labels, dm), labels)
                 formatted += 1
+            # Equal metrics render alike: the sources publish no -0.0 (timeutil.finite_number),
+            # the one float that compares equal to another yet has another text.
             elif not (hit[0] is dm or hit[0] == dm):
                 hit = (dm, self._format(hit[2], dm), hit[2])
                 formatted += 1

@@ -57,6 +57,15 @@ def test_missing_metrics_are_absent_not_zero() -> None:
     assert invalid == 0
 
 
+def test_a_negative_zero_from_upstream_is_published_as_zero() -> None:
+    # -0.0 == 0.0, so a snapshot holding one compares equal to one holding the other, yet
+    # they render as different texts: only 0.0 may reach a snapshot.
+    m, invalid = parse_monitor("d", {"cpu_info": _points((-0.0, T0)), "memory_info": _points(("-0", T0))})
+    assert invalid == 1  # the string is not a JSON number
+    ((key, value),) = m.values
+    assert (key, math.copysign(1.0, value)) == ("cpu_usage_ratio", 1.0)
+
+
 def test_garbage_datapoints_are_counted_and_skipped() -> None:
     body = {
         "cpu_info": [
