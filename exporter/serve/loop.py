@@ -18,7 +18,6 @@ import queue
 import selectors
 import socket
 import ssl
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +47,8 @@ class ServerLimits:
 
 _HANDSHAKE, _READING, _BUSY, _WRITING = range(4)
 # Buffers per sendmsg call (well below any IOV_MAX): a body of a few dozen pieces goes out
-# in one system call per writable wake-up instead of one per piece.
+# in one system call per writable wake-up, each of which needs the GIL back.
 _IOV = 64
-SWITCH_INTERVAL = 0.001
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError)
 
 
@@ -106,12 +104,6 @@ class EventLoopServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        # The renderer and the sources run pure-Python work on other threads, and the loop
-        # needs the GIL back at every wake-up of a long write; at the default 5 ms switch
-        # interval a scrape that met a render waited that long many times over (measured:
-        # max 103 ms against 23 ms at 1 ms, 22 MB body). Lowered for the process, never raised.
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread.start()
 
     def stop(self) -> None:

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry, Gauge
 from exporter.config.web import BasicAuth, WebSecurity, bcrypt_cost, load_web_config
 from exporter.errors import ConfigError
 from exporter.exposition.render import CachedExposition
-from exporter.serve.loop import SWITCH_INTERVAL, ServerLimits
+from exporter.serve.loop import ServerLimits
 from exporter.serve.ratelimit import RateLimiter
-from exporter.serve.server import HTTPServer, gzip_wanted, make_app
+from exporter.serve.server import SWITCH_INTERVAL, HTTPServer, gzip_wanted, make_app
 
 
 class State:
@@ -279,16 +279,24 @@ def test_a_many_piece_body_arrives_whole_and_in_order(
         server.stop()
 
 
-def test_starting_a_server_lowers_the_switch_interval_but_never_raises_it(
+def test_the_switch_interval_is_lowered_while_a_server_runs_and_restored_after(
     registry: CollectorRegistry,
 ) -> None:
     before = sys.getswitchinterval()
     try:
-        for start, expected in ((0.005, SWITCH_INTERVAL), (0.0002, 0.0002)):
-            sys.setswitchinterval(start)
-            server = _small_server(registry)
-            server.stop()
-            assert sys.getswitchinterval() == pytest.approx(expected)
+        sys.setswitchinterval(0.005)
+        first, second = _small_server(registry), _small_server(registry)
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        first.stop()
+        first.stop()  # a second stop releases nothing more
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)  # the other still runs
+        second.stop()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        sys.setswitchinterval(0.0002)  # already lower: left alone
+        server = _small_server(registry)
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+        server.stop()
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
     finally:
         sys.setswitchinterval(before)
 
