@@ -223,9 +223,8 @@ class DesktopLines:
 
     def _format(self, labels: tuple[str, str], dm: DesktopMetrics) -> tuple[str, ...]:
         # The samples of :func:`~exporter.exposition.rows.monitoring_rows`, unrolled: this runs
-        # for every changed desktop on every render, and the generator, the per-row label
-        # lookups and the family lookups were most of a full render. The byte-identity tests
-        # compare the result with the prometheus_client path, which reads monitoring_rows.
+        # for every changed desktop on every render. The byte-identity tests compare the result
+        # with the prometheus_client path, which reads monitoring_rows.
         texts = [""] * _N_FAMILIES
         index = _KEY_INDEX
         did_labels = labels[0]
@@ -259,7 +258,7 @@ class _OnlineLines:
     state (the extra labels and the values fixed), filled with the escaped desktop id."""
 
     def __init__(self, extra: Mapping[str, str]) -> None:
-        self._extra = extra
+        self._extra = dict(extra)  # the caller's mapping may change after this
         self._formats = {state: self._build(state) for state in ONLINE_STATES}
 
     def _build(self, state: str) -> str:

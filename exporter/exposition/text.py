@@ -81,6 +81,11 @@ _LARGE: dict[float, str] = {}
 _LARGE_MAX = 4096
 
 
+def forget_values() -> None:
+    """Empty the cache of large-value texts (a benchmark's cold render starts without it)."""
+    _LARGE.clear()
+
+
 def sample_value(value: float) -> str:
     """``floatToGoString(value)``, the way prometheus_client writes sample values."""
     if value.__class__ is float:
