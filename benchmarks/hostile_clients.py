@@ -66,18 +66,18 @@ def child(server: str) -> None:
                 pass
 
         ThreadingWSGIServer.daemon_threads = True
-        httpd = make_server("127.0.0.1", 0, app, ThreadingWSGIServer, handler_class=Quiet)  # type: ignore[arg-type]
+        httpd = make_server("127.0.0.1", 0, app, ThreadingWSGIServer, handler_class=Quiet)  # type: ignore[call-overload]
         print(httpd.server_address[1], flush=True)
         httpd.serve_forever()
     elif server == "cheroot":
-        from cheroot import wsgi
+        from cheroot import wsgi  # type: ignore[import-not-found]
 
         cs = wsgi.Server(("127.0.0.1", 0), app)
         cs.prepare()
         print(cs.bind_addr[1], flush=True)
         cs.serve()
     elif server == "waitress":
-        from waitress.server import create_server
+        from waitress.server import create_server  # type: ignore[import-untyped]
 
         ws = create_server(app, host="127.0.0.1", port=0)
         print(ws.effective_port, flush=True)
