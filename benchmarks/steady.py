@@ -170,6 +170,25 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 c.stop()
 
 
+def _table(title: str, dists: dict[str, dict[str, Any]]) -> list[str]:
+    """A markdown table of the four latency distributions (series without scrapes left out)."""
+    first = f"| {title} |" if title else "| |"
+    rows = [f"{first} p50 | p90 | p99 | max | scrapes > 1 s |", "|---|---|---|---|---|---|"]
+    for key, label in (
+        ("exp_plain", "exporter, plain"),
+        ("floor_plain", "floor, plain"),
+        ("exp_gzip", "exporter, gzip"),
+        ("floor_gzip", "floor, gzip"),
+    ):
+        d = dists[key]
+        if d["n"]:
+            rows.append(
+                f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
+                f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
+            )
+    return rows
+
+
 def steady_lines(r: dict[str, Any]) -> list[str]:
     lat = r["latency"]
     rows = [
@@ -178,22 +197,8 @@ def steady_lines(r: dict[str, Any]) -> list[str]:
         f"{r['renders']} renders (last {r['last_render_seconds']:.3f} s, its gzip "
         f"{r['last_compress_seconds']:.3f} s), {r['render_errors']} render errors.",
         "",
-        "| | p50 | p90 | p99 | max | scrapes > 1 s |",
-        "|---|---|---|---|---|---|",
+        *_table("", lat),
     ]
-    for key, label in (
-        ("exp_plain", "exporter, plain"),
-        ("floor_plain", "floor, plain"),
-        ("exp_gzip", "exporter, gzip"),
-        ("floor_gzip", "floor, gzip"),
-    ):
-        d = lat[key]
-        if not d["n"]:
-            continue
-        rows.append(
-            f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
-            f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
-        )
     dr = r.get("during_render")
     if dr:
         rows += [
@@ -203,20 +208,8 @@ def steady_lines(r: dict[str, Any]) -> list[str]:
             f"the floor at once; {r['during_render_served_previous']} exporter scrapes were answered "
             "before that render finished (with the previous bytes).",
             "",
-            "| during a render | p50 | p90 | p99 | max | scrapes > 1 s |",
-            "|---|---|---|---|---|---|",
+            *_table("during a render", dr),
         ]
-        for key, label in (
-            ("exp_plain", "exporter, plain"),
-            ("floor_plain", "floor, plain"),
-            ("exp_gzip", "exporter, gzip"),
-            ("floor_gzip", "floor, gzip"),
-        ):
-            d = dr[key]
-            rows.append(
-                f"| {label} | {d['p50_ms']:.1f} ms | {d['p90_ms']:.1f} ms | {d['p99_ms']:.1f} ms | "
-                f"{d['max_ms']:.1f} ms | {d['over_1s']} of {d['n']} |"
-            )
     cpu = r["cpu_seconds_per_hour"]
     rows += [
         "",
