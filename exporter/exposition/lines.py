@@ -3,10 +3,10 @@
 prometheus_client spends a few microseconds per sample building Sample tuples and
 formatting them, which is seconds per render at 10,000 desktops. Here the same samples
 (those of the row functions in :mod:`exporter.exposition.rows`, which the
-prometheus_client path reads) are formatted straight to text lines with each desktop's
-label sets formatted once per inventory version, and a desktop's lines are kept and
-reused while its monitoring values are unchanged, so a render after a monitoring
-publish formats only the desktops that changed and joins the rest.
+prometheus_client path reads) are formatted straight to text lines. A desktop's label
+strings and info line are kept while the desktop is unchanged (across inventory
+snapshots) and its sample lines while its monitoring values are, so a render after a
+refresh formats only the desktops that changed and joins the rest.
 
 The sample lines of gauge and info families are the same in the text format and in
 OpenMetrics; only the HELP/TYPE headers differ, and those are produced by the
