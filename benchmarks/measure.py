@@ -94,3 +94,18 @@ def summary(seconds: list[float]) -> dict[str, Any]:
         "min_ms": min(ms),
         "max_ms": max(ms),
     }
+
+
+def distribution(seconds: list[float]) -> dict[str, Any]:
+    """n, p50, p90, p99 and max in milliseconds (nearest rank), and the count over 1 s."""
+    if not seconds:
+        return {"n": 0}
+    ms = [s * 1000.0 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms),
+        "over_1s": sum(1 for x in ms if x > 1000),
+    }

@@ -96,6 +96,32 @@ def _start_target(
     return child, child.ready(120), cfg
 
 
+def _wait_populated(bench: Client, n: int, timeout: float, interval: float, what: str) -> dict[str, Any]:
+    """Wait until all ``n`` desktops have monitoring data and scrapes serve it (the background
+    render has caught up); returns the target's last ``/stats``."""
+
+    def populated() -> dict[str, Any] | None:
+        st: dict[str, Any] = bench.json("/stats")
+        full = st["desktops"] == n and st["monitored"] >= n
+        return st if full and st["exposition_current"] else None
+
+    result: dict[str, Any] = deadline_loop(populated, timeout, interval, what)
+    return result
+
+
+def _start_floor(name: str, plain: Reply, gzip: Reply, work: Path, opt: Options) -> tuple[Child, Client]:
+    """The static server sending the bytes of ``plain`` and ``gzip`` (the exporter's scrapes)."""
+    plain_path, gzip_path = work / f"{name}.txt", work / f"{name}.txt.gz"
+    plain_path.write_bytes(plain.body)
+    gzip_path.write_bytes(gzip.body)
+    argv = ["-m", "benchmarks.floor", "--plain", str(plain_path), "--gzip", str(gzip_path)]
+    argv += ["--content-type", plain.headers.get("content-type", "text/plain")]
+    if opt.server_cpu is not None:
+        argv += ["--cpu", str(opt.server_cpu)]
+    child = Child(name, argv, None, opt.log_dir)
+    return child, Client(child.ready(60)["url"])
+
+
 def _renders(reply: Reply) -> int:
     return int(reply.headers.get("x-bench-renders", "-1"))
 
@@ -124,13 +150,8 @@ def latency_case(source: str, n: int, opt: Options) -> dict[str, Any]:
             bench = Client(urls["bench"])
             fake_api = Client(fake["url"])
 
-            def populated() -> dict[str, Any] | None:
-                st: dict[str, Any] = bench.json("/stats")
-                full = st["desktops"] == n and st["monitored"] >= n
-                return st if full and st["exposition_current"] else None
-
             try:
-                deadline_loop(populated, 900, 0.5, f"{source}/{n}: every desktop monitored")
+                _wait_populated(bench, n, 900, 0.5, f"{source}/{n}: every desktop monitored")
             except TimeoutError as e:
                 raise RuntimeError(f"{e}\n{target.log_tail()}") from e
             populate_s = time.monotonic() - t0
@@ -142,17 +163,8 @@ def latency_case(source: str, n: int, opt: Options) -> dict[str, Any]:
             # The first scrapes after populating render the data (plain) and compress it (gzip).
             first_plain = exp.get("/metrics")
             first_gzip = exp.get("/metrics", gzip=True)
-            plain_path, gzip_path = work / "body.txt", work / "body.txt.gz"
-            plain_path.write_bytes(first_plain.body)
-            gzip_path.write_bytes(first_gzip.body)
-            ctype = first_plain.headers.get("content-type", "text/plain")
-            argv = ["-m", "benchmarks.floor", "--plain", str(plain_path), "--gzip", str(gzip_path)]
-            argv += ["--content-type", ctype]
-            if opt.server_cpu is not None:
-                argv += ["--cpu", str(opt.server_cpu)]
-            floor_child = Child(f"floor-{source}-{n}", argv, None, opt.log_dir)
+            floor_child, floor = _start_floor(f"floor-{source}-{n}", first_plain, first_gzip, work, opt)
             children.append(floor_child)
-            floor = Client(floor_child.ready(60)["url"])
 
             result: dict[str, Any] = {
                 "source": source,

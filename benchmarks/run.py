@@ -205,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
         base = RESULTS / f"{date}-{name}"
-        base.with_suffix(".md").write_text(text)
         doc = {
             "date": date,
             "command": cmd.strip(),
@@ -227,10 +225,17 @@ def main(argv: list[str] | None = None) -> int:
             },
             "targets": checks,
         }
-        base.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        say(f"wrote {base}.md and {base}.json")
+        _write(base, text, doc)
     shutil.rmtree(log_dir, ignore_errors=True)
     return 0 if all(t["ok"] for t in checks) else 1
+
+
+def _write(base: Path, text: str, doc: dict[str, Any]) -> None:
+    """The result as ``<base>.md`` (the report) and ``<base>.json`` (every figure)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    base.with_suffix(".md").write_text(text)
+    base.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    say(f"wrote {base}.md and {base}.json")
 
 
 def steady_main(
@@ -267,9 +272,7 @@ def steady_main(
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
         base = RESULTS / f"{date}-{name}-{args.phase}"
-        base.with_suffix(".md").write_text(text)
         doc = {
             "date": date,
             "command": cmd.strip(),
@@ -280,8 +283,7 @@ def steady_main(
             "steady": result,
             "targets": checks,
         }
-        base.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        say(f"wrote {base}.md and {base}.json")
+        _write(base, text, doc)
     return 0 if all(t["ok"] for t in checks) else 1
 
 

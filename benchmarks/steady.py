@@ -17,26 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Child, deadline_loop
-from benchmarks.measure import Client, percentile
-from benchmarks.phases import Options, _start_fake, _start_target
+from benchmarks.measure import Client, distribution
+from benchmarks.phases import Options, _start_fake, _start_floor, _start_target, _wait_populated
 from exporter.sources.monitoring import FIELDS
 
 KEYS = [key for key, _ in FIELDS.values()]
 LEVELS = (1, 3, 6, 9)
-
-
-def _dist(seconds: list[float]) -> dict[str, Any]:
-    if not seconds:
-        return {"n": 0}
-    ms = [s * 1000 for s in seconds]
-    return {
-        "n": len(ms),
-        "p50_ms": percentile(ms, 50),
-        "p90_ms": percentile(ms, 90),
-        "p99_ms": percentile(ms, 99),
-        "max_ms": max(ms),
-        "over_1s": sum(1 for x in ms if x > 1000),
-    }
 
 
 def _cpu(st: dict[str, Any]) -> dict[str, float]:
@@ -92,25 +78,13 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
             children.append(target)
             bench = Client(urls["bench"])
 
-            def populated() -> dict[str, Any] | None:
-                st: dict[str, Any] = bench.json("/stats")
-                full = st["desktops"] == n and st["monitored"] >= n
-                return st if full and st["exposition_current"] else None
-
             t0 = time.monotonic()
-            deadline_loop(populated, 1800, 1.0, f"steady {source}/{n}: every desktop monitored")
+            _wait_populated(bench, n, 1800, 1.0, f"steady {source}/{n}: every desktop monitored")
             say(f"  steady {source} {n}: populated in {time.monotonic() - t0:.0f}s (default budget)")
             exp = Client(urls["exporter"])
             first_plain, first_gzip = exp.get("/metrics"), exp.get("/metrics", gzip=True)
-            (work / "b.txt").write_bytes(first_plain.body)
-            (work / "b.gz").write_bytes(first_gzip.body)
-            argv = ["-m", "benchmarks.floor", "--plain", str(work / "b.txt"), "--gzip", str(work / "b.gz")]
-            argv += ["--content-type", first_plain.headers.get("content-type", "text/plain")]
-            if opt.server_cpu is not None:
-                argv += ["--cpu", str(opt.server_cpu)]
-            floor_child = Child(f"floor-steady-{n}", argv, None, opt.log_dir)
+            floor_child, floor = _start_floor(f"floor-steady-{n}", first_plain, first_gzip, work, opt)
             children.append(floor_child)
-            floor = Client(floor_child.ready(60)["url"])
 
             times: dict[str, list[float]] = {
                 k: [] for k in ("exp_plain", "exp_gzip", "floor_plain", "floor_gzip")
@@ -149,7 +123,7 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 "gzip_bytes": len(first_gzip.body),
                 "body_bytes_min": min(sizes, default=0),
                 "body_bytes_max": max(sizes, default=0),
-                "latency": {k: _dist(v) for k, v in times.items()},
+                "latency": {k: distribution(v) for k, v in times.items()},
                 "cpu_seconds_per_hour": per_hour,
                 "cpu_percent_of_one_core": per_hour["total"] / 36,
                 "renders": st1["render"]["renders"] - st0["render"]["renders"],
@@ -159,7 +133,7 @@ def steady_case(source: str, n: int, seconds: float, interval: float, opt: Optio
                 "data_changes": st1["data_changes"] - st0["data_changes"],
                 # Scrapes issued at once after a snapshot with 20 % of the desktops changed was
                 # published, i.e. while the renderer ran (next to the floor at the same moment).
-                "during_render": {k: _dist(v) for k, v in during.items()},
+                "during_render": {k: distribution(v) for k, v in during.items()},
                 "during_render_served_previous": stale,
                 "vm_hwm_mb": st1["vm_hwm_kb"] / 1024,
             }
