@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from exporter.apis import APIS, IAM_ACTIONS
+from exporter.apis import IAM_ACTIONS
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.errors import ExporterError, InvalidResponseError, UpstreamError
@@ -40,7 +40,6 @@ from exporter.sources.connections import ITEMS_KEY as RECORDS_KEY
 from exporter.timeutil import fmt_minutes, fmt_seconds, fmt_space
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import Params, WorkspaceClient
-from exporter.upstream.transport import host_of_url
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -139,11 +138,6 @@ class TargetCheck:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _host(self, api: str) -> str:
-        endpoints = self.settings.config.endpoints
-        base = {"workspace": endpoints.workspace, "iam": endpoints.iam, "ces": endpoints.ces}
-        return host_of_url(base[APIS[api].service])
-
     def _add(self, api: str, status: Status, result: str, note: str = "") -> None:
         self.rows.append(Row("", api, status, result, note))
 
@@ -160,7 +154,7 @@ class TargetCheck:
     def attempt(self, api: str, call: Callable[[], Any]) -> Any:
         """Make ``call`` (a call to ``api``); return its value, or raise ``_Blocked``
         after recording the failure. Records nothing on success: the caller does."""
-        host = self._host(api)
+        host = self.client.host(api)
         if self._blocked:
             self._add(api, "skipped", "not tried", f"needs {self._blocked}, which failed")
             raise _Blocked
@@ -213,11 +207,7 @@ class TargetCheck:
     ) -> dict[str, Any]:
         """One page of ``api``; an answer without its item list is invalid, as for the exporter."""
         body = self.client.request(api, path_params, params, json_body)
-        items = body.get(items_key)
-        if items is None and json_body is not None and items_key in body:
-            return body  # an explicit null: a POST query with nothing in its window
-        if not isinstance(items, list):
-            raise InvalidResponseError(api, 200, host=self._host(api), cause=f"body has no {items_key} list")
+        self.client.page_items(api, body, items_key, json_body is not None)
         return body
 
     # ------------------------------------------------------------------ checks

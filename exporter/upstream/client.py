@@ -369,14 +369,7 @@ class WorkspaceClient:
             else:
                 query.update(offset=offset, limit=page)
             doc = self.request(api, path_params, query, body)
-            items = doc.get(items_key)
-            if items is None and json_body is not None and items_key in doc:
-                items = []  # an explicit null: nothing in the queried window
-            if not isinstance(items, list):
-                self._observer.invalid_response(api)
-                raise InvalidResponseError(
-                    api, 200, host=self._host(spec), cause=f"body has no {items_key} list"
-                )
+            items = self.page_items(api, doc, items_key, json_body is not None)
             if max_items is None and offset + len(items) > bound:
                 self._observer.invalid_response(api)
                 raise InvalidResponseError(
@@ -403,6 +396,21 @@ class WorkspaceClient:
                 total = doc.get(total_key)
                 if isinstance(total, int) and not isinstance(total, bool) and offset >= total:
                     return
+
+    def page_items(self, api: str, doc: Mapping[str, Any], items_key: str, query_body: bool) -> list[Any]:
+        """The item list of one page of ``api``. A missing or non-list one is an invalid
+        response; an explicit null answering a POST query (``query_body``) is an empty window."""
+        items = doc.get(items_key)
+        if items is None and query_body and items_key in doc:
+            return []
+        if not isinstance(items, list):
+            self._observer.invalid_response(api)
+            raise InvalidResponseError(api, 200, host=self.host(api), cause=f"body has no {items_key} list")
+        return items
+
+    def host(self, api: str) -> str:
+        """The host ``api`` is called on (named in errors)."""
+        return self._host(APIS[api])
 
     def _host(self, spec: ApiSpec) -> str:
         endpoints = self._settings.config.endpoints
