@@ -402,6 +402,11 @@ def budget_runs(opt: Options) -> dict[str, Any]:
 # --------------------------------------------------------------------------- computed
 
 
+def _ces_upper_bound(n: int) -> int:
+    """Cloud Eye v2 calls of one refresh at most: per metric, pages until an empty one."""
+    return 12 * (math.ceil(n / 1000) + 1)
+
+
 def computed_cost(source: str, n: int, ces_pages: int | None = None) -> dict[str, Any]:
     """Upstream calls per hour and one full refresh at the default settings, from the budget.
 
@@ -410,7 +415,8 @@ def computed_cost(source: str, n: int, ces_pages: int | None = None) -> dict[str
     ces_batch_v2 100/min with 1,000 datapoints a page),
     connections and screen-records polls every minute, token buckets of burst 5.
     ``ces_pages``: Cloud Eye calls one refresh was measured to take (the formula
-    12 × (⌊N/1000⌋+1) is an upper bound: a metric only some desktops report needs fewer pages).
+    12 × (⌈N/1000⌉+1), pages until an empty one, is an upper bound: a metric only some
+    desktops report needs fewer pages).
     """
     burst = 5
     pages = max(1, math.ceil(n / 500))
@@ -424,12 +430,12 @@ def computed_cost(source: str, n: int, ces_pages: int | None = None) -> dict[str
         refresh_s = inventory_s + max(0, n - burst) * 60.0 / 100.0
         cycle_s = max(300.0, n * 60.0 / 90.0)
     else:
-        calls_per_refresh = ces_pages if ces_pages else 12 * (n // 1000 + 1)
+        calls_per_refresh = ces_pages if ces_pages else _ces_upper_bound(n)
         per_hour["ces_batch_v2"] = 12 * calls_per_refresh
         refresh_s = inventory_s + max(0, calls_per_refresh - burst) * 60.0 / 100.0
         cycle_s = 300.0
     return {
-        "ces_pages_upper_bound": 12 * (n // 1000 + 1),
+        "ces_pages_upper_bound": _ces_upper_bound(n),
         "inventory_pages": pages,
         "monitoring_calls_per_refresh": calls_per_refresh,
         "calls_per_hour": per_hour,

@@ -7,8 +7,8 @@ batch queries, whichever the region has:
 
 * v2 (``ces_batch_v2``, about ten regions): one metric for every desktop per paged call
   (1,000 datapoints a page). The answer has no total and the SDK documents an empty page
-  as the end, so each refresh costs, per metric, ``floor(datapoints / 1000) + 1`` calls:
-  at most 12 x 11 = 132 for 10,000 desktops.
+  as the end, so each refresh costs, per metric, ``ceil(datapoints / 1000) + 1`` calls
+  (the last page empty): at most 12 x 11 = 132 for 10,000 desktops, 24 for 100.
 * v1 (``ces_batch_v1``, every region): up to 500 metric/dimension pairs per call, sized
   by :func:`v1_batches` so an answer never passes Cloud Eye's 3,000 datapoints (beyond
   them it moves ``from`` forward and drops the oldest): 240 calls for 10,000 desktops.
