@@ -104,7 +104,8 @@ def parse_head(head: bytes, max_body_bytes: int) -> Request:
     if "TRANSFER_ENCODING" in headers:
         raise BadRequest(501)
     length_s = headers.pop("CONTENT_LENGTH", "0") or "0"
-    if not length_s.isdigit() or len(length_s) > 12:
+    # ASCII digits only: str.isdigit() also says yes to "²" and "٣", which int() refuses.
+    if not (length_s.isascii() and length_s.isdigit()) or len(length_s) > 12:
         raise BadRequest(400)
     length = int(length_s)
     if length > max_body_bytes:

@@ -144,26 +144,31 @@ class EventLoopServer:
             except OSError:  # pragma: no cover - select on a closed fd during shutdown
                 continue
             for key, _mask in events:
-                try:
-                    if key.data is None:
-                        self._accept()
-                    elif key.data == "wake":
-                        self._drain_done()
-                    else:
-                        self._step(key.data)
-                except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
-                    log.error("http connection failed error=%s", type(e).__name__)
-                    if isinstance(key.data, _Conn):
-                        self._close(key.data)
+                if key.data is None:
+                    self._guarded(self._accept, None)
+                elif key.data == "wake":
+                    self._guarded(self._drain_done, None)
+                else:
+                    self._guarded(self._step, key.data)
             batch, self._pipelined = self._pipelined, []
             for c in batch:
                 if self._conns.get(c.fileno) is c and c.state == _READING:
-                    self._parse(c)
+                    self._guarded(self._parse, c)
             now = time.monotonic()
             if now - last_sweep >= 0.1:
                 last_sweep = now
                 self._sweep(now)
         self._close_all()
+
+    def _guarded(self, step: Any, conn: _Conn | None) -> None:
+        """Run one step of the loop; whatever a client's bytes make it raise closes that
+        client's connection and nothing else, so no request can stop the loop."""
+        try:
+            step() if conn is None else step(conn)
+        except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
+            log.error("http connection failed error=%s", type(e).__name__)
+            if conn is not None:
+                self._close(conn)
 
     def _close_all(self) -> None:
         for c in list(self._conns.values()):

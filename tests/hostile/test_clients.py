@@ -280,6 +280,27 @@ def test_an_http09_request_is_answered_and_closed_promptly(exporter: Exporter) -
     assert reply.startswith(b"HTTP/1.1 400 ")
 
 
+@pytest.mark.parametrize("length", [b"\xb2", "٣".encode(), b"1_0", b" +5"])
+def test_a_pipelined_request_with_a_non_ascii_length_is_a_400_and_the_server_keeps_serving(
+    exporter: Exporter, length: bytes
+) -> None:
+    ctx = ssl.create_default_context(cafile=exporter.ca)
+    with (
+        socket.create_connection(exporter.address(), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+    ):
+        s.sendall(
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n"
+        )
+        reply = b""
+        while chunk := s.recv(4096):  # the 5 s socket timeout bounds this
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 400 " in reply
+    assert_healthy(exporter)
+
+
 def test_reload_is_off_by_default_even_with_the_right_password(exporter: Exporter) -> None:
     r = requests.post(exporter.url + "/-/reload", auth=(USER, PASSWORD), verify=exporter.ca, timeout=5)
     assert r.status_code == 403

@@ -22,6 +22,8 @@ from exporter.serve.http1 import BadRequest, parse_head, response_head, run_app
         (b"POST /-/reload HTTP/1.1\r\nTransfer-Encoding: chunked", 501),
         (b"POST /-/reload HTTP/1.1\r\nContent-Length: -1", 400),
         (b"POST /-/reload HTTP/1.1\r\nContent-Length: 1e3", 400),
+        (b"POST /-/reload HTTP/1.1\r\nContent-Length: \xb2", 400),  # "²": isdigit() but not int()
+        ("POST /-/reload HTTP/1.1\r\nContent-Length: ٣".encode(), 400),  # Arabic-Indic three
         (b"POST /-/reload HTTP/1.1\r\nContent-Length: 1025", 413),
         (b"GET / HTTP/1.1" + b"\r\nX: y" * 101, 431),
     ],
