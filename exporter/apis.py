@@ -22,6 +22,9 @@ class ApiSpec:
     service: Service = "workspace"
     page_limit: int = 0  # largest `limit` the API accepts; 0 = not paged
     per_minute: float = 100.0  # default request budget (documented in README)
+    # False for a call with a side effect (it creates something): never retried, since a
+    # retry after a lost answer would repeat the side effect.
+    idempotent: bool = True
 
 
 def _specs(*specs: ApiSpec) -> dict[str, ApiSpec]:
@@ -43,7 +46,13 @@ APIS: dict[str, ApiSpec] = _specs(
         per_minute=60,
     ),
     ApiSpec("connections_export", "GET", "/v2/{project_id}/connections/desktops/export", per_minute=10),
-    ApiSpec("connections_export_v3", "GET", "/v3/{project_id}/desktops/connections/export", per_minute=10),
+    ApiSpec(
+        "connections_export_v3",
+        "GET",
+        "/v3/{project_id}/desktops/connections/export",
+        per_minute=10,
+        idempotent=False,  # creates an export task
+    ),
     ApiSpec("export_tasks", "GET", "/v2/{project_id}/export-tasks", page_limit=100, per_minute=60),
     ApiSpec("export_download", "GET", "/v2/{project_id}/export-tasks/{task_id}/download", per_minute=10),
     ApiSpec("screen_records", "GET", "/v2/{project_id}/screen-records", page_limit=1000, per_minute=60),

@@ -83,6 +83,16 @@ class NullObserver:
         pass
 
 
+def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
+    """Whether a throttled or unavailable call may be sent again.
+
+    Only idempotent reads are retried: a call that creates something (the v3 export task)
+    may have done so before its answer was lost, and a retry would do it twice. 501 Not
+    Implemented is permanent: the same request gets the same answer.
+    """
+    return spec.idempotent and error.status != 501
+
+
 def _retry_after(resp: requests.Response) -> float | None:
     value = resp.headers.get("Retry-After", "")
     try:
@@ -245,10 +255,13 @@ class WorkspaceClient:
                 continue
             if not isinstance(error, ThrottledError | UpstreamUnavailableError):
                 raise error
-            delay = self._backoff(attempt)
             if isinstance(error, ThrottledError):
                 self._budget.throttled(api)
                 self._observer.throttled(api)
+            if not retryable(spec, error):
+                raise error
+            delay = self._backoff(attempt)
+            if isinstance(error, ThrottledError):
                 floor = http.throttle_backoff * (1.0 + self._rng.random() * 0.7)
                 delay = max(delay, floor, retry_after or 0.0)
                 delay = min(delay, max(http.backoff_max, http.throttle_backoff))
