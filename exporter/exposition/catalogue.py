@@ -219,6 +219,15 @@ API_INVALID = Family(
     "Upstream answers or records that were malformed and skipped.",
     ("api",),
 )
+API_ERROR_RESPONSES = Family(
+    "api_error_responses",
+    "counter",
+    "Upstream answers that refused a call (HTTP 4xx/5xx) or could not be used (error_code "
+    '"invalid_body": not JSON, the wrong shape, over http.max_body_bytes), by API, HTTP status '
+    'and the error code of the body ("none" without one, "other" when it does not look like a '
+    "code or past the first 50 codes). Retried answers count too.",
+    ("api", "status", "error_code"),
+)
 API_BUDGET = Family(
     "api_budget_requests_per_minute",
     "gauge",
@@ -348,6 +357,7 @@ ALL: tuple[Family, ...] = (
     API_THROTTLED,
     API_RETRIES,
     API_INVALID,
+    API_ERROR_RESPONSES,
     API_BUDGET,
     MONITORED_DESKTOPS,
     MONITORING_PATH,

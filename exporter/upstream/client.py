@@ -58,6 +58,8 @@ _HELD_WHOLE = frozenset({"desktops_detail"})
 _FILE_APIS = frozenset({"connections_export", "export_download"})
 _FILE_MAX_BYTES = 256 * 1024 * 1024
 DISCOVERY = "project discovery (set project_id to skip it)"
+# The error_code an observer is told for an answer whose body could not be used.
+INVALID_BODY = "invalid_body"
 
 
 class ApiObserver(Protocol):
@@ -67,6 +69,7 @@ class ApiObserver(Protocol):
     def throttled(self, api: str) -> None: ...
     def retried(self, api: str) -> None: ...
     def invalid_response(self, api: str) -> None: ...
+    def error_response(self, api: str, status: int, error_code: str) -> None: ...
 
 
 class NullObserver:
@@ -80,6 +83,9 @@ class NullObserver:
         pass
 
     def invalid_response(self, api: str) -> None:
+        pass
+
+    def error_response(self, api: str, status: int, error_code: str) -> None:
         pass
 
 
@@ -169,7 +175,7 @@ class WorkspaceClient:
             raise e.with_context(DISCOVERY) from None
         projects = body.get("projects")
         if not isinstance(projects, list):
-            self._observer.invalid_response("iam_projects")
+            self.bad_body("iam_projects")
             raise InvalidResponseError(
                 "iam_projects", 200, host=host, cause="body has no projects list", context=DISCOVERY
             )
@@ -296,7 +302,7 @@ class WorkspaceClient:
             try:
                 resp, content = self._transport.exchange(spec.name, prepared, self._verify, cap, done)
             except InvalidResponseError as e:
-                self._observer.invalid_response(spec.name)
+                self.bad_body(spec.name, e.status)
                 return e, None, None
             except UpstreamError as e:
                 return e, None, None
@@ -305,6 +311,7 @@ class WorkspaceClient:
         code, msg = parse_error_body(content)
         rid = resp.headers.get("X-Request-Id", "")
         status = resp.status_code
+        self._observer.error_response(spec.name, status, code)
         err: UpstreamError
         if status == 429 or code in ("APIGW.0308", "APIG.0308"):
             err = ThrottledError(spec.name, status, code, msg, rid, host=host)
@@ -328,8 +335,13 @@ class WorkspaceClient:
         try:
             return parse_json_object(api, resp.content, resp.status_code, host_of_url(resp.url or ""))
         except InvalidResponseError:
-            self._observer.invalid_response(api)
+            self.bad_body(api, resp.status_code)
             raise
+
+    def bad_body(self, api: str, status: int = 200) -> None:
+        """Count an answer of ``api`` whose body is unusable (not JSON, wrong shape, too large)."""
+        self._observer.invalid_response(api)
+        self._observer.error_response(api, status, INVALID_BODY)
 
     def paginate(
         self,
@@ -417,7 +429,7 @@ class WorkspaceClient:
         if items is None and query_body and items_key in doc:
             return []
         if not isinstance(items, list):
-            self._observer.invalid_response(api)
+            self.bad_body(api)
             raise InvalidResponseError(api, 200, host=self.host(api), cause=f"body has no {items_key} list")
         return items
 
@@ -516,7 +528,7 @@ class WorkspaceClient:
         doc = self.request("ces_batch_v1", json_body=body)
         items = doc.get("metrics")
         if not isinstance(items, list):
-            self._observer.invalid_response("ces_batch_v1")
+            self.bad_body("ces_batch_v1")
             raise InvalidResponseError(
                 "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="body has no metrics list"
             )

@@ -38,7 +38,7 @@ from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import MAX_LIST_ITEMS, WorkspaceClient
+from exporter.upstream.client import MAX_LIST_ITEMS, NullObserver, WorkspaceClient
 from exporter.upstream.transport import _Tracker
 from tests.conftest import fast, wait_for
 from tests.hostile.upstream import HUGE_BYTES, HostileUpstream
@@ -76,7 +76,7 @@ def formatted(caplog: pytest.LogCaptureFixture) -> list[str]:
     return out
 
 
-class Observer:
+class Observer(NullObserver):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
         self.lock = threading.Lock()
