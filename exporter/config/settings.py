@@ -175,7 +175,32 @@ class HTTPConfig:
     # (about 3 MB) is the largest documented page; 8 MiB leaves room without risking the pod limit.
     max_body_bytes: int = field(
         default=8 * 1024 * 1024,
-        metadata=_meta("largest answer body in bytes, counted decompressed", minimum=65536, maximum=1 << 30),
+        metadata=_meta(
+            "largest answer body in bytes, counted decompressed; a page past it is asked again at "
+            "half the size (down to 10)",
+            minimum=65536,
+            maximum=1 << 30,
+        ),
+    )
+    # 300 pages: 150,000 desktops of desktops/detail, or 300,000 records (a 30-day lookback of
+    # 10,000 logins a day) in 5 minutes at the default 60 calls a minute.
+    max_pages_per_listing: int = field(
+        default=300,
+        metadata=_meta(
+            "pages one listing reads at most; past it the listing stops, what was read is used and "
+            "`api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=100000,
+        ),
+    )
+    # Export files are not pages: one may hold a month of connection records.
+    max_file_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata=_meta(
+            "largest export file `export-connections` downloads, in bytes, counted decompressed",
+            minimum=1 << 20,
+            maximum=1 << 32,
+        ),
     )
 
 

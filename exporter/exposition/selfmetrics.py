@@ -18,11 +18,13 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.apis import APIS
 from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
 from exporter.sources.labels import OTHER, admit
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import INVALID_BODY
+from exporter.upstream.paging import SHRINK_REASONS, TRUNCATION_KEYS
 
 # ``*_created`` series double the self-metric series for no value to dashboards or alerts.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -59,6 +61,10 @@ class ApiMetrics:
         self.errors = Counter(f.full_name, f.help, f.labels, registry=registry)
         self._codes: set[str] = set()
         self._codes_lock = threading.Lock()
+        f = m.API_PAGE_SHRINKS
+        self.shrinks = Counter(f.full_name, f.help, f.labels, registry=registry)
+        f = m.API_LISTINGS_TRUNCATED
+        self.truncations = Counter(f.full_name, f.help, f.labels, registry=registry)
         for api in apis:
             self.declare(api)
 
@@ -67,6 +73,12 @@ class ApiMetrics:
         self.throttles.labels(api)
         self.retries.labels(api)
         self.invalid.labels(api)
+        spec = APIS.get(api)
+        if spec is not None and spec.page_limit:
+            for reason in SHRINK_REASONS:
+                self.shrinks.labels(api, reason)
+        for key in TRUNCATION_KEYS.get(api, ()):
+            self.truncations.labels(api, key)
 
     def request_done(self, api: str, code: str, seconds: float) -> None:
         self.requests.labels(api, code).inc()
@@ -83,6 +95,12 @@ class ApiMetrics:
 
     def error_response(self, api: str, status: int, error_code: str) -> None:
         self.errors.labels(api, status_label(status), self.error_code_label(error_code)).inc()
+
+    def page_shrunk(self, api: str, reason: str) -> None:
+        self.shrinks.labels(api, reason).inc()
+
+    def truncated(self, api: str, key: str) -> None:
+        self.truncations.labels(api, key).inc()
 
     def error_code_label(self, code: str) -> str:
         """``code`` when it looks like a Huawei Cloud error code and is among the first

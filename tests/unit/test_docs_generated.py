@@ -388,7 +388,7 @@ def _stated_limits() -> list[tuple[str, str]]:
     from exporter.config import credentials, yamlfile
     from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig
     from exporter.sources import event_records, events
-    from exporter.upstream import client, transport
+    from exporter.upstream import paging, transport
 
     http = HTTPConfig()
     return [
@@ -405,10 +405,10 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("key file", f"A key file is read up to {credentials.MAX_SECRET_FILE_BYTES // 1024} KiB"),
         ("body cap", f"`http.max_body_bytes` (default {http.max_body_bytes // (1 << 20)} MiB)"),
         ("deadline", f"`http.call_deadline` (default {http.call_deadline:g} s)"),
-        ("export size", f"may be up to {client._FILE_MAX_BYTES // (1 << 20)} MiB"),
+        ("export size", f"`http.max_file_bytes` (default {http.max_file_bytes // (1 << 20)} MiB)"),
         ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
-        ("desktop list", f"The desktop list stops at {client.MAX_LIST_ITEMS:,} desktops"),
-        ("pages", f"every other listing after {client.MAX_PAGES} pages"),
+        ("pages", f"`http.max_pages_per_listing` (default {http.max_pages_per_listing})"),
+        ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),
         (
             "event keys",
             f"keep at most {events.KEYS_PER_RECORDING:,} operation keys per recording and "
