@@ -36,6 +36,8 @@ APIS: dict[str, ApiSpec] = _specs(
     ApiSpec("iam_projects", "GET", "/v3/projects", service="iam", per_minute=10),
     ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", page_limit=500, per_minute=60),
     ApiSpec("desktops_list", "GET", "/v2/{project_id}/desktops", page_limit=1000, per_minute=60),
+    # One desktop by id: confirms that a desktop a listing missed is gone (show_desktop_detail).
+    ApiSpec("desktop_detail", "GET", "/v2/{project_id}/desktops/{desktop_id}", per_minute=60),
     ApiSpec("desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", per_minute=100),
     ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", page_limit=1000, per_minute=60),
     ApiSpec(
@@ -85,6 +87,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "iam_projects": ("iam:projects:listProjects",),
     "desktops_detail": ("workspace:desktops:listDetail",),
     "desktops_list": ("workspace:desktops:list",),
+    "desktop_detail": (),  # the reference excerpts checked name no action for it
     "desktop_monitor": ("workspace:desktops:getMonitor", "ces:metricData:get"),
     "connections": ("workspace:connections:securityList",),
     "login_records": (),

@@ -464,6 +464,10 @@ class WorkspaceClient:
                 self._observer.invalid_response("desktops_detail")
         return list(seen.values())
 
+    def desktop_detail(self, desktop_id: str, object_pairs_hook: ObjectHook | None = None) -> dict[str, Any]:
+        """One desktop by id (``show_desktop_detail``): the answer, ``{"desktop": {...}}``."""
+        return self.request("desktop_detail", {"desktop_id": desktop_id}, object_pairs_hook=object_pairs_hook)
+
     def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]:
         """Batch monitoring data of one desktop (every metric: ``metric_name`` left empty)."""
         return self.request(
