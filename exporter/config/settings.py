@@ -242,6 +242,25 @@ class InventoryConfig:
         metadata=_meta("desktop tag keys to add to `desktop_info` as `tag_<key>`"),
     )
     user_name_label: bool = field(default=True, metadata=_meta("keep `user_name` on `desktop_info`"))
+    # Twice the largest fleet README sizes for (10,000 desktops); per shard, so sharding raises it.
+    max_desktops: int = field(
+        default=20_000,
+        metadata=_meta(
+            "desktops this process keeps (after sharding); past it the listing stops, the first ones "
+            "are exported and `api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=1_000_000,
+        ),
+    )
+    max_lookups: int = field(
+        default=50,
+        metadata=_meta(
+            "lookups by id per refresh of desktops a listing missed (a desktop leaves when one says "
+            "it is gone, or after two listings miss it); 0: only the second listing decides",
+            minimum=0,
+            maximum=10_000,
+        ),
+    )
 
 
 @dataclass(frozen=True)

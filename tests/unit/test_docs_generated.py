@@ -386,7 +386,7 @@ def _meta_of(cls: type, name: str) -> Mapping[str, Any]:
 def _stated_limits() -> list[tuple[str, str]]:
     """(README phrase, what it must read from the code) for the bounds the README states."""
     from exporter.config import credentials, yamlfile
-    from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig
+    from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
     from exporter.sources import event_records, events
     from exporter.upstream import paging, transport
 
@@ -408,6 +408,7 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("export size", f"`http.max_file_bytes` (default {http.max_file_bytes // (1 << 20)} MiB)"),
         ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
         ("pages", f"`http.max_pages_per_listing` (default {http.max_pages_per_listing})"),
+        ("desktop cap", f"At most `inventory.max_desktops` (default {InventoryConfig().max_desktops:,}"),
         ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),
         (
             "event keys",
@@ -429,8 +430,10 @@ def _base_calls_per_hour(desktops: int) -> float:
     from exporter.config.settings import InventoryConfig
     from exporter.sources.inventory import InventorySource
 
-    # Every inventory API is a listing: desktops/detail, and the light list pool_id comes from.
-    pages = sum(math.ceil(desktops / APIS[api].page_limit) for api in InventorySource.apis)
+    # The inventory's listings: desktops/detail, and the light list pool_id comes from (lookups by
+    # id are only made for desktops a listing missed).
+    listings = [api for api in InventorySource.apis if APIS[api].page_limit]
+    pages = sum(math.ceil(desktops / APIS[api].page_limit) for api in listings)
     inventory = 3600 / InventoryConfig().interval * pages
     return inventory + 3600 / ConnectionsConfig().interval + 3600 / EventsConfig().interval
 
