@@ -456,7 +456,24 @@ class EventsConfig:
     )
     # Newest recordings considered per refresh (bounds the screen-records listing and memory).
     max_recordings: int = field(
-        default=10000, metadata=_meta("newest recordings considered per refresh", minimum=1, maximum=100000)
+        default=10000,
+        metadata=_meta(
+            "newest recordings considered per refresh; past it the older ones wait and "
+            "`api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=100000,
+        ),
+    )
+    # Operations read per recording per visit, and operation keys kept per recording: about 80
+    # bytes a key, so 10,000 keys are under 1 MB per recording in progress.
+    max_operations_per_recording: int = field(
+        default=10_000,
+        metadata=_meta(
+            "operations read (and remembered, to count each once) per recording; past it the rest "
+            "is not counted and `api_listings_truncated_total` counts the cut",
+            minimum=100,
+            maximum=1_000_000,
+        ),
     )
 
 

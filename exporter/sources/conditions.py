@@ -11,13 +11,39 @@ of the refresh failed: such a refresh is a failed refresh (``up`` 0), never a qu
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 
-from exporter.errors import UpstreamError
+from exporter.errors import ClientRequestError, UpstreamError
 from exporter.sources.base import failure_key
 
 log = logging.getLogger(__name__)
+
+# The API gateway's own 404: the API is not published here (a wrong host or path), which
+# says nothing about the item asked for.
+_GATEWAY_NO_API = frozenset({"APIGW.0101", "APIG.0101"})
+_NOT_FOUND_TEXT = re.compile(r"not\s+(?:be\s+)?(?:exist|found)|does\s*n[o']t\s+exist|no\s+such", re.I)
+
+
+def not_found(error: UpstreamError) -> bool:
+    """True when an error answering a call about one item (a desktop, a recording) says the
+    item does not exist.
+
+    A 404 or 410 with any body, except the gateway's "API not published" (APIGW.0101: a
+    wrong host or path, which would otherwise make every item look gone); a 400 whose
+    Workspace error message says it does not exist (nothing documents which code a missing
+    item gets, so the text decides).
+    """
+    if not isinstance(error, ClientRequestError):
+        return False
+    if error.status in (404, 410):
+        return error.error_code not in _GATEWAY_NO_API
+    return (
+        error.status == 400
+        and error.error_code.upper().startswith("WKS.")
+        and bool(_NOT_FOUND_TEXT.search(error.error_msg))
+    )
 
 
 @dataclass

@@ -6,19 +6,18 @@ answer is decoded (each desktop object is cut as soon as it is built, before the
 is), so a page of desktops with 200 tags each never exists whole in memory.
 :func:`parse_desktop` turns the slim object into a :class:`Desktop`.
 
-:func:`lookup_verdict` reads the answer to a lookup by id (``GET
-/v2/{project_id}/desktops/{desktop_id}``) of a desktop a listing missed.
+:func:`lookup_verdict` reads the 2xx answer to a lookup by id (``GET
+/v2/{project_id}/desktops/{desktop_id}``) of a desktop a listing missed; an error answer is
+read by :func:`~exporter.sources.conditions.not_found`.
 """
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from exporter.errors import ClientRequestError, UpstreamError
 from exporter.sources.labels import MAX_NAME_LEN, bounded_id, bounded_text
 
 # The fields of DesktopDetailInfo the inventory reads (metadata.os_type and
@@ -34,10 +33,6 @@ _FIELDS = (
     "desktop_type",
     "pool_id",
 )
-# The API gateway's own 404: the API is not published here (a wrong host or path), which
-# says nothing about the desktop.
-_GATEWAY_NO_API = frozenset({"APIGW.0101", "APIG.0101"})
-_NOT_FOUND_TEXT = re.compile(r"not\s+(?:be\s+)?(?:exist|found)|does\s*n[o']t\s+exist|no\s+such", re.I)
 _GONE_STATUSES = frozenset({"DELETED"})
 
 
@@ -147,24 +142,6 @@ def pool_hook(pairs: list[tuple[str, Any]]) -> Any:
 def shard_of(desktop_id: str, count: int) -> int:
     """The shard (0..count-1) a desktop belongs to: crc32 of its id, stable across processes."""
     return zlib.crc32(desktop_id.encode()) % count
-
-
-def not_found(error: UpstreamError) -> bool:
-    """True when an error answering a lookup by id says the desktop does not exist.
-
-    A 404 or 410 with any body, except the gateway's "API not published" (APIGW.0101: a
-    wrong host or path); a 400 whose Workspace error message says the desktop does not exist
-    (nothing documents which code a missing desktop gets, so the text decides).
-    """
-    if not isinstance(error, ClientRequestError):
-        return False
-    if error.status in (404, 410):
-        return error.error_code not in _GATEWAY_NO_API
-    return (
-        error.status == 400
-        and error.error_code.upper().startswith("WKS.")
-        and bool(_NOT_FOUND_TEXT.search(error.error_msg))
-    )
 
 
 Verdict = Literal["gone", "invalid"]

@@ -43,13 +43,12 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, InventoryConfig, ShardConfig
 from exporter.errors import InvalidResponseError, ShutdownError, UpstreamError
 from exporter.sources.base import Scope, SourceHealth, next_version
-from exporter.sources.conditions import RefreshConditions
+from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.desktop_records import (
     Desktop,
     Hook,
     desktop_hook,
     lookup_verdict,
-    not_found,
     parse_desktop,
     pool_hook,
     shard_of,

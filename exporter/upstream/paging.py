@@ -167,6 +167,7 @@ class Listing:
         self._max_pages = max(1, max_pages)
         self._retried_400 = False
         self.pages = 0  # pages read (calls answered)
+        self.calls = 0  # calls made for them (a page asked again smaller is one more)
         self.items = 0  # items yielded
         self.truncated = False  # stopped at a cap with more left
         self.cap = ""  # the config key of that cap
@@ -251,6 +252,7 @@ class Listing:
 
     def _call(self, offset: int, marker: str, page: int) -> dict[str, Any]:
         query, body = self._query(offset, marker, page)
+        self.calls += 1
         return self._fetcher.request(self.api, self._path_params, query, body, object_pairs_hook=self._hook)
 
     def _fetch(self, offset: int, marker: str, page: int) -> tuple[dict[str, Any], int]:

@@ -412,7 +412,8 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),
         (
             "event keys",
-            f"keep at most {events.KEYS_PER_RECORDING:,} operation keys per recording and "
+            f"keep at most `events.max_operations_per_recording` "
+            f"({EventsConfig().max_operations_per_recording:,}) operation keys per recording and "
             f"{events.MAX_KEYS:,} in all",
         ),
         ("event grace", f"REC_COMPLETED` for {events.GRACE / 60:g} minutes"),

@@ -9,7 +9,8 @@ import pytest
 from exporter.clock import FakeClock
 from exporter.config.settings import InventoryConfig, ShardConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
-from exporter.sources.desktop_records import desktop_hook, not_found, parse_desktop, shard_of
+from exporter.sources.conditions import not_found
+from exporter.sources.desktop_records import desktop_hook, parse_desktop, shard_of
 from exporter.sources.inventory import InventorySource
 from exporter.upstream.paging import Page
 from tests.unit.memory_lister import MemoryLister, Pages, Sink
