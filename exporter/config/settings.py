@@ -397,6 +397,17 @@ class ConnectionsConfig:
         ),
     )
 
+    # 300 pages of 1,000: a 30-day lookback of 10,000 logins a day in 5 minutes at 60 calls/min.
+    max_records_per_window: int = field(
+        default=300_000,
+        metadata=_meta(
+            "records one poll window reads at most; a larger window is split (halved, then "
+            "advanced), and a one-minute window past it is cut and counted",
+            minimum=1000,
+            maximum=10_000_000,
+        ),
+    )
+
 
 @dataclass(frozen=True)
 class EventsConfig:

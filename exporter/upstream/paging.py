@@ -169,7 +169,8 @@ class Listing:
         self.pages = 0  # pages read (calls answered)
         self.calls = 0  # calls made for them (a page asked again smaller is one more)
         self.items = 0  # items yielded
-        self.truncated = False  # stopped at a cap with more left
+        self.stopped = False  # stopped at a bound (a cap, or a caller's sample size) with more left
+        self.truncated = False  # stopped at a cap (a config key) with more left
         self.cap = ""  # the config key of that cap
 
     def __iter__(self) -> Iterator[Page]:
@@ -213,6 +214,7 @@ class Listing:
             if self._marker_param:
                 marker = str(doc["meta_data"]["marker"])
             if cut or (self._max_items is not None and self.items >= self._max_items):
+                self.stopped = True
                 if self._cap_key:
                     self._cut(self._cap_key)
                 return
@@ -234,7 +236,7 @@ class Listing:
         return len(raw) < page and not self._until_empty
 
     def _cut(self, key: str) -> None:
-        self.truncated = True
+        self.stopped = self.truncated = True
         self.cap = key
         self._observer.truncated(self.api, key)
 

@@ -33,6 +33,7 @@ from exporter.sources import cloudeye
 from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
 from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
+from exporter.upstream.paging import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -248,15 +249,24 @@ def test_desktops_one_budget_covers_matches_the_pacing() -> None:
 
 
 class _Records:
+    """One page holding every record, as a listing the connections source reads."""
+
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = records
+        self.stopped = False
 
-    def paginate(self, api: str, items_key: str, params: object = None) -> Iterator[dict[str, Any]]:
-        yield from self.records
+    def listing(self, api: str, items_key: str, params: object = None, **_: Any) -> _Records:
+        return self
+
+    def __iter__(self) -> Iterator[Page]:
+        yield Page(self.records, len(self.records), 0)
 
 
 class _NoInvalid:
     def invalid_response(self, api: str) -> None:
+        raise AssertionError(api)
+
+    def truncated(self, api: str, key: str) -> None:
         raise AssertionError(api)
 
 
