@@ -650,3 +650,18 @@ def test_shutdown_while_waiting_for_the_inventory_stops_quickly() -> None:
     )
     with pytest.raises(ShutdownError):
         src.refresh()
+
+
+def test_a_metric_that_keeps_failing_is_logged_once_although_each_answer_has_its_own_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+    h.ces.points["cpu_util"] = [_point("d1", 10.0)]
+    for n in range(3):
+        h.ces.errors["network_vm_connections"] = ClientRequestError(
+            "ces_batch_v2", 400, "ces.0014", f"bad request {n}", f"req-{n}"
+        )
+        h.clock.advance(300)
+        h.source.refresh()
+    lines = [r for r in caplog.records if "Cloud Eye query failed" in r.getMessage()]
+    assert len(lines) == 1
