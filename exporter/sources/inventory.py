@@ -102,7 +102,12 @@ class InventorySnapshot:
 
 
 class _Inconsistent(Exception):
-    """A listing that cannot be the whole inventory (see the module docstring)."""
+    """A listing that cannot be the whole inventory (see the module docstring). ``str`` is
+    the stable cause (the failure's log state); ``detail`` adds the numbers of this listing."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(cause)
+        self.detail = f"{cause}: {detail}"
 
 
 @dataclass
@@ -180,7 +185,7 @@ class InventorySource:
                 return self._list_once(cfg)
             except _Inconsistent as e:
                 if attempt == 1:
-                    log.info("desktop listing changed while it was read, reading it again reason=%s", e)
+                    log.debug("desktop listing inconsistent, reading it again reason=%s", e.detail)
                     continue
                 self._invalid.invalid_response(DETAIL_API)
                 cause = str(e)
@@ -217,8 +222,8 @@ class InventorySource:
                     kept[d.desktop_id] = d
             if with_id and not fresh:
                 raise _Inconsistent(
-                    f"the page at offset {page.offset} holds only desktops listed before "
-                    "(the upstream may ignore offset)"
+                    "a page holds only desktops listed before (the upstream may ignore offset)",
+                    f"offset={page.offset}",
                 )
             total = page.total if page.total is not None else total
         if listing.truncated:
@@ -226,7 +231,9 @@ class InventorySource:
             return _Listed(kept, truncated=True)
         listed = len(seen) + anonymous
         if total is not None and listed != total:
-            raise _Inconsistent(f"{listed} desktops listed but total_count says {total}")
+            raise _Inconsistent(
+                "the desktops listed differ from total_count", f"listed={listed} total_count={total}"
+            )
         return _Listed(kept)
 
     # ------------------------------------------------------------------ leaving
