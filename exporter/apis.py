@@ -22,6 +22,9 @@ class ApiSpec:
     service: Service = "workspace"
     page_limit: int = 0  # largest `limit` the API accepts; 0 = not paged
     per_minute: float = 100.0  # default request budget (documented in README)
+    # False for a call with a side effect (it creates something): never retried, since a
+    # retry after a lost answer would repeat the side effect.
+    idempotent: bool = True
 
 
 def _specs(*specs: ApiSpec) -> dict[str, ApiSpec]:
@@ -33,6 +36,8 @@ APIS: dict[str, ApiSpec] = _specs(
     ApiSpec("iam_projects", "GET", "/v3/projects", service="iam", per_minute=10),
     ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", page_limit=500, per_minute=60),
     ApiSpec("desktops_list", "GET", "/v2/{project_id}/desktops", page_limit=1000, per_minute=60),
+    # One desktop by id: confirms that a desktop a listing missed is gone (show_desktop_detail).
+    ApiSpec("desktop_detail", "GET", "/v2/{project_id}/desktops/{desktop_id}", per_minute=60),
     ApiSpec("desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", per_minute=100),
     ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", page_limit=1000, per_minute=60),
     ApiSpec(
@@ -43,7 +48,13 @@ APIS: dict[str, ApiSpec] = _specs(
         per_minute=60,
     ),
     ApiSpec("connections_export", "GET", "/v2/{project_id}/connections/desktops/export", per_minute=10),
-    ApiSpec("connections_export_v3", "GET", "/v3/{project_id}/desktops/connections/export", per_minute=10),
+    ApiSpec(
+        "connections_export_v3",
+        "GET",
+        "/v3/{project_id}/desktops/connections/export",
+        per_minute=10,
+        idempotent=False,  # creates an export task
+    ),
     ApiSpec("export_tasks", "GET", "/v2/{project_id}/export-tasks", page_limit=100, per_minute=60),
     ApiSpec("export_download", "GET", "/v2/{project_id}/export-tasks/{task_id}/download", per_minute=10),
     ApiSpec("screen_records", "GET", "/v2/{project_id}/screen-records", page_limit=1000, per_minute=60),
@@ -76,6 +87,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "iam_projects": ("iam:projects:listProjects",),
     "desktops_detail": ("workspace:desktops:listDetail",),
     "desktops_list": ("workspace:desktops:list",),
+    "desktop_detail": (),  # the reference excerpts checked name no action for it
     "desktop_monitor": ("workspace:desktops:getMonitor", "ces:metricData:get"),
     "connections": ("workspace:connections:securityList",),
     "login_records": (),

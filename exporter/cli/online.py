@@ -228,6 +228,12 @@ class TargetCheck:
         self.check(
             "desktops_list", lambda: self.listing("desktops_list", "desktops", {"offset": 0, "limit": 1})
         )
+        # The lookup that confirms a desktop a listing missed is gone; without it such a desktop
+        # leaves one refresh later.
+        if desktop_id:
+            self.check("desktop_detail", lambda: client.desktop_detail(desktop_id))
+        else:
+            self.skip("desktop_detail", "no desktop to ask about", "desktops_detail")
         mon = cfg.monitoring
         if mon.enabled and mon.source != "cloudeye":
             if desktop_id:

@@ -175,7 +175,32 @@ class HTTPConfig:
     # (about 3 MB) is the largest documented page; 8 MiB leaves room without risking the pod limit.
     max_body_bytes: int = field(
         default=8 * 1024 * 1024,
-        metadata=_meta("largest answer body in bytes, counted decompressed", minimum=65536, maximum=1 << 30),
+        metadata=_meta(
+            "largest answer body in bytes, counted decompressed; a page past it is asked again at "
+            "half the size (down to 10)",
+            minimum=65536,
+            maximum=1 << 30,
+        ),
+    )
+    # 300 pages: 150,000 desktops of desktops/detail, or 300,000 records (a 30-day lookback of
+    # 10,000 logins a day) in 5 minutes at the default 60 calls a minute.
+    max_pages_per_listing: int = field(
+        default=300,
+        metadata=_meta(
+            "pages one listing reads at most; past it the listing stops, what was read is used and "
+            "`api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=100000,
+        ),
+    )
+    # Export files are not pages: one may hold a month of connection records.
+    max_file_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata=_meta(
+            "largest export file `export-connections` downloads, in bytes, counted decompressed",
+            minimum=1 << 20,
+            maximum=1 << 32,
+        ),
     )
 
 
@@ -217,6 +242,25 @@ class InventoryConfig:
         metadata=_meta("desktop tag keys to add to `desktop_info` as `tag_<key>`"),
     )
     user_name_label: bool = field(default=True, metadata=_meta("keep `user_name` on `desktop_info`"))
+    # Twice the largest fleet README sizes for (10,000 desktops); per shard, so sharding raises it.
+    max_desktops: int = field(
+        default=20_000,
+        metadata=_meta(
+            "desktops this process keeps (after sharding); past it the listing stops, the first ones "
+            "are exported and `api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=1_000_000,
+        ),
+    )
+    max_lookups: int = field(
+        default=50,
+        metadata=_meta(
+            "lookups by id per refresh of desktops a listing missed (a desktop leaves when one says "
+            "it is gone, or after two listings miss it); 0: only the second listing decides",
+            minimum=0,
+            maximum=10_000,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -353,6 +397,17 @@ class ConnectionsConfig:
         ),
     )
 
+    # 300 pages of 1,000: a 30-day lookback of 10,000 logins a day in 5 minutes at 60 calls/min.
+    max_records_per_window: int = field(
+        default=300_000,
+        metadata=_meta(
+            "records one poll window reads at most; a larger window is split (halved, then "
+            "advanced), and a one-minute window past it is cut and counted",
+            minimum=1000,
+            maximum=10_000_000,
+        ),
+    )
+
 
 @dataclass(frozen=True)
 class EventsConfig:
@@ -412,7 +467,24 @@ class EventsConfig:
     )
     # Newest recordings considered per refresh (bounds the screen-records listing and memory).
     max_recordings: int = field(
-        default=10000, metadata=_meta("newest recordings considered per refresh", minimum=1, maximum=100000)
+        default=10000,
+        metadata=_meta(
+            "newest recordings considered per refresh; past it the older ones wait and "
+            "`api_listings_truncated_total` counts it",
+            minimum=1,
+            maximum=100000,
+        ),
+    )
+    # Operations read per recording per visit, and operation keys kept per recording: about 80
+    # bytes a key, so 10,000 keys are under 1 MB per recording in progress.
+    max_operations_per_recording: int = field(
+        default=10_000,
+        metadata=_meta(
+            "operations read (and remembered, to count each once) per recording; past it the rest "
+            "is not counted and `api_listings_truncated_total` counts the cut",
+            minimum=100,
+            maximum=1_000_000,
+        ),
     )
 
 

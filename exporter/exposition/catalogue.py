@@ -219,6 +219,30 @@ API_INVALID = Family(
     "Upstream answers or records that were malformed and skipped.",
     ("api",),
 )
+API_ERROR_RESPONSES = Family(
+    "api_error_responses",
+    "counter",
+    "Upstream answers that refused a call (HTTP 4xx/5xx) or could not be used (error_code "
+    '"invalid_body": not JSON, the wrong shape, over http.max_body_bytes), by API, HTTP status '
+    'and the error code of the body ("none" without one, "other" when it does not look like a '
+    "code or past the first 50 codes). Retried answers count too.",
+    ("api", "status", "error_code"),
+)
+API_PAGE_SHRINKS = Family(
+    "api_page_shrinks",
+    "counter",
+    "Pages asked again with a smaller limit: reason=body_too_large (the answer passed "
+    "http.max_body_bytes: half the page, down to 10, kept for the API until a reload) or "
+    "bad_request (a 400 to a page: retried once per listing with a tenth of it).",
+    ("api", "reason"),
+)
+API_LISTINGS_TRUNCATED = Family(
+    "api_listings_truncated",
+    "counter",
+    "Listings stopped at a configured cap with more left; key names the config key (what was read "
+    "is still used).",
+    ("api", "key"),
+)
 API_BUDGET = Family(
     "api_budget_requests_per_minute",
     "gauge",
@@ -348,6 +372,9 @@ ALL: tuple[Family, ...] = (
     API_THROTTLED,
     API_RETRIES,
     API_INVALID,
+    API_ERROR_RESPONSES,
+    API_PAGE_SHRINKS,
+    API_LISTINGS_TRUNCATED,
     API_BUDGET,
     MONITORED_DESKTOPS,
     MONITORING_PATH,

@@ -9,6 +9,8 @@ reads source health and budget state at scrape time, which costs no I/O.
 from __future__ import annotations
 
 import platform
+import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
@@ -16,12 +18,26 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.apis import APIS
 from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
+from exporter.sources.labels import OTHER, admit
 from exporter.upstream.budget import Budget
+from exporter.upstream.client import INVALID_BODY
+from exporter.upstream.paging import SHRINK_REASONS, TRUNCATION_KEYS
 
 # ``*_created`` series double the self-metric series for no value to dashboards or alerts.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# What a Huawei Cloud error code looks like (APIGW.0301, WKS.00211404, ces.0014); anything
+# else in the body's code field is not a label value.
+_ERROR_CODE = re.compile(r"[A-Za-z]{2,10}\.[0-9A-Za-z]{1,12}")
+MAX_ERROR_CODES = 50  # distinct error_code values per process; later ones are "other"
+
+
+def status_label(status: int) -> str:
+    """An HTTP status as a label value: the three digits, "other" outside 100–599."""
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class ApiMetrics:
@@ -40,6 +56,15 @@ class ApiMetrics:
         self.retries = Counter(f.full_name, f.help, f.labels, registry=registry)
         f = m.API_INVALID
         self.invalid = Counter(f.full_name, f.help, f.labels, registry=registry)
+        # Not pre-declared: its label values are only known when an answer brings them.
+        f = m.API_ERROR_RESPONSES
+        self.errors = Counter(f.full_name, f.help, f.labels, registry=registry)
+        self._codes: set[str] = set()
+        self._codes_lock = threading.Lock()
+        f = m.API_PAGE_SHRINKS
+        self.shrinks = Counter(f.full_name, f.help, f.labels, registry=registry)
+        f = m.API_LISTINGS_TRUNCATED
+        self.truncations = Counter(f.full_name, f.help, f.labels, registry=registry)
         for api in apis:
             self.declare(api)
 
@@ -48,6 +73,12 @@ class ApiMetrics:
         self.throttles.labels(api)
         self.retries.labels(api)
         self.invalid.labels(api)
+        spec = APIS.get(api)
+        if spec is not None and spec.page_limit:
+            for reason in SHRINK_REASONS:
+                self.shrinks.labels(api, reason)
+        for key in TRUNCATION_KEYS.get(api, ()):
+            self.truncations.labels(api, key)
 
     def request_done(self, api: str, code: str, seconds: float) -> None:
         self.requests.labels(api, code).inc()
@@ -61,6 +92,27 @@ class ApiMetrics:
 
     def invalid_response(self, api: str) -> None:
         self.invalid.labels(api).inc()
+
+    def error_response(self, api: str, status: int, error_code: str) -> None:
+        self.errors.labels(api, status_label(status), self.error_code_label(error_code)).inc()
+
+    def page_shrunk(self, api: str, reason: str) -> None:
+        self.shrinks.labels(api, reason).inc()
+
+    def truncated(self, api: str, key: str) -> None:
+        self.truncations.labels(api, key).inc()
+
+    def error_code_label(self, code: str) -> str:
+        """``code`` when it looks like a Huawei Cloud error code and is among the first
+        :data:`MAX_ERROR_CODES` seen; "none" when empty; else "other"."""
+        if not code:
+            return "none"
+        if code == INVALID_BODY:
+            return code
+        if not _ERROR_CODE.fullmatch(code):
+            return OTHER
+        with self._codes_lock:
+            return code if admit(code, self._codes, MAX_ERROR_CODES) else OTHER
 
 
 class ReloadState:

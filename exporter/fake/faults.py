@@ -18,8 +18,9 @@ from typing import Any, Literal, NamedTuple
 
 from exporter.apis import APIS
 
-GarbageKind = Literal["notjson", "wrongshape", "badvalues"]
-GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues")
+GarbageKind = Literal["notjson", "wrongshape", "badvalues", "wrongtotal"]
+GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues", "wrongtotal")
+WRONG_TOTAL_EXTRA = 7  # a "wrongtotal" body claims this many items more than exist
 ANY_API = "*"
 
 THROTTLE_CODE = "APIGW.0308"
@@ -47,6 +48,7 @@ class _Fault:
     status: int = 500
     error_code: str = ""
     kind: str = ""
+    message: str = ""
 
     def take(self) -> bool:
         if self.remaining is None:
@@ -76,6 +78,7 @@ IAM_ACTIONS: dict[str, str] = {
     "iam_projects": "iam:projects:listProjects",
     "desktops_detail": "workspace:desktops:listDetail",
     "desktops_list": "workspace:desktops:list",
+    "desktop_detail": "",
     "desktop_monitor": "workspace:desktops:getMonitor",
     "connections": "workspace:connections:securityList",
     "login_records": "",
@@ -135,15 +138,24 @@ class FaultInjector:
         self._rate_hits: dict[str, deque[float]] = {}
         self._calls: Counter[str] = Counter()
         self._log: list[CallRecord] = []
+        self._ignore_offset: dict[str, _Fault] = {}
+        self._after: dict[str, list[tuple[int, Callable[[], None]]]] = {}  # api -> (answer n, action)
+        self._answers: Counter[str] = Counter()  # successful answers per API
 
     # ------------------------------------------------------------------ configuration
 
     def fail(
-        self, api: str, status: int = 500, times: int | None = 1, error_code: str = "WKS.00211401"
+        self,
+        api: str,
+        status: int = 500,
+        times: int | None = 1,
+        error_code: str = "WKS.00211401",
+        error_msg: str = "",
     ) -> None:
-        """Answer the next ``times`` calls of ``api`` with ``status`` and a WKS error body."""
+        """Answer the next ``times`` calls of ``api`` with ``status`` and a WKS error body
+        (``error_msg`` replaces the default message)."""
         with self._lock:
-            self._fail[_check_api(api)] = _Fault(_check_times(times), status, error_code)
+            self._fail[_check_api(api)] = _Fault(_check_times(times), status, error_code, message=error_msg)
 
     def throttle(self, api: str, times: int | None = 1) -> None:
         """Answer the next ``times`` calls of ``api`` with 429 APIGW.0308."""
@@ -185,8 +197,33 @@ class FaultInjector:
         with self._lock:
             self._deny[_check_api(api)] = _Fault(_check_times(times), 403)
 
+    def ignore_offset(self, api: str, times: int | None = None) -> None:
+        """Serve the next ``times`` calls of ``api`` as if they asked for ``offset=0``: an
+        upstream that ignores the offset (by default until :meth:`reset_faults`)."""
+        with self._lock:
+            self._ignore_offset[_check_api(api)] = _Fault(_check_times(times))
+
+    def after_answer(self, api: str, answer: int, action: Callable[[], None]) -> None:
+        """Run ``action`` once, right after the ``answer``-th successful answer of ``api`` (from
+        now) was computed and before it is sent: a change in the middle of a listing, such as a
+        desktop deleted between two pages."""
+        if answer < 1:
+            raise ValueError("answer counts from 1")
+        with self._lock:
+            due = self._answers[_check_api(api)] + answer
+            self._after.setdefault(api, []).append((due, action))
+
+    def listing_query(self, api: str, multi: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The query the handler of ``api`` sees (the server calls this before the handler)."""
+        with self._lock:
+            if "offset" in multi and self._lookup(self._ignore_offset, api) is not None:
+                return {**multi, "offset": ["0"]}
+        return multi
+
     def reset_faults(self) -> None:
         with self._lock:
+            self._ignore_offset.clear()
+            self._after.clear()
             self._deny.clear()
             self._fail.clear()
             self._throttle.clear()
@@ -220,6 +257,15 @@ class FaultInjector:
         with self._lock:
             self._calls[api] += 1
             self._log.append(CallRecord(api, method, path, dict(query), status))
+            due: list[Callable[[], None]] = []
+            if 200 <= status < 300:
+                self._answers[api] += 1
+                n = self._answers[api]
+                pending = self._after.get(api, [])
+                due = [action for at, action in pending if at == n]
+                self._after[api] = [(at, action) for at, action in pending if at != n]
+            for action in due:  # under the lock: the next request sees the change
+                action()
 
     # ------------------------------------------------------------------ evaluation (server side)
 
@@ -253,7 +299,8 @@ class FaultInjector:
                 return FaultVerdict(429, THROTTLE_CODE, throttle_message(100))
             failure = self._lookup(self._fail, api)
             if failure is not None:
-                return FaultVerdict(failure.status, failure.error_code, "Injected failure from the fake API")
+                msg = failure.message or "Injected failure from the fake API"
+                return FaultVerdict(failure.status, failure.error_code, msg)
             return FaultVerdict(0, "", "")
 
     def garbage_kind(self, api: str) -> str:
@@ -293,7 +340,8 @@ def corrupt(kind: str, body: bytes, content_type: str) -> bytes:
     * ``wrongshape``: valid JSON with every top-level list removed (``{"unexpected": ...}`` when
       there is none);
     * ``badvalues``: numeric values (average, value, rtt, ...) replaced in turn by ``"n/a"``,
-      ``"NaN"``, ``null``, ``"12.5%"`` and ``"Infinity"`` (still valid JSON).
+      ``"NaN"``, ``null``, ``"12.5%"`` and ``"Infinity"`` (still valid JSON);
+    * ``wrongtotal``: ``total_count`` claims :data:`WRONG_TOTAL_EXTRA` items more than exist.
     """
     if not content_type.startswith("application/json"):
         return b"PK\x03\x04 this is not a complete archive" if kind == "notjson" else b"\x00garbage\xff"
@@ -303,6 +351,10 @@ def corrupt(kind: str, body: bytes, content_type: str) -> bytes:
         doc = json.loads(body)
     except ValueError:
         return body
+    if kind == "wrongtotal":
+        if isinstance(doc, dict) and isinstance(doc.get("total_count"), int):
+            doc["total_count"] += WRONG_TOTAL_EXTRA
+        return json.dumps(doc).encode()
     if kind == "wrongshape":
         if isinstance(doc, dict):
             stripped = {k: v for k, v in doc.items() if not isinstance(v, list)}

@@ -79,9 +79,15 @@ def desktops_detail(state: FakeWorkspace, req: Request) -> Response:
             continue
         if (p := req.get("pool_id")) and d.get("pool_id") not in p.split(","):
             continue
-        have = {(x.get("key"), x.get("value")) for x in d.get("tags", [])}
-        if any(pair not in have for pair in tags):
-            continue
+        if tags:  # tags may hold anything a test put there: compare, never hash
+            raw_tags = d.get("tags")
+            have = (
+                [(x.get("key"), x.get("value")) for x in raw_tags if isinstance(x, dict)]
+                if isinstance(raw_tags, list)
+                else []
+            )
+            if any(pair not in have for pair in tags):
+                continue
         out.append(detail_view(d))
     sort_field = req.get("sort_field")
     if sort_field is not None:
@@ -111,6 +117,14 @@ def desktops_list(state: FakeWorkspace, req: Request) -> Response:
             continue
         out.append(list_view(d, state.project_id, state.domain_id))
     return json_response({"total_count": len(out), "desktops": page(out, offset, limit)})
+
+
+def desktop_detail(state: FakeWorkspace, req: Request) -> Response:
+    """One desktop by id (``show_desktop_detail``): ``{"desktop": DesktopDetailInfo}``, or 404."""
+    desktop = state.desktop(req.path_params["desktop_id"])
+    if desktop is None:
+        return error_response(404, NOT_FOUND, "The desktop does not exist.")
+    return json_response({"desktop": detail_view(desktop)})
 
 
 def desktop_monitor(state: FakeWorkspace, req: Request) -> Response:

@@ -42,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     _route("iam_projects", "GET", "/v3/projects", cloud.iam_projects),
     _route("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", handlers.desktops_detail),
     _route("desktops_list", "GET", "/v2/{project_id}/desktops", handlers.desktops_list),
+    # After desktops/detail: the first route that matches serves ("detail" is not an id).
+    _route("desktop_detail", "GET", "/v2/{project_id}/desktops/{desktop_id}", handlers.desktop_detail),
     _route(
         "desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", handlers.desktop_monitor
     ),

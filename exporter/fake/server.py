@@ -117,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(resp)
             return
         route, params = found
+        multi = state.listing_query(route.api, multi)
         delay = state.latency_for(route.api)
         if delay > 0:
             time.sleep(delay)

@@ -62,7 +62,7 @@ from typing import Any, Protocol
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import AuthError, ClientRequestError, ExporterError, ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
+from exporter.sources.base import InvalidSink, Scope, SourceHealth, failure_key, is_systemic
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import FIELDS, DesktopMetrics, MonitoringSnapshot
 from exporter.timeutil import epoch_seconds, finite_number
@@ -279,7 +279,9 @@ class CloudEyeSource:
         self._store: dict[str, dict[str, _Value]] = {}
         self._discovered: str | None = None
         self._fallback_logged = False
-        self._failing: dict[str, str] = {}  # metric or API name -> last error, logged on change
+        # metric or API name -> the last failure's kind (failure_key: never the request id or the
+        # message, which change per call), logged when it changes
+        self._failing: dict[str, tuple[object, ...]] = {}
         self._unmatched_logged = False
         self._retry: set[str] = set()  # metrics that failed in the last refresh
         self._last_full: float | None = None  # monotonic start of the last refresh of every metric
@@ -361,14 +363,14 @@ class CloudEyeSource:
         except ShutdownError:
             raise
         except UpstreamError as e:
-            if self._failing.get(DISCOVERY_API) != str(e):
+            if self._failing.get(DISCOVERY_API) != failure_key(e):
                 log.warning(
                     "cannot list Cloud Eye metrics to discover the dimension, using a fallback for now "
                     "(set monitoring.cloudeye_dimension to skip discovery) dimension=%s error=%s",
                     FALLBACK_DIMENSION,
                     e,
                 )
-            self._failing[DISCOVERY_API] = str(e)
+            self._failing[DISCOVERY_API] = failure_key(e)
             errors.append(e)
             return FALLBACK_DIMENSION
         self._failing.pop(DISCOVERY_API, None)
@@ -570,17 +572,17 @@ class CloudEyeSource:
             self._unmatched_logged = False
 
     def _metric_failed(self, metric: str, error: UpstreamError) -> None:
-        text = str(error)
+        kind = failure_key(error)
         if self.quiet_refusals and denied(error):
             log.debug("Cloud Eye refused a query metric=%s error=%s", metric, error)
-        elif self._failing.get(metric) != text:
+        elif self._failing.get(metric) != kind:
             log.warning(
                 "Cloud Eye query failed, its last values are kept until monitoring.max_age "
                 "metric=%s error=%s",
                 metric,
                 error,
             )
-        self._failing[metric] = text
+        self._failing[metric] = kind
 
     def _metric_ok(self, metric: str) -> None:
         if self._failing.pop(metric, None) is not None:

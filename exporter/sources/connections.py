@@ -40,6 +40,7 @@ from cachetools import TLRUCache
 from exporter.clock import Clock
 from exporter.config.settings import Config, ConnectionsConfig
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
+from exporter.sources.conditions import RefreshConditions
 from exporter.sources.connection_records import (
     MAX_REASON_CODES,
     RTT_BUCKETS,
@@ -57,7 +58,7 @@ from exporter.sources.connection_records import (
 )
 from exporter.sources.labels import OTHER, admit
 from exporter.timeutil import fmt_minutes, parse_time, plausible_time
-from exporter.upstream.client import Params
+from exporter.upstream.paging import Page, Params
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,24 @@ API_BY_VERSION = {"v2": "connections", "v1.0": "login_records"}
 ITEMS_KEY = "records"
 MARGIN = 60.0  # the API filters at minute precision
 MAX_LOGGED_REASONS = 20  # distinct uncoded failure texts logged (once each)
+CAP_KEY = "connections.max_records_per_window"
+MAX_SPLITS = 24  # halvings in one poll: 30 days down to a minute takes 16
+
+
+class Pages(Protocol):
+    stopped: bool
+
+    def __iter__(self) -> Iterator[Page]: ...
 
 
 class RecordPager(Protocol):
-    def paginate(
-        self, api: str, items_key: str, params: Params | None = None
-    ) -> Iterator[dict[str, Any]]: ...
+    def listing(
+        self, api: str, items_key: str, params: Params | None = None, *, max_items: int | None = None
+    ) -> Pages: ...
+
+
+class RecordSink(InvalidSink, Protocol):
+    def truncated(self, api: str, key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,7 @@ class ConnectionsSource:
     scope: Scope = "project"  # records are per project: a sharded project counts them once
 
     def __init__(
-        self, client: RecordPager, config: ConnectionsConfig, clock: Clock, invalid: InvalidSink
+        self, client: RecordPager, config: ConnectionsConfig, clock: Clock, invalid: RecordSink
     ) -> None:
         """``lookback`` and ``dedupe_max_keys`` are read here only; the other
         keys apply from the next poll after :meth:`reconfigure`."""
@@ -122,6 +135,8 @@ class ConnectionsSource:
         self.started_at = clock.time()
         self.horizon = self.started_at - cfg.lookback
         self._last_end: float | None = None
+        self._span: float | None = None  # after a split: seconds past the last end a window reads
+        self.conditions = RefreshConditions(self.name, "connection record")
         self._api = cfg.api
         self._window_start = floor_minute(self.horizon)  # the dedupe cache's clock
         self._seen: TLRUCache[str, _Seen] = TLRUCache(
@@ -178,42 +193,98 @@ class ConnectionsSource:
         """The next poll window ``(start, end)`` in epoch seconds, on minute boundaries.
 
         The start never moves back (not even when ``overlap`` grows on reload): keys of
-        records before it may already be forgotten.
+        records before it may already be forgotten. After a window was too large for
+        ``connections.max_records_per_window`` the end covers only ``span`` seconds past
+        the last window's end (see :meth:`refresh`).
         """
         lo = self.horizon if self._last_end is None else max(self._last_end - overlap, self.horizon)
         start = max(floor_minute(lo), self._window_start)
-        return start, max(ceil_minute(now), start + 60.0)
+        end = max(ceil_minute(now), start + 60.0)
+        if self._span is not None:
+            end = min(end, self._base(start) + self._span)
+        return start, max(end, start + 60.0)
+
+    def _base(self, start: float) -> float:
+        """Where the part of a window not read before begins."""
+        return start if self._last_end is None else max(self._last_end, start)
 
     def refresh(self) -> None:
         """One poll; records are applied page by page as they arrive (bounded memory).
 
         A page that fails raises UpstreamError: what was applied stays counted (and its
         keys remembered) and the next poll repeats the window, so nothing is lost or
-        counted twice. The lock serialises polls; scrapes read ``snapshot`` without it.
+        counted twice. A window with more records than ``connections.max_records_per_window``
+        is split, never retried whole: the new part is halved (at once when the first page's
+        ``total_count`` says so, else from the next poll, the records read so far staying
+        counted) down to one minute, and the span doubles again after each window that fits.
+        A one-minute window past the cap is read up to the cap, marked, and passed. The lock
+        serialises polls; scrapes read ``snapshot`` without it.
         """
         cfg = self.config
         if not cfg.enabled:
             return
         with self._lock:
             self._apply_config(cfg)
-            start, end = self.window(self._clock.time(), cfg.overlap)
-            self._window_start = start
-            self._seen.expire()
+            self.conditions.begin()
             api = API_BY_VERSION[cfg.api]
-            params = {"start_time": fmt_minutes(start), "end_time": fmt_minutes(end)}
-            n = 0
             self._poll_invalid = 0
             try:
-                for raw in self._client.paginate(api, ITEMS_KEY, params):
-                    self._ingest(api, raw, end, cfg.max_label_sets)
-                    n += 1
-                self._last_end = end
+                for _ in range(MAX_SPLITS):
+                    start, end = self.window(self._clock.time(), cfg.overlap)
+                    self._window_start = start
+                    self._seen.expire()
+                    if self._poll(api, start, end, cfg) != "split":
+                        break
                 self._log_invalid_change(api)
             finally:
                 fresh = self._freeze()
                 if fresh != self.snapshot:  # an unchanged poll keeps the rendered exposition
                     self.snapshot = fresh
+            self.conditions.end()
+
+    def _poll(self, api: str, start: float, end: float, cfg: ConnectionsConfig) -> str:
+        """Read one window: "done" (it advances), "split" (too large, known from its first
+        page: ask a smaller one now) or "later" (too large, found while reading)."""
+        params = {"start_time": fmt_minutes(start), "end_time": fmt_minutes(end)}
+        cap = cfg.max_records_per_window
+        splittable = end - self._base(start) > 60.0
+        listing = self._client.listing(api, ITEMS_KEY, params, max_items=cap)
+        n = 0
+        for page in listing:
+            for raw in page.items:
+                self._ingest(api, raw, end, cfg.max_label_sets)
+            n += len(page.items)
+            if page.offset == 0 and page.total is not None and page.total > cap and splittable:
+                self._split(start, end, f"total_count={page.total}")
+                return "split"
         log.debug("connection records polled api=%s start=%s records=%d", api, params["start_time"], n)
+        if listing.stopped:  # at the cap (or the page cap) with more left
+            if splittable:
+                self._split(start, end, f"records_read={n}")
+                return "later"
+            self._invalid.truncated(api, CAP_KEY)
+            self.conditions.truncated(api, CAP_KEY, f"{n} records in one minute from {params['start_time']}")
+        self._last_end = end
+        if self._span is not None:
+            self._span *= 2.0
+            if self._base(start) + self._span >= ceil_minute(self._clock.time()):
+                self._span = None
+                log.info("connection records caught up after a split window api=%s", api)
+        return "done"
+
+    def _split(self, start: float, end: float, why: str) -> None:
+        base = self._base(start)
+        span = max(60.0, floor_minute((end - base) / 2.0))
+        if self._span is None:
+            log.warning(
+                "connection records window too large for connections.max_records_per_window, "
+                "reading it in smaller windows start=%s end=%s span_seconds=%.0f reason=%s",
+                fmt_minutes(start),
+                fmt_minutes(end),
+                span,
+                why,
+            )
+        self._span = span
 
     def _bad(self, api: str) -> None:
         self._invalid.invalid_response(api)

@@ -18,10 +18,12 @@ read again) once it is ``UPLOAD_COMPLETED``, ``REC_FAILED`` or ``UPLOAD_FAILED``
 still arrive while it uploads). Everything else (``RECORDING``, ``UPLOADING``, unknown)
 is live and re-read at every visit: ``ceil(operations / 1000)`` calls.
 
-Memory is bounded: at most :data:`KEYS_PER_RECORDING` keys per recording and
-:data:`MAX_KEYS` in all (about 80 bytes each: some 40 MB at the cap). An operation that
-finds its recording's set full is not counted (never counted twice); the source logs
-that once per state change.
+Memory is bounded: at most ``events.max_operations_per_recording`` operations are read (and
+keys kept) per recording, and :data:`MAX_KEYS` keys in all (about 80 bytes each: some 40 MB
+at the cap). An operation that finds its recording's set full is not counted (never counted
+twice); the source logs that once per state change. A recording whose operations the
+upstream refuses is skipped for that refresh and logged once per change; a refresh in which
+every recording read was refused fails (``up`` 0) after publishing what it counted.
 
 Start-up: counters start at 0; operations older than process start minus
 ``events.lookback`` are consumed but not counted, and a recording that was done before
@@ -47,6 +49,7 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, EventsConfig
 from exporter.errors import ClientRequestError, InvalidResponseError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
+from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.event_records import (
     EVENT_IDS,
     EVENT_LEVELS,
@@ -60,14 +63,15 @@ from exporter.sources.event_records import (
     parse_recording,
 )
 from exporter.timeutil import fmt_space, plausible_time
-from exporter.upstream.client import Params
+from exporter.upstream.paging import Page, Params
 
 log = logging.getLogger(__name__)
 
 LIST_API = "screen_records"
 OPS_API = "os_operations"
 PAGE = 1000  # the largest `limit` both APIs accept
-KEYS_PER_RECORDING = 10_000  # operation keys remembered per recording not yet done
+OPS_CAP_KEY = "events.max_operations_per_recording"  # also bounds the keys kept per recording
+RECORDINGS_CAP_KEY = "events.max_recordings"
 MAX_KEYS = 500_000  # operation keys remembered over all recordings
 MAX_TRACKED = 1_000_000  # recordings remembered (in progress, and done)
 GRACE = 600.0  # seconds a REC_COMPLETED recording is re-read for an upload to start
@@ -86,8 +90,18 @@ _KEY_FIELDS: tuple[str, ...] = (
 _KEY_FIELDS += ("relative_start_time", "username", "id")
 
 
+class Pages(Protocol):
+    """A listing: its pages as they arrive, the pages read, and whether a cap cut it."""
+
+    truncated: bool
+    cap: str
+    calls: int
+
+    def __iter__(self) -> Iterator[Page]: ...
+
+
 class OperationsClient(Protocol):
-    def paginate(
+    def listing(
         self,
         api: str,
         items_key: str,
@@ -96,7 +110,8 @@ class OperationsClient(Protocol):
         *,
         limit: int | None = None,
         max_items: int | None = None,
-    ) -> Iterator[dict[str, Any]]: ...
+        cap_key: str = "",
+    ) -> Pages: ...
 
 
 def operation_key(raw: Mapping[str, Any]) -> int:
@@ -187,6 +202,7 @@ class EventsSource:
         self._allowed_levels: frozenset[str] = frozenset()
         self._calls = 0
         self.backlog = 0  # recordings left unread by the last refresh
+        self.conditions = RefreshConditions(self.name, "screen recording")
         self.snapshot = EventsSnapshot(LABELS, MappingProxyType({}), MappingProxyType({}), clock.time())
 
     # ------------------------------------------------------------------ scheduling
@@ -233,12 +249,14 @@ class EventsSource:
         self._allowed_levels = frozenset(self._levels.canonical(v) for v in cfg.event_levels)
         now = self._clock.time()
         self._bad_now = 0
+        self.conditions.begin()
         recordings = self._list(cfg, now)
         self._full_now = False
         try:
             self._work(cfg, recordings)
         finally:  # publish what was counted, even when a call failed midway
             self._publish(cfg, recordings, now)
+        every_one_failed = self.conditions.end()
         if (self._bad_now > 0) != self._bad:
             self._bad = self._bad_now > 0
             if self._bad:
@@ -255,11 +273,13 @@ class EventsSource:
                     "events key set full: operations beyond it are not counted "
                     "keys=%d per_recording=%d max=%d",
                     self._keys,
-                    KEYS_PER_RECORDING,
+                    cfg.max_operations_per_recording,
                     MAX_KEYS,
                 )
             else:
                 log.info("events key set has room again keys=%d", self._keys)
+        if every_one_failed is not None:  # nothing was read: a failed refresh, not a quiet one
+            raise every_one_failed
 
     def _list(self, cfg: EventsConfig, now: float) -> list[Recording]:
         params = {
@@ -269,16 +289,24 @@ class EventsSource:
             "sort_type": "desc",
         }
         found: dict[str, Recording] = {}
-        pages = self._client.paginate(
-            LIST_API, "screen_records", params, limit=self._page, max_items=cfg.max_recordings
+        listing = self._client.listing(
+            LIST_API,
+            "screen_records",
+            params,
+            limit=self._page,
+            max_items=cfg.max_recordings,
+            cap_key=RECORDINGS_CAP_KEY,
         )
-        for raw in pages:
-            rec = parse_recording(raw)
-            if rec is None:
-                self._invalid.invalid_response(LIST_API)
-                self._bad_now += 1
-            else:
-                found.setdefault(rec.record_id, rec)  # pages may shift while we list
+        for page in listing:
+            for raw in page.items:
+                rec = parse_recording(raw)
+                if rec is None:
+                    self._invalid.invalid_response(LIST_API)
+                    self._bad_now += 1
+                else:
+                    found.setdefault(rec.record_id, rec)  # pages may shift while we list
+        if listing.truncated:
+            self.conditions.truncated(LIST_API, listing.cap, f"{len(found)} recordings")
         return list(found.values())
 
     def _priority(self, rec: Recording) -> tuple[float, float]:
@@ -311,9 +339,13 @@ class EventsSource:
             try:
                 self._read(rec, now, mono)
             except (ClientRequestError, InvalidResponseError) as e:  # this recording only
-                if isinstance(e, ClientRequestError) and e.status == 404:  # deleted upstream
+                if not_found(e):  # deleted upstream: nothing more to read
                     self._finish(rec.record_id)
-                log.debug("skipping screen recording record_id=%s error=%s", rec.record_id, e)
+                    self.conditions.item_ok()
+                else:
+                    self.conditions.item_failed(rec.record_id, e)
+            else:
+                self.conditions.item_ok()
         if (left > 0) != (self.backlog > 0):  # log the start and the end of a backlog
             log.info("events backlog recordings=%d calls_per_refresh=%d", left, cap)
         self.backlog = left
@@ -334,14 +366,24 @@ class EventsSource:
             prog.settling_since = None
         final = settled(rec, prog, now, mono)
         prog.polled_at = mono
-        self._calls += 1  # charged up front: a failing first page was a call too
-        items = self._client.paginate(
-            OPS_API, "operations", None, {"record_id": rec.record_id}, limit=self._page
+        cfg = self.config
+        listing = self._client.listing(
+            OPS_API,
+            "operations",
+            None,
+            {"record_id": rec.record_id},
+            limit=self._page,
+            max_items=cfg.max_operations_per_recording,
+            cap_key=OPS_CAP_KEY,
         )
-        for n, raw in enumerate(items, 1):
-            if n > self._page and n % self._page == 1:  # the first item of a further page
-                self._calls += 1
-            self._consume(rec, prog, raw)
+        try:
+            for page in listing:
+                for raw in page.items:
+                    self._consume(rec, prog, raw)
+        finally:  # a failing call was a call too
+            self._calls += max(1, listing.calls)
+        if listing.truncated:
+            self.conditions.truncated(OPS_API, listing.cap, f"record_id={rec.record_id}")
         if final:
             self._finish(rec.record_id)
 
@@ -355,7 +397,7 @@ class EventsSource:
         """True the first time ``key`` is seen, False after; None when there is no room."""
         if key in prog.seen:
             return False
-        if len(prog.seen) >= KEYS_PER_RECORDING or self._keys >= MAX_KEYS:
+        if len(prog.seen) >= self.config.max_operations_per_recording or self._keys >= MAX_KEYS:
             prog.full = self._full_now = True
             return None
         prog.seen.add(key)

@@ -26,6 +26,7 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic, next_version
+from exporter.sources.conditions import RefreshConditions
 from exporter.timeutil import epoch_seconds, finite_number, fmt_seconds, parse_time
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ class MonitoringSource:
         self._stretched = False
         self._wanted = config  # the configured settings; ``config`` is disabled while paused
         self._paused = False
+        self.conditions = RefreshConditions(self.name, "desktop monitoring call")
+        self._calls_in_pass = 0
         self.snapshot = MonitoringSnapshot(MappingProxyType({}), clock.time())
 
     def interval(self) -> float:
@@ -234,7 +237,7 @@ class MonitoringSource:
             if is_systemic(e):
                 self.health.failure(e)
             else:
-                log.debug("desktop monitor call failed desktop_id=%s error=%s", desktop_id, e)
+                self._item_done(desktop_id, e)
             return False
         metrics, invalid = parse_monitor(desktop_id, body)
         for _ in range(invalid):
@@ -242,8 +245,27 @@ class MonitoringSource:
         with self._lock:
             self._cache[desktop_id] = metrics
             self._dirty = True
+        self._item_done(desktop_id, None)
         self.health.success()
         return True
+
+    def _item_done(self, desktop_id: str, error: UpstreamError | None) -> None:
+        """Account one desktop's call. Per pass (as many calls as the fleet has desktops) the
+        refusals are logged once per change, and a pass in which every call was refused is a
+        failed refresh: a fleet that only ever answers 400 must not read as up."""
+        with self._lock:
+            if error is None:
+                self.conditions.item_ok()
+            else:
+                self.conditions.item_failed(desktop_id, error)
+            self._calls_in_pass += 1
+            if self._fleet == 0 or self._calls_in_pass < self._fleet:  # no fleet size yet: no pass
+                return
+            self._calls_in_pass = 0
+        every_one_failed = self.conditions.end()
+        self.conditions.begin()
+        if every_one_failed is not None:
+            self.health.failure(every_one_failed)
 
     def forget(self, desktop_ids: set[str]) -> None:
         """Drop desktops that left the inventory."""

@@ -38,26 +38,26 @@ from exporter.errors import (
 )
 from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
 from exporter.upstream.budget import Budget
-from exporter.upstream.transport import Limits, Transport, host_of_url, parse_json_object, tls_verify
+from exporter.upstream.paging import Listing, PageSizes, Params
+from exporter.upstream.transport import (
+    Limits,
+    ObjectHook,
+    Transport,
+    host_of_url,
+    parse_json_object,
+    tls_verify,
+)
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "workspace-exporter"
-Params = Mapping[str, str | int | bool | list[str]]
+__all__ = ["Listing", "Params", "WorkspaceClient"]
 
-# Without a caller's own bound, a listing that passes its bound is refused as an invalid
-# response, so a lying total_count or endless unique pages end. The desktop list is held whole
-# in memory: 20,000 is twice the largest fleet README sizes for (10,000 desktops), 41 calls.
-# Other listings are streamed into bounded consumers (connection records through an LRU dedupe
-# set), so only time is at stake: 300 pages (300,000 records, a 30-day lookback of 10,000
-# logins a day) take 5 minutes at the default 60 calls a minute.
-MAX_LIST_ITEMS = 20_000
-MAX_PAGES = 300
-_HELD_WHOLE = frozenset({"desktops_detail"})
-# Downloaded export files are not pages: they may hold a month of connection records.
+# Downloaded export files, bounded by http.max_file_bytes instead of http.max_body_bytes.
 _FILE_APIS = frozenset({"connections_export", "export_download"})
-_FILE_MAX_BYTES = 256 * 1024 * 1024
 DISCOVERY = "project discovery (set project_id to skip it)"
+# The error_code an observer is told for an answer whose body could not be used.
+INVALID_BODY = "invalid_body"
 
 
 class ApiObserver(Protocol):
@@ -67,6 +67,9 @@ class ApiObserver(Protocol):
     def throttled(self, api: str) -> None: ...
     def retried(self, api: str) -> None: ...
     def invalid_response(self, api: str) -> None: ...
+    def error_response(self, api: str, status: int, error_code: str) -> None: ...
+    def page_shrunk(self, api: str, reason: str) -> None: ...
+    def truncated(self, api: str, key: str) -> None: ...
 
 
 class NullObserver:
@@ -81,6 +84,25 @@ class NullObserver:
 
     def invalid_response(self, api: str) -> None:
         pass
+
+    def error_response(self, api: str, status: int, error_code: str) -> None:
+        pass
+
+    def page_shrunk(self, api: str, reason: str) -> None:
+        pass
+
+    def truncated(self, api: str, key: str) -> None:
+        pass
+
+
+def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
+    """Whether a throttled or unavailable call may be sent again.
+
+    Only idempotent reads are retried: a call that creates something (the v3 export task)
+    may have done so before its answer was lost, and a retry would do it twice. 501 Not
+    Implemented is permanent: the same request gets the same answer.
+    """
+    return spec.idempotent and error.status != 501
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -114,6 +136,7 @@ class WorkspaceClient:
         self._settings = settings
         self._auth: AuthProvider
         self._project_id = ""
+        self._page_sizes = PageSizes()
         self.reconfigure(settings)
 
     # ------------------------------------------------------------------ setup
@@ -139,6 +162,7 @@ class WorkspaceClient:
             self._verify = verify
             self._auth = auth
             self._project_id = cfg.project_id
+        self._page_sizes.reset()
 
     def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
         self._observer.request_done(api, str(status) if status else "error", seconds)
@@ -159,7 +183,7 @@ class WorkspaceClient:
             raise e.with_context(DISCOVERY) from None
         projects = body.get("projects")
         if not isinstance(projects, list):
-            self._observer.invalid_response("iam_projects")
+            self.bad_body("iam_projects")
             raise InvalidResponseError(
                 "iam_projects", 200, host=host, cause="body has no projects list", context=DISCOVERY
             )
@@ -245,10 +269,13 @@ class WorkspaceClient:
                 continue
             if not isinstance(error, ThrottledError | UpstreamUnavailableError):
                 raise error
-            delay = self._backoff(attempt)
             if isinstance(error, ThrottledError):
                 self._budget.throttled(api)
                 self._observer.throttled(api)
+            if not retryable(spec, error):
+                raise error
+            delay = self._backoff(attempt)
+            if isinstance(error, ThrottledError):
                 floor = http.throttle_backoff * (1.0 + self._rng.random() * 0.7)
                 delay = max(delay, floor, retry_after or 0.0)
                 delay = min(delay, max(http.backoff_max, http.throttle_backoff))
@@ -268,7 +295,7 @@ class WorkspaceClient:
         headers = {"Content-Type": "application/json"}
         req = requests.Request(spec.method, url, params=dict(params or {}), data=data, headers=headers)
         host = host_of_url(url)
-        cap = _FILE_MAX_BYTES if spec.name in _FILE_APIS else None
+        cap = self._settings.config.http.max_file_bytes if spec.name in _FILE_APIS else None
         with self._budget.slot():
             prepared = self._session.prepare_request(req)
             t0 = self._clock.monotonic()
@@ -283,7 +310,7 @@ class WorkspaceClient:
             try:
                 resp, content = self._transport.exchange(spec.name, prepared, self._verify, cap, done)
             except InvalidResponseError as e:
-                self._observer.invalid_response(spec.name)
+                self.bad_body(spec.name, e.status)
                 return e, None, None
             except UpstreamError as e:
                 return e, None, None
@@ -292,6 +319,7 @@ class WorkspaceClient:
         code, msg = parse_error_body(content)
         rid = resp.headers.get("X-Request-Id", "")
         status = resp.status_code
+        self._observer.error_response(spec.name, status, code)
         err: UpstreamError
         if status == 429 or code in ("APIGW.0308", "APIG.0308"):
             err = ThrottledError(spec.name, status, code, msg, rid, host=host)
@@ -309,14 +337,64 @@ class WorkspaceClient:
         path_params: Mapping[str, str] | None = None,
         params: Params | None = None,
         json_body: object = None,
+        *,
+        object_pairs_hook: ObjectHook | None = None,
     ) -> dict[str, Any]:
-        """Like :meth:`request_raw` but decode a JSON object body (InvalidResponseError otherwise)."""
+        """Like :meth:`request_raw` but decode a JSON object body (InvalidResponseError otherwise).
+
+        ``object_pairs_hook`` sees every object of the body as it is decoded (see
+        :func:`~exporter.upstream.transport.loads_bounded`); it must not raise.
+        """
         resp = self.request_raw(api, path_params, params, json_body)
         try:
-            return parse_json_object(api, resp.content, resp.status_code, host_of_url(resp.url or ""))
+            return parse_json_object(
+                api, resp.content, resp.status_code, host_of_url(resp.url or ""), object_pairs_hook
+            )
         except InvalidResponseError:
-            self._observer.invalid_response(api)
+            self.bad_body(api, resp.status_code)
             raise
+
+    def bad_body(self, api: str, status: int = 200) -> None:
+        """Count an answer of ``api`` whose body is unusable (not JSON, wrong shape, too large)."""
+        self._observer.invalid_response(api)
+        self._observer.error_response(api, status, INVALID_BODY)
+
+    def listing(
+        self,
+        api: str,
+        items_key: str,
+        params: Params | None = None,
+        path_params: Mapping[str, str] | None = None,
+        *,
+        limit: int | None = None,
+        total_key: str = "total_count",
+        max_items: int | None = None,
+        cap_key: str = "",
+        json_body: Mapping[str, object] | None = None,
+        marker_param: str = "",
+        until_empty: bool = False,
+        object_pairs_hook: ObjectHook | None = None,
+    ) -> Listing:
+        """A paged listing of ``api``, read page by page as it is iterated; see
+        :mod:`exporter.upstream.paging` for how it ends, its caps and page shrinking."""
+        return Listing(
+            self,
+            self._observer,
+            self._page_sizes,
+            api,
+            items_key,
+            max_pages=self._settings.config.http.max_pages_per_listing,
+            params=params,
+            path_params=path_params,
+            limit=limit,
+            total_key=total_key,
+            max_items=max_items,
+            cap_key=cap_key,
+            json_body=json_body,
+            marker_param=marker_param,
+            until_empty=until_empty,
+            object_pairs_hook=object_pairs_hook,
+        )
 
     def paginate(
         self,
@@ -328,74 +406,27 @@ class WorkspaceClient:
         limit: int | None = None,
         total_key: str = "total_count",
         max_items: int | None = None,
+        cap_key: str = "",
         json_body: Mapping[str, object] | None = None,
         marker_param: str = "",
         until_empty: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Yield every item of a paged list, one page per call: the one paging loop.
-
-        Three shapes: offset/limit in the query (default), offset/limit in the JSON body
-        (``json_body`` given, for POST queries), or a marker (``marker_param``: the next
-        page starts at ``meta_data.marker`` of this one). Stops on a short or empty page,
-        when ``offset`` reaches ``total_key`` of the answer, or on a missing or repeated
-        marker. A missing item list is an invalid response; an explicit null is an empty
-        page for POST queries. Items that are not JSON objects are counted and skipped.
-
-        ``until_empty``: only an empty page ends the listing (an API that may answer a
-        short page before the end, as Cloud Eye's v2 batch query documents).
-
-        ``max_items`` is the caller's own bound: at most that many items, then stop quietly.
-        Without it, a listing that passes its bound (:data:`MAX_LIST_ITEMS` for the desktop
-        list, :data:`MAX_PAGES` pages otherwise: a lying ``total_count``, endless unique
-        pages) raises InvalidResponseError, so memory and time stay bounded.
-        """
-        spec = APIS[api]
-        page = min(limit or spec.page_limit, spec.page_limit) if spec.page_limit else (limit or 100)
-        if max_items is not None:
-            bound = max(0, max_items)
-        else:
-            bound = MAX_LIST_ITEMS if api in _HELD_WHOLE else MAX_PAGES * page
-        offset = 0
-        marker = ""
-        while offset < bound or max_items is None:
-            query: dict[str, Any] = dict(params or {})
-            body: dict[str, object] | None = None
-            if marker_param:
-                query["limit"] = page
-                if marker:
-                    query[marker_param] = marker
-            elif json_body is not None:
-                body = {**json_body, "limit": page, "offset": offset}
-            else:
-                query.update(offset=offset, limit=page)
-            doc = self.request(api, path_params, query, body)
-            items = self.page_items(api, doc, items_key, json_body is not None)
-            if max_items is None and offset + len(items) > bound:
-                self._observer.invalid_response(api)
-                raise InvalidResponseError(
-                    api,
-                    200,
-                    host=self._host(spec),
-                    cause=f"listing passes {bound} items: total_count lies or paging does not end",
-                )
-            for item in items[: max(0, bound - offset)]:
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    self._observer.invalid_response(api)
-            offset += len(items)
-            if not items or (len(items) < page and not until_empty):
-                return
-            if marker_param:
-                meta = doc.get("meta_data")
-                nxt = meta.get("marker") if isinstance(meta, dict) else None
-                if not isinstance(nxt, str) or not nxt or nxt == marker:
-                    return
-                marker = nxt
-            else:
-                total = doc.get(total_key)
-                if isinstance(total, int) and not isinstance(total, bool) and offset >= total:
-                    return
+        """Every item of :meth:`listing`, in order (for callers that need no page view)."""
+        pages = self.listing(
+            api,
+            items_key,
+            params,
+            path_params,
+            limit=limit,
+            total_key=total_key,
+            max_items=max_items,
+            cap_key=cap_key,
+            json_body=json_body,
+            marker_param=marker_param,
+            until_empty=until_empty,
+        )
+        for page in pages:
+            yield from page.items
 
     def page_items(self, api: str, doc: Mapping[str, Any], items_key: str, query_body: bool) -> list[Any]:
         """The item list of one page of ``api``. A missing or non-list one is an invalid
@@ -404,7 +435,7 @@ class WorkspaceClient:
         if items is None and query_body and items_key in doc:
             return []
         if not isinstance(items, list):
-            self._observer.invalid_response(api)
+            self.bad_body(api)
             raise InvalidResponseError(api, 200, host=self.host(api), cause=f"body has no {items_key} list")
         return items
 
@@ -420,7 +451,10 @@ class WorkspaceClient:
     # ------------------------------------------------------------- operations
 
     def list_desktops(self) -> list[dict[str, Any]]:
-        """Every desktop of the project (``/desktops/detail``), de-duplicated by id across pages."""
+        """Every desktop of the project (``/desktops/detail``), de-duplicated by id across pages.
+
+        Holds every raw desktop: for tools and tests. The inventory source streams the pages.
+        """
         seen: dict[str, dict[str, Any]] = {}
         for item in self.paginate("desktops_detail", "desktops"):
             did = item.get("desktop_id")
@@ -429,6 +463,10 @@ class WorkspaceClient:
             else:
                 self._observer.invalid_response("desktops_detail")
         return list(seen.values())
+
+    def desktop_detail(self, desktop_id: str, object_pairs_hook: ObjectHook | None = None) -> dict[str, Any]:
+        """One desktop by id (``show_desktop_detail``): the answer, ``{"desktop": {...}}``."""
+        return self.request("desktop_detail", {"desktop_id": desktop_id}, object_pairs_hook=object_pairs_hook)
 
     def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]:
         """Batch monitoring data of one desktop (every metric: ``metric_name`` left empty)."""
@@ -503,7 +541,7 @@ class WorkspaceClient:
         doc = self.request("ces_batch_v1", json_body=body)
         items = doc.get("metrics")
         if not isinstance(items, list):
-            self._observer.invalid_response("ces_batch_v1")
+            self.bad_body("ces_batch_v1")
             raise InvalidResponseError(
                 "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="body has no metrics list"
             )

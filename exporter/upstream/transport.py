@@ -47,6 +47,7 @@ _CHUNK = 64 * 1024
 # about 6 levels); refusing it keeps every later walk over the document shallow.
 MAX_JSON_DEPTH = 32
 TLS_FIX = "trust its CA with http.ca_file, or set http.tls_verify: false"
+TOO_LARGE = "body larger than"  # how the cause of an answer cut at the body cap starts
 # Which credential a header carries, for errors that must name it without its value.
 _HEADER_SOURCES = {
     "authorization": "the access key or secret key (auth.ak_env / auth.sk_env or their *_file)",
@@ -54,6 +55,11 @@ _HEADER_SOURCES = {
     "x-auth-token": "the IAM token (answer of the IAM token call)",
     "x-project-id": "the project id (project_id or the IAM answer)",
 }
+
+
+def too_large(error: Exception) -> bool:
+    """True for the error of an answer whose body passed the cap (http.max_body_bytes)."""
+    return isinstance(error, InvalidResponseError) and error.cause.startswith(TOO_LARGE)
 
 
 def tls_verify(http: HTTPConfig) -> bool | str:
@@ -271,13 +277,20 @@ class _Inflater:
         return b"".join(out)
 
 
-def loads_bounded(content: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
+ObjectHook = Callable[[list[tuple[str, Any]]], Any]
+
+
+def loads_bounded(
+    content: bytes | str, max_depth: int = MAX_JSON_DEPTH, object_pairs_hook: ObjectHook | None = None
+) -> object:
     """``json.loads`` that refuses documents nested deeper than ``max_depth``.
 
-    Raises ``ValueError`` (never ``RecursionError``) for invalid or too-deep JSON.
+    ``object_pairs_hook`` (as for ``json.loads``) sees every object as it is decoded,
+    innermost first, so a caller can drop what it does not need before the next one is
+    built. Raises ``ValueError`` (never ``RecursionError``) for invalid or too-deep JSON.
     """
     try:
-        doc: object = json.loads(content)
+        doc: object = json.loads(content, object_pairs_hook=object_pairs_hook)
     except RecursionError as e:
         raise ValueError("JSON nested too deeply") from e
     stack: list[tuple[object, int]] = [(doc, 1)]
@@ -398,7 +411,7 @@ class Transport:
         except _Expired:
             lost = self._cut_cause()
         except _TooLarge:
-            failure = f"body larger than {cap} bytes decoded (http.max_body_bytes)"
+            failure = f"{TOO_LARGE} {cap} bytes decoded (http.max_body_bytes)"
         except ValueError as e:  # unsupported encoding or corrupt compressed data
             failure = str(e) if "Content-Encoding" in str(e) else "corrupt compressed body"
         except zlib.error:
@@ -440,10 +453,12 @@ class Transport:
         return f"total deadline of {self.limits.deadline:g}s exceeded (http.call_deadline)"
 
 
-def parse_json_object(api: str, content: bytes, status: int, host: str) -> dict[str, Any]:
+def parse_json_object(
+    api: str, content: bytes, status: int, host: str, object_pairs_hook: ObjectHook | None = None
+) -> dict[str, Any]:
     """A JSON object body, or InvalidResponseError naming why not."""
     try:
-        doc = loads_bounded(content)
+        doc = loads_bounded(content, object_pairs_hook=object_pairs_hook)
     except ValueError as e:
         cause = str(e) if "nested" in str(e) else "body is not JSON"
         raise InvalidResponseError(api, status, host=host, cause=cause) from None

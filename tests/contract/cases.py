@@ -49,6 +49,8 @@ from huaweicloudsdkworkspace.v2 import (
     ListLoginRecordsNewResponse,
     ListScreenRecordsRequest,
     ListScreenRecordsResponse,
+    ShowDesktopDetailRequest,
+    ShowDesktopDetailResponse,
     ShowDesktopMonitorDataRequest,
     ShowDesktopMonitorDataResponse,
 )
@@ -94,6 +96,9 @@ SDK_CASES: dict[str, SdkCase] = {
         "workspace", "list_desktops_detail", ListDesktopsDetailRequest, ListDesktopsDetailResponse
     ),
     "desktops_list": SdkCase("workspace", "list_desktops", ListDesktopsRequest, ListDesktopsResponse),
+    "desktop_detail": SdkCase(
+        "workspace", "show_desktop_detail", ShowDesktopDetailRequest, ShowDesktopDetailResponse
+    ),
     "desktop_monitor": SdkCase(
         "workspace",
         "show_desktop_monitor_data",
@@ -213,6 +218,8 @@ OUR_CALLS: dict[str, OurCall] = {
     "desktops_detail": lambda c, ctx: c.list_desktops(),
     # No source calls it yet: the one list that carries pool_id, paged by the client's helper.
     "desktops_list": lambda c, ctx: list(c.paginate("desktops_list", "desktops")),
+    # The inventory's lookup of a desktop a listing missed.
+    "desktop_detail": lambda c, ctx: c.desktop_detail(ctx.desktop_id),
     "desktop_monitor": lambda c, ctx: c.desktop_monitor(
         ctx.desktop_id, fmt_seconds(ctx.now - 3600), fmt_seconds(ctx.now)
     ),

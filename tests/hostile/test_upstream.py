@@ -38,7 +38,8 @@ from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import MAX_LIST_ITEMS, WorkspaceClient
+from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.paging import PAGE_FLOOR
 from exporter.upstream.transport import _Tracker
 from tests.conftest import fast, wait_for
 from tests.hostile.upstream import HUGE_BYTES, HostileUpstream
@@ -76,7 +77,7 @@ def formatted(caplog: pytest.LogCaptureFixture) -> list[str]:
     return out
 
 
-class Observer:
+class Observer(NullObserver):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
         self.lock = threading.Lock()
@@ -95,6 +96,10 @@ class Observer:
     def invalid_response(self, api: str) -> None:
         with self.lock:
             self.events.append(("invalid", api))
+
+    def truncated(self, api: str, key: str) -> None:
+        with self.lock:
+            self.events.append(("truncated", api, key))
 
     def count(self, *event: str) -> int:
         with self.lock:
@@ -161,7 +166,10 @@ def test_an_oversized_body_is_an_invalid_response_cut_at_the_cap(
     assert isinstance(err, InvalidResponseError)
     assert "body larger than 1048576 bytes decoded (http.max_body_bytes)" in str(err)
     assert f"host=127.0.0.1:{upstream.url.rsplit(':', 1)[1]}" in str(err)
-    assert obs.count("invalid", "desktops_detail") == 1
+    # Each answer is cut at the cap and counted; the page is halved down to its floor first.
+    limits = [q.get("limit") for q in upstream.queries("/v2/")]
+    assert limits == ["500", "250", "125", "62", "31", "15", str(PAGE_FLOOR)]
+    assert obs.count("invalid", "desktops_detail") == len(limits)
     # The client stopped reading: the server could not push the whole 100 MB.
     assert upstream.bytes_sent < HUGE_BYTES // 2
     assert_no_secret(str(err), *formatted(caplog))
@@ -221,18 +229,21 @@ def test_close_aborts_a_call_in_flight(upstream: HostileUpstream) -> None:
 # ---------------------------------------------------------------------------- paging and JSON
 
 
-def test_a_lying_total_count_stops_at_the_paging_bound(upstream: HostileUpstream) -> None:
+def test_a_lying_total_count_stops_at_the_page_cap_and_is_marked_truncated(
+    upstream: HostileUpstream,
+) -> None:
     obs = Observer()
-    client = client_for(settings(upstream.url), obs)
+    client = client_for(settings(upstream.url, max_pages_per_listing=7), obs)
     upstream.mode = "lying_total"
     try:
-        err, _ = _fail(client)
+        listing = client.listing("desktops_detail", "desktops")
+        ids = [d["desktop_id"] for page in listing for d in page.items]
     finally:
         client.close()
-    assert isinstance(err, InvalidResponseError)
-    assert "paging does not end" in str(err)
-    assert upstream.calls("/v2/") == MAX_LIST_ITEMS // 500 + 1
-    assert obs.count("invalid", "desktops_detail") == 1
+    assert upstream.calls("/v2/") == 7
+    assert len(ids) == len(set(ids)) == 7 * 500
+    assert (listing.truncated, listing.cap) == (True, "http.max_pages_per_listing")
+    assert obs.count("truncated", "desktops_detail", "http.max_pages_per_listing") == 1
 
 
 @pytest.mark.parametrize("levels", [100, 100_000])
@@ -353,7 +364,8 @@ def test_the_exporter_counts_a_bomb_logs_once_and_stays_up(
     upstream.mode = "gzip_bomb"
     multi, server = _exporter(settings(upstream.url, method="token"))
     try:
-        wait_for(lambda: _invalid(server) >= 3, timeout=30)
+        failed = lambda: any("source=inventory" in r.getMessage() for r in caplog.records)  # noqa: E731
+        wait_for(lambda: _invalid(server) >= 3 and failed(), timeout=30)
         assert requests.get(server.url + "/-/healthy", timeout=10).status_code == 200
     finally:
         server.stop()

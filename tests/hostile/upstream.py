@@ -99,6 +99,7 @@ class HostileUpstream:
         self.lock = threading.Lock()
         self.bytes_sent = 0
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.query_log: list[tuple[str, dict[str, str]]] = []  # (path, first value per key)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.scheme = "http"
@@ -135,6 +136,11 @@ class HostileUpstream:
         with self.lock:
             return sum(1 for _, p, _, _ in self.requests if p.startswith(prefix))
 
+    def queries(self, prefix: str = "") -> list[dict[str, str]]:
+        """The query of each request whose path starts with ``prefix``, in order."""
+        with self.lock:
+            return [q for p, q in self.query_log if p.startswith(prefix)]
+
     def _sent(self, n: int) -> None:
         with self.lock:
             self.bytes_sent += n
@@ -162,6 +168,7 @@ class HostileUpstream:
                 body = self.rfile.read(length) if length else b""
                 with up.lock:
                     up.requests.append((self.command, u.path, dict(self.headers), body))
+                    up.query_log.append((u.path, {k: v[0] for k, v in parse_qs(u.query).items()}))
                 # The client giving up mid-answer is the point of most modes.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
                     up._answer(self, u.path, parse_qs(u.query), body)

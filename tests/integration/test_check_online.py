@@ -101,6 +101,7 @@ EXPECTED_OK = {
     "workspace": [
         "desktops_detail",
         "desktops_list",
+        "desktop_detail",
         "desktop_monitor",
         "connections",
         "screen_records",
@@ -110,6 +111,7 @@ EXPECTED_OK = {
         "iam_projects",
         "desktops_detail",
         "desktops_list",
+        "desktop_detail",
         "ces_metrics",
         "ces_batch_v2",
         "login_records",
@@ -120,6 +122,7 @@ EXPECTED_OK = {
         "iam_tokens",
         "desktops_detail",
         "desktops_list",
+        "desktop_detail",
         "desktop_monitor",
         "connections",
         "screen_records",
@@ -170,6 +173,7 @@ def test_without_desktops_or_recordings_the_calls_that_need_one_are_skipped(
 DENY_CASES = [
     ("workspace", "desktops_detail", {}),
     ("workspace", "desktops_list", {}),
+    ("workspace", "desktop_detail", {}),
     ("workspace", "desktop_monitor", {}),
     ("workspace", "connections", {}),
     ("workspace", "screen_records", {}),
@@ -307,7 +311,7 @@ def test_each_target_gets_its_own_rows(
     rows = _rows(capsys.readouterr().out)
     good = [r for r in rows if r[0] == f"{env.state.region}/{env.state.project_id}"]
     bad = [r for r in rows if r[0] == f"{env.state.region}/{other}"]
-    assert [r[2] for r in good] == ["ok"] * 6
+    assert [r[2] for r in good] == ["ok"] * 7
     assert bad[0][1:3] == ["desktops_detail", "connection refused"]
     assert len(good) + len(bad) == len(rows)
 

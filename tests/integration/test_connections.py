@@ -47,12 +47,13 @@ class World:
     observer: Observer = field(default_factory=Observer)
     clients: list[WorkspaceClient] = field(default_factory=list)
 
-    def source(self, **connections: Any) -> ConnectionsSource:
+    def source(self, http: dict[str, Any] | None = None, **connections: Any) -> ConnectionsSource:
         raw = {
             "region": self.state.region,
             "project_id": self.state.project_id,
             "endpoints": {"workspace": self.url, "iam": self.url, "ces": self.url},
             "budget": {"burst": 100, "per_api": {"connections": 6000, "login_records": 6000}},
+            "http": http or {},
             "connections": connections,
         }
         settings = parse_config(
@@ -302,3 +303,25 @@ def test_the_exporter_exposes_the_source_with_its_health(fake_api: FakeApi, star
     assert samples[(NS + "connection_network_rtt_seconds_count", ())] == 1
     assert (NS + "last_refresh_timestamp_seconds", (("source", "connections"),)) in samples
     assert samples[(NS + "api_requests_total", (("api", "connections"), ("code", "200")))] >= 1
+
+
+@pytest.mark.parametrize(
+    ("api", "http"),
+    [("v2", {}), ("v2", {"max_pages_per_listing": 1}), ("v1.0", {"max_pages_per_listing": 1})],
+)
+def test_a_backlog_larger_than_one_window_is_split_and_counted_whole_never_retried_for_ever(
+    world: World, api: str, http: dict[str, Any]
+) -> None:
+    for i in range(2500):  # 2,500 attempts over the last 42 hours
+        world.add(-2500 * 60 + i * 60)
+    src = world.source(http, lookback="2d", max_records_per_window=1000, api=api)
+    windows: list[tuple[str, str]] = []
+    for _ in range(20):
+        world.poll(src)
+        query = world.state.call_log[-1].query
+        windows.append((query["start_time"], query["end_time"]))
+        if sum(src.snapshot.connections.values()) == 2500:
+            break
+    assert sum(src.snapshot.connections.values()) == 2500
+    assert len(set(windows)) == len(windows)  # each poll moved on
+    assert world.state.calls("connections") + world.state.calls("login_records") < 60

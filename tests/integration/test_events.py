@@ -21,7 +21,7 @@ from exporter.errors import ThrottledError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.sources.events import GRACE, EventsSource
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.client import NullObserver, WorkspaceClient
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ NS = "huaweicloud_workspace_"
 T0 = 1_795_000_000.0
 
 
-class Sink:
+class Sink(NullObserver):
     """The client's ApiObserver and the source's InvalidSink, counting what matters here."""
 
     def __init__(self) -> None:

@@ -32,9 +32,8 @@ from exporter.errors import (
     parse_error_body,
 )
 from exporter.secret import Secret, register, scrub
-from exporter.upstream import client as client_module
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.client import NullObserver, WorkspaceClient
 from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, network_cause, tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
@@ -99,7 +98,7 @@ def script() -> Iterator[tuple[Script, str]]:
         t.join(5)
 
 
-class Observer:
+class Observer(NullObserver):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
@@ -114,6 +113,15 @@ class Observer:
 
     def invalid_response(self, api: str) -> None:
         self.events.append(("invalid", api))
+
+    def error_response(self, api: str, status: int, error_code: str) -> None:
+        self.events.append(("error", api, str(status), error_code))
+
+    def page_shrunk(self, api: str, reason: str) -> None:
+        self.events.append(("shrunk", api, reason))
+
+    def truncated(self, api: str, key: str) -> None:
+        self.events.append(("truncated", api, key))
 
     def count(self, *event: str) -> int:
         return sum(1 for e in self.events if e == event)
@@ -261,6 +269,33 @@ def test_client_errors_are_not_retried(script: tuple[Script, str]) -> None:
         c.desktop_monitor("d1", "a", "b")
     assert exc.value.error_code == "WKS.0004"
     assert s.calls("/v2/proj/desktop-monitor") == 1
+
+
+def test_every_refusal_is_reported_with_its_status_and_code_retried_ones_included(
+    script: tuple[Script, str],
+) -> None:
+    s, url = script
+    s.queue["/v2/proj/desktop-monitor"] = [
+        (503, {"error_code": "WKS.00211401", "error_msg": "busy"}, {}),
+        (502, b"<html>bad gateway</html>", {}),
+        (200, {"cpu_info": []}, {}),
+        (400, {"error_code": "WKS.00211102", "error_msg": "bad window"}, {}),
+        (200, b"<html>not json</html>", {}),
+    ]
+    obs = Observer()
+    c, _ = _client(url, obs)
+    c.desktop_monitor("d1", "a", "b")
+    with pytest.raises(ClientRequestError):
+        c.desktop_monitor("d1", "a", "b")
+    with pytest.raises(InvalidResponseError):
+        c.desktop_monitor("d1", "a", "b")
+    errors = [e for e in obs.events if e[0] == "error"]
+    assert errors == [
+        ("error", "desktop_monitor", "503", "WKS.00211401"),
+        ("error", "desktop_monitor", "502", ""),
+        ("error", "desktop_monitor", "400", "WKS.00211102"),
+        ("error", "desktop_monitor", "200", "invalid_body"),
+    ]
 
 
 def test_forbidden_is_an_auth_error_without_secrets(script: tuple[Script, str]) -> None:
@@ -481,17 +516,19 @@ def test_upstream_errors_scrub_their_texts() -> None:
     assert secret.reveal() not in str(err) and "***" in err.error_msg
 
 
-def test_a_streamed_listing_that_never_ends_stops_at_the_page_bound(
-    script: tuple[Script, str], monkeypatch: pytest.MonkeyPatch
+def test_a_listing_that_never_ends_stops_at_the_page_cap_and_is_marked_truncated(
+    script: tuple[Script, str],
 ) -> None:
     s, url = script
-    monkeypatch.setattr(client_module, "MAX_PAGES", 3)
-    page = [{"id": i} for i in range(1000)]
-    s.default["/v2/proj/connections/desktops"] = (200, {"records": page, "total_count": 10**9}, {})
+    pages = [
+        (200, {"records": [{"id": n * 1000 + i} for i in range(1000)], "total_count": 10**9}, {})
+        for n in range(10)
+    ]
+    s.queue["/v2/proj/connections/desktops"] = pages
     obs = Observer()
-    c, _ = _client(url, obs)
-    seen: list[dict[str, Any]] = []
-    with pytest.raises(InvalidResponseError, match="paging does not end"):
-        seen.extend(c.paginate("connections", "records"))
-    assert len(seen) == 3000 and s.calls("/v2/proj/connections/desktops") == 4
-    assert obs.count("invalid", "connections") == 1
+    c, _ = _client(url, obs, http={"max_pages_per_listing": 3})
+    listing = c.listing("connections", "records")
+    seen = [item for page in listing for item in page.items]
+    assert len(seen) == 3000 and s.calls("/v2/proj/connections/desktops") == 3
+    assert (listing.truncated, listing.cap, listing.pages) == (True, "http.max_pages_per_listing", 3)
+    assert obs.count("truncated", "connections", "http.max_pages_per_listing") == 1

@@ -570,8 +570,19 @@ def test_a_short_page_before_the_end_does_not_end_the_batch_query(ces: CesServer
     assert [c[2]["offset"] for c in calls] == [0, 400, 800, 1200, 1600, 1700]
 
 
-def test_the_batch_query_is_bounded_when_the_upstream_ignores_the_offset(ces: CesServer) -> None:
+def test_the_batch_query_fails_when_the_upstream_ignores_the_offset(ces: CesServer) -> None:
     client, calls = _client(ces, lambda *_: {"data_points": [_point("d", 1.0)] * 1000})
+    with pytest.raises(InvalidResponseError, match="offset is ignored"):
+        client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2, max_points=5000)
+    assert len(calls) == 2
+
+
+def test_the_batch_query_stops_quietly_at_its_point_bound(ces: CesServer) -> None:
+    def reply(api: str, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        offset = int(body.get("offset", 0))
+        return {"data_points": [_point(f"d{offset + i}", 1.0) for i in range(1000)]}
+
+    client, calls = _client(ces, reply)
     points = client.ces_batch_latest("SYS.Workspace", "cpu_util", DIM, 1, 2, max_points=5000)
     assert len(calls) == 5 and len(points) == 5000
 
@@ -639,3 +650,18 @@ def test_shutdown_while_waiting_for_the_inventory_stops_quickly() -> None:
     )
     with pytest.raises(ShutdownError):
         src.refresh()
+
+
+def test_a_metric_that_keeps_failing_is_logged_once_although_each_answer_has_its_own_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+    h.ces.points["cpu_util"] = [_point("d1", 10.0)]
+    for n in range(3):
+        h.ces.errors["network_vm_connections"] = ClientRequestError(
+            "ces_batch_v2", 400, "ces.0014", f"bad request {n}", f"req-{n}"
+        )
+        h.clock.advance(300)
+        h.source.refresh()
+    lines = [r for r in caplog.records if "Cloud Eye query failed" in r.getMessage()]
+    assert len(lines) == 1

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,6 +21,7 @@ from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import NullObserver, WorkspaceClient
 from tests.conftest import FakeApi
+from tests.unit.memory_lister import MemoryLister, Sink
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
 T0 = 1_763_900_000.0
@@ -183,67 +182,35 @@ def test_catalogue_names_follow_prometheus_conventions(family: m.Family) -> None
     assert family.help.endswith(".") or family.help.endswith(")")
 
 
-class _Lister:
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-
-    def list_desktops(self) -> list[dict[str, Any]]:
-        return [{"desktop_id": d, "computer_name": f"pc-{d}", "status": "ACTIVE"} for d in self.ids]
-
-    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
-        return iter(self.list_desktops())  # the light list (pool ids): the same desktops here
+def _lister(ids: list[str]) -> MemoryLister:
+    rows = [{"desktop_id": d, "computer_name": f"pc-{d}", "status": "ACTIVE"} for d in ids]
+    return MemoryLister(rows, {d: "" for d in ids})
 
 
 class _NoInvalid:
     def invalid_response(self, api: str) -> None:
         raise AssertionError(api)
 
+    def truncated(self, api: str, key: str) -> None:
+        raise AssertionError(api)
+
 
 def test_an_unchanged_inventory_keeps_its_snapshot_so_cached_bytes_stay_valid() -> None:
-    lister = _Lister(["d1", "d2"])
+    lister = _lister(["d1", "d2"])
     src = InventorySource(lister, InventoryConfig(), FakeClock(), _NoInvalid())
     src.refresh()
     first = src.snapshot
     assert first is not None
     src.refresh()
     assert src.snapshot is first
-    lister.ids = ["d1", "d3"]
+    lister.detail = _lister(["d1", "d3"]).detail
     src.refresh()
     assert src.snapshot is not None and src.snapshot.version != first.version
     assert [d.desktop_id for d in src.snapshot.desktops] == ["d1", "d3"]
 
 
-class _Upstream:
-    """desktops/detail rows and the light list (with pool ids); the list may fail."""
-
-    def __init__(self, detail: list[dict[str, Any]], pools: dict[str, str]) -> None:
-        self.detail = detail
-        self.pools = pools
-        self.fail: Exception | None = None
-        self.calls: list[str] = []
-
-    def list_desktops(self) -> list[dict[str, Any]]:
-        self.calls.append("desktops_detail")
-        return [dict(d) for d in self.detail]
-
-    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
-        assert (api, items_key) == ("desktops_list", "desktops")
-        self.calls.append(api)
-        if self.fail is not None:
-            raise self.fail
-        return iter([{"desktop_id": d, "pool_id": p} for d, p in self.pools.items()])
-
-
-class _Invalid:
-    def __init__(self) -> None:
-        self.count: dict[str, int] = {}
-
-    def invalid_response(self, api: str) -> None:
-        self.count[api] = self.count.get(api, 0) + 1
-
-
-def _inventory(up: _Upstream) -> tuple[InventorySource, _Invalid]:
-    sink = _Invalid()
+def _inventory(up: MemoryLister) -> tuple[InventorySource, Sink]:
+    sink = Sink()
     return InventorySource(up, InventoryConfig(), FakeClock(T0), sink), sink
 
 
@@ -253,27 +220,27 @@ def _desktops(src: InventorySource) -> dict[str, Desktop]:
 
 
 def test_pool_id_comes_from_the_light_list_joined_by_desktop_id() -> None:
-    up = _Upstream([{"desktop_id": "d1"}, {"desktop_id": "d2"}], {"d1": "pool-a", "d2": ""})
+    up = MemoryLister([{"desktop_id": "d1"}, {"desktop_id": "d2"}], {"d1": "pool-a", "d2": ""})
     src, _ = _inventory(up)
     src.refresh()
     assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
     assert up.calls == ["desktops_detail", "desktops_list"]
-    assert src.apis == ("desktops_detail", "desktops_list")
+    assert src.apis == ("desktops_detail", "desktops_list", "desktop_detail")
 
 
 def test_a_failing_light_list_keeps_the_inventory_and_the_last_pool_ids_and_logs_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO")
-    up = _Upstream([{"desktop_id": "d1"}], {"d1": "pool-a"})
+    up = MemoryLister([{"desktop_id": "d1"}], {"d1": "pool-a"})
     src, _ = _inventory(up)
     src.refresh()
-    up.fail = AuthError("desktops_list", 403, "WKS.00081102", "no permission")
+    up.list_error = AuthError("desktops_list", 403, "WKS.00081102", "no permission")
     up.detail.append({"desktop_id": "d2"})
     for _ in range(3):
         src.refresh()
     assert {k: d.pool_id for k, d in _desktops(src).items()} == {"d1": "pool-a", "d2": ""}
-    up.fail = None
+    up.list_error = None
     up.pools["d2"] = "pool-b"
     src.refresh()
     assert _desktops(src)["d2"].pool_id == "pool-b"
@@ -282,7 +249,7 @@ def test_a_failing_light_list_keeps_the_inventory_and_the_last_pool_ids_and_logs
 
 
 def test_ids_are_normalised_and_duplicates_after_normalising_are_dropped_and_counted() -> None:
-    up = _Upstream([{"desktop_id": " d-1 ", "computer_name": "a"}, {"desktop_id": "d-1"}], {})
+    up = MemoryLister([{"desktop_id": " d-1 ", "computer_name": "a"}, {"desktop_id": "d-1"}], {})
     src, sink = _inventory(up)
     src.refresh()
     assert list(_desktops(src)) == ["d-1"]
@@ -301,7 +268,7 @@ def test_label_values_from_upstream_are_capped_with_a_marker() -> None:
 
 
 def test_lone_surrogates_become_the_replacement_character_and_the_exposition_renders() -> None:
-    up = _Upstream([{"desktop_id": "d\ud800", "computer_name": "pc\udfffx", "user_name": "\ud83d"}], {})
+    up = MemoryLister([{"desktop_id": "d\ud800", "computer_name": "pc\udfffx", "user_name": "\ud83d"}], {})
     src, _ = _inventory(up)
     src.refresh()
     (d,) = _desktops(src).values()
@@ -319,7 +286,7 @@ def test_pool_ids_reach_desktop_info_through_the_fake_api_and_a_denied_list_keep
     clock = FakeClock(time.time())  # requests are signed with this time
     client = WorkspaceClient(settings, Budget(settings.config.budget, clock), NullObserver(), clock)
     try:
-        src = InventorySource(client, settings.config.inventory, clock, _Invalid())
+        src = InventorySource(client, settings.config.inventory, clock, Sink())
         src.refresh()
         assert _desktops(src)[pooled["desktop_id"]].pool_id == "pool-1"
         assert fake_api.state.calls("desktops_list") == 1

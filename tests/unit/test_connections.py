@@ -21,6 +21,7 @@ from exporter.exposition.connections import families
 from exporter.sources.connection_records import MAX_REASON_CODES, RTT_BUCKETS, reason_code, record_key
 from exporter.sources.connections import ConnectionsSource
 from exporter.timeutil import fmt_minutes, fmt_seconds, parse_time
+from exporter.upstream.paging import Page
 
 T0 = 1_800_000_030.0  # 30 s past a minute boundary
 NS = "huaweicloud_workspace_"
@@ -34,6 +35,8 @@ class MemoryApi:
         self.calls: list[Mapping[str, Any]] = []
         self.fail_next = 0
         self.fail_after: int | None = None  # fail after serving this many records
+        self.page_size = 1000
+        self.totals = True  # answers carry total_count (v1.0 login records do not)
 
     def add(self, start: float, **fields: Any) -> dict[str, Any]:
         n = len(self.records) + 1
@@ -59,35 +62,77 @@ class MemoryApi:
             if rec.get("transaction_id") == transaction_id:
                 rec.update(fields)
 
-    def paginate(
-        self, api: str, items_key: str, params: Mapping[str, Any] | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def listing(
+        self,
+        api: str,
+        items_key: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        max_items: int | None = None,
+    ) -> MemoryListing:
         assert items_key == "records"
         params = dict(params or {})
         self.calls.append({"api": api, **params})
-        if self.fail_next:
-            self.fail_next -= 1
-            raise UpstreamUnavailableError(api, 503)
+        return MemoryListing(self, api, params, max_items)
+
+    def matching(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         lo = parse_time(params["start_time"])
         hi = parse_time(params["end_time"])
         assert lo is not None and hi is not None
-        served = 0
+        out = []
         for rec in self.records:
             t = parse_time(rec.get("connection_start_time"))
             if t is None or lo <= math.floor(t / 60) * 60 <= hi:
-                if self.fail_after is not None and served >= self.fail_after:
-                    self.fail_after = None
-                    raise UpstreamUnavailableError(api, 502)
-                served += 1
-                yield copy.deepcopy(rec)
+                out.append(copy.deepcopy(rec))
+        return out
+
+
+class MemoryListing:
+    """Pages of ``page_size`` records with a total, as the client's listing yields them; a
+    failure set with ``fail_after`` ends the page before it and fails the next fetch."""
+
+    def __init__(self, api: MemoryApi, name: str, params: dict[str, Any], max_items: int | None) -> None:
+        self._api = api
+        self._name = name
+        self._params = params
+        self._max = max_items
+        self.stopped = False
+        self.pages = 0
+
+    def __iter__(self) -> Iterator[Page]:
+        api = self._api
+        if api.fail_next:
+            api.fail_next -= 1
+            raise UpstreamUnavailableError(self._name, 503)
+        rows = api.matching(self._params)
+        offset = 0
+        while offset < len(rows):
+            size = api.page_size
+            if api.fail_after is not None:
+                if api.fail_after <= offset:
+                    api.fail_after = None
+                    raise UpstreamUnavailableError(self._name, 502)
+                size = min(size, api.fail_after - offset)
+            if self._max is not None and offset + size > self._max:
+                size = self._max - offset
+            self.pages += 1
+            yield Page(rows[offset : offset + size], len(rows) if api.totals else None, offset)
+            offset += size
+            if self._max is not None and offset >= self._max and offset < len(rows):
+                self.stopped = True
+                return
 
 
 class InvalidCounter:
     def __init__(self) -> None:
         self.count: dict[str, int] = {}
+        self.truncations: list[tuple[str, str]] = []
 
     def invalid_response(self, api: str) -> None:
         self.count[api] = self.count.get(api, 0) + 1
+
+    def truncated(self, api: str, key: str) -> None:
+        self.truncations.append((api, key))
 
 
 class Env:
@@ -646,3 +691,68 @@ def test_extra_label_values_are_stripped_capped_and_cleaned() -> None:
         ("z" * 127 + "…",): 1,
     }
     _samples(env.source)  # a valid exposition
+
+
+# ---------------------------------------------------------------------------- windows too large
+
+
+def _backlog(env: Env, n: int, days: float) -> None:
+    step = days * 86400 / n
+    for i in range(n):
+        env.api.add(T0 - days * 86400 + 60 + i * step)
+
+
+def test_a_window_larger_than_the_cap_is_split_and_every_record_is_counted_once() -> None:
+    env = Env(lookback=3 * 86400, max_records_per_window=10)
+    env.api.page_size = 5
+    _backlog(env, 200, 3)
+    seen_windows: list[tuple[str, str]] = []
+    for _ in range(40):
+        env.poll()
+        seen_windows.append((env.api.calls[-1]["start_time"], env.api.calls[-1]["end_time"]))
+        if env.total == 200:
+            break
+    assert env.total == 200
+    assert env.invalid.truncations == []  # a split loses nothing: no cut to report
+    # A window over the cap cost its first page only (its total said so), then was halved ...
+    oversized = [c for c in env.api.calls if len(env.api.matching(c)) > 10]
+    assert len(oversized) <= 16 + len(seen_windows)
+    # ... and each poll moved on: no window was asked for again and again.
+    assert len(set(seen_windows)) == len(seen_windows)
+    env.poll()
+    assert env.source._span is None  # caught up: windows are whole again
+
+
+def test_without_a_total_a_window_found_too_large_while_reading_is_split_from_the_next_poll() -> None:
+    env = Env(lookback=86400, max_records_per_window=10, api="v1.0")
+    env.api.totals = False
+    env.api.page_size = 5
+    _backlog(env, 60, 1)
+    for _ in range(40):
+        env.poll()
+        if env.total == 60:
+            break
+    assert env.total == 60
+    assert env.invalid.truncations == []
+
+
+def test_a_minute_with_more_records_than_the_cap_is_cut_counted_and_passed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = Env(max_records_per_window=10)
+    env.api.page_size = 5
+    for i in range(25):
+        env.api.add(T0 + 5 + i)  # 25 attempts in one minute
+    env.poll()
+    env.poll()
+    assert env.total == 10
+    # Cut at every poll that still re-reads the minute (connections.overlap), and marked each time.
+    assert env.invalid.truncations == [("connections", "connections.max_records_per_window")] * 2
+    last = env.api.calls[-1]
+    assert parse_time(last["start_time"]) == math.floor(T0 / 60) * 60  # re-read for the overlap ...
+    env.api.add(T0 + 400)  # ... and once the overlap has passed it, a later record is counted
+    for _ in range(10):
+        env.poll()
+    assert env.total == 11
+    lines = [r for r in caplog.records if "connections.max_records_per_window" in r.getMessage()]
+    assert any(r.levelname == "WARNING" and "stopped at a cap" in r.getMessage() for r in lines)

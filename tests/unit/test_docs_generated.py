@@ -33,6 +33,7 @@ from exporter.sources import cloudeye
 from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
 from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
+from exporter.upstream.paging import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -248,15 +249,24 @@ def test_desktops_one_budget_covers_matches_the_pacing() -> None:
 
 
 class _Records:
+    """One page holding every record, as a listing the connections source reads."""
+
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = records
+        self.stopped = False
 
-    def paginate(self, api: str, items_key: str, params: object = None) -> Iterator[dict[str, Any]]:
-        yield from self.records
+    def listing(self, api: str, items_key: str, params: object = None, **_: Any) -> _Records:
+        return self
+
+    def __iter__(self) -> Iterator[Page]:
+        yield Page(self.records, len(self.records), 0)
 
 
 class _NoInvalid:
     def invalid_response(self, api: str) -> None:
+        raise AssertionError(api)
+
+    def truncated(self, api: str, key: str) -> None:
         raise AssertionError(api)
 
 
@@ -386,9 +396,9 @@ def _meta_of(cls: type, name: str) -> Mapping[str, Any]:
 def _stated_limits() -> list[tuple[str, str]]:
     """(README phrase, what it must read from the code) for the bounds the README states."""
     from exporter.config import credentials, yamlfile
-    from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig
+    from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
     from exporter.sources import event_records, events
-    from exporter.upstream import client, transport
+    from exporter.upstream import paging, transport
 
     http = HTTPConfig()
     return [
@@ -405,13 +415,15 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("key file", f"A key file is read up to {credentials.MAX_SECRET_FILE_BYTES // 1024} KiB"),
         ("body cap", f"`http.max_body_bytes` (default {http.max_body_bytes // (1 << 20)} MiB)"),
         ("deadline", f"`http.call_deadline` (default {http.call_deadline:g} s)"),
-        ("export size", f"may be up to {client._FILE_MAX_BYTES // (1 << 20)} MiB"),
+        ("export size", f"`http.max_file_bytes` (default {http.max_file_bytes // (1 << 20)} MiB)"),
         ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
-        ("desktop list", f"The desktop list stops at {client.MAX_LIST_ITEMS:,} desktops"),
-        ("pages", f"every other listing after {client.MAX_PAGES} pages"),
+        ("pages", f"`http.max_pages_per_listing` (default {http.max_pages_per_listing})"),
+        ("desktop cap", f"At most `inventory.max_desktops` (default {InventoryConfig().max_desktops:,}"),
+        ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),
         (
             "event keys",
-            f"keep at most {events.KEYS_PER_RECORDING:,} operation keys per recording and "
+            f"keep at most `events.max_operations_per_recording` "
+            f"({EventsConfig().max_operations_per_recording:,}) operation keys per recording and "
             f"{events.MAX_KEYS:,} in all",
         ),
         ("event grace", f"REC_COMPLETED` for {events.GRACE / 60:g} minutes"),
@@ -429,8 +441,10 @@ def _base_calls_per_hour(desktops: int) -> float:
     from exporter.config.settings import InventoryConfig
     from exporter.sources.inventory import InventorySource
 
-    # Every inventory API is a listing: desktops/detail, and the light list pool_id comes from.
-    pages = sum(math.ceil(desktops / APIS[api].page_limit) for api in InventorySource.apis)
+    # The inventory's listings: desktops/detail, and the light list pool_id comes from (lookups by
+    # id are only made for desktops a listing missed).
+    listings = [api for api in InventorySource.apis if APIS[api].page_limit]
+    pages = sum(math.ceil(desktops / APIS[api].page_limit) for api in listings)
     inventory = 3600 / InventoryConfig().interval * pages
     return inventory + 3600 / ConnectionsConfig().interval + 3600 / EventsConfig().interval
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -25,6 +25,8 @@ from exporter.exposition.events import families as event_families
 from exporter.sources.event_records import LabelValues, sanitise
 from exporter.sources.events import GRACE, EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
+from exporter.upstream.client import NullObserver
+from exporter.upstream.paging import Listing, PageSizes
 
 T0 = 1_700_000_000.0
 
@@ -45,6 +47,7 @@ class MemoryApi:
         self.errors: dict[str, list[Exception | None]] = {}  # per call: raise, or None to answer
         self._ids = itertools.count(1)
         self.invalid: Callable[[str], None] = lambda api: None
+        self.truncations: list[tuple[str, str]] = []
 
     def record(self, status: str = "RECORDING", age: float = 600, desktop: str = "d1", **extra: Any) -> str:
         rid = f"rec-{next(self._ids)}"
@@ -84,6 +87,7 @@ class MemoryApi:
         path_params: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         json_body: object = None,
+        **_: Any,
     ) -> dict[str, Any]:
         self.calls[api] += 1
         p = dict(params or {})
@@ -103,7 +107,7 @@ class MemoryApi:
             raise ClientRequestError(api, 404, "WKS.00000404", "The screen record does not exist.")
         return {"operations": ops[offset : offset + limit], "total_count": len(ops)}
 
-    def paginate(
+    def listing(
         self,
         api: str,
         items_key: str,
@@ -112,23 +116,45 @@ class MemoryApi:
         *,
         limit: int | None = None,
         max_items: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """The client's offset paging over :meth:`request`: non-objects counted and skipped."""
-        page, offset = limit or 1000, 0
-        while max_items is None or offset < max_items:
-            body = self.request(api, path_params, {**(params or {}), "offset": offset, "limit": page})
-            items = body[items_key]
-            for item in items[: None if max_items is None else max_items - offset]:
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    self.invalid(api)
-            offset += len(items)
-            if len(items) < page or offset >= body["total_count"]:
-                return
+        cap_key: str = "",
+    ) -> Listing:
+        """The client's paging over :meth:`request`: non-objects counted on ``invalid``."""
+        return Listing(
+            self,
+            _Observer(self),
+            PageSizes(),
+            api,
+            items_key,
+            max_pages=300,
+            params=params,
+            path_params=path_params,
+            limit=limit,
+            max_items=max_items,
+            cap_key=cap_key,
+        )
+
+    def page_items(self, api: str, doc: Mapping[str, Any], items_key: str, query_body: bool) -> list[Any]:
+        items = doc[items_key]
+        assert isinstance(items, list)
+        return items
+
+    def host(self, api: str) -> str:
+        return "workspace.example"
 
     def reads(self, rid: str) -> int:
         return sum(1 for api, r, _ in self.log if api == "os_operations" and r == rid)
+
+
+class _Observer(NullObserver):
+    def __init__(self, api: MemoryApi) -> None:
+        self.api = api
+        self.cut: list[tuple[str, str]] = []
+
+    def invalid_response(self, api: str) -> None:
+        self.api.invalid(api)
+
+    def truncated(self, api: str, key: str) -> None:
+        self.api.truncations.append((api, key))
 
 
 class Sink:
@@ -407,10 +433,10 @@ def test_garbage_recordings_in_the_listing_are_skipped_and_a_wrong_shape_fails_t
     assert r.total() == 1
     assert r.sink.invalid == {"screen_records": 1}
 
-    def wrong(*_: Any, **__: Any) -> Iterator[dict[str, Any]]:
+    def wrong(*_: Any, **__: Any) -> Listing:
         raise InvalidResponseError("screen_records", 200, cause="body has no screen_records list")
 
-    r.source._client = type("C", (), {"paginate": staticmethod(wrong)})()
+    r.source._client = type("C", (), {"listing": staticmethod(wrong)})()
     with pytest.raises(Exception, match="screen_records"):
         r.tick()
     assert r.total() == 1  # the previous snapshot stays
@@ -595,7 +621,7 @@ def test_the_snapshot_is_swapped_only_when_something_changed() -> None:
 def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("exporter.sources.events.KEYS_PER_RECORDING", 3)
+    monkeypatch.setattr("exporter.sources.events.MAX_KEYS", 3)
     r = rig()
     r.clock.advance(1)
     rid = r.api.record()
@@ -675,3 +701,103 @@ def test_a_400_digit_number_in_an_operation_is_invalid_once_logged_once_and_neve
         "screen recordings or operations with invalid values skipped",
         "screen recordings and operations valid again",
     ]
+
+
+# ---------------------------------------------------------------------------- no silent zeros
+
+
+def _refuse(r: Rig, times: int, error: Exception) -> None:
+    r.api.errors["os_operations"] = [error] * times
+
+
+def test_a_refresh_in_which_every_recording_is_refused_fails_instead_of_reading_as_healthy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    r = rig()
+    r.clock.advance(1)
+    for age in (60, 120, 180):
+        r.api.op(r.api.record(age=age))
+    bad = ClientRequestError("os_operations", 400, "WKS.00211102", "Invalid parameter: start")
+    _refuse(r, 100, bad)
+    with pytest.raises(ClientRequestError):
+        r.source.refresh()
+    with pytest.raises(ClientRequestError):
+        r.tick()
+    warnings = [rec for rec in caplog.records if "refused some items" in rec.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "items=3" in warnings[0].getMessage() and "error_code=WKS.00211102" in warnings[0].getMessage()
+    r.api.errors.clear()
+    r.tick()
+    assert r.total() == 3
+    assert any("upstream answers again" in rec.getMessage() for rec in caplog.records)
+
+
+def test_one_refused_recording_among_others_is_logged_once_and_the_refresh_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = rig()
+    r.clock.advance(1)
+    for age in (60, 120):
+        r.api.op(r.api.record(age=age))
+    bad = InvalidResponseError("os_operations", 200, cause="body has no operations list")
+    for _ in range(3):
+        r.api.errors["os_operations"] = [bad]  # the newest recording's read, every refresh
+        r.tick()
+    assert r.total() == 1
+    warnings = [rec for rec in caplog.records if "refused some items" in rec.getMessage()]
+    assert len(warnings) == 1 and "items=1" in warnings[0].getMessage()
+
+
+def test_the_gateways_api_not_published_404_is_a_refusal_not_a_deleted_recording() -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(age=60)
+    r.api.op(rid)
+    _refuse(r, 1, ClientRequestError("os_operations", 404, "APIGW.0101", "The API does not exist"))
+    with pytest.raises(ClientRequestError):
+        r.source.refresh()
+    r.tick()
+    assert r.total() == 1  # still read once the path answers: it was never given up
+
+
+def test_a_server_that_enforces_the_seeds_limit_of_100_is_read_whole_after_one_smaller_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = rig()
+    r.clock.advance(1)
+    rid = r.api.record(age=60)
+    for _ in range(250):
+        r.api.op(rid)
+    serve = r.api.request
+
+    def strict(
+        api: str, path_params: Any = None, params: Any = None, json_body: object = None, **_: Any
+    ) -> Any:
+        if api == "os_operations" and int((params or {})["limit"]) > 100:
+            raise ClientRequestError(
+                api, 400, "WKS.00211102", "Invalid parameter: limit must be within [0, 100]"
+            )
+        return serve(api, path_params, params, json_body)
+
+    r.api.request = strict  # type: ignore[method-assign]
+    r.source.refresh()
+    assert r.total() == 250
+    limits = [int(p["limit"]) for api, _, p in r.api.log if api == "os_operations"]
+    assert limits == [100, 100, 100]  # the refused 1000 is not logged by the memory API
+
+
+def test_operations_past_the_per_recording_cap_are_not_counted_and_the_cut_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = rig(page_size=100, max_operations_per_recording=100)
+    r.clock.advance(1)
+    rid = r.api.record(age=60)
+    for _ in range(150):
+        r.api.op(rid)
+    r.source.refresh()
+    r.tick()
+    assert r.total() == 100
+    assert r.api.truncations == [("os_operations", "events.max_operations_per_recording")] * 2
+    lines = [rec for rec in caplog.records if "events.max_operations_per_recording" in rec.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING"

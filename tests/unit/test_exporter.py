@@ -59,6 +59,7 @@ def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis
     assert _api_labels(e) == {
         "desktops_detail",
         "desktops_list",
+        "desktop_detail",
         "ces_batch_v2",
         "ces_batch_v1",
         "ces_metrics",

@@ -244,3 +244,42 @@ def test_one_missing_desktop_does_not_mark_the_source_down() -> None:
     client.error = ClientRequestError("desktop_monitor", 404, "WKS.0004", "desktop not found")
     assert not src.fetch("gone")
     assert src.health.status.up is True
+
+
+def test_a_pass_in_which_every_desktop_is_refused_marks_the_source_down_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(start=T0)
+    client = _Client()
+    src = MonitoringSource(client, MonitoringConfig(), clock, _Invalid())
+    src.set_fleet_size(3)
+    for did in ("d1", "d2", "d3"):
+        assert src.fetch(did)
+    assert src.health.status.up is True
+    client.error = ClientRequestError("desktop_monitor", 400, "WKS.00211102", "Invalid parameter: start_time")
+    for _ in range(3):  # three whole passes, every call refused
+        for did in ("d1", "d2", "d3"):
+            assert not src.fetch(did)
+    assert src.health.status.up is False
+    warnings = [r for r in caplog.records if "refused some items" in r.getMessage()]
+    assert len(warnings) == 1 and "items=3" in warnings[0].getMessage()
+    client.error = None
+    assert src.fetch("d1")
+    assert src.health.status.up is True
+
+
+def test_one_desktop_refused_in_a_pass_is_logged_once_and_the_source_stays_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(start=T0)
+    client = _Client()
+    src = MonitoringSource(client, MonitoringConfig(), clock, _Invalid())
+    src.set_fleet_size(2)
+    for _ in range(4):
+        assert src.fetch("ok")
+        client.error = ClientRequestError("desktop_monitor", 404, "WKS.0004", "desktop not found")
+        assert not src.fetch("gone")
+        client.error = None
+    assert src.health.status.up is True
+    warnings = [r for r in caplog.records if "refused some items" in r.getMessage()]
+    assert len(warnings) == 1 and "first=gone" in warnings[0].getMessage()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from exporter.config.targets import parse_targets, select_target
 from exporter.errors import ConfigError
 from exporter.sources.inventory import InventorySource, shard_of
 from tests.conftest import FakeApi
+from tests.unit.memory_lister import MemoryLister, Sink
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK", "OTHER_AK": "AK2", "OTHER_SK": "SK2"}
 
@@ -122,20 +122,9 @@ def test_shards_are_stable_and_complete() -> None:
         assert max(per) - min(per) < 0.1 * len(ids) / count + 50  # roughly even
 
 
-class _Lister:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def list_desktops(self) -> list[dict[str, Any]]:
-        return [{"desktop_id": f"d{i}"} for i in range(self.n)]
-
-    def paginate(self, api: str, items_key: str) -> Iterator[dict[str, Any]]:
-        return iter(self.list_desktops())  # the light list (pool ids): the same desktops here
-
-
-class _Invalid:
-    def invalid_response(self, api: str) -> None:
-        pass
+def _lister(n: int) -> MemoryLister:
+    ids = [f"d{i}" for i in range(n)]
+    return MemoryLister([{"desktop_id": d} for d in ids], {d: "" for d in ids})
 
 
 def test_every_desktop_lands_in_exactly_one_shard() -> None:
@@ -144,9 +133,7 @@ def test_every_desktop_lands_in_exactly_one_shard() -> None:
 
     seen: dict[str, int] = {}
     for index in range(4):
-        src = InventorySource(
-            _Lister(1000), InventoryConfig(), FakeClock(), _Invalid(), ShardConfig(index, 4)
-        )
+        src = InventorySource(_lister(1000), InventoryConfig(), FakeClock(), Sink(), ShardConfig(index, 4))
         src.refresh()
         assert src.snapshot is not None
         for d in src.snapshot.desktops:
