@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -99,24 +99,20 @@ def values(call: Call, where: Where, path: str) -> list[Any]:
     """Every value ``path`` reaches: the non-empty query values, or the body values."""
     if where == "query":
         return [v for v in call.query.get(path, ()) if v != ""]
-    return list(_walk(call.body, path.split(".")))
-
-
-def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
-    if not parts:
-        yield node
-        return
-    key, rest = parts[0], parts[1:]
-    many = key.endswith("[]")
-    key = key.removesuffix("[]")
-    if not isinstance(node, dict) or key not in node or node[key] is None:
-        return
-    child = node[key]
-    if not many:
-        yield from _walk(child, rest)
-    elif isinstance(child, list):
-        for item in child:
-            yield from _walk(item, rest)
+    current: list[Any] = [call.body]
+    for part in path.split("."):
+        many, key = part.endswith("[]"), part.removesuffix("[]")
+        reached: list[Any] = []
+        for node in current:
+            child = node.get(key) if isinstance(node, dict) else None
+            if child is None:
+                continue
+            if not many:
+                reached.append(child)
+            elif isinstance(child, list):
+                reached.extend(child)
+        current = reached
+    return current
 
 
 def present(call: Call, where: Where, path: str) -> bool:

@@ -28,6 +28,11 @@ or ``POST /_fake/config {"name": value}``; all in :data:`SWITCHES`):
 ``state.deny(api)`` (``POST /_fake/deny {"api": name}``) answers that API with the 403 of
 a missing IAM permission, naming the action (:data:`~exporter.fake.faults.IAM_ACTIONS`)
 until ``reset_faults``.
+
+The fake is strict, always: every request is held to every row of the constraint table
+(:mod:`exporter.constraints`: page sizes, formats, windows, counts, body shapes) and one
+that breaks a row gets the refusal the real service gives; ``state.violations`` lists
+every such request (:mod:`exporter.fake.strict`).
 """
 
 from exporter.fake.faults import CallRecord

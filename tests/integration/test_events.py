@@ -170,6 +170,8 @@ def test_paging_reads_every_operation_of_a_long_recording_once_at_every_visit(ri
     assert [c.query["offset"] for c in rig.state.call_log if c.api == "os_operations"][25:] == [
         str(n) for n in range(0, 2600, 100)
     ]
+    assert rig.state.violations == []
+    assert rig.state.violations == []
 
 
 @pytest.mark.parametrize("path", ["rec_completed", "upload"])
