@@ -332,3 +332,5 @@ def test_a_refusal_has_the_shape_of_its_service_and_is_listed_with_its_row(rig: 
     assert resp.status_code == 400
     assert doc["error"]["code"] == 400 and doc["error"]["title"] == "Bad Request"
     assert [v.rule for v in rig.state.violations[before:]] == ["iam_tokens.identity"]
+    listed = requests.get(f"{rig.url}/_fake/violations", timeout=10).json()  # for a fake run elsewhere
+    assert [v["rule"] for v in listed] == [v.rule for v in rig.state.violations]
