@@ -217,7 +217,8 @@ WORKSPACE: list[Rule] = [
         ),
         choice=(
             "No maximum is published: the fake takes the v2 list's 0–1000 (v2 supersedes this API "
-            "and its definition still names the v1.0 response schema)."
+            "and its definition still names the v1.0 response schema). A server may answer fewer "
+            "than asked, so the exporter reads until an empty page."
         ),
     ),
     IntRange(

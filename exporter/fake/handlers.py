@@ -162,6 +162,8 @@ def connections(state: FakeWorkspace, req: Request) -> Response:
 
 def login_records(state: FakeWorkspace, req: Request) -> Response:
     offset, limit = paging(req, "login_records")
+    if state.login_records_page_cap:  # no maximum is published: a server may answer fewer
+        limit = min(limit, state.login_records_page_cap)
     records = _records(state, req)
     rows = [{k: r.get(k) for k in V1_FIELDS} for r in page(records, offset, limit)]
     state.apply_shift("login_records")

@@ -54,6 +54,7 @@ SWITCHES: dict[str, type] = {
     "recording_path": str,  # advance_recording: "rec_completed" (final) | "upload" (late operations)
     "ces_v2": str,  # CES v2 batch query in this region: "available" | "404" | "400"
     "failure_reason_format": str,  # v2 connections: "coded" ("400200:text") | "text" (no prefix)
+    "login_records_page_cap": int,  # v1.0 login records: at most this many a page (0: as asked)
 }
 
 #: Allowed values of the string switches that are enums.
@@ -133,6 +134,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, StrictLog):
         self.recording_path = "rec_completed"
         self.ces_v2 = "available"
         self.failure_reason_format = "coded"
+        self.login_records_page_cap = 0
         self.configure(timestamp_unit=timestamp_unit)
         self._desktops: list[JsonDict] = []
         self._index: dict[str, int] = {}

@@ -69,7 +69,7 @@ MAX_LOGGED_REASONS = 20  # distinct uncoded failure texts logged (once each)
 
 class RecordPager(Protocol):
     def paginate(
-        self, api: str, items_key: str, params: Params | None = None
+        self, api: str, items_key: str, params: Params | None = None, *, until_empty: bool = ...
     ) -> Iterator[dict[str, Any]]: ...
 
 
@@ -204,7 +204,7 @@ class ConnectionsSource:
             n = 0
             self._poll_invalid = 0
             try:
-                for raw in self._client.paginate(api, ITEMS_KEY, params):
+                for raw in self._pages(api, params):
                     self._ingest(api, raw, end, cfg.max_label_sets)
                     n += 1
                 self._last_end = end
@@ -214,6 +214,14 @@ class ConnectionsSource:
                 if fresh != self.snapshot:  # an unchanged poll keeps the rendered exposition
                     self.snapshot = fresh
         log.debug("connection records polled api=%s start=%s records=%d", api, params["start_time"], n)
+
+    def _pages(self, api: str, params: Params) -> Iterator[dict[str, Any]]:
+        if api != API_BY_VERSION["v1.0"]:
+            return self._client.paginate(api, ITEMS_KEY, params)
+        # The v1.0 list publishes no maximum page size and its answer carries no total: a
+        # server answering fewer records than asked would end a short-page listing at its
+        # first page, so only an empty page ends it (one call more per poll).
+        return self._client.paginate(api, ITEMS_KEY, params, until_empty=True)
 
     def _bad(self, api: str) -> None:
         self._invalid.invalid_response(api)

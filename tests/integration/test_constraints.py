@@ -260,3 +260,25 @@ def test_every_source_against_10000_desktops_breaks_no_row() -> None:
     # 20 pages, and one call each from check-config --online (twice) and the token client
     assert len(state.checked("desktops_detail")) == 20 + 3
     assert len(state.checked("ces_batch_v1")) == 12 * 10_000 // 500
+
+
+def test_v1_login_records_are_read_whole_when_the_server_answers_smaller_pages() -> None:
+    """No maximum page is published for the v1.0 list: a server that answers 20 records when
+    asked for 1,000 must not end the listing after its first page."""
+    clock = FakeClock(T0)
+    state = FakeWorkspace(desktops=3, now=clock.time)
+    state.configure(login_records_page_cap=20)
+    for i in range(50):
+        state.add_connection_record(connection_start_time=T0 + 30 + i)
+    with FakeServer(state) as url:
+        settings = settings_for(url, state, {"connections": {"api": "v1.0", "lookback": "1h"}})
+        client = WorkspaceClient(settings, Budget(settings.config.budget, clock), Sink(), clock)
+        try:
+            clock.advance(120)
+            source = ConnectionsSource(client, settings.config.connections, clock, Sink())
+            clock.advance(60)
+            source.refresh()
+        finally:
+            client.close()
+    assert sum(source.snapshot.connections.values()) == 50
+    assert [c.query["offset"] for c in state.call_log if c.api == "login_records"] == ["0", "20", "40"]

@@ -60,9 +60,10 @@ class MemoryApi:
                 rec.update(fields)
 
     def paginate(
-        self, api: str, items_key: str, params: Mapping[str, Any] | None = None
+        self, api: str, items_key: str, params: Mapping[str, Any] | None = None, *, until_empty: bool = False
     ) -> Iterator[dict[str, Any]]:
         assert items_key == "records"
+        assert until_empty == (api == "login_records")  # v1.0 publishes no page maximum
         params = dict(params or {})
         self.calls.append({"api": api, **params})
         if self.fail_next:
