@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exporter.apis import APIS  # noqa: E402 - the repository root is put on the path first
-from exporter.constraints import SOURCES, TABLE, Rule, apis  # noqa: E402
 from exporter.cli.main import build_parser  # noqa: E402
 from exporter.config.settings import TOP_LEVEL_ONLY_KEYS, Config  # noqa: E402
 from exporter.config.targets import TARGET_INDEX_ENV, TARGET_KEYS  # noqa: E402
+from exporter.constraints import SOURCES, TABLE, Rule, apis  # noqa: E402
 
 README = ROOT / "README.md"
 CONSTRAINTS_DOC = ROOT / "docs" / "api-constraints.md"
