@@ -6,7 +6,8 @@ API table takes its page limits from it (:func:`page_limit`), the sources size t
 windows and batches from it, the fake (:mod:`exporter.fake.strict`) enforces every row
 on every request, and ``scripts/gen-docs.py`` renders it into docs/api-constraints.md.
 
-    problem = first_violation("os_operations", Call(query={"limit": ["1000"]}))
+    >>> [r.id for r in rules_for("os_operations") if r.check(Call(query={"limit": ["1000"]}))]
+    ['os_operations.limit']
 """
 
 from __future__ import annotations
@@ -58,20 +59,6 @@ def default_limit(api: str) -> int:
     return row.default
 
 
-def first_violation(api: str, call: Call) -> tuple[Rule, str] | None:
-    """The first row of ``api`` the request breaks (rejections and adjustments), with why."""
-    for rule in rules_for(api):
-        problem = rule.check(call)
-        if problem is not None:
-            return rule, problem
-    return None
-
-
-def violations(api: str, call: Call) -> list[tuple[Rule, str]]:
-    """Every row of ``api`` the request breaks."""
-    return [(r, p) for r in rules_for(api) if (p := r.check(call)) is not None]
-
-
 __all__ = [
     "SOURCES",
     "TABLE",
@@ -80,8 +67,6 @@ __all__ = [
     "Rule",
     "apis",
     "default_limit",
-    "first_violation",
     "page_limit",
     "rules_for",
-    "violations",
 ]

@@ -21,14 +21,17 @@ import json
 import threading
 import weakref
 from collections import deque
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from exporter.apis import APIS
 from exporter.constraints import Call, rules_for
 from exporter.fake.proto import Request, Response, error_response, json_response
 
-#: Requests remembered per fake for tests that re-check them (the oldest are dropped).
-MAX_REMEMBERED = 200_000
+#: Requests remembered per fake for tests that re-check them (the oldest are dropped), and
+#: the largest body remembered with them: a long demo or benchmark run stays small.
+MAX_REMEMBERED = 50_000
+MAX_REMEMBERED_BODY = 64 * 1024
 UNLISTED = "unlisted"  # a 400 the handler raised for something the table does not list
 
 
@@ -86,7 +89,9 @@ class StrictLog:
         return [v for v in self.violations if v.status < 400]
 
     def checked(self, api: str | None = None) -> list[Call]:
-        """The requests (of ``api``) the strict checks saw, oldest first, as the rules see them."""
+        """The requests (of ``api``) the strict checks saw, oldest first, as the rules see them
+        (the last :data:`MAX_REMEMBERED`; a body over :data:`MAX_REMEMBERED_BODY` bytes is
+        remembered as None, with its size)."""
         with self._lock:
             return [c for a, c in self._checked if api is None or a == api]
 
@@ -127,7 +132,7 @@ def enforce(state: StrictLog, api: str, req: Request, now: float) -> Response | 
     Adjusting rows are recorded and passed; the handler applies the adjustment itself.
     """
     call = call_of(req, now)
-    state.remember(api, call)
+    state.remember(api, call if call.body_bytes <= MAX_REMEMBERED_BODY else replace(call, body=None))
     for rule in rules_for(api):
         problem = rule.check(call)
         if problem is None:
