@@ -156,6 +156,7 @@ def latency_case(source: str, n: int, opt: Options) -> dict[str, Any]:
                 raise RuntimeError(f"{e}\n{target.log_tail()}") from e
             populate_s = time.monotonic() - t0
             calls_populate = fake_api.json("/_fake/calls")
+            violations = fake_api.json("/_fake/violations")  # requests that broke a constraint
             say(f"  {source} {n}: populated in {populate_s:.1f}s, calls {calls_populate}")
 
             exp = Client(urls["exporter"])
@@ -174,6 +175,7 @@ def latency_case(source: str, n: int, opt: Options) -> dict[str, Any]:
                 "gzip_bytes": len(first_gzip.body),
                 "populate_seconds": populate_s,
                 "populate_calls": calls_populate,
+                "violations": violations,
                 "first_scrape_ms": {"plain": first_plain.seconds * 1000, "gzip": first_gzip.seconds * 1000},
             }
             for gz in (False, True):

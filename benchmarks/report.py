@@ -220,6 +220,15 @@ def targets(cases: list[dict[str, Any]], b: dict[str, Any] | None) -> list[dict[
                     "ok": s is not None and s >= 10.0,
                 }
             )
+        broken = c.get("violations", [])
+        out.append(
+            {
+                "target": f"{c['source']}: no request breaks the constraint table (docs/api-constraints.md)",
+                "measured": f"{len(broken)} refused or adjusted"
+                + (f": {sorted({v['rule'] for v in broken})}" if broken else ""),
+                "ok": not broken,
+            }
+        )
         mb = c["peak_rss_kb"] / 1024
         out.append(
             {

@@ -1,15 +1,18 @@
 """The upstream APIs the exporter calls: one :class:`ApiSpec` per operation.
 
 This table is the single place that names an API. The client uses it for paths and
-page sizes, the budget for default rates, the config for validating
+page sizes (each API's largest ``limit`` comes from the constraint table,
+:mod:`exporter.constraints`), the budget for default rates, the config for validating
 ``budget.per_api`` keys, and the self-metrics for the bounded ``api`` label.
 Later sources add their operations here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from exporter.constraints import page_limit
 
 Service = Literal["workspace", "iam", "ces"]
 
@@ -20,11 +23,15 @@ class ApiSpec:
     method: str
     path: str  # with {project_id} and other {placeholders}
     service: Service = "workspace"
-    page_limit: int = 0  # largest `limit` the API accepts; 0 = not paged
     per_minute: float = 100.0  # default request budget (documented in README)
     # False for a call with a side effect (it creates something): never retried, since a
     # retry after a lost answer would repeat the side effect.
     idempotent: bool = True
+    # Largest `limit` the API accepts (0: not paged by `limit`), from the constraint table.
+    page_limit: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "page_limit", page_limit(self.name))
 
 
 def _specs(*specs: ApiSpec) -> dict[str, ApiSpec]:
@@ -34,17 +41,16 @@ def _specs(*specs: ApiSpec) -> dict[str, ApiSpec]:
 APIS: dict[str, ApiSpec] = _specs(
     ApiSpec("iam_tokens", "POST", "/v3/auth/tokens", service="iam", per_minute=10),
     ApiSpec("iam_projects", "GET", "/v3/projects", service="iam", per_minute=10),
-    ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", page_limit=500, per_minute=60),
-    ApiSpec("desktops_list", "GET", "/v2/{project_id}/desktops", page_limit=1000, per_minute=60),
+    ApiSpec("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", per_minute=60),
+    ApiSpec("desktops_list", "GET", "/v2/{project_id}/desktops", per_minute=60),
     # One desktop by id: confirms that a desktop a listing missed is gone (show_desktop_detail).
     ApiSpec("desktop_detail", "GET", "/v2/{project_id}/desktops/{desktop_id}", per_minute=60),
     ApiSpec("desktop_monitor", "GET", "/v2/{project_id}/desktop-monitor/{desktop_id}", per_minute=100),
-    ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", page_limit=1000, per_minute=60),
+    ApiSpec("connections", "GET", "/v2/{project_id}/connections/desktops", per_minute=60),
     ApiSpec(
         "login_records",
         "GET",
         "/v1.0/{project_id}/desktop-users/login-records",
-        page_limit=1000,
         per_minute=60,
     ),
     ApiSpec("connections_export", "GET", "/v2/{project_id}/connections/desktops/export", per_minute=10),
@@ -55,14 +61,13 @@ APIS: dict[str, ApiSpec] = _specs(
         per_minute=10,
         idempotent=False,  # creates an export task
     ),
-    ApiSpec("export_tasks", "GET", "/v2/{project_id}/export-tasks", page_limit=100, per_minute=60),
+    ApiSpec("export_tasks", "GET", "/v2/{project_id}/export-tasks", per_minute=60),
     ApiSpec("export_download", "GET", "/v2/{project_id}/export-tasks/{task_id}/download", per_minute=10),
-    ApiSpec("screen_records", "GET", "/v2/{project_id}/screen-records", page_limit=1000, per_minute=60),
+    ApiSpec("screen_records", "GET", "/v2/{project_id}/screen-records", per_minute=60),
     ApiSpec(
         "os_operations",
         "GET",
         "/v2/{project_id}/screen-records/{record_id}/os-operations",
-        page_limit=1000,
         per_minute=100,
     ),
     ApiSpec("ces_metrics", "GET", "/V1.0/{project_id}/metrics", service="ces", per_minute=60),
@@ -74,7 +79,6 @@ APIS: dict[str, ApiSpec] = _specs(
         "POST",
         "/v2/{project_id}/batch-query-metric-data",
         service="ces",
-        page_limit=1000,
         per_minute=100,
     ),
 )

@@ -12,7 +12,10 @@ the program does:
   minute, largest page);
 - ``cli-flags`` (README.md): the argparse parser of ``exporter/cli/main.py``;
 - ``values-table`` (helm/workspace-exporter/README.md): values.yaml, its ``# --`` comments
-  and defaults.
+  and defaults;
+- ``constraints-table`` (docs/api-constraints.md): the constraint table
+  ``exporter/constraints/`` (every row, what the fake enforces, how it refuses, the
+  sources), and the rows whose sources disagree, with the choice made.
 
 tests/unit/test_docs_generated.py fails when a committed table is stale.
 
@@ -41,8 +44,10 @@ from exporter.apis import APIS  # noqa: E402 - the repository root is put on the
 from exporter.cli.main import build_parser  # noqa: E402
 from exporter.config.settings import TOP_LEVEL_ONLY_KEYS, Config  # noqa: E402
 from exporter.config.targets import TARGET_INDEX_ENV, TARGET_KEYS  # noqa: E402
+from exporter.constraints import SOURCES, TABLE, Rule, apis  # noqa: E402
 
 README = ROOT / "README.md"
+CONSTRAINTS_DOC = ROOT / "docs" / "api-constraints.md"
 CHART_DIR = ROOT / "helm" / "workspace-exporter"
 CHART_README = CHART_DIR / "README.md"
 
@@ -240,11 +245,39 @@ def values_table() -> str:
     return "\n".join(rows)
 
 
+def _refusal(rule: Rule) -> str:
+    if rule.adjusts:
+        return "answered; the request is adjusted"
+    return f"{rule.status} `{rule.code}`" if rule.code else f"{rule.status} (Keystone error body)"
+
+
+def _cites(rule: Rule) -> str:
+    return "<br>".join(f"[{c.source}] {c.where}: {c.says}" for c in rule.cites)
+
+
+def constraints_table() -> str:
+    """One section per API: its rows, what the fake enforces and how it refuses, the sources."""
+    out: list[str] = []
+    for api in apis():
+        spec = APIS[api]
+        out += ["", f"### `{api}`: `{spec.method} {spec.path}`", ""]
+        out += ["| row | the fake enforces | refused with | sources | choice |", "|---|---|---|---|---|"]
+        for rule in (r for r in TABLE if r.api == api):
+            cells = (f"`{rule.name}`", rule.text(), _refusal(rule), _cites(rule), rule.choice)
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    out += ["", "### Where the sources disagree or say nothing", ""]
+    out += [f"- `{r.id}`: {r.text()}. {r.choice}" for r in TABLE if r.choice]
+    out += ["", "Source tags:", ""]
+    out += [f"- [{key}] {text}" for key, text in SOURCES.items()]
+    return "\n".join(out).strip("\n")
+
+
 BLOCKS: dict[str, tuple[Path, Callable[[], str]]] = {
     "config-table": (README, config_table),
     "budget-table": (README, budget_table),
     "cli-flags": (README, cli_flags),
     "values-table": (CHART_README, values_table),
+    "constraints-table": (CONSTRAINTS_DOC, constraints_table),
 }
 
 

@@ -2,6 +2,11 @@
 
 Every server a fixture starts, the fixture stops. Waiting is a deadline loop, never a
 fixed sleep.
+
+The fake holds every request to the constraint table (exporter/constraints/), and after
+every test :func:`no_request_broke_a_documented_constraint` fails the test if any fake
+that existed during it refused or adjusted a request. A test that sends such requests
+on purpose says so with ``@pytest.mark.fake_rejects``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from exporter.app.exporter import Exporter
 from exporter.app.multi import MultiExporter
 from exporter.config.settings import Settings, parse_config
 from exporter.exposition.render import CachedExposition
-from exporter.fake import FakeServer, FakeWorkspace
+from exporter.fake import FakeServer, FakeWorkspace, strict
 from exporter.serve.server import HTTPServer, make_app
 
 
@@ -34,6 +39,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: floa
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_request_broke_a_documented_constraint(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which the exporter broke a row of the constraint table (any fake)."""
+    before = {id(s): len(s.violations) for s in strict.live()}
+    yield
+    if request.node.get_closest_marker("fake_rejects") is not None:
+        return
+    broken = [v for s in strict.live() for v in s.violations[before.get(id(s), 0) :]]
+    if broken:
+        pytest.fail("requests broke the constraint table:\n" + strict.describe(broken), pytrace=False)
 
 
 @dataclass

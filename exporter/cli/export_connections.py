@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -32,6 +33,7 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.schema import parse_duration
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets, select_target
+from exporter.constraints.workspace import EXPORT_V3_MAX_AGE
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
 from exporter.secret import scrub
 from exporter.timeutil import fmt_minutes, fmt_seconds
@@ -39,7 +41,10 @@ from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
 PROG = "workspace-exporter export-connections"
-V3_MAX_AGE = 30 * 86400.0
+V3_MAX_AGE = EXPORT_V3_MAX_AGE
+# The v3 export refuses a start older than 30 days when it arrives: a minute of slack for
+# the time between this check and the call.
+V3_SLACK = 60.0
 LANGUAGES = ("en_US", "zh_CN")
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$")
 # kind -> (description, extensions that fit it)
@@ -151,11 +156,18 @@ def validate(args: argparse.Namespace, now: float) -> ExportOptions:
         start, end = parse_when("--start", args.start), parse_when("--end", args.end)
         if end <= start:
             raise ArgumentProblem(f"--end must be after --start (got {args.start} .. {args.end})")
-        if args.asynchronous and start < now - V3_MAX_AGE:
-            earliest = fmt_minutes(now - V3_MAX_AGE + 60)
-            raise ArgumentProblem(
-                f"--start: the --async export covers only the last 30 days (earliest {earliest})"
-            )
+        if args.asynchronous:
+            if start < now - V3_MAX_AGE + V3_SLACK:
+                earliest = fmt_minutes(math.ceil((now - V3_MAX_AGE + V3_SLACK) / 60) * 60)
+                raise ArgumentProblem(
+                    f"--start: the --async export covers only the last 30 days (earliest {earliest})"
+                )
+            # No record is newer than now, and the v3 export refuses a later end time.
+            end = min(end, float(math.floor(now)))
+            if end <= start:
+                raise ArgumentProblem(
+                    f"--start: the --async export needs a start in the past (got {args.start})"
+                )
     for flag, value in (
         ("--user-name", args.user_name),
         ("--computer-name", args.computer_name),

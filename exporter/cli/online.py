@@ -33,7 +33,7 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.errors import ExporterError, InvalidResponseError, UpstreamError
 from exporter.secret import scrub
-from exporter.sources.cloudeye import FALLBACK_DIMENSION, WINDOW_S, most_common_dimension
+from exporter.sources.cloudeye import FALLBACK_DIMENSION, WINDOW_MS, most_common_dimension
 from exporter.sources.connection_records import ceil_minute, floor_minute
 from exporter.sources.connections import API_BY_VERSION
 from exporter.sources.connections import ITEMS_KEY as RECORDS_KEY
@@ -303,7 +303,7 @@ class TargetCheck:
             found = most_common_dimension(e for e in entries if isinstance(e, dict)) if entries else None
             dimension = found or FALLBACK_DIMENSION
         to_ms = math.floor((self.clock.time() - mon.cloudeye_delay) * 1000)
-        from_ms = to_ms - int(WINDOW_S * 1000)
+        from_ms = to_ms - WINDOW_MS
         v2 = {
             "namespace": mon.cloudeye_namespace,
             "metric_name": CES_PROBE_METRIC,

@@ -24,10 +24,17 @@ or ``POST /_fake/config {"name": value}``; all in :data:`SWITCHES`):
   (APIGW.0101, not published) or ``400``; the v1 batch query is always served;
 * ``failure_reason_format``: v2 connection failures as ``coded`` (``400200:text``) or
   ``text`` (no numeric prefix); v1.0 login records stay coded.
+* ``login_records_page_cap``: the v1.0 login records answer at most this many a page,
+  whatever ``limit`` asks (0, the default: as asked); no maximum is published for it.
 
 ``state.deny(api)`` (``POST /_fake/deny {"api": name}``) answers that API with the 403 of
 a missing IAM permission, naming the action (:data:`~exporter.fake.faults.IAM_ACTIONS`)
 until ``reset_faults``.
+
+The fake is strict, always: every request is held to every row of the constraint table
+(:mod:`exporter.constraints`: page sizes, formats, windows, counts, body shapes) and one
+that breaks a row gets the refusal the real service gives; ``state.violations`` lists
+every such request (:mod:`exporter.fake.strict`).
 """
 
 from exporter.fake.faults import CallRecord

@@ -1,28 +1,29 @@
-"""Handlers of the fake IAM (tokens, projects) and Cloud Eye (SYS.Workspace metrics) endpoints."""
+"""Handlers of the fake IAM (tokens, projects) and Cloud Eye (SYS.Workspace metrics) endpoints.
+
+Body shapes, counts, windows and page sizes are held to the constraint table before a
+handler runs (:mod:`exporter.fake.strict`); the v1 batch query then moves ``from``
+forward exactly as Cloud Eye documents (:func:`exporter.constraints.ces.v1_from`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from exporter.fake.data import CES_METRICS, CES_NAMESPACE, CES_UNITS, JsonDict
+from exporter.constraints import default_limit
+from exporter.constraints.ces_windows import V1_MAX_POINTS, v1_from
+from exporter.fake.data import CES_METRICS, CES_NAMESPACE, CES_UNITS
 from exporter.fake.proto import (
     CES_BAD_BODY,
+    CES_BAD_URL,
     NOT_PUBLISHED,
     BadRequest,
     Request,
     Response,
     error_response,
     json_response,
-    page,
     to_int,
 )
 from exporter.fake.state import FakeWorkspace
-
-_PERIODS = {"1": 4 * 3600, "60": 86400, "300": 86400, "1200": 3 * 86400, "3600": 10 * 86400}
-_PERIODS |= {"14400": 30 * 86400, "86400": 180 * 86400}
-_FILTERS = ("average", "variance", "min", "max", "sum")
-_MAX_V1_POINTS = 3000
-
 
 # ---------------------------------------------------------------------------- IAM
 
@@ -85,11 +86,17 @@ def _body(req: Request) -> dict[str, Any]:
 def _window_ms(doc: dict[str, Any]) -> tuple[int, int]:
     start = to_int(doc.get("from"), "from", lo=0, code=CES_BAD_BODY)
     end = to_int(doc.get("to"), "to", lo=0, code=CES_BAD_BODY)
-    if start >= end:
-        raise BadRequest(
-            "Some content in message body is not correct: from must be less than to", CES_BAD_BODY
-        )
     return start, end
+
+
+def ces_v2_gate(state: FakeWorkspace, req: Request) -> Response | None:
+    """The answer of a region that lacks the v2 batch query (``ces_v2`` switch), given by the
+    gateway before the request is looked at; None where the region has it."""
+    if state.ces_v2 == "404":
+        return error_response(404, "APIGW.0101", NOT_PUBLISHED)
+    if state.ces_v2 == "400":
+        return error_response(400, "APIGW.0201", "Request error: the API is not available in this region")
+    return None
 
 
 def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
@@ -99,27 +106,23 @@ def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
     The ``ces_v2`` switch makes the region lack it, as most regions do: ``404`` is what the
     gateway answers for an API it does not publish (APIGW.0101), ``400`` a rejection of it.
     """
-    if state.ces_v2 == "404":
-        return error_response(404, "APIGW.0101", NOT_PUBLISHED)
-    if state.ces_v2 == "400":
-        return error_response(400, "APIGW.0201", "Request error: the API is not available in this region")
     doc = _body(req)
     namespace, metric, dimension = doc.get("namespace"), doc.get("metric_name"), doc.get("metric_dimension")
-    if not all(isinstance(v, str) and v for v in (namespace, metric, dimension)):
-        raise BadRequest("namespace, metric_name and metric_dimension are required", CES_BAD_BODY)
     start, end = _window_ms(doc)
-    if end - start > 300_000:
-        raise BadRequest("The interval between from and to must be within 5 minutes", CES_BAD_BODY)
-    limit = to_int(doc.get("limit", 100), "limit", lo=1, hi=1000, code=CES_BAD_BODY)
-    offset = to_int(doc.get("offset", 0), "offset", lo=0, hi=9_999_999, code=CES_BAD_BODY)
-    points: list[JsonDict] = []
+    limit = to_int(doc.get("limit", default_limit("ces_batch_v2")), "limit", code=CES_BAD_BODY)
+    offset = to_int(doc.get("offset", 0), "offset", code=CES_BAD_BODY)
+    latest: list[tuple[str, float, int]] = []
     if namespace == CES_NAMESPACE and dimension == state.ces_dimension and metric in CES_METRICS:
-        for desktop_id, value, ts in state.ces_latest(str(metric), start, end):
-            dim = {"name": dimension, "value": desktop_id, "origin_value": desktop_id}
-            points.append(
-                {"dimensions": [dim], "timestamp": ts, "value": value, "unit": CES_UNITS[str(metric)]}
-            )
-    chunk = page(points, offset, limit)
+        latest = state.ces_latest(str(metric), start, end)
+    chunk = [
+        {
+            "dimensions": [{"name": dimension, "value": desktop_id, "origin_value": desktop_id}],
+            "timestamp": ts,
+            "value": value,
+            "unit": CES_UNITS[str(metric)],
+        }
+        for desktop_id, value, ts in latest[offset : offset + limit]
+    ]
     return json_response(
         {
             "namespace": namespace,
@@ -131,24 +134,24 @@ def ces_batch_v2(state: FakeWorkspace, req: Request) -> Response:
 
 
 def ces_batch_v1(state: FakeWorkspace, req: Request) -> Response:
-    """POST /V1.0/{project_id}/batch-query-metric-data: series of up to 500 metrics."""
+    """POST /V1.0/{project_id}/batch-query-metric-data: series of up to 500 metrics.
+
+    A window too long for the period or for 3,000 datapoints is answered from a later
+    ``from``, as Cloud Eye documents; at most 3,000 datapoints come back in any case.
+    """
     doc = _body(req)
     metrics = doc.get("metrics")
-    if not isinstance(metrics, list) or not 1 <= len(metrics) <= 500:
-        raise BadRequest("metrics must hold 1 to 500 entries", CES_BAD_BODY)
-    period, stat = str(doc.get("period", "")), doc.get("filter")
-    if period not in _PERIODS or stat not in _FILTERS:
-        raise BadRequest("Invalid period or filter", CES_BAD_BODY)
+    if not isinstance(metrics, list):  # pragma: no cover - the constraint table refuses it
+        raise BadRequest("metrics must be a list", CES_BAD_BODY)
+    period, stat = str(doc.get("period", "")), str(doc.get("filter"))
     start, end = _window_ms(doc)
-    start = max(start, end - _PERIODS[period] * 1000)  # CES silently clamps `from`
-    budget = _MAX_V1_POINTS
+    start = v1_from(start, end, period, len(metrics))
+    budget = V1_MAX_POINTS
     out = []
     for item in metrics:
         if not isinstance(item, dict) or not isinstance(item.get("dimensions"), list):
             raise BadRequest("Each metric needs namespace, metric_name and dimensions", CES_BAD_BODY)
-        dims = item["dimensions"]
-        if not 1 <= len(dims) <= 4 or not all(isinstance(d, dict) for d in dims):
-            raise BadRequest("dimensions must hold 1 to 4 entries", CES_BAD_BODY)
+        dims = [d for d in item["dimensions"] if isinstance(d, dict)]
         name = str(item.get("metric_name", ""))
         series: list[tuple[float, int]] = []
         if item.get("namespace") == CES_NAMESPACE:
@@ -171,7 +174,7 @@ def ces_batch_v1(state: FakeWorkspace, req: Request) -> Response:
 
 def ces_metrics(state: FakeWorkspace, req: Request) -> Response:
     """GET /V1.0/{project_id}/metrics: ListMetrics with ``start`` marker paging."""
-    limit = to_int(req.get("limit") or 1000, "limit", lo=1, hi=1000, code=CES_BAD_BODY)
+    limit = to_int(req.get("limit") or default_limit("ces_metrics"), "limit", code=CES_BAD_URL)
     entries = state.ces_metric_list()
     if (ns := req.get("namespace")) is not None:
         entries = [e for e in entries if e["namespace"] == ns]

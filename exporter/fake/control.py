@@ -92,6 +92,7 @@ _GET: dict[str, Callable[[FakeWorkspace], Any]] = {
     "health": lambda s: {"ok": True},
     "calls": lambda s: s.call_counts(),
     "call-log": lambda s: [rec._asdict() for rec in s.call_log],
+    "violations": lambda s: [v._asdict() for v in s.violations],
     "desktops": lambda s: {"desktops": s.desktops},
     "connection-records": lambda s: {"records": s.connection_records},
     "screen-records": lambda s: {"screen_records": s.screen_records},

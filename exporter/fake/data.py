@@ -7,6 +7,7 @@ from SHA-256 of their inputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import uuid
@@ -304,9 +305,14 @@ def monitor_keys_for(desktop: JsonDict) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- metric values
 
 
+@functools.lru_cache(maxsize=200_000)
+def _base(seed: int, index: int, key: str) -> float:
+    return unit(seed, index, key, "base")
+
+
 def metric_value(seed: int, index: int, key: str, t: int) -> float:
     """The ``average`` of monitor ``key`` for desktop ``index`` at epoch second ``t``."""
-    base = unit(seed, index, key, "base")
+    base = _base(seed, index, key)
     u = unit(seed, index, key, t)
     if key in PERCENT_KEYS:
         value = 5.0 + 60.0 * base + 30.0 * u  # always within 5..95

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.constraints import default_limit
 from exporter.fake.data import JsonDict
 
 INVALID_PARAM = "WKS.00211102"
@@ -13,6 +14,7 @@ OPERATION_FAILED = "WKS.00211401"
 NOT_FOUND = "WKS.00211404"
 NO_PERMISSION = "WKS.00081102"
 CES_BAD_BODY = "ces.0014"
+CES_BAD_URL = "ces.0013"
 NOT_PUBLISHED = "The API does not exist or has not been published in the environment"
 
 
@@ -78,10 +80,11 @@ def to_int(
     return number
 
 
-def paging(req: Request, default_limit: int, max_limit: int, min_limit: int = 0) -> tuple[int, int]:
-    """``(offset, limit)`` from the query; out-of-range values are a 400."""
+def paging(req: Request, api: str) -> tuple[int, int]:
+    """``(offset, limit)`` from the query, ``limit`` defaulting as the constraint table says
+    (the strict checks have already refused values out of range)."""
     offset = to_int(req.get("offset") or 0, "offset", lo=0)
-    limit = to_int(req.get("limit") or default_limit, "limit", lo=min_limit, hi=max_limit)
+    limit = to_int(req.get("limit") or default_limit(api), "limit", lo=0)
     return offset, limit
 
 

@@ -2,6 +2,9 @@
 
 The paths are written from the upstream facts (workspace-api.md), not copied from
 :mod:`exporter.apis`; a unit test checks the two agree, so a typo on either side shows.
+Every handler runs behind :func:`exporter.fake.strict.enforce`: a request that breaks a
+row of the constraint table never reaches it, and a 400 the handler raises itself is
+counted as well.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from exporter.fake import cloud, handlers
-from exporter.fake.proto import Request, Response
+from exporter.fake import cloud, handlers, strict
+from exporter.fake.proto import BadRequest, Request, Response
 from exporter.fake.state import FakeWorkspace
 
 Handler = Callable[[FakeWorkspace, Request], Response]
+Gate = Callable[[FakeWorkspace, Request], Response | None]
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,28 @@ class Route:
         return "{project_id}" in self.template
 
 
-def _route(api: str, method: str, template: str, handler: Handler, *, auth: bool = True) -> Route:
+def _strict(api: str, handler: Handler, gate: Gate | None) -> Handler:
+    def serve(state: FakeWorkspace, req: Request) -> Response:
+        closed = gate(state, req) if gate is not None else None
+        if closed is not None:  # the gateway answers before the service looks at the request
+            return closed
+        refused = strict.enforce(state, api, req, state.now())
+        if refused is not None:
+            return refused
+        try:
+            return handler(state, req)
+        except BadRequest as exc:
+            strict.record_unlisted(state, api, req, exc.status, exc.code, exc.msg)
+            raise
+
+    return serve
+
+
+def _route(
+    api: str, method: str, template: str, handler: Handler, *, auth: bool = True, gate: Gate | None = None
+) -> Route:
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
-    return Route(api, method, template, handler, auth, re.compile(f"^{regex}$"))
+    return Route(api, method, template, _strict(api, handler, gate), auth, re.compile(f"^{regex}$"))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -74,7 +97,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     _route("ces_metrics", "GET", "/V1.0/{project_id}/metrics", cloud.ces_metrics),
     _route("ces_batch_v1", "POST", "/V1.0/{project_id}/batch-query-metric-data", cloud.ces_batch_v1),
-    _route("ces_batch_v2", "POST", "/v2/{project_id}/batch-query-metric-data", cloud.ces_batch_v2),
+    _route(
+        "ces_batch_v2",
+        "POST",
+        "/v2/{project_id}/batch-query-metric-data",
+        cloud.ces_batch_v2,
+        gate=cloud.ces_v2_gate,
+    ),
 )
 
 

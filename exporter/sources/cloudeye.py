@@ -13,6 +13,9 @@ batch queries, whichever the region has:
   by :func:`v1_batches` so an answer never passes Cloud Eye's 3,000 datapoints (beyond
   them it moves ``from`` forward and drops the oldest): 240 calls for 10,000 desktops.
 
+The limits (500 pairs, 3,000 datapoints, 512 KB bodies, the v2 window) come from the
+constraint table (:mod:`exporter.constraints.ces_windows`), which the fake enforces.
+
 The first refresh asks v2; a 400 or 404 to its first query means the region lacks it and
 the source uses v1 from then on (one info line naming the region and the path). A v1
 region is asked about v2 again every :data:`REPROBE_S` and after a reload. Metrics Cloud
@@ -20,7 +23,8 @@ Eye does not have (``network_vm_connections`` is not in its documented list) cos
 empty call on v2.
 
 Every refresh queries a window ending ``monitoring.cloudeye_delay`` before now (skipping
-datapoints still being ingested): 5 minutes on v2 (its maximum), 10 on v1. It keeps the
+datapoints still being ingested): just under 5 minutes on v2 (it takes less than 5
+minutes: 299,999 ms still holds one datapoint of every 5-minute series), 10 on v1. It keeps the
 newest point per desktop, and publishes one immutable
 :class:`~exporter.sources.monitoring.MonitoringSnapshot` with the metric keys and
 units of the ``workspace`` source, so the exposition is the same. Only desktops of
@@ -61,6 +65,13 @@ from typing import Any, Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
+from exporter.constraints.ces_windows import (
+    V1_MAX_BODY,
+    V1_MAX_METRICS,
+    V1_MAX_POINTS,
+    V2_MAX_SPAN_MS,
+    v1_max_metrics,
+)
 from exporter.errors import AuthError, ClientRequestError, ExporterError, ShutdownError, UpstreamError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, failure_key, is_systemic
 from exporter.sources.inventory import InventorySnapshot
@@ -76,11 +87,12 @@ PATH_V2, PATH_V1 = "cloudeye_v2", "cloudeye_v1"
 REPROBE_S = 6 * 3600.0  # a region that lacked the v2 query is asked again this rarely
 V1_PERIOD_S = 300  # Workspace reports every 5 minutes: the raw data at its own period
 V1_WINDOW_S = 600.0  # two periods, so an ingestion delay of one period loses nothing
-V1_MAX_PAIRS = 500  # metric/dimension pairs per v1 call (the API's limit)
-V1_MAX_POINTS = 3000  # datapoints per v1 answer; beyond it Cloud Eye moves `from` forward
-V1_MAX_BODY = 512 * 1024  # request body bytes the v1 query accepts
+V1_MAX_PAIRS = V1_MAX_METRICS  # metric/dimension pairs per v1 call (the API's limit)
 FALLBACK_DIMENSION = "instance_id"
-WINDOW_S = 300.0  # the v2 batch query accepts at most 5 minutes
+# The v2 batch query takes a window under 5 minutes; whether 300,000 ms itself is accepted
+# is not documented, so one millisecond less (the datapoints of 5-minute series are
+# 300,000 ms apart: a window of 300,000 whole milliseconds always holds one of them).
+WINDOW_MS = V2_MAX_SPAN_MS - 1
 FUTURE_SLACK_S = 3600.0  # datapoints further ahead of our clock than this are garbage
 GIVE_UP_AFTER = 3  # consecutive systemic failures that end a refresh (the upstream is down)
 
@@ -201,10 +213,12 @@ def v1_batches(
 
     A series holds at most ``window / period + 1`` datapoints; Cloud Eye answers at most
     :data:`V1_MAX_POINTS` in total (beyond that it moves ``from`` forward and drops the
-    oldest), at most :data:`V1_MAX_PAIRS` entries and a body of :data:`V1_MAX_BODY` bytes.
+    oldest: its rule is ``pairs × window ÷ period ≤ 3,000``), at most :data:`V1_MAX_PAIRS`
+    entries and a body of :data:`V1_MAX_BODY` bytes.
     """
     per_series = math.floor(window_s / period_s) + 1
-    pairs = max(1, min(V1_MAX_PAIRS, V1_MAX_POINTS // per_series))
+    documented = v1_max_metrics(round(window_s * 1000), str(int(period_s)))
+    pairs = max(1, min(V1_MAX_PAIRS, V1_MAX_POINTS // per_series, documented))
     batch: list[dict[str, Any]] = []
     size = 200  # the envelope: period, filter, from, to
     for entry in entries:
@@ -460,7 +474,7 @@ class CloudEyeSource:
     ) -> tuple[set[str], UpstreamError | None]:
         """One paged v2 query per metric. When the first answer is a 400/404 (the region has
         no v2 query) returns that error instead of going on."""
-        from_ms = to_ms - int(WINDOW_S * 1000)
+        from_ms = to_ms - WINDOW_MS
         # Bounds paging even if the upstream ignored the offset; a window holds one or
         # two datapoints per desktop, plus desktops that left the inventory.
         max_points = 3 * len(inventory.desktops) + 1000

@@ -78,7 +78,13 @@ class Pages(Protocol):
 
 class RecordPager(Protocol):
     def listing(
-        self, api: str, items_key: str, params: Params | None = None, *, max_items: int | None = None
+        self,
+        api: str,
+        items_key: str,
+        params: Params | None = None,
+        *,
+        max_items: int | None = None,
+        until_empty: bool = ...,
     ) -> Pages: ...
 
 
@@ -248,7 +254,11 @@ class ConnectionsSource:
         params = {"start_time": fmt_minutes(start), "end_time": fmt_minutes(end)}
         cap = cfg.max_records_per_window
         splittable = end - self._base(start) > 60.0
-        listing = self._client.listing(api, ITEMS_KEY, params, max_items=cap)
+        # The v1.0 list publishes no maximum page size and its answer carries no total: a
+        # server answering fewer records than asked would end a short-page listing at its
+        # first page, so only an empty page ends it (one call more per poll).
+        until_empty = api == API_BY_VERSION["v1.0"]
+        listing = self._client.listing(api, ITEMS_KEY, params, max_items=cap, until_empty=until_empty)
         n = 0
         for page in listing:
             for raw in page.items:

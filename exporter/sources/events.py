@@ -16,7 +16,8 @@ identify it), remembered per recording while it may still change. A recording is
 read again) once it is ``UPLOAD_COMPLETED``, ``REC_FAILED`` or ``UPLOAD_FAILED``, or
 ``REC_COMPLETED`` for :data:`GRACE` seconds without an upload starting (operations can
 still arrive while it uploads). Everything else (``RECORDING``, ``UPLOADING``, unknown)
-is live and re-read at every visit: ``ceil(operations / 1000)`` calls.
+is live and re-read at every visit: ``ceil(operations / 100)`` calls (both APIs take at
+most 100 items a page: see :data:`PAGE`).
 
 Memory is bounded: at most ``events.max_operations_per_recording`` operations are read (and
 keys kept) per recording, and :data:`MAX_KEYS` keys in all (about 80 bytes each: some 40 MB
@@ -47,6 +48,7 @@ from cachetools import TTLCache
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, EventsConfig
+from exporter.constraints import page_limit
 from exporter.errors import ClientRequestError, InvalidResponseError
 from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
 from exporter.sources.conditions import RefreshConditions, not_found
@@ -69,7 +71,8 @@ log = logging.getLogger(__name__)
 
 LIST_API = "screen_records"
 OPS_API = "os_operations"
-PAGE = 1000  # the largest `limit` both APIs accept
+# The largest `limit` both APIs accept: 100 (the strictest of their documented ranges).
+PAGE = min(page_limit(LIST_API), page_limit(OPS_API))
 OPS_CAP_KEY = "events.max_operations_per_recording"  # also bounds the keys kept per recording
 RECORDINGS_CAP_KEY = "events.max_recordings"
 MAX_KEYS = 500_000  # operation keys remembered over all recordings

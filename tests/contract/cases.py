@@ -56,6 +56,8 @@ from huaweicloudsdkworkspace.v2 import (
 )
 
 from exporter.cli.export_connections import ExportOptions
+from exporter.constraints import page_limit
+from exporter.sources.cloudeye import WINDOW_MS
 from exporter.timeutil import fmt_seconds, fmt_space
 from exporter.upstream.client import WorkspaceClient
 
@@ -242,11 +244,11 @@ OUR_CALLS: dict[str, OurCall] = {
             "sort_field": "start_time",
             "sort_type": "desc",
             "offset": 0,
-            "limit": 1000,
+            "limit": page_limit("screen_records"),
         },
     ),
     "os_operations": lambda c, ctx: c.request(
-        "os_operations", {"record_id": ctx.record_id}, {"offset": 0, "limit": 1000}
+        "os_operations", {"record_id": ctx.record_id}, {"offset": 0, "limit": page_limit("os_operations")}
     ),
     "ces_metrics": lambda c, ctx: c.ces_list_metrics("SYS.Workspace", max_pages=1),
     "ces_batch_v1": _ces_v1,
@@ -254,7 +256,7 @@ OUR_CALLS: dict[str, OurCall] = {
         "SYS.Workspace",
         "cpu_util",
         "instance_id",
-        math.floor(ctx.now * 1000) - 300_000,
+        math.floor(ctx.now * 1000) - WINDOW_MS,
         math.floor(ctx.now * 1000),
     ),
 }

@@ -153,6 +153,7 @@ def test_the_case_table_names_only_real_apis() -> None:
     assert set(SDK_CASES) | set(NOT_IN_SDK) == set(APIS)
 
 
+@pytest.mark.fake_rejects  # offset=first: the fake refuses it, as it should
 def test_the_referee_catches_a_wrong_name_a_wrong_case_and_a_wrong_format(
     state: FakeWorkspace, proxy: CaptureProxy
 ) -> None:

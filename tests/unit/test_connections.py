@@ -69,8 +69,10 @@ class MemoryApi:
         params: Mapping[str, Any] | None = None,
         *,
         max_items: int | None = None,
+        until_empty: bool = False,
     ) -> MemoryListing:
         assert items_key == "records"
+        assert until_empty == (api == "login_records")  # v1.0 publishes no page maximum
         params = dict(params or {})
         self.calls.append({"api": api, **params})
         return MemoryListing(self, api, params, max_items)

@@ -68,6 +68,14 @@ def test_without_a_window_no_times_are_sent(tmp_path: Path) -> None:
             ["--async", "--start", "2026-12-01T08:00Z", "--end", "2027-01-11T08:00Z"],
             "--start: the --async export covers only the last 30 days",
         ),
+        (  # exactly 30 days old when checked: older than 30 days by the time it arrives
+            ["--async", "--start", "2026-12-16T08:00Z", "--end", "2027-01-11T08:00Z"],
+            "--start: the --async export covers only the last 30 days (earliest 2026-12-16T08:01Z)",
+        ),
+        (
+            ["--async", "--start", "2027-01-15T08:00:01Z", "--end", "2027-01-16T08:00Z"],
+            "--start: the --async export needs a start in the past",
+        ),
         (["--user-name", " "], "--user-name: must not be empty"),
         (["--computer-name", ""], "--computer-name: must not be empty"),
         (["--terminal-type", ""], "--terminal-type: must not be empty"),
@@ -81,6 +89,16 @@ def test_each_bad_argument_is_one_clear_problem(tmp_path: Path, extra: list[str]
         export.validate(_args(tmp_path, *extra), NOW)
     assert str(e.value).startswith(message)
     assert "\n" not in str(e.value)
+
+
+def test_the_async_export_sends_an_end_in_the_future_as_now(tmp_path: Path) -> None:
+    """The v3 export takes times within the last 30 days only: a later end is sent as now
+    (no record is newer), a start a minute inside the 30 days as it is."""
+    args = _args(tmp_path, "--async", "--start", "2026-12-16T08:01Z", "--end", "2027-02-01T00:00Z")
+    assert export.validate(args, NOW).params() == {
+        "start_time": "2026-12-16T08:01:00Z",
+        "end_time": "2027-01-15T08:00:00Z",
+    }
 
 
 def test_the_30_day_limit_applies_only_to_the_async_export(tmp_path: Path) -> None:
