@@ -7,6 +7,11 @@ clients cannot pin workers. Only a complete request reaches the bounded worker p
 and cheap probe paths are answered on the loop thread itself, so they answer even
 when every worker is busy. Every state has a deadline; when the connection cap is
 reached the oldest connection that is not being served is dropped to make room.
+
+A client that sends its request and at once half-closes (``shutdown(SHUT_WR)``, as
+``curl --no-keepalive`` scripts and HTTP/1.0 clients may) still gets every answer it asked
+for before the connection is closed. Whatever a client's bytes make a step raise closes
+that one connection; a ``MemoryError`` ends the process (:func:`exporter.fatal.die`).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import socket
 import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.serve.http1 import BadRequest, Environ, WSGIApp, parse_head, peer, response_head, run_app
+from exporter import fatal
+from exporter.serve.head import BadRequest, Environ, parse_head, parse_request_line
+from exporter.serve.http1 import WSGIApp, peer, response_head, run_app
+from exporter.serve.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,18 @@ _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, In
 
 
 class _Conn:
-    __slots__ = ("addr", "deadline", "fileno", "idle", "inbuf", "keep_alive", "out", "sock", "state")
+    __slots__ = (
+        "addr",
+        "deadline",
+        "eof",
+        "fileno",
+        "idle",
+        "inbuf",
+        "keep_alive",
+        "out",
+        "sock",
+        "state",
+    )
 
     def __init__(self, sock: socket.socket, addr: Any, state: int, deadline: float) -> None:
         self.sock = sock
@@ -65,6 +83,7 @@ class _Conn:
         self.out: list[memoryview] = []
         self.keep_alive = False
         self.idle = True
+        self.eof = False  # the client half-closed: answer what it sent, then close
 
 
 class EventLoopServer:
@@ -95,7 +114,7 @@ class EventLoopServer:
         self._conns: dict[int, _Conn] = {}
         self._pipelined: list[_Conn] = []
         self._done: queue.SimpleQueue[tuple[_Conn, list[bytes]]] = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
+        self._pool = WorkerPool(self.limits.workers, "http-worker")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         host_s, port_i = self._listener.getsockname()[:2]
@@ -104,7 +123,14 @@ class EventLoopServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the workers and the loop; raises RuntimeError when a thread cannot start."""
+        self._pool.start()
         self._thread.start()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The loop and its workers: the server answers nothing without any one of them."""
+        return [self._thread, *self._pool.threads]
 
     def stop(self) -> None:
         """Stop accepting, let responses in flight finish (bounded by shutdown_grace), close all."""
@@ -165,6 +191,8 @@ class EventLoopServer:
         client's connection and nothing else, so no request can stop the loop."""
         try:
             step() if conn is None else step(conn)
+        except MemoryError:
+            fatal.die("out of memory", thread="http")
         except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
             log.error("http connection failed error=%s", type(e).__name__)
             if conn is not None:
@@ -173,7 +201,7 @@ class EventLoopServer:
     def _close_all(self) -> None:
         for c in list(self._conns.values()):
             self._close(c)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.stop()
         for s in (self._wake_r, self._wake_w, self._listener):
             s.close()
         self._sel.close()
@@ -281,8 +309,8 @@ class EventLoopServer:
                 self._close(conn)
                 return
             if not data:
-                self._close(conn)
-                return
+                conn.eof = True
+                break
             if conn.idle:
                 conn.idle = False
                 conn.deadline = time.monotonic() + self.limits.header_timeout
@@ -294,18 +322,26 @@ class EventLoopServer:
         while buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request line
             del buf[:2]
         end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            line_end = buf.find(b"\n")
-            if line_end >= 0 and len(buf[:line_end].split()) != 3:
-                self._reply_error(conn, 400)  # HTTP/0.9 or garbage: answer now, hold nothing
-            elif len(buf) > self.limits.max_header_bytes:
-                self._reply_error(conn, 431)
-            return
-        if end > self.limits.max_header_bytes:
-            self._reply_error(conn, 431)
-            return
+        head = buf[: end if end >= 0 else self.limits.max_header_bytes + 1]
+        if end < 0 and head.endswith(b"\r"):
+            head = head[:-1]  # the CR of a CRLF whose LF has not arrived yet
         try:
-            request = parse_head(bytes(buf[:end]), self.limits.max_body_bytes)
+            # Refused as soon as the bytes arrive, not at the head deadline: a bare LF or CR
+            # (a head another parser would end elsewhere) and a request line that is not one.
+            if head.count(b"\r") != head.count(b"\r\n") or head.count(b"\n") != head.count(b"\r\n"):
+                raise BadRequest(400, "bare CR or LF")
+            line_end = head.find(b"\r\n")
+            if line_end >= 0:
+                parse_request_line(bytes(head[:line_end]))
+            if end < 0:
+                if len(buf) > self.limits.max_header_bytes:
+                    raise BadRequest(431, "head size")
+                if conn.eof:
+                    self._close(conn)  # half a request and no more to come
+                return
+            if end > self.limits.max_header_bytes:
+                raise BadRequest(431, "head size")
+            request = parse_head(bytes(head), self.limits.max_body_bytes)
         except BadRequest as e:
             self._reply_error(conn, e.status)
             return
@@ -313,6 +349,8 @@ class EventLoopServer:
         length = request.length
         environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         if len(buf) < end + 4 + length:
+            if conn.eof:
+                self._close(conn)
             return  # wait for the rest of the body, under the same header deadline
         body = bytes(buf[end + 4 : end + 4 + length])
         del buf[: end + 4 + length]
@@ -323,13 +361,15 @@ class EventLoopServer:
         if environ["PATH_INFO"] in self._inline and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
             self._respond(conn, self._call(conn, environ))
         else:
-            self._pool.submit(self._work, conn, environ)
+            self._pool.submit(lambda: self._work(conn, environ))
 
     # -- responses ---------------------------------------------------------------------------
 
     def _work(self, conn: _Conn, environ: Environ) -> None:
         try:
             self._done.put((conn, self._call(conn, environ)))
+        except MemoryError:
+            fatal.die("out of memory", thread=threading.current_thread().name)
         finally:
             self._wake()
 
@@ -391,6 +431,9 @@ class EventLoopServer:
             return
         conn.state = _READING
         conn.deadline = time.monotonic() + self.limits.idle_timeout
+        if conn.eof and not conn.inbuf:
+            self._close(conn)  # half-closed and every request it sent is answered
+            return
         self._watch(conn, selectors.EVENT_READ)
         if conn.inbuf:
             # A pipelined request is already here. It is parsed by the loop, not from

@@ -252,7 +252,8 @@ def _status_from(ex: Exporter, source: str, password: str) -> int:
         ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
     ):
         s.sendall(
-            f"GET /metrics HTTP/1.1\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n".encode()
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + f"Authorization: Basic {token}\r\n\r\n".encode()
         )
         return int(s.recv(64).split(b" ")[1])
 

@@ -420,8 +420,8 @@ def test_an_http09_request_is_answered_and_closed_at_once(plain: tuple[str, Stat
     [
         (b"GET /metrics HTTP/1.1\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
         (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
-        (b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
         (b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
     ],
@@ -450,7 +450,10 @@ def test_head_returns_the_headers_without_a_body(plain: tuple[str, State]) -> No
 def test_keep_alive_connections_serve_pipelined_requests_in_order(plain: tuple[str, State]) -> None:
     url, _ = plain
     with socket.create_connection(_raw(url), timeout=5) as s:
-        s.sendall(b"GET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         reply = _read_all(s)
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert b"HTTP/1.1 404 " in reply
@@ -612,7 +615,8 @@ def test_a_long_pipeline_is_served_in_order_without_recursion(plain: tuple[str, 
     url, _ = plain
     with socket.create_connection(_raw(url), timeout=5) as s:
         s.sendall(
-            b"GET /-/healthy HTTP/1.1\r\n\r\n" * 2000 + b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n"
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+            + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         reply = _read_all(s, limit=20)
     assert reply.count(b"HTTP/1.1 200 ") == 2000
