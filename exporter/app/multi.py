@@ -95,6 +95,11 @@ class MultiExporter:
     def data_version(self) -> Hashable:
         return tuple(e.data_version() for e in self.exporters)
 
+    def threads(self) -> list[threading.Thread]:
+        """The threads the process needs: every target's runners and the renderer."""
+        renderer = self.exposition.thread
+        return [t for e in self.exporters for t in e.threads()] + ([renderer] if renderer else [])
+
     def ready(self) -> bool:
         return all(e.ready() for e in self.exporters)
 

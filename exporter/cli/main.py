@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from exporter import __version__
+from exporter import __version__, fatal
 from exporter.app.multi import MultiExporter
 from exporter.cli import demo as demo_cmd
 from exporter.cli import export_connections as export_cmd
@@ -149,12 +150,24 @@ def serve(
     stop: threading.Event | None = None,
     lifecycle: bool = False,
 ) -> int:
-    """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
+    """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``).
+
+    Returns 0 after a clean stop and 1 when the server cannot listen. A thread the
+    exporter needs that stops, a thread that cannot start and memory exhaustion end the
+    process at once with one log line and exit code 1 (:mod:`exporter.fatal`).
+    """
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
+    lifeline = fatal.Lifeline()
     auth = BasicAuth(security.users) if security and security.users else None
     app = make_app(
-        exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition, lifecycle=lifecycle
+        exporter.registry,
+        exporter.ready,
+        exporter.reload,
+        auth,
+        exporter.exposition,
+        lifecycle=lifecycle,
+        stopped=lifeline.dead,
     )
     try:
         server = HTTPServer(host, port, app, security)
@@ -162,31 +175,51 @@ def serve(
         log.error("cannot listen address=%s error=%s", cfg.web.listen_address, e.strerror or e)
         return 1
     done = stop or threading.Event()
+    hup = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        log.info("shutting down signal=%s", signal.Signals(signum).name)
+        # Set first, log after: under memory exhaustion the log call is what fails.
+        if done.is_set():
+            fatal.die("second termination signal", signal=signal.Signals(signum).name)
         done.set()
+        with contextlib.suppress(Exception):
+            log.info("shutting down signal=%s", signal.Signals(signum).name)
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+        hup.set()  # reloaded by the main loop below: a signal handler starts no thread
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGHUP, on_hup)
-    exporter.start()
-    server.start()
-    log.info(
-        "serving version=%s url=%s tls=%s basic_auth=%s lifecycle=%s config=%s",
-        __version__,
-        server.url + "/metrics",
-        server.tls,
-        auth is not None,
-        lifecycle,
-        exporter.settings.source or None,
-    )
-    while not done.wait(1.0):
-        pass
+    lifeline.watch(lambda: server.threads)
+    lifeline.watch(exporter.threads)
+    fatal.install(lifeline)
+    try:
+        exporter.start()
+        server.start()
+        log.info(
+            "serving version=%s url=%s tls=%s basic_auth=%s lifecycle=%s config=%s",
+            __version__,
+            server.url + "/metrics",
+            server.tls,
+            auth is not None,
+            lifecycle,
+            exporter.settings.source or None,
+        )
+        while not done.wait(1.0):
+            if hup.is_set():
+                hup.clear()
+                exporter.reload()
+            dead = lifeline.dead()
+            if dead is not None:
+                fatal.die("a thread the exporter needs stopped", thread=dead)
+    except (MemoryError, RuntimeError) as e:
+        reason = fatal.fatal_exception(e)
+        if reason is None:
+            raise
+        fatal.die(reason, thread="main")
+    fatal.install(None)  # from here on threads end because they are told to
     server.stop()
     exporter.stop()
     log.info("stopped")

@@ -100,12 +100,14 @@ def make_app(
     *,
     lifecycle: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    stopped: Callable[[], str | None] = lambda: None,
 ) -> WSGIApp:
     """The exporter's WSGI app, dispatching on path.
 
     With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics;
     ``name[]`` filtering falls back to rendering ``registry`` in full. ``lifecycle``
-    enables ``POST /-/reload``.
+    enables ``POST /-/reload``. ``stopped`` names a thread the process needs that has
+    stopped (``/-/healthy`` then fails), or returns None.
     """
     metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
@@ -164,6 +166,9 @@ def make_app(
             body: Iterable[bytes] = metrics_app(rewritten, start)
             return body
         if path == "/-/healthy":
+            dead = stopped()
+            if dead is not None:
+                return _text(start, "503 Service Unavailable", f"Unhealthy: thread {dead} stopped\n")
             return _text(start, "200 OK", "OK\n")
         if path == "/-/ready":
             return (
@@ -256,6 +261,11 @@ class HTTPServer:
     @property
     def address(self) -> tuple[str, int]:
         return self._server.address
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The server's loop and worker threads (the process needs every one)."""
+        return self._server.threads
 
     @property
     def connections(self) -> int:
