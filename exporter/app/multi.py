@@ -118,8 +118,14 @@ class MultiExporter:
         for e in self.exporters:
             e.join(until)
 
-    def reload(self, path: str | None = None) -> tuple[bool, str]:
-        """Re-read the config file; apply it to every target if valid, else keep running as is."""
+    def reload(
+        self, path: str | None = None, check: Callable[[Settings], None] | None = None
+    ) -> tuple[bool, str]:
+        """Re-read the config file; apply it to every target if valid, else keep running as is.
+
+        ``check`` sees the new settings (of the first target) before anything is applied; a
+        ConfigError from it rejects the reload like a bad config file (the web config is
+        checked this way)."""
         path = path or self.settings.source
         with self._reload_lock:
             try:
@@ -127,6 +133,8 @@ class MultiExporter:
                 if [_target_key(s) for s in new] != [_target_key(e.settings) for e in self.exporters]:
                     msg = "targets: the list of projects changed; restart the exporter to apply it"
                     raise ConfigError([msg])
+                if check is not None:
+                    check(new[0])
             except ConfigError as e:
                 for e2 in self.exporters:
                     e2.reload_state.successful = False

@@ -25,9 +25,11 @@ from exporter.cli import export_connections as export_cmd
 from exporter.cli.report import config_error
 from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
 from exporter.config.targets import load_targets
-from exporter.config.web import BasicAuth, WebSecurity, load_web_config
+from exporter.config.web import WebSecurity, load_web_config
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
+from exporter.serve.auth import BasicAuth
+from exporter.serve.policy import WebPolicy
 from exporter.serve.server import HTTPServer, make_app
 
 log = logging.getLogger("exporter")
@@ -144,6 +146,55 @@ def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, config=dataclasses.replace(cfg, web=web, log=logc))
 
 
+class _LiveWeb:
+    """The web config of the running server: re-read with the config on SIGHUP and
+    ``/-/reload``, applied live where it can be (users, headers, rate limit, TLS settings
+    and certificate for new connections), named in a warning where it needs a restart."""
+
+    def __init__(
+        self, exporter: MultiExporter, auth: BasicAuth, policy: WebPolicy, security: WebSecurity | None
+    ) -> None:
+        self._exporter, self._auth, self._policy = exporter, auth, policy
+        self._security = security
+        self._listen = exporter.settings.config.web.listen_address
+        self._lock = threading.Lock()
+        self.server: HTTPServer | None = None
+
+    def reload(self) -> tuple[bool, str]:
+        with self._lock:
+            loaded: list[WebSecurity | None] = []
+
+            def check(settings: Settings) -> None:
+                path = settings.config.web.config_file
+                loaded.append(load_web_config(path) if path else None)
+
+            ok, message = self._exporter.reload(check=check)
+            if ok and loaded:
+                self._apply(loaded[-1], self._exporter.settings.config.web.listen_address)
+            return ok, message
+
+    def _apply(self, new: WebSecurity | None, listen: str) -> None:
+        was_tls = self.server.tls if self.server else bool(self._security and self._security.tls)
+        self._auth.update(new.users if new else {})
+        self._policy.update(new)
+        tls_source = self.server.tls_source if self.server else None
+        if new is not None and new.tls and tls_source is not None:
+            tls_source.update(new)
+        if bool(new and new.tls) != was_tls:
+            log.warning(
+                "web config reload: turning TLS on or off needs a restart setting=%s serving=%s",
+                "tls_server_config",
+                "https" if was_tls else "http",
+            )
+        if listen != self._listen:
+            log.warning(
+                "web config reload: the listen address needs a restart setting=%s serving=%s",
+                "web.listen_address",
+                self._listen,
+            )
+        self._security = new
+
+
 def serve(
     exporter: MultiExporter,
     security: WebSecurity | None,
@@ -159,18 +210,22 @@ def serve(
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
     lifeline = fatal.Lifeline()
-    auth = BasicAuth(security.users) if security and security.users else None
+    auth = BasicAuth(security.users if security else {})
+    policy = WebPolicy(security)
+    web = _LiveWeb(exporter, auth, policy, security)
     app = make_app(
         exporter.registry,
         exporter.ready,
-        exporter.reload,
+        web.reload,
         auth,
         exporter.exposition,
         lifecycle=lifecycle,
         stopped=lifeline.dead,
+        policy=policy,
     )
     try:
-        server = HTTPServer(host, port, app, security)
+        server = HTTPServer(host, port, app, security, gate=auth)
+        web.server = server
     except OSError as e:
         log.error("cannot listen address=%s error=%s", cfg.web.listen_address, e.strerror or e)
         return 1
@@ -203,14 +258,14 @@ def serve(
             __version__,
             server.url + "/metrics",
             server.tls,
-            auth is not None,
+            auth.enabled,
             lifecycle,
             exporter.settings.source or None,
         )
         while not done.wait(1.0):
             if hup.is_set():
                 hup.clear()
-                exporter.reload()
+                web.reload()
             dead = lifeline.dead()
             if dead is not None:
                 fatal.die("a thread the exporter needs stopped", thread=dead)
@@ -230,10 +285,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         targets = [_with_flags(s, args) for s in load_targets(args.config_file)]
         cfg = targets[0].config
-        security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     except ConfigError as e:
         return config_error(e)
     setup_logging(cfg.log.level, cfg.log.format)
+    try:
+        security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
+    except ConfigError as e:
+        return config_error(e)
     log.info(
         "starting version=%s config=%s targets=%s",
         __version__,

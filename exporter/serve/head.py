@@ -115,6 +115,31 @@ def parse_request_line(line: bytes) -> tuple[str, str, str]:
     return method.decode("ascii"), target.decode("ascii"), version.decode("ascii")
 
 
+def find_head(buf: bytearray, max_header_bytes: int) -> tuple[bytes, int] | None:
+    """``(head, end)`` once ``buf`` holds a whole head (``end``: where its blank line starts),
+    None while it may still be arriving; empty lines before it are dropped from ``buf``.
+
+    Raises :class:`BadRequest` as soon as the bytes show it, not at the head deadline: a
+    bare CR or LF (a head another parser would end elsewhere), a request line that is not
+    one, a head over ``max_header_bytes`` (431).
+    """
+    while buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request line
+        del buf[:2]
+    end = buf.find(b"\r\n\r\n")
+    head = bytes(buf[: end if end >= 0 else max_header_bytes + 1])
+    if end < 0 and head.endswith(b"\r"):
+        head = head[:-1]  # the CR of a CRLF whose LF has not arrived yet
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
+        raise BadRequest(400, "bare CR or LF")
+    line_end = head.find(b"\r\n")
+    if line_end >= 0:
+        parse_request_line(head[:line_end])
+    if len(head) > max_header_bytes:
+        raise BadRequest(431, "head size")
+    return (head, end) if end >= 0 else None
+
+
 def parse_head(head: bytes, max_body_bytes: int) -> Request:
     """The request line and headers (without the blank line); raises :class:`BadRequest`."""
     lines = head.split(b"\r\n")

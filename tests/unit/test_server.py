@@ -20,9 +20,10 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.config.web import BasicAuth, WebSecurity, bcrypt_cost, load_web_config
+from exporter.config.web import WebSecurity, bcrypt_cost, load_web_config
 from exporter.errors import ConfigError
 from exporter.exposition.render import CachedExposition
+from exporter.serve.auth import BasicAuth
 from exporter.serve.loop import ServerLimits
 from exporter.serve.ratelimit import RateLimiter
 from exporter.serve.server import SWITCH_INTERVAL, HTTPServer, gzip_wanted, make_app
@@ -211,7 +212,7 @@ def test_tls_serves_metrics_to_a_verifying_client(
             "cert_file: file '/x.crt' does not exist",
         ),
         ("tls_server_config:\n  min_version: TLS10\n", "min_version: must be TLS12 or TLS13"),
-        ("http_server_config: {}\n", "http_server_config: unknown key"),
+        ("http_server_config:\n  http3: true\n", "http_server_config.http3: unknown key"),
     ],
 )
 def test_bad_web_config_names_the_key(tmp_path: Path, content: str, message: str) -> None:
@@ -538,7 +539,7 @@ def test_failed_logins_are_rate_limited_per_client_without_running_bcrypt(
     monkeypatch.setattr(bcrypt, "checkpw", lambda pw, h: (checks.append(h), real(pw, h))[1])
     now = [0.0]
     app = make_app(
-        registry, lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}), clock=lambda: now[0]
+        registry, lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}, clock=lambda: now[0])
     )
     statuses = [_call(app, "GET", "/metrics", auth="prom:wrong")[0][:3] for _ in range(30)]
     assert statuses == ["401"] * 10 + ["429"] * 20
