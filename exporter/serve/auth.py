@@ -10,8 +10,9 @@ the exporter spend CPU on without knowing a password. Four bounds keep that in c
   429 without bcrypt. IPv6 clients are keyed by their /64 (one host gets a whole /64, so a
   per-address limit would give it 2**64 allowances); IPv4 clients by address.
 * **At most :data:`MAX_CHECKS` checks run at once, and :data:`MAX_WAITING` wait**; any
-  further check is a 429 at once. The server runs the checks on their own threads, never on
-  the HTTP workers, so guessers fill the check queue, not the pool that serves scrapes.
+  further check is a 429. The server runs the checks on their own threads, never on the
+  HTTP workers, so guessers fill the check queue, not the pool that serves scrapes, and it
+  holds each 429 a second, so a crowd that asks again at once gets few answers a second.
 * An unknown user costs the same bcrypt work as the costliest known one (no user-name oracle).
 
 :class:`BasicAuth` is the gate the event loop asks before it queues a request
@@ -39,7 +40,9 @@ from exporter.serve.ratelimit import RateLimiter
 
 # Failed logins: a burst of 10 per client, then one every 6 s.
 AUTH_FAILURE_BURST, AUTH_FAILURE_RATE = 10.0, 1 / 6
-MAX_CHECKS = 2
+# A check keeps a core busy for its whole 50-100 ms (bcrypt releases the GIL): one at a time
+# leaves the rest of a small pod's CPU to scrapes (benchmarks/bcrypt_flood.py, --checks).
+MAX_CHECKS = 1
 MAX_WAITING = 16
 CACHE_TTL = 300.0
 CACHE_SIZE = 1000
@@ -203,14 +206,22 @@ class BasicAuth:
 
     def admit(self, environ: dict[str, Any]) -> bool | None:
         """Asked on the loop thread, without bcrypt: True to serve, None to :meth:`verify` first
-        (a place is reserved), False to refuse with 429 at once (every place is taken)."""
+        (a place is reserved), False to refuse with 429 (this client failed too often, or
+        every place is taken; the server holds that answer a second)."""
         if environ.get("PATH_INFO") not in self.guarded:
             return True
         outcome = self.authenticate(environ, bcrypt_allowed=False)
+        if outcome is Outcome.LIMITED:
+            return False
         if outcome is not Outcome.CHECK:
             environ[VERDICT] = outcome
             return True
         return None if self.reserve() else False
+
+    def retry_after(self, environ: dict[str, Any]) -> int:
+        """Seconds for the Retry-After of a refusal :meth:`admit` decided."""
+        wait = self.failures.retry_after(client_key(str(environ.get("REMOTE_ADDR", ""))))
+        return max(1, wait)
 
     def verify(self, environ: dict[str, Any]) -> None:
         """Run the bcrypt check :meth:`admit` reserved a place for; the verdict goes into environ."""

@@ -38,9 +38,11 @@ class Gate(Protocol):
 
     def admit(self, environ: Environ) -> bool | None: ...
     def verify(self, environ: Environ) -> None: ...
+    def retry_after(self, environ: Environ) -> int: ...
 
 
-HANDSHAKE, READING, BUSY, WRITING = range(4)
+# HELD: a refusal waiting out its delay (see EventLoopServer._hold).
+HANDSHAKE, READING, BUSY, WRITING, HELD = range(5)
 # Buffers per sendmsg call (well below any IOV_MAX): a body of a few dozen pieces goes out
 # in one system call per writable wake-up, each of which needs the GIL back.
 IOV = 64

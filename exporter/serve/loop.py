@@ -28,13 +28,15 @@ import time
 from typing import Any
 
 from exporter import fatal
-from exporter.serve.conn import BUSY, HANDSHAKE, READING, WOULD_BLOCK, WRITING, Conn, Gate, TLSSource
+from exporter.serve.conn import BUSY, HANDSHAKE, HELD, READING, WOULD_BLOCK, WRITING, Conn, Gate, TLSSource
 from exporter.serve.conn import ServerLimits as ServerLimits
 from exporter.serve.head import BadRequest, Environ, find_head, parse_head
 from exporter.serve.http1 import WSGIApp, peer, response_head, run_app
 from exporter.serve.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+HOLD_REFUSAL = 1.0  # seconds a refused login waits for its answer
 
 
 class EventLoopServer:
@@ -118,7 +120,7 @@ class EventLoopServer:
                     self._sel.unregister(self._listener)
                     self._listener.close()
                     for c in list(self._conns.values()):
-                        if c.state in (HANDSHAKE, READING):
+                        if c.state in (HANDSHAKE, READING, HELD):
                             self._close(c)
                 if not self._conns or now >= grace_end:
                     break
@@ -200,7 +202,7 @@ class EventLoopServer:
     def _evict_one(self) -> bool:
         # Dicts keep insertion order, so the first match is the oldest connection.
         for c in self._conns.values():
-            if c.state in (HANDSHAKE, READING):
+            if c.state in (HANDSHAKE, READING, HELD):
                 self._close(c)
                 return True
         return False
@@ -221,7 +223,12 @@ class EventLoopServer:
 
     def _sweep(self, now: float) -> None:
         for c in [c for c in self._conns.values() if c.state != BUSY and c.deadline <= now]:
-            if c.state == READING and c.inbuf:
+            if c.state == HELD:
+                c.state = WRITING
+                c.deadline = now + self.limits.write_timeout
+                self._watch(c, selectors.EVENT_WRITE)
+                self._write(c)
+            elif c.state == READING and c.inbuf:
                 self._reply_error(c, 408)
             else:
                 self._close(c)
@@ -315,8 +322,22 @@ class EventLoopServer:
             self._gate_pool.submit(lambda: self._verify(gate, conn, environ))
         elif admitted:
             self._pool.submit(lambda: self._work(conn, environ))
-        else:
-            self._reply_error(conn, 429, [("Retry-After", "1")])
+        elif gate is not None:
+            self._hold(conn, 429, [("Retry-After", str(gate.retry_after(environ)))])
+
+    def _hold(self, conn: Conn, status: int, headers: list[tuple[str, str]]) -> None:
+        """Answer a refused login after a second, not at once: a crowd that ignores
+        Retry-After and asks again as soon as it is answered then sends a request a second
+        per connection, not thousands (each costs the loop an accept, a parse, a reply).
+        A held connection costs a descriptor and no CPU; it is the first evicted for a
+        newcomer."""
+        conn.keep_alive = False
+        conn.inbuf.clear()
+        body = b"%d\n" % status
+        head = response_head(status, [("Content-Type", "text/plain"), *headers], [body], False)
+        conn.out = [memoryview(head), memoryview(body)]
+        conn.state = HELD
+        conn.deadline = time.monotonic() + HOLD_REFUSAL
 
     # -- responses ---------------------------------------------------------------------------
 
