@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import selectors
 import socket
 import ssl
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class TLSSource(Protocol):
     """Where the loop gets the TLS context of each new connection (see exporter.serve.tls)."""
 
     def context(self) -> ssl.SSLContext: ...
-    def allowed(self, sock: ssl.SSLSocket) -> bool: ...
+    def allowed(self, sock: socket.socket) -> bool: ...
 
 
 class Gate(Protocol):
@@ -76,6 +77,22 @@ class Conn:
         self.keep_alive = False
         self.idle = True
         self.eof = False  # the client half-closed: answer what it sent, then close
+
+    def handshake(self) -> int | str | None:
+        """One step of the TLS handshake: None when done, the selector event it waits for,
+        or why it failed."""
+        sock = self.sock
+        if not isinstance(sock, ssl.SSLSocket):  # pragma: no cover - only TLS connections get here
+            return "not a TLS socket"
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return selectors.EVENT_READ
+        except ssl.SSLWantWriteError:
+            return selectors.EVENT_WRITE
+        except (ssl.SSLError, OSError) as e:
+            return str(getattr(e, "reason", None) or e.strerror or type(e).__name__)
+        return None
 
     def flush(self) -> bool | None:
         """Send what :attr:`out` holds: True when all is sent, False when the socket is full

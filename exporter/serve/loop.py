@@ -1,17 +1,13 @@
 """An event-loop HTTP/1.1 front end for a WSGI app, built so hostile clients cannot starve it.
 
-One thread owns every socket: it accepts, runs TLS handshakes, reads request heads
-and bodies, and writes responses, all non-blocking. A connection costs a file
-descriptor and a few kB, never a thread, so idle, slowloris and never-handshaking
-clients cannot pin workers. Only a complete request reaches the bounded worker pool,
-and cheap probe paths are answered on the loop thread itself, so they answer even
-when every worker is busy. Every state has a deadline; when the connection cap is
-reached the oldest connection that is not being served is dropped to make room.
-
-A client that sends its request and at once half-closes (``shutdown(SHUT_WR)``, as
-``curl --no-keepalive`` scripts and HTTP/1.0 clients may) still gets every answer it asked
-for before the connection is closed. Whatever a client's bytes make a step raise closes
-that one connection; a ``MemoryError`` ends the process (:func:`exporter.fatal.die`).
+One thread owns every socket: it accepts, runs TLS handshakes, reads requests and writes
+responses, all non-blocking, so a connection costs a descriptor and a few kB, never a
+thread. Only a complete request reaches the bounded worker pool; probe paths are answered
+on the loop itself, so they answer when every worker is busy. Every state has a deadline;
+at the connection cap the oldest connection not being served makes room. A client that
+half-closes right after its request still gets every answer it asked for. Whatever a
+client's bytes make a step raise closes that one connection; a ``MemoryError`` ends the
+process (:func:`exporter.fatal.die`).
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import logging
 import queue
 import selectors
 import socket
-import ssl
 import threading
 import time
 from typing import Any
@@ -30,7 +25,7 @@ from typing import Any
 from exporter import fatal
 from exporter.serve.conn import BUSY, HANDSHAKE, HELD, READING, WOULD_BLOCK, WRITING, Conn, Gate, TLSSource
 from exporter.serve.conn import ServerLimits as ServerLimits
-from exporter.serve.head import BadRequest, Environ, find_head, parse_head
+from exporter.serve.head import BadRequest, Environ, Request, find_head, parse_head
 from exporter.serve.http1 import WSGIApp, peer, response_head, run_app
 from exporter.serve.workers import WorkerPool
 
@@ -77,8 +72,6 @@ class EventLoopServer:
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         host_s, port_i = self._listener.getsockname()[:2]
         self.address: tuple[str, int] = (str(host_s), int(port_i))
-
-    # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the workers and the loop; raises RuntimeError when a thread cannot start."""
@@ -166,8 +159,6 @@ class EventLoopServer:
             s.close()
         self._sel.close()
 
-    # -- connections -------------------------------------------------------------------------
-
     def _accept(self) -> None:
         for _ in range(64):
             try:
@@ -242,25 +233,15 @@ class EventLoopServer:
             self._write(conn)
 
     def _handshake(self, conn: Conn) -> None:
-        sock = conn.sock
-        if not isinstance(sock, ssl.SSLSocket):  # pragma: no cover - only TLS connections get here
+        outcome = conn.handshake()
+        if isinstance(outcome, int):
+            self._watch(conn, outcome)  # the TLS library waits to read or to write
             return
-        try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._watch(conn, selectors.EVENT_READ)
-            return
-        except ssl.SSLWantWriteError:
-            self._watch(conn, selectors.EVENT_WRITE)
-            return
-        except (ssl.SSLError, OSError) as e:
+        if outcome is None and self._tls is not None and not self._tls.allowed(conn.sock):
+            outcome = "client certificate has none of the allowed SANs"
+        if outcome is not None:
             # Plain HTTP, old TLS versions and scanners end here; not worth more than debug.
-            reason = getattr(e, "reason", None) or e.strerror or type(e).__name__
-            log.debug("tls handshake failed peer=%s reason=%s", peer(conn.addr), reason)
-            self._close(conn)
-            return
-        if self._tls is not None and not self._tls.allowed(sock):
-            log.debug("tls client certificate has none of the allowed SANs peer=%s", peer(conn.addr))
+            log.debug("tls handshake failed peer=%s reason=%s", peer(conn.addr), outcome)
             self._close(conn)
             return
         conn.state = READING
@@ -300,15 +281,19 @@ class EventLoopServer:
         except BadRequest as e:
             self._reply_error(conn, e.status)
             return
-        conn.keep_alive = request.keep_alive
         length = request.length
-        environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         if len(buf) < end + 4 + length:
             if conn.eof:
                 self._close(conn)
             return  # wait for the rest of the body, under the same header deadline
         body = bytes(buf[end + 4 : end + 4 + length])
         del buf[: end + 4 + length]
+        self._dispatch(conn, request, body)
+
+    def _dispatch(self, conn: Conn, request: Request, body: bytes) -> None:
+        """Answer a whole request on the loop (probes), check it first (the gate) or queue it."""
+        conn.keep_alive = request.keep_alive
+        environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         environ["wsgi.input"] = io.BytesIO(body)
         conn.state = BUSY
         conn.idle = True
@@ -326,11 +311,9 @@ class EventLoopServer:
             self._hold(conn, 429, [("Retry-After", str(gate.retry_after(environ)))])
 
     def _hold(self, conn: Conn, status: int, headers: list[tuple[str, str]]) -> None:
-        """Answer a refused login after a second, not at once: a crowd that ignores
-        Retry-After and asks again as soon as it is answered then sends a request a second
-        per connection, not thousands (each costs the loop an accept, a parse, a reply).
-        A held connection costs a descriptor and no CPU; it is the first evicted for a
-        newcomer."""
+        """Answer a refused login after a second: a crowd that asks again as soon as it is
+        answered then costs the loop one accept, parse and reply a second per connection, not
+        thousands. A held connection costs no CPU and is the first evicted for a newcomer."""
         conn.keep_alive = False
         conn.inbuf.clear()
         body = b"%d\n" % status
@@ -338,8 +321,6 @@ class EventLoopServer:
         conn.out = [memoryview(head), memoryview(body)]
         conn.state = HELD
         conn.deadline = time.monotonic() + HOLD_REFUSAL
-
-    # -- responses ---------------------------------------------------------------------------
 
     def _verify(self, gate: Gate, conn: Conn, environ: Environ) -> None:
         """On a gate thread: the bcrypt check, then the request joins the worker queue."""

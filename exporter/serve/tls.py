@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -101,12 +102,12 @@ class ServerTLS:
         self.reloads += 1
         log.info("tls certificate loaded why=%s", why)
 
-    def allowed(self, sock: ssl.SSLSocket) -> bool:
+    def allowed(self, sock: socket.socket) -> bool:
         """Whether the client's certificate carries one of ``client_allowed_sans`` (if set)."""
         wanted = self._security.client_allowed_sans
         if not wanted:
             return True
-        cert = sock.getpeercert()
+        cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
         if not cert:
             return False
         names = {_normal(str(pair[1])) for pair in cert.get("subjectAltName", ()) if len(pair) == 2}
