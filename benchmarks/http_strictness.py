@@ -100,6 +100,8 @@ def main() -> int:
         print(
             f"{n}: as the corpus expects {agree}/{len(CORPUS)}; accepts {looser} heads the exporter refuses"
         )
+    for note in notes:
+        print(note)
     return 0
 
 
