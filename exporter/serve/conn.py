@@ -25,6 +25,7 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024
     max_body_bytes: int = 64 * 1024
     shutdown_grace: float = 2.0
+    refusal_hold: float = 1.0  # seconds a refused login waits for its answer
 
 
 class TLSSource(Protocol):

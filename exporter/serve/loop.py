@@ -31,8 +31,6 @@ from exporter.serve.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
-HOLD_REFUSAL = 1.0  # seconds a refused login waits for its answer
-
 
 class EventLoopServer:
     """Serves ``app`` on ``host:port``; ``inline`` paths run on the loop thread (keep them cheap)."""
@@ -139,14 +137,18 @@ class EventLoopServer:
         self._close_all()
 
     def _guarded(self, step: Any, conn: Conn | None) -> None:
-        """Run one step of the loop; whatever a client's bytes make it raise closes that
-        client's connection and nothing else, so no request can stop the loop."""
+        """Run one step of the loop; whatever a client's bytes make it raise is a 400 (while
+        its request is being read) and a close for that client, and nothing else."""
         try:
             step() if conn is None else step(conn)
         except MemoryError:
             fatal.die("out of memory", thread="http")
         except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
             log.error("http connection failed error=%s", type(e).__name__)
+            if conn is not None and conn.state == READING and self._conns.get(conn.fileno) is conn:
+                with contextlib.suppress(Exception):
+                    self._reply_error(conn, 400)
+                    return
             if conn is not None:
                 self._close(conn)
 
@@ -320,7 +322,7 @@ class EventLoopServer:
         head = response_head(status, [("Content-Type", "text/plain"), *headers], [body], False)
         conn.out = [memoryview(head), memoryview(body)]
         conn.state = HELD
-        conn.deadline = time.monotonic() + HOLD_REFUSAL
+        conn.deadline = time.monotonic() + self.limits.refusal_hold
 
     def _verify(self, gate: Gate, conn: Conn, environ: Environ) -> None:
         """On a gate thread: the bcrypt check, then the request joins the worker queue."""

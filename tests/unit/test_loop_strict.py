@@ -126,3 +126,17 @@ PIECES = [
 def test_random_pipelined_bytes_never_stop_the_server(server: HTTPServer, pieces: list[bytes]) -> None:
     _exchange(server, b"".join(pieces), limit=12)  # the 10 s head deadline bounds a stall
     assert _probe(server).startswith(b"HTTP/1.1 200 ")
+
+
+def test_an_unforeseen_exception_from_a_head_is_a_400_and_a_close(
+    server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporter.serve.loop as loop
+
+    def broken(head: bytes, max_body_bytes: int) -> object:
+        raise ValueError("a parser bug")
+
+    monkeypatch.setattr(loop, "parse_head", broken)
+    assert _exchange(server, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    monkeypatch.undo()
+    assert _probe(server).startswith(b"HTTP/1.1 200 ")
