@@ -133,6 +133,9 @@ class WebSecurity:
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         if self.curve:
             ctx.set_ecdh_curve(self.curve)
+        # A client that half-closes after its request sends a FIN without close_notify;
+        # OpenSSL 3 makes that a fatal error, after which the answer could not be written.
+        ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
         with _pem_path(self.cert_file, self.cert) as cert, _pem_path(self.key_file, self.key) as key:
             ctx.load_cert_chain(cert, key)
         if self.client_ca_file:
