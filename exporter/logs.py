@@ -36,6 +36,7 @@ from enum import Enum
 from functools import lru_cache
 from types import TracebackType
 
+from exporter import fatal
 from exporter.errors import UpstreamError
 from exporter.secret import scrub
 
@@ -257,7 +258,7 @@ class JsonFormatter(_Formatter):
 
 
 def _thread_exception(args: threading.ExceptHookArgs) -> None:
-    if args.exc_type is SystemExit:
+    if args.exc_type is SystemExit or fatal.thread_exception(args):
         return
     exc: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
     if args.exc_value is not None:
@@ -285,6 +286,7 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     logging.captureWarnings(True)
     threading.excepthook = _thread_exception
+    fatal.set_format(fmt)
 
 
 def conforming(fmt: str, nargs: int) -> str | None:

@@ -334,6 +334,15 @@ class Exporter:
             return False
         return self.clock.monotonic() - self._started_at >= self.settings.config.web.ready_timeout
 
+    def threads(self) -> list[threading.Thread]:
+        """Every runner thread (those run together too): the process needs each one alive."""
+        out: list[threading.Thread] = []
+        for r in list(self._runners.values()):
+            out.append(r)
+            if isinstance(r, _Together):
+                out.extend(r.runners)
+        return out
+
     def runner(self, name: str) -> threading.Thread | None:
         """The runner of source ``name``, None while it has none (not started or disabled)."""
         return self._runners.get(name)

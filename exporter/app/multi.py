@@ -95,6 +95,11 @@ class MultiExporter:
     def data_version(self) -> Hashable:
         return tuple(e.data_version() for e in self.exporters)
 
+    def threads(self) -> list[threading.Thread]:
+        """The threads the process needs: every target's runners and the renderer."""
+        renderer = self.exposition.thread
+        return [t for e in self.exporters for t in e.threads()] + ([renderer] if renderer else [])
+
     def ready(self) -> bool:
         return all(e.ready() for e in self.exporters)
 
@@ -113,8 +118,14 @@ class MultiExporter:
         for e in self.exporters:
             e.join(until)
 
-    def reload(self, path: str | None = None) -> tuple[bool, str]:
-        """Re-read the config file; apply it to every target if valid, else keep running as is."""
+    def reload(
+        self, path: str | None = None, check: Callable[[Settings], None] | None = None
+    ) -> tuple[bool, str]:
+        """Re-read the config file; apply it to every target if valid, else keep running as is.
+
+        ``check`` sees the new settings (of the first target) before anything is applied; a
+        ConfigError from it rejects the reload like a bad config file (the web config is
+        checked this way)."""
         path = path or self.settings.source
         with self._reload_lock:
             try:
@@ -122,6 +133,8 @@ class MultiExporter:
                 if [_target_key(s) for s in new] != [_target_key(e.settings) for e in self.exporters]:
                     msg = "targets: the list of projects changed; restart the exporter to apply it"
                     raise ConfigError([msg])
+                if check is not None:
+                    check(new[0])
             except ConfigError as e:
                 for e2 in self.exporters:
                     e2.reload_state.successful = False

@@ -112,6 +112,8 @@ class PeriodicRunner(threading.Thread):
             self.source.refresh()
         except ExporterError as e:
             error = e
+        except MemoryError:
+            raise  # not the source's fault: ends the thread, which is fatal (exporter.fatal)
         except Exception as e:  # a bug or garbage we did not foresee: keep running
             if not self._stop_event.is_set():
                 log.exception("unexpected error refreshing source=%s", self.source.name)
@@ -177,6 +179,8 @@ class FetchPool:
                 continue
             try:
                 fut.set_result(fn(arg))
+            except MemoryError:
+                raise  # ends the thread, which is fatal (exporter.fatal)
             except Exception as e:  # noqa: BLE001 - handed to the future's callback, which logs it
                 fut.set_exception(e)
 

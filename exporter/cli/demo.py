@@ -23,6 +23,7 @@ from exporter.app.multi import MultiExporter
 from exporter.cli.report import config_error
 from exporter.config.settings import Settings, parse_listen_address
 from exporter.config.targets import load_targets
+from exporter.config.web import WebSecurity, load_web_config
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake.scenarios import SCENARIOS
@@ -118,7 +119,7 @@ def _banner(fake: FakeWorkspace, api_url: str, config: Path, scenario: str | Non
 
 def run_demo(
     args: argparse.Namespace,
-    serve: Callable[[MultiExporter, None], int],
+    serve: Callable[[MultiExporter, WebSecurity | None], int],
     with_flags: Callable[[Settings], Settings],
 ) -> int:
     """Run the demo until stopped; ``serve`` is the ``run`` command's serving loop and
@@ -154,11 +155,13 @@ def run_demo(
         config = write_demo_files(directory, fake, api_url, args.listen_address)
         try:
             targets = [with_flags(s) for s in load_targets(config)]
+            web_config = targets[0].config.web.config_file  # --web.config.file: TLS, basic auth
+            security = load_web_config(web_config) if web_config else None
         except ConfigError as e:
             return config_error(e)
         # What to do with the demo is the command's output (stdout); stderr carries only log lines.
         print(_banner(fake, api_url, config, args.scenario), flush=True)
-        return serve(MultiExporter(targets, overrides=with_flags), None)
+        return serve(MultiExporter(targets, overrides=with_flags), security)
     finally:
         sim.stop()
         server.stop()

@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -17,16 +18,18 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from exporter import __version__
+from exporter import __version__, fatal
 from exporter.app.multi import MultiExporter
 from exporter.cli import demo as demo_cmd
 from exporter.cli import export_connections as export_cmd
 from exporter.cli.report import config_error
 from exporter.config.settings import DEFAULT_PORT, Settings, parse_listen_address
 from exporter.config.targets import load_targets
-from exporter.config.web import BasicAuth, WebSecurity, load_web_config
+from exporter.config.web import WebSecurity, load_web_config
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
+from exporter.serve.auth import BasicAuth
+from exporter.serve.policy import WebPolicy
 from exporter.serve.server import HTTPServer, make_app
 
 log = logging.getLogger("exporter")
@@ -143,50 +146,135 @@ def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, config=dataclasses.replace(cfg, web=web, log=logc))
 
 
+class _LiveWeb:
+    """The web config of the running server: re-read with the config on SIGHUP and
+    ``/-/reload``, applied live where it can be (users, headers, rate limit, TLS settings
+    and certificate for new connections), named in a warning where it needs a restart."""
+
+    def __init__(
+        self, exporter: MultiExporter, auth: BasicAuth, policy: WebPolicy, security: WebSecurity | None
+    ) -> None:
+        self._exporter, self._auth, self._policy = exporter, auth, policy
+        self._security = security
+        self._listen = exporter.settings.config.web.listen_address
+        self._lock = threading.Lock()
+        self.server: HTTPServer | None = None
+
+    def reload(self) -> tuple[bool, str]:
+        with self._lock:
+            loaded: list[WebSecurity | None] = []
+
+            def check(settings: Settings) -> None:
+                path = settings.config.web.config_file
+                loaded.append(load_web_config(path) if path else None)
+
+            ok, message = self._exporter.reload(check=check)
+            if ok and loaded:
+                self._apply(loaded[-1], self._exporter.settings.config.web.listen_address)
+            return ok, message
+
+    def _apply(self, new: WebSecurity | None, listen: str) -> None:
+        was_tls = self.server.tls if self.server else bool(self._security and self._security.tls)
+        self._auth.update(new.users if new else {})
+        self._policy.update(new)
+        tls_source = self.server.tls_source if self.server else None
+        if new is not None and new.tls and tls_source is not None:
+            tls_source.update(new)
+        if bool(new and new.tls) != was_tls:
+            log.warning(
+                "web config reload: turning TLS on or off needs a restart setting=%s serving=%s",
+                "tls_server_config",
+                "https" if was_tls else "http",
+            )
+        if listen != self._listen:
+            log.warning(
+                "web config reload: the listen address needs a restart setting=%s serving=%s",
+                "web.listen_address",
+                self._listen,
+            )
+        self._security = new
+
+
 def serve(
     exporter: MultiExporter,
     security: WebSecurity | None,
     stop: threading.Event | None = None,
     lifecycle: bool = False,
 ) -> int:
-    """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``)."""
+    """Start the exporter and its HTTP server; block until SIGTERM/SIGINT (or ``stop``).
+
+    Returns 0 after a clean stop and 1 when the server cannot listen. A thread the
+    exporter needs that stops, a thread that cannot start and memory exhaustion end the
+    process at once with one log line and exit code 1 (:mod:`exporter.fatal`).
+    """
     cfg = exporter.settings.config
     host, port = parse_listen_address(cfg.web.listen_address)
-    auth = BasicAuth(security.users) if security and security.users else None
+    lifeline = fatal.Lifeline()
+    auth = BasicAuth(security.users if security else {})
+    policy = WebPolicy(security)
+    web = _LiveWeb(exporter, auth, policy, security)
     app = make_app(
-        exporter.registry, exporter.ready, exporter.reload, auth, exporter.exposition, lifecycle=lifecycle
+        exporter.registry,
+        exporter.ready,
+        web.reload,
+        auth,
+        exporter.exposition,
+        lifecycle=lifecycle,
+        stopped=lifeline.dead,
+        policy=policy,
     )
     try:
-        server = HTTPServer(host, port, app, security)
+        server = HTTPServer(host, port, app, security, gate=auth)
+        web.server = server
     except OSError as e:
         log.error("cannot listen address=%s error=%s", cfg.web.listen_address, e.strerror or e)
         return 1
     done = stop or threading.Event()
+    hup = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        log.info("shutting down signal=%s", signal.Signals(signum).name)
+        # Set first, log after: under memory exhaustion the log call is what fails.
+        if done.is_set():
+            fatal.die("second termination signal", signal=signal.Signals(signum).name)
         done.set()
+        with contextlib.suppress(Exception):
+            log.info("shutting down signal=%s", signal.Signals(signum).name)
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+        hup.set()  # reloaded by the main loop below: a signal handler starts no thread
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGHUP, on_hup)
-    exporter.start()
-    server.start()
-    log.info(
-        "serving version=%s url=%s tls=%s basic_auth=%s lifecycle=%s config=%s",
-        __version__,
-        server.url + "/metrics",
-        server.tls,
-        auth is not None,
-        lifecycle,
-        exporter.settings.source or None,
-    )
-    while not done.wait(1.0):
-        pass
+    lifeline.watch(lambda: server.threads)
+    lifeline.watch(exporter.threads)
+    fatal.install(lifeline)
+    try:
+        exporter.start()
+        server.start()
+        log.info(
+            "serving version=%s url=%s tls=%s basic_auth=%s lifecycle=%s config=%s",
+            __version__,
+            server.url + "/metrics",
+            server.tls,
+            auth.enabled,
+            lifecycle,
+            exporter.settings.source or None,
+        )
+        while not done.wait(1.0):
+            if hup.is_set():
+                hup.clear()
+                web.reload()
+            dead = lifeline.dead()
+            if dead is not None:
+                fatal.die("a thread the exporter needs stopped", thread=dead)
+    except (MemoryError, RuntimeError) as e:
+        reason = fatal.fatal_exception(e)
+        if reason is None:
+            raise
+        fatal.die(reason, thread="main")
+    fatal.install(None)  # from here on threads end because they are told to
     server.stop()
     exporter.stop()
     log.info("stopped")
@@ -197,10 +285,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         targets = [_with_flags(s, args) for s in load_targets(args.config_file)]
         cfg = targets[0].config
-        security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     except ConfigError as e:
         return config_error(e)
     setup_logging(cfg.log.level, cfg.log.format)
+    try:
+        security = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
+    except ConfigError as e:
+        return config_error(e)
     log.info(
         "starting version=%s config=%s targets=%s",
         __version__,

@@ -153,6 +153,11 @@ class CachedExposition:
         thread.join(timeout)
         self._thread = None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The renderer thread while it runs (the process watches it: see exporter.fatal)."""
+        return self._thread
+
     def current(self) -> bool:
         """Whether scrapes serve the current data version (tests wait for this before asserting)."""
         return self._thread is None or self._state.key == self._version()
@@ -171,6 +176,8 @@ class CachedExposition:
                 with self._lock:
                     self._forget_idle_formats()
                     self._refresh(dict(self._formats), gzip=True)
+            except MemoryError:
+                raise  # ends the thread, which is fatal (exporter.fatal)
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
                 self.stats.errors += 1
                 if not failing:  # once per run of failures, not every poll
@@ -225,6 +232,8 @@ class CachedExposition:
                     entries[ct] = self._compress(entries[ct].parts)
                 self.stats.compress_cpu += time.thread_time() - c0
                 self.stats.last_compress_seconds = time.monotonic() - t0
+        except MemoryError:
+            raise  # fatal (exporter.fatal): a half-rendered exposition helps nobody
         except Exception as e:  # noqa: BLE001 - any failure must leave the last good bytes served
             self.stats.errors += 1
             self._failed_key = key

@@ -1,12 +1,13 @@
 """An event-loop HTTP/1.1 front end for a WSGI app, built so hostile clients cannot starve it.
 
-One thread owns every socket: it accepts, runs TLS handshakes, reads request heads
-and bodies, and writes responses, all non-blocking. A connection costs a file
-descriptor and a few kB, never a thread, so idle, slowloris and never-handshaking
-clients cannot pin workers. Only a complete request reaches the bounded worker pool,
-and cheap probe paths are answered on the loop thread itself, so they answer even
-when every worker is busy. Every state has a deadline; when the connection cap is
-reached the oldest connection that is not being served is dropped to make room.
+One thread owns every socket: it accepts, runs TLS handshakes, reads requests and writes
+responses, all non-blocking, so a connection costs a descriptor and a few kB, never a
+thread. Only a complete request reaches the bounded worker pool; probe paths are answered
+on the loop itself, so they answer when every worker is busy. Every state has a deadline;
+at the connection cap the oldest connection not being served makes room. A client that
+half-closes right after its request still gets every answer it asked for. Whatever a
+client's bytes make a step raise closes that one connection; a ``MemoryError`` ends the
+process (:func:`exporter.fatal.die`).
 """
 
 from __future__ import annotations
@@ -17,54 +18,18 @@ import logging
 import queue
 import selectors
 import socket
-import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from exporter.serve.http1 import BadRequest, Environ, WSGIApp, parse_head, peer, response_head, run_app
+from exporter import fatal
+from exporter.serve.conn import BUSY, HANDSHAKE, HELD, READING, WOULD_BLOCK, WRITING, Conn, Gate, TLSSource
+from exporter.serve.conn import ServerLimits as ServerLimits
+from exporter.serve.head import BadRequest, Environ, Request, find_head, parse_head
+from exporter.serve.http1 import WSGIApp, peer, response_head, run_app
+from exporter.serve.workers import WorkerPool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServerLimits:
-    """Caps and deadlines of the HTTP server; the defaults are documented in the README."""
-
-    max_connections: int = 256
-    workers: int = 4
-    backlog: int = 128
-    handshake_timeout: float = 5.0
-    header_timeout: float = 10.0
-    idle_timeout: float = 75.0
-    write_timeout: float = 60.0
-    max_header_bytes: int = 16 * 1024
-    max_body_bytes: int = 64 * 1024
-    shutdown_grace: float = 2.0
-
-
-_HANDSHAKE, _READING, _BUSY, _WRITING = range(4)
-# Buffers per sendmsg call (well below any IOV_MAX): a body of a few dozen pieces goes out
-# in one system call per writable wake-up, each of which needs the GIL back.
-_IOV = 64
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError)
-
-
-class _Conn:
-    __slots__ = ("addr", "deadline", "fileno", "idle", "inbuf", "keep_alive", "out", "sock", "state")
-
-    def __init__(self, sock: socket.socket, addr: Any, state: int, deadline: float) -> None:
-        self.sock = sock
-        self.fileno = sock.fileno()
-        self.addr = addr
-        self.state = state
-        self.deadline = deadline
-        self.inbuf = bytearray()
-        self.out: list[memoryview] = []
-        self.keep_alive = False
-        self.idle = True
 
 
 class EventLoopServer:
@@ -75,9 +40,10 @@ class EventLoopServer:
         host: str,
         port: int,
         app: WSGIApp,
-        tls: ssl.SSLContext | None = None,
+        tls: TLSSource | None = None,
         limits: ServerLimits | None = None,
         inline: frozenset[str] = frozenset(),
+        gate: Gate | None = None,
     ) -> None:
         self.limits = limits or ServerLimits()
         self._app = app
@@ -92,19 +58,29 @@ class EventLoopServer:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._conns: dict[int, _Conn] = {}
-        self._pipelined: list[_Conn] = []
-        self._done: queue.SimpleQueue[tuple[_Conn, list[bytes]]] = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
+        self._conns: dict[int, Conn] = {}
+        self._pipelined: list[Conn] = []
+        self._done: queue.SimpleQueue[tuple[Conn, list[bytes]]] = queue.SimpleQueue()
+        self._pool = WorkerPool(self.limits.workers, "http-worker")
+        # Requests whose credentials need bcrypt wait here, never in the pool that serves
+        # scrapes: a crowd of guessers cannot delay an authorised scrape (exporter.serve.auth).
+        self._gate = gate
+        self._gate_pool = WorkerPool(getattr(gate, "max_checks", 1) if gate else 0, "http-auth")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         host_s, port_i = self._listener.getsockname()[:2]
         self.address: tuple[str, int] = (str(host_s), int(port_i))
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
     def start(self) -> None:
+        """Start the workers and the loop; raises RuntimeError when a thread cannot start."""
+        self._pool.start()
+        self._gate_pool.start()
         self._thread.start()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The loop and its workers: the server answers nothing without any one of them."""
+        return [self._thread, *self._pool.threads, *self._gate_pool.threads]
 
     def stop(self) -> None:
         """Stop accepting, let responses in flight finish (bounded by shutdown_grace), close all."""
@@ -135,7 +111,7 @@ class EventLoopServer:
                     self._sel.unregister(self._listener)
                     self._listener.close()
                     for c in list(self._conns.values()):
-                        if c.state in (_HANDSHAKE, _READING):
+                        if c.state in (HANDSHAKE, READING, HELD):
                             self._close(c)
                 if not self._conns or now >= grace_end:
                     break
@@ -152,7 +128,7 @@ class EventLoopServer:
                     self._guarded(self._step, key.data)
             batch, self._pipelined = self._pipelined, []
             for c in batch:
-                if self._conns.get(c.fileno) is c and c.state == _READING:
+                if self._conns.get(c.fileno) is c and c.state == READING:
                     self._guarded(self._parse, c)
             now = time.monotonic()
             if now - last_sweep >= 0.1:
@@ -160,31 +136,36 @@ class EventLoopServer:
                 self._sweep(now)
         self._close_all()
 
-    def _guarded(self, step: Any, conn: _Conn | None) -> None:
-        """Run one step of the loop; whatever a client's bytes make it raise closes that
-        client's connection and nothing else, so no request can stop the loop."""
+    def _guarded(self, step: Any, conn: Conn | None) -> None:
+        """Run one step of the loop; whatever a client's bytes make it raise is a 400 (while
+        its request is being read) and a close for that client, and nothing else."""
         try:
             step() if conn is None else step(conn)
+        except MemoryError:
+            fatal.die("out of memory", thread="http")
         except Exception as e:  # noqa: BLE001 - one bad connection must never stop the loop
             log.error("http connection failed error=%s", type(e).__name__)
+            if conn is not None and conn.state == READING and self._conns.get(conn.fileno) is conn:
+                with contextlib.suppress(Exception):
+                    self._reply_error(conn, 400)
+                    return
             if conn is not None:
                 self._close(conn)
 
     def _close_all(self) -> None:
         for c in list(self._conns.values()):
             self._close(c)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.stop()
+        self._gate_pool.stop()
         for s in (self._wake_r, self._wake_w, self._listener):
             s.close()
         self._sel.close()
-
-    # -- connections -------------------------------------------------------------------------
 
     def _accept(self) -> None:
         for _ in range(64):
             try:
                 sock, addr = self._listener.accept()
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 return
             except OSError as e:  # EMFILE and friends: drop the oldest idle one and try later
                 log.debug("http accept failed error=%s", e.strerror or type(e).__name__)
@@ -199,13 +180,14 @@ class EventLoopServer:
             now = time.monotonic()
             if self._tls is not None:
                 try:
-                    sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                    context = self._tls.context()
+                    sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
                 except (OSError, ValueError):
                     sock.close()
                     continue
-                conn = _Conn(sock, addr, _HANDSHAKE, now + self.limits.handshake_timeout)
+                conn = Conn(sock, addr, HANDSHAKE, now + self.limits.handshake_timeout)
             else:
-                conn = _Conn(sock, addr, _READING, now + self.limits.idle_timeout)
+                conn = Conn(sock, addr, READING, now + self.limits.idle_timeout)
             self._conns[conn.fileno] = conn
             self._sel.register(sock, selectors.EVENT_READ, conn)
             self._step(conn)
@@ -213,12 +195,12 @@ class EventLoopServer:
     def _evict_one(self) -> bool:
         # Dicts keep insertion order, so the first match is the oldest connection.
         for c in self._conns.values():
-            if c.state in (_HANDSHAKE, _READING):
+            if c.state in (HANDSHAKE, READING, HELD):
                 self._close(c)
                 return True
         return False
 
-    def _close(self, conn: _Conn) -> None:
+    def _close(self, conn: Conn) -> None:
         if self._conns.pop(conn.fileno, None) is None:
             return
         with contextlib.suppress(KeyError, ValueError):
@@ -226,128 +208,156 @@ class EventLoopServer:
         with contextlib.suppress(OSError):
             conn.sock.close()
 
-    def _watch(self, conn: _Conn, events: int) -> None:
+    def _watch(self, conn: Conn, events: int) -> None:
         try:
             self._sel.modify(conn.sock, events, conn)
         except KeyError:
             self._sel.register(conn.sock, events, conn)
 
     def _sweep(self, now: float) -> None:
-        for c in [c for c in self._conns.values() if c.state != _BUSY and c.deadline <= now]:
-            if c.state == _READING and c.inbuf:
+        for c in [c for c in self._conns.values() if c.state != BUSY and c.deadline <= now]:
+            if c.state == HELD:
+                c.state = WRITING
+                c.deadline = now + self.limits.write_timeout
+                self._watch(c, selectors.EVENT_WRITE)
+                self._write(c)
+            elif c.state == READING and c.inbuf:
                 self._reply_error(c, 408)
             else:
                 self._close(c)
 
-    def _step(self, conn: _Conn) -> None:
-        if conn.state == _HANDSHAKE:
+    def _step(self, conn: Conn) -> None:
+        if conn.state == HANDSHAKE:
             self._handshake(conn)
-        elif conn.state == _READING:
+        elif conn.state == READING:
             self._read(conn)
-        elif conn.state == _WRITING:
+        elif conn.state == WRITING:
             self._write(conn)
 
-    def _handshake(self, conn: _Conn) -> None:
-        sock = conn.sock
-        if not isinstance(sock, ssl.SSLSocket):  # pragma: no cover - only TLS connections get here
+    def _handshake(self, conn: Conn) -> None:
+        outcome = conn.handshake()
+        if isinstance(outcome, int):
+            self._watch(conn, outcome)  # the TLS library waits to read or to write
             return
-        try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._watch(conn, selectors.EVENT_READ)
-            return
-        except ssl.SSLWantWriteError:
-            self._watch(conn, selectors.EVENT_WRITE)
-            return
-        except (ssl.SSLError, OSError) as e:
+        if outcome is None and self._tls is not None and not self._tls.allowed(conn.sock):
+            outcome = "client certificate has none of the allowed SANs"
+        if outcome is not None:
             # Plain HTTP, old TLS versions and scanners end here; not worth more than debug.
-            reason = getattr(e, "reason", None) or e.strerror or type(e).__name__
-            log.debug("tls handshake failed peer=%s reason=%s", peer(conn.addr), reason)
+            log.debug("tls handshake failed peer=%s reason=%s", peer(conn.addr), outcome)
             self._close(conn)
             return
-        conn.state = _READING
+        conn.state = READING
         conn.deadline = time.monotonic() + self.limits.idle_timeout
         self._watch(conn, selectors.EVENT_READ)
         self._read(conn)
 
-    def _read(self, conn: _Conn) -> None:
+    def _read(self, conn: Conn) -> None:
         cap = self.limits.max_header_bytes + self.limits.max_body_bytes
         while len(conn.inbuf) <= cap:
             try:
                 data = conn.sock.recv(65536)
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 break
             except OSError:
                 self._close(conn)
                 return
             if not data:
-                self._close(conn)
-                return
+                conn.eof = True
+                break
             if conn.idle:
                 conn.idle = False
                 conn.deadline = time.monotonic() + self.limits.header_timeout
             conn.inbuf += data
         self._parse(conn)
 
-    def _parse(self, conn: _Conn) -> None:
+    def _parse(self, conn: Conn) -> None:
         buf = conn.inbuf
-        while buf[:2] == b"\r\n":  # RFC 9112 2.2: ignore empty lines before a request line
-            del buf[:2]
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            line_end = buf.find(b"\n")
-            if line_end >= 0 and len(buf[:line_end].split()) != 3:
-                self._reply_error(conn, 400)  # HTTP/0.9 or garbage: answer now, hold nothing
-            elif len(buf) > self.limits.max_header_bytes:
-                self._reply_error(conn, 431)
-            return
-        if end > self.limits.max_header_bytes:
-            self._reply_error(conn, 431)
-            return
         try:
-            request = parse_head(bytes(buf[:end]), self.limits.max_body_bytes)
+            found = find_head(buf, self.limits.max_header_bytes)
+            if found is None:
+                if conn.eof:
+                    self._close(conn)  # half a request and no more to come
+                return
+            head, end = found
+            request = parse_head(head, self.limits.max_body_bytes)
         except BadRequest as e:
             self._reply_error(conn, e.status)
             return
-        conn.keep_alive = request.keep_alive
         length = request.length
-        environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         if len(buf) < end + 4 + length:
+            if conn.eof:
+                self._close(conn)
             return  # wait for the rest of the body, under the same header deadline
         body = bytes(buf[end + 4 : end + 4 + length])
         del buf[: end + 4 + length]
+        self._dispatch(conn, request, body)
+
+    def _dispatch(self, conn: Conn, request: Request, body: bytes) -> None:
+        """Answer a whole request on the loop (probes), check it first (the gate) or queue it."""
+        conn.keep_alive = request.keep_alive
+        environ = request.environ(self.address, peer(conn.addr), self._tls is not None)
         environ["wsgi.input"] = io.BytesIO(body)
-        conn.state = _BUSY
+        conn.state = BUSY
         conn.idle = True
         self._sel.unregister(conn.sock)
         if environ["PATH_INFO"] in self._inline and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
             self._respond(conn, self._call(conn, environ))
-        else:
-            self._pool.submit(self._work, conn, environ)
+            return
+        gate = self._gate
+        admitted = True if gate is None else gate.admit(environ)
+        if admitted is None and gate is not None:
+            self._gate_pool.submit(lambda: self._verify(gate, conn, environ))
+        elif admitted:
+            self._pool.submit(lambda: self._work(conn, environ))
+        elif gate is not None:
+            self._hold(conn, 429, [("Retry-After", str(gate.retry_after(environ)))])
 
-    # -- responses ---------------------------------------------------------------------------
-
-    def _work(self, conn: _Conn, environ: Environ) -> None:
-        try:
-            self._done.put((conn, self._call(conn, environ)))
-        finally:
-            self._wake()
-
-    def _call(self, conn: _Conn, environ: Environ) -> list[bytes]:
-        parts, conn.keep_alive = run_app(self._app, environ, conn.keep_alive)
-        return parts
-
-    def _reply_error(self, conn: _Conn, status: int) -> None:
+    def _hold(self, conn: Conn, status: int, headers: list[tuple[str, str]]) -> None:
+        """Answer a refused login after a second: a crowd that asks again as soon as it is
+        answered then costs the loop one accept, parse and reply a second per connection, not
+        thousands. A held connection costs no CPU and is the first evicted for a newcomer."""
         conn.keep_alive = False
         conn.inbuf.clear()
         body = b"%d\n" % status
-        self._respond(conn, [response_head(status, [("Content-Type", "text/plain")], [body], False), body])
+        head = response_head(status, [("Content-Type", "text/plain"), *headers], [body], False)
+        conn.out = [memoryview(head), memoryview(body)]
+        conn.state = HELD
+        conn.deadline = time.monotonic() + self.limits.refusal_hold
+
+    def _verify(self, gate: Gate, conn: Conn, environ: Environ) -> None:
+        """On a gate thread: the bcrypt check, then the request joins the worker queue."""
+        try:
+            gate.verify(environ)
+        except MemoryError:
+            fatal.die("out of memory", thread=threading.current_thread().name)
+        except Exception as e:  # noqa: BLE001 - no verdict: the app decides, within the same bounds
+            log.error("http auth check failed error=%s", type(e).__name__)
+        self._pool.submit(lambda: self._work(conn, environ))
+
+    def _work(self, conn: Conn, environ: Environ) -> None:
+        try:
+            self._done.put((conn, self._call(conn, environ)))
+        except MemoryError:
+            fatal.die("out of memory", thread=threading.current_thread().name)
+        finally:
+            self._wake()
+
+    def _call(self, conn: Conn, environ: Environ) -> list[bytes]:
+        parts, conn.keep_alive = run_app(self._app, environ, conn.keep_alive)
+        return parts
+
+    def _reply_error(self, conn: Conn, status: int, extra: list[tuple[str, str]] | None = None) -> None:
+        conn.keep_alive = False
+        conn.inbuf.clear()
+        body = b"%d\n" % status
+        headers = [("Content-Type", "text/plain"), *(extra or [])]
+        self._respond(conn, [response_head(status, headers, [body], False), body])
 
     def _drain_done(self) -> None:
         try:
             while self._wake_r.recv(4096):
                 pass
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             pass
         while True:
             try:
@@ -357,40 +367,29 @@ class EventLoopServer:
             if self._conns.get(conn.fileno) is conn:
                 self._respond(conn, parts)
 
-    def _respond(self, conn: _Conn, parts: list[bytes]) -> None:
-        conn.state = _WRITING
+    def _respond(self, conn: Conn, parts: list[bytes]) -> None:
+        conn.state = WRITING
         conn.out = [memoryview(p) for p in parts if p]
         conn.deadline = time.monotonic() + self.limits.write_timeout
         self._watch(conn, selectors.EVENT_WRITE)
         self._write(conn)
 
-    def _write(self, conn: _Conn) -> None:
-        gather = not isinstance(conn.sock, ssl.SSLSocket)  # TLS sockets have no sendmsg
-        while conn.out:
-            try:
-                sent = conn.sock.sendmsg(conn.out[:_IOV]) if gather else conn.sock.send(conn.out[0])
-            except _WOULD_BLOCK:
-                return
-            except OSError:
-                self._close(conn)
-                return
-            if not sent:
-                return  # nothing taken: wait until the socket is writable again
-            out = conn.out
-            while sent and out:
-                n = len(out[0])
-                if sent < n:
-                    out[0] = out[0][sent:]
-                    break
-                sent -= n
-                out.pop(0)
+    def _write(self, conn: Conn) -> None:
+        flushed = conn.flush()
+        if flushed is None:
+            self._close(conn)
+        if not flushed:
+            return
         if not conn.keep_alive or self._stopping.is_set():
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_WR)
             self._close(conn)
             return
-        conn.state = _READING
+        conn.state = READING
         conn.deadline = time.monotonic() + self.limits.idle_timeout
+        if conn.eof and not conn.inbuf:
+            self._close(conn)  # half-closed and every request it sent is answered
+            return
         self._watch(conn, selectors.EVENT_READ)
         if conn.inbuf:
             # A pipelined request is already here. It is parsed by the loop, not from

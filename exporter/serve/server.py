@@ -11,8 +11,6 @@ limited. The sockets are handled by :mod:`exporter.serve.loop`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import logging
 import sys
@@ -24,10 +22,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from exporter import __version__
-from exporter.config.web import BasicAuth, WebSecurity
+from exporter.config.web import WebSecurity
 from exporter.exposition.render import CachedExposition
+from exporter.serve.auth import BasicAuth, Outcome, client_key
 from exporter.serve.loop import EventLoopServer, ServerLimits
+from exporter.serve.policy import WebPolicy
 from exporter.serve.ratelimit import RateLimiter
+from exporter.serve.tls import ServerTLS
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ Environ = dict[str, Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 PROBES = frozenset({"/-/healthy", "/-/ready"})
-# Failed logins: a burst of 10 per client address, then one every 6 s.
-AUTH_FAILURE_BURST, AUTH_FAILURE_RATE = 10.0, 1 / 6
 # Reloads: a burst of 3, then one every 10 s, whoever asks.
 RELOAD_BURST, RELOAD_RATE = 3.0, 1 / 10
 
@@ -100,16 +99,20 @@ def make_app(
     *,
     lifecycle: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    stopped: Callable[[], str | None] = lambda: None,
+    policy: WebPolicy | None = None,
 ) -> WSGIApp:
     """The exporter's WSGI app, dispatching on path.
 
     With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics;
     ``name[]`` filtering falls back to rendering ``registry`` in full. ``lifecycle``
-    enables ``POST /-/reload``.
+    enables ``POST /-/reload``. ``stopped`` names a thread the process needs that has
+    stopped (``/-/healthy`` then fails), or returns None. ``policy`` adds the web config's
+    response headers and request rate limit (the probes are never rate limited: a limit
+    meant for scrapers must not make the kubelet restart the pod).
     """
     metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
-    failures = RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_RATE, clock=clock)
     reloads = RateLimiter(RELOAD_BURST, RELOAD_RATE, max_keys=1, clock=clock)
 
     def too_many(start: StartResponse, wait: int, what: str) -> list[bytes]:
@@ -119,22 +122,14 @@ def make_app(
         """None when the request may go on, else the response refusing it."""
         if auth is None:
             return None
-        client = str(environ.get("REMOTE_ADDR", ""))
-        wait = failures.retry_after(client)
-        if wait:
-            return too_many(start, wait, "Too many failed logins")
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, value = header.partition(" ")
-        user, sep, password = "", "", ""
-        if scheme.lower() == "basic":
-            try:
-                user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                sep = ""
-        if sep:
-            if auth.check(user, password):
-                return None
-            failures.spend(client)
+        outcome = auth.authenticate(environ)
+        if outcome is Outcome.OK:
+            return None
+        if outcome is Outcome.LIMITED:
+            wait = auth.failures.retry_after(client_key(str(environ.get("REMOTE_ADDR", ""))))
+            return too_many(start, max(1, wait), "Too many failed logins")
+        if outcome is Outcome.BUSY:
+            return too_many(start, 1, "Too many logins being checked")
         return _text(
             start, "401 Unauthorized", "Unauthorized\n", [("WWW-Authenticate", 'Basic realm="exporter"')]
         )
@@ -142,6 +137,17 @@ def make_app(
     def app(environ: Environ, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
+        if policy is not None:
+            extra = policy.headers
+            if extra:
+                inner = start
+
+                def start(status: str, hs: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                    return inner(status, [*hs, *extra], exc_info)
+
+            wait = 0 if path in PROBES else policy.retry_after()
+            if wait:
+                return too_many(start, wait, "Rate limit exceeded")
         if path in ("/metrics", "/-/reload"):
             refused = check_auth(environ, start)
             if refused is not None:
@@ -164,6 +170,9 @@ def make_app(
             body: Iterable[bytes] = metrics_app(rewritten, start)
             return body
         if path == "/-/healthy":
+            dead = stopped()
+            if dead is not None:
+                return _text(start, "503 Service Unavailable", f"Unhealthy: thread {dead} stopped\n")
             return _text(start, "200 OK", "OK\n")
         if path == "/-/ready":
             return (
@@ -237,7 +246,10 @@ class HTTPServer:
     """The exporter's HTTP(S) server on ``host:port`` (port 0 picks a free port).
 
     Probe paths are answered on the event-loop thread, so they answer even when every
-    worker is busy; everything else runs on the bounded worker pool.
+    worker is busy; everything else runs on the bounded worker pool. With ``gate`` (the
+    app's :class:`BasicAuth`), credentials that need bcrypt are checked on threads of their
+    own before the request joins the worker queue. :attr:`tls_source` re-reads the
+    certificate when its files change; :meth:`update` applies a reloaded web config.
     """
 
     def __init__(
@@ -247,15 +259,21 @@ class HTTPServer:
         app: WSGIApp,
         security: WebSecurity | None = None,
         limits: ServerLimits | None = None,
+        gate: BasicAuth | None = None,
     ) -> None:
         self.tls = bool(security and security.tls)
-        context = security.ssl_context() if security and security.tls else None
-        self._server = EventLoopServer(host, port, app, context, limits, inline=PROBES)
+        self.tls_source = ServerTLS(security) if security and security.tls else None
+        self._server = EventLoopServer(host, port, app, self.tls_source, limits, inline=PROBES, gate=gate)
         self._holds_switch = False
 
     @property
     def address(self) -> tuple[str, int]:
         return self._server.address
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The server's loop and worker threads (the process needs every one)."""
+        return self._server.threads
 
     @property
     def connections(self) -> int:

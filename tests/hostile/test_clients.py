@@ -252,14 +252,16 @@ def _status_from(ex: Exporter, source: str, password: str) -> int:
         ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
     ):
         s.sendall(
-            f"GET /metrics HTTP/1.1\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n".encode()
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + f"Authorization: Basic {token}\r\n\r\n".encode()
         )
         return int(s.recv(64).split(b" ")[1])
 
 
 def test_a_password_guessing_client_is_throttled_and_never_crashes_the_server(exporter: Exporter) -> None:
     guesser = "127.0.0.2"
-    statuses = [_status_from(exporter, guesser, f"guess-{i}") for i in range(30)]
+    # 13 guesses: the burst of 10, then refusals (each held a second; a new allowance takes 6 s).
+    statuses = [_status_from(exporter, guesser, f"guess-{i}") for i in range(13)]
     assert set(statuses[:10]) == {401}
     assert set(statuses[10:]) == {429}
     assert _status_from(exporter, guesser, PASSWORD) == 429  # locked out even with the right one
@@ -314,4 +316,73 @@ def test_head_gets_no_body_and_gzip_q0_gets_identity(exporter: Exporter) -> None
     assert head.content == b""
     r = exporter.get("/metrics", auth=(USER, PASSWORD), headers={"Accept-Encoding": "gzip;q=0"})
     assert "Content-Encoding" not in r.headers
+    assert_healthy(exporter)
+
+
+def _tls_exchange(ex: Exporter, data: bytes, half_close: bool = False) -> bytes:
+    """Send ``data`` over TLS (then FIN, leaving TLS as it is) and read until the server closes."""
+    ctx = ssl.create_default_context(cafile=ex.ca)
+    with (
+        socket.create_connection(ex.address(), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+    ):
+        s.sendall(data)
+        if half_close:
+            socket.socket.shutdown(s, socket.SHUT_WR)  # a TCP FIN, not a TLS close_notify
+        reply = b""
+        with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+            while chunk := s.recv(65536):  # the 5 s socket timeout bounds this
+                reply += chunk
+    return reply
+
+
+def test_every_malicious_head_of_the_corpus_is_refused_with_its_status(exporter: Exporter) -> None:
+    from benchmarks.http_corpus import CORPUS
+
+    wrong = {}
+    for case in CORPUS:
+        if case.ours is None:
+            continue
+        reply = _tls_exchange(exporter, case.raw)
+        if not reply.startswith(b"HTTP/1.1 %d " % case.ours) or reply.count(b"HTTP/1.1 ") != 1:
+            wrong[case.name] = reply[:60]
+    assert wrong == {}
+    assert_healthy(exporter)
+
+
+def test_an_underscore_length_cannot_make_the_exporter_and_a_proxy_disagree(exporter: Exporter) -> None:
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    smuggled = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + token + b"\r\n\r\n"
+    reply = _tls_exchange(
+        exporter,
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent_Length: %d\r\n\r\n" % len(smuggled)
+        + smuggled
+        + b"GET /-/ready HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 400 ") and reply.count(b"HTTP/1.1 ") == 1
+    assert_healthy(exporter)
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.0", "HTTP/1.1"])
+def test_requests_followed_at_once_by_fin_are_answered(exporter: Exporter, version: str) -> None:
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    for path in ("/-/healthy", "/-/ready", "/metrics"):
+        head = f"GET {path} {version}\r\nHost: x\r\nAuthorization: Basic {token}\r\n\r\n"
+        reply = _tls_exchange(exporter, head.encode(), half_close=True)
+        assert reply.startswith(b"HTTP/1.1 200 "), (path, reply[:80])
+    assert_healthy(exporter)
+
+
+def test_pipelined_garbage_never_stops_the_server(exporter: Exporter) -> None:
+    import random
+
+    from benchmarks.http_corpus import CORPUS
+
+    rng = random.Random(18)
+    good = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+    for _ in range(40):
+        pieces = [good] + [rng.choice(CORPUS).raw for _ in range(3)] + [rng.randbytes(rng.randrange(64))]
+        rng.shuffle(pieces)
+        _tls_exchange(exporter, b"".join(pieces), half_close=rng.random() < 0.5)
+        assert exporter.get("/-/healthy").status_code == 200
     assert_healthy(exporter)

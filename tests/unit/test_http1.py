@@ -6,32 +6,25 @@ from collections.abc import Callable
 
 import pytest
 
-from exporter.serve.http1 import BadRequest, parse_head, response_head, run_app
+from benchmarks.http_corpus import CORPUS, Case
+from exporter.serve.head import BadRequest, parse_head
+from exporter.serve.http1 import response_head, run_app
 
 
-@pytest.mark.parametrize(
-    ("head", "status"),
-    [
-        (b"GET /metrics", 400),  # HTTP/0.9
-        (b"GET /metrics HTTP/2.0", 505),
-        (b"GET /metrics SPDY/3", 400),
-        (b"get /metrics HTTP/1.1", 400),
-        (b"GET /metrics HTTP/1.1\r\nHost: x\r\n folded", 400),
-        (b"GET /metrics HTTP/1.1\r\nNoColon", 400),
-        (b"GET /metrics HTTP/1.1\r\nHost : x", 400),
-        (b"POST /-/reload HTTP/1.1\r\nTransfer-Encoding: chunked", 501),
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: -1", 400),
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: 1e3", 400),
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: \xb2", 400),  # "²": isdigit() but not int()
-        ("POST /-/reload HTTP/1.1\r\nContent-Length: ٣".encode(), 400),  # Arabic-Indic three
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: 1025", 413),
-        (b"GET / HTTP/1.1" + b"\r\nX: y" * 101, 431),
-    ],
-)
-def test_bad_heads_get_the_right_status(head: bytes, status: int) -> None:
+@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def test_each_head_of_the_corpus_is_accepted_or_refused_with_its_status(case: Case) -> None:
+    if case.ours is None:
+        parse_head(case.head, max_body_bytes=1024)
+        return
     with pytest.raises(BadRequest) as e:
-        parse_head(head, max_body_bytes=1024)
-    assert e.value.status == status
+        parse_head(case.head, max_body_bytes=1024)
+    assert e.value.status == case.ours
+
+
+def test_an_underscore_name_never_reaches_the_environ_key_of_the_real_header() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 10.0.0.1\r\nX-Forwarded-For: 10.9.9.9"
+    env = parse_head(head, 0).environ(("127.0.0.1", 1), "x", tls=False)
+    assert env["HTTP_X_FORWARDED_FOR"] == "10.9.9.9"
 
 
 @pytest.mark.parametrize(
@@ -46,13 +39,13 @@ def test_bad_heads_get_the_right_status(head: bytes, status: int) -> None:
 def test_keep_alive_follows_the_version_and_the_connection_header(
     version: str, connection: str, keep_alive: bool
 ) -> None:
-    head = f"GET / {version}" + (f"\r\nConnection: {connection}" if connection else "")
+    head = f"GET / {version}\r\nHost: x" + (f"\r\nConnection: {connection}" if connection else "")
     assert parse_head(head.encode(), 0).keep_alive is keep_alive
 
 
 def test_the_environ_of_an_absolute_form_target_with_repeated_headers() -> None:
     head = (
-        b"POST http://exporter:9100/-/re%6Coad?x=1 HTTP/1.1\r\n"
+        b"POST http://exporter:9100/-/re%6Coad?x=1 HTTP/1.1\r\nHost: exporter:9100\r\n"
         b"Accept: a\r\naccept: b\r\nContent-Type: text/plain\r\nContent-Length: 3"
     )
     request = parse_head(head, 1024)
@@ -75,7 +68,7 @@ def test_an_app_that_raises_is_a_500_and_a_close() -> None:
     def app(environ: dict[str, object], start: object) -> list[bytes]:
         raise RuntimeError("boom")
 
-    env = parse_head(b"GET /metrics HTTP/1.1", 0).environ(("127.0.0.1", 1), "x", tls=False)
+    env = parse_head(b"GET /metrics HTTP/1.1\r\nHost: x", 0).environ(("127.0.0.1", 1), "x", tls=False)
     parts, keep_alive = run_app(app, env, keep_alive=True)
     assert parts[0].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"".join(parts[1:]) == b"Internal Server Error\n"
@@ -87,6 +80,6 @@ def test_head_requests_get_the_head_alone_with_the_body_length() -> None:
         start("200 OK", [("Content-Type", "text/plain")])
         return [b"abc", b"de"]
 
-    env = parse_head(b"HEAD /metrics HTTP/1.1", 0).environ(("127.0.0.1", 1), "x", tls=False)
+    env = parse_head(b"HEAD /metrics HTTP/1.1\r\nHost: x", 0).environ(("127.0.0.1", 1), "x", tls=False)
     parts, keep_alive = run_app(app, env, keep_alive=True)
     assert len(parts) == 1 and b"Content-Length: 5\r\n" in parts[0] and keep_alive

@@ -20,9 +20,10 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.config.web import BasicAuth, WebSecurity, bcrypt_cost, load_web_config
+from exporter.config.web import WebSecurity, bcrypt_cost, load_web_config
 from exporter.errors import ConfigError
 from exporter.exposition.render import CachedExposition
+from exporter.serve.auth import BasicAuth
 from exporter.serve.loop import ServerLimits
 from exporter.serve.ratelimit import RateLimiter
 from exporter.serve.server import SWITCH_INTERVAL, HTTPServer, gzip_wanted, make_app
@@ -211,7 +212,7 @@ def test_tls_serves_metrics_to_a_verifying_client(
             "cert_file: file '/x.crt' does not exist",
         ),
         ("tls_server_config:\n  min_version: TLS10\n", "min_version: must be TLS12 or TLS13"),
-        ("http_server_config: {}\n", "http_server_config: unknown key"),
+        ("http_server_config:\n  http3: true\n", "http_server_config.http3: unknown key"),
     ],
 )
 def test_bad_web_config_names_the_key(tmp_path: Path, content: str, message: str) -> None:
@@ -420,8 +421,8 @@ def test_an_http09_request_is_answered_and_closed_at_once(plain: tuple[str, Stat
     [
         (b"GET /metrics HTTP/1.1\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
         (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
-        (b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
-        (b"POST /-/reload HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
         (b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
     ],
@@ -450,7 +451,10 @@ def test_head_returns_the_headers_without_a_body(plain: tuple[str, State]) -> No
 def test_keep_alive_connections_serve_pipelined_requests_in_order(plain: tuple[str, State]) -> None:
     url, _ = plain
     with socket.create_connection(_raw(url), timeout=5) as s:
-        s.sendall(b"GET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         reply = _read_all(s)
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert b"HTTP/1.1 404 " in reply
@@ -535,7 +539,7 @@ def test_failed_logins_are_rate_limited_per_client_without_running_bcrypt(
     monkeypatch.setattr(bcrypt, "checkpw", lambda pw, h: (checks.append(h), real(pw, h))[1])
     now = [0.0]
     app = make_app(
-        registry, lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}), clock=lambda: now[0]
+        registry, lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}, clock=lambda: now[0])
     )
     statuses = [_call(app, "GET", "/metrics", auth="prom:wrong")[0][:3] for _ in range(30)]
     assert statuses == ["401"] * 10 + ["429"] * 20
@@ -612,7 +616,8 @@ def test_a_long_pipeline_is_served_in_order_without_recursion(plain: tuple[str, 
     url, _ = plain
     with socket.create_connection(_raw(url), timeout=5) as s:
         s.sendall(
-            b"GET /-/healthy HTTP/1.1\r\n\r\n" * 2000 + b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n"
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+            + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         reply = _read_all(s, limit=20)
     assert reply.count(b"HTTP/1.1 200 ") == 2000
