@@ -38,6 +38,7 @@ from exporter.errors import (
 )
 from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
 from exporter.upstream.budget import Budget
+from exporter.upstream.hosts import HostSelector, endpoints_of
 from exporter.upstream.transport import Limits, Transport, host_of_url, parse_json_object, tls_verify
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class WorkspaceClient:
         self._transport = Transport(self._session, Limits.of(settings.config.http))
         self._lock = threading.Lock()
         self._settings = settings
+        self._hosts = HostSelector(endpoints_of(settings))
         self._auth: AuthProvider
         self._project_id = ""
         self.reconfigure(settings)
@@ -124,6 +126,7 @@ class WorkspaceClient:
         self._transport.remount(cfg.budget.max_concurrency + 2)
         self._transport.limits = Limits.of(cfg.http)
         verify = tls_verify(cfg.http)
+        self._hosts.reconfigure(endpoints_of(settings))
         if verify is False:
             log.warning("TLS verification is off (http.tls_verify: false); upstream identity is not checked")
         auth = build_auth(
@@ -152,7 +155,7 @@ class WorkspaceClient:
         if self._project_id:
             return self._project_id
         region = self._settings.config.region
-        host = host_of_url(self._settings.config.endpoints.iam)
+        host = self.host("iam_projects")
         try:
             body = self.request("iam_projects", params={"name": region})
         except UpstreamError as e:
@@ -194,12 +197,12 @@ class WorkspaceClient:
 
     # ------------------------------------------------------------------ calls
 
-    def _url(self, spec: ApiSpec, path_params: Mapping[str, str]) -> str:
-        cfg = self._settings.config
-        base = {"workspace": cfg.endpoints.workspace, "iam": cfg.endpoints.iam, "ces": cfg.endpoints.ces}
+    def _url(self, spec: ApiSpec, path_params: Mapping[str, str]) -> tuple[str, str]:
+        """The URL to call ``spec`` at, and the base (endpoint) it is on."""
+        base = self._hosts.base(spec.service)
         values = {k: quote(str(v), safe="") for k, v in path_params.items()}
         values.setdefault("project_id", quote(self._project_id, safe=""))
-        return base[spec.service] + spec.path.format(**values)
+        return base + spec.path.format(**values), base
 
     def _backoff(self, attempt: int) -> float:
         http = self._settings.config.http
@@ -217,7 +220,8 @@ class WorkspaceClient:
         http = self._settings.config.http
         if spec.service != "iam" and not self._project_id:
             self.ensure_project_id()
-        url = self._url(spec, path_params or {})
+        url, base = self._url(spec, path_params or {})
+        failovers = 0
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         started = self._clock.monotonic()
         attempt = 0
@@ -232,6 +236,12 @@ class WorkspaceClient:
                 raise ShutdownError(f"client closed during the {api} call")
             if error is None:  # pragma: no cover - _attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
+            if failovers < self._hosts.count(spec.service) - 1 and self._hosts.fail_over(
+                spec.service, base, error
+            ):
+                failovers += 1  # the host was never reached: the next endpoint, at once
+                url, base = self._url(spec, path_params or {})
+                continue
             if (
                 isinstance(error, AuthError)
                 and not token_refreshed
@@ -413,9 +423,7 @@ class WorkspaceClient:
         return self._host(APIS[api])
 
     def _host(self, spec: ApiSpec) -> str:
-        endpoints = self._settings.config.endpoints
-        base = {"workspace": endpoints.workspace, "iam": endpoints.iam, "ces": endpoints.ces}
-        return host_of_url(base[spec.service])
+        return host_of_url(self._hosts.base(spec.service))
 
     # ------------------------------------------------------------- operations
 
