@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.apis import APIS
+from exporter.config.credential_chain import METHODS
 from exporter.config.credentials import Credentials, resolve_credentials
 from exporter.config.endpoints import Endpoints, resolve_endpoints
 from exporter.config.schema import build as _build
@@ -76,10 +77,13 @@ class EndpointsConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     method: str = field(
-        default="aksk",
+        default="chain",
         metadata=_meta(
-            "`aksk` (sign every request with AK/SK) or `token` (IAM user token; needs `project_id`)",
-            choices=("aksk", "token"),
+            "`chain`: the SDK's credential chain (OIDC, environment, profile file, ECS metadata, CCE "
+            "pod identity; see [Credentials](#credentials)); or one method pinned: `aksk` (AK/SK "
+            "from `ak_env`/`sk_env` or the files), `token` (IAM user token; needs `project_id`), "
+            "`oidc`, `idp`, `profile`, `metadata`, `pod_identity`",
+            choices=METHODS,
         ),
     )
     ak_file: str = field(default="", metadata=_meta("file holding the access key. Empty: env `ak_env`"))
@@ -114,6 +118,10 @@ class AuthConfig:
     password_env: str = field(
         default="WORKSPACE_EXPORTER_IAM_PASSWORD",
         metadata=_meta("environment variable of the IAM password when `password_file` is empty"),
+    )
+    metadata_url: str = field(
+        default="http://169.254.169.254",
+        metadata=_meta("ECS metadata service base URL (`metadata` credentials; agency temporary AK/SK)"),
     )
     # IAM tokens live 24 hours: refreshing earlier than that before expiry would refresh constantly.
     token_refresh_before: float = field(
@@ -533,6 +541,9 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append("region: is required (for example ap-southeast-1)")
     elif not _REGION_RE.match(cfg.region):
         problems.append(f"region: must be a region id such as ap-southeast-1 (got {excerpt(cfg.region)})")
+    if not re.match(r"^https?://[^/\s?#]+/?$", cfg.auth.metadata_url):
+        got = excerpt(cfg.auth.metadata_url)
+        problems.append(f"auth.metadata_url: must be an http:// or https:// base URL (got {got})")
     for api in cfg.budget.per_api:
         if api not in APIS:
             problems.append(f"budget.per_api.{api}: unknown API (known: {', '.join(sorted(APIS))})")
@@ -670,6 +681,8 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     credentials = resolve_credentials(cfg.auth, cfg.project_id, env)
+    if not cfg.project_id and credentials.project_id:  # the profile file names one, as in the SDK
+        cfg = dataclasses.replace(cfg, project_id=credentials.project_id)
     return Settings(config=cfg, credentials=credentials, endpoints=endpoints)
 
 
