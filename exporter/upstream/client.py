@@ -12,7 +12,6 @@ prometheus_client: it reports what happens to an :class:`ApiObserver`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
@@ -25,6 +24,7 @@ import requests
 
 from exporter.apis import APIS, ApiSpec
 from exporter.clock import SYSTEM_CLOCK, Clock
+from exporter.config.credentials import Credentials
 from exporter.config.settings import Config, Settings
 from exporter.errors import (
     AuthError,
@@ -36,9 +36,18 @@ from exporter.errors import (
     UpstreamUnavailableError,
     parse_error_body,
 )
-from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
+from exporter.upstream.auth import (
+    CREDENTIAL_APIS,
+    AkSkAuth,
+    AuthProvider,
+    breaker_limit,
+    build_auth,
+    outcome_of,
+)
+from exporter.upstream.breaker import AuthGate, GateState, Outcome
 from exporter.upstream.budget import Budget
 from exporter.upstream.hosts import HostSelector, endpoints_of
+from exporter.upstream.keys import CredentialInfo
 from exporter.upstream.transport import Limits, Transport, host_of_url, parse_json_object, tls_verify
 
 log = logging.getLogger(__name__)
@@ -115,6 +124,8 @@ class WorkspaceClient:
         self._settings = settings
         self._hosts = HostSelector(endpoints_of(settings))
         self._auth: AuthProvider
+        self._auth_key: object = None
+        self.auth_gate = AuthGate(clock, lambda: self._auth.describe(), breaker_limit(settings.credentials))
         self._project_id = ""
         self.reconfigure(settings)
 
@@ -129,19 +140,33 @@ class WorkspaceClient:
         self._hosts.reconfigure(endpoints_of(settings))
         if verify is False:
             log.warning("TLS verification is off (http.tls_verify: false); upstream identity is not checked")
-        auth = build_auth(
-            settings.credentials,
+        # Credentials and the settings they are fetched with: unchanged by a reload, the
+        # provider (and its token or temporary keys) is kept.
+        key = (settings.credentials, cfg.project_id, cfg.auth, cfg.http, endpoints_of(settings))
+        with self._lock:
+            self._settings = settings
+            self._verify = verify
+            if key != self._auth_key:
+                self._auth = self._build_auth(settings.credentials, cfg)
+                self._auth_key = key
+                self.auth_gate.forget_verification()
+            self._project_id = cfg.project_id
+
+    def _build_auth(self, credentials: Credentials, cfg: Config) -> AuthProvider:
+        return build_auth(
+            credentials,
             cfg,
             self._session,
             self._clock,
             on_request=self._iam_request_done,
             transport=self._transport,
+            budget=self._budget,
+            stop=self._stop,
+            iam_base=lambda: self._hosts.base("iam"),
+            sts_base=lambda: self._hosts.base("sts"),
+            unreachable=lambda base, error: self._hosts.fail_over("iam", base, error),
+            iam_endpoints=self._hosts.count("iam"),
         )
-        with self._lock:
-            self._settings = settings
-            self._verify = verify
-            self._auth = auth
-            self._project_id = cfg.project_id
 
     def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
         self._observer.request_done(api, str(status) if status else "error", seconds)
@@ -149,6 +174,10 @@ class WorkspaceClient:
     @property
     def project_id(self) -> str:
         return self._project_id
+
+    def auth_status(self) -> tuple[GateState, CredentialInfo]:
+        """The auth breaker's state and the credentials in use (for self-metrics and checks)."""
+        return self.auth_gate.state(), self._auth.info()
 
     def ensure_project_id(self) -> str:
         """Return the project id, discovering it from IAM by region name when not configured."""
@@ -176,22 +205,16 @@ class WorkspaceClient:
                 context=DISCOVERY,
             )
         self._project_id = ids[0]
-        # The signer adds X-Project-Id, so rebuild auth with the discovered id.
-        cfg = self._settings.config
-        self._auth = build_auth(
-            self._settings.credentials,
-            _with_project(cfg, ids[0]),
-            self._session,
-            self._clock,
-            on_request=self._iam_request_done,
-            transport=self._transport,
-        )
+        # The signer adds X-Project-Id; the keys (temporary ones too) stay as they are.
+        if isinstance(self._auth, AkSkAuth):
+            self._auth.project_id = ids[0]
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
     def close(self) -> None:
         """Stop: wake waits for budget or backoff, cut every exchange in flight, drop the pool."""
         self._stop.set()
+        self.auth_gate.wake()
         self._transport.abort_all()
         self._session.close()
 
@@ -225,11 +248,8 @@ class WorkspaceClient:
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         started = self._clock.monotonic()
         attempt = 0
-        token_refreshed = False
         while True:
-            if not self._budget.acquire(api, self._stop):
-                raise ShutdownError(f"client closed while waiting for the {api} budget")
-            error, resp, retry_after = self._attempt(spec, url, params, data)
+            error, resp, retry_after = self._gated_attempt(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
             if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
@@ -241,17 +261,6 @@ class WorkspaceClient:
             ):
                 failovers += 1  # the host was never reached: the next endpoint, at once
                 url, base = self._url(spec, path_params or {})
-                continue
-            if (
-                isinstance(error, AuthError)
-                and not token_refreshed
-                and self._auth.refreshable
-                and is_token_expired_error(error.status, error.error_code, error.error_msg)
-            ):
-                log.info("IAM token expired, refreshing once api=%s", api)
-                token_refreshed = True
-                self._auth.invalidate()
-                self._observer.retried(api)
                 continue
             if not isinstance(error, ThrottledError | UpstreamUnavailableError):
                 raise error
@@ -270,6 +279,44 @@ class WorkspaceClient:
             log.debug("retrying attempt=%d delay_seconds=%.2f error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
+
+    def _gated_attempt(
+        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
+    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
+        """One attempt through the auth breaker (and the budget), reporting what it proved.
+
+        A call refused for its credentials drops the token or temporary keys (or reads key
+        files again) and, unless it was the breaker's probe, is sent once more when that may
+        help; see :mod:`exporter.upstream.breaker`.
+        """
+        renewed = False
+        while True:
+            ticket = self.auth_gate.enter(self._auth.generation, self._stop)
+            outcome: Outcome = "neutral"
+            error: UpstreamError | None = None
+            try:
+                if not self._budget.acquire(spec.name, self._stop):
+                    raise ShutdownError(f"client closed while waiting for the {spec.name} budget")
+                error, resp, retry_after = self._attempt(spec, url, params, data)
+                if not self._stop.is_set():
+                    outcome = outcome_of(error)
+                if outcome == "auth" and error is not None and error.api not in CREDENTIAL_APIS:
+                    # A token or temporary keys the gateway refuses are dropped; key files read again.
+                    fresh = self._auth.invalidate()
+                    if fresh and not renewed and not ticket.probe:
+                        log.info(
+                            "credentials refused, sending once more with new ones api=%s error=%s",
+                            spec.name,
+                            error,
+                        )
+                        renewed = True
+                        self.auth_gate.note_failure(error)
+                        outcome = "neutral"
+                        self._observer.retried(spec.name)
+                        continue
+                return error, resp, retry_after
+            finally:
+                self.auth_gate.done(ticket, outcome, self._auth.generation, error)
 
     def _attempt(
         self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
@@ -522,7 +569,3 @@ class WorkspaceClient:
             else:
                 self._observer.invalid_response("ces_batch_v1")
         return out
-
-
-def _with_project(cfg: Config, project_id: str) -> Config:
-    return dataclasses.replace(cfg, project_id=project_id)

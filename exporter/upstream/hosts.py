@@ -85,7 +85,7 @@ class HostSelector:
                 self._index[service] = (current + 1) % len(urls)
             nxt = urls[self._index[service] % len(urls)] if service in self._index else urls[0]
         log.warning(
-            "endpoint unreachable, using the next one service=%s endpoint=%s cause=%r next=%s",
+            "endpoint unreachable, using the next one service=%s endpoint=%s cause=%s next=%s",
             service,
             base,
             error.cause,
