@@ -35,6 +35,7 @@ from exporter.fake.data import (
     unit,
 )
 from exporter.fake.faults import FaultInjector
+from exporter.fake.identity import IdentityMixin
 from exporter.fake.recordings import OPERATIONS_ORDERS, RECORDING_PATHS, RecordingMixin
 from exporter.fake.records import EXPORT_FORMATS, FAILURE_EXAMPLE, TASK_OUTCOMES, ConnectionMixin
 
@@ -84,7 +85,7 @@ class _Token:
     expires_at: float
 
 
-class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
+class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixin):
     """State of one fake project: desktops, activity, credentials, switches and faults."""
 
     def __init__(
@@ -106,6 +107,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin):
         FaultInjector.__init__(self, now)
         self._init_connections()
         self._init_recordings()
+        self._init_identity()
         self.project_id = project_id
         self.region = region
         self.ak = ak
