@@ -353,6 +353,14 @@ class Exporter:
 
     def start(self) -> None:
         self._started_at = self.clock.monotonic()
+        c = self.settings.credentials
+        log.info(
+            "credentials mode=%s source=%s chain=%s passed_over=%s",
+            c.method,
+            c.origin,
+            c.chain,
+            "; ".join(c.skipped),
+        )
         self._start_runners()
 
     def _start_runners(self) -> None:

@@ -66,6 +66,7 @@ class GateState:
     failures_total: int  # auth-failing calls since start
     next_probe_in: float  # seconds until the next probe may go (0 when closed)
     credential: str
+    verified: bool = False  # a call with the credentials in use has succeeded
 
 
 class AuthGate:
@@ -106,7 +107,8 @@ class AuthGate:
         with self._cond:
             now = self._clock.monotonic()
             left = max(0.0, self._next_probe - now) if self._open else 0.0
-            return GateState(self._open, self._failures_total, left, self._credential())
+            verified = self._verified is not None
+            return GateState(self._open, self._failures_total, left, self._credential(), verified)
 
     # ------------------------------------------------------------------ calls
 
