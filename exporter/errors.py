@@ -107,6 +107,11 @@ class AuthError(UpstreamError):
     """Credentials were rejected (401/403) or a token could not be obtained."""
 
 
+class AuthBreakerOpenError(AuthError):
+    """Not sent: the target's auth breaker is open after a credential failure (see
+    :mod:`exporter.upstream.breaker`); no call goes out until a probe succeeds."""
+
+
 class ThrottledError(UpstreamError):
     """The API gateway throttled the call (HTTP 429, APIGW.0308) and retries ran out."""
 

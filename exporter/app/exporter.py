@@ -38,6 +38,7 @@ from exporter.sources.events import OPS_API, EventsSource
 from exporter.sources.inventory import InventorySnapshot, InventorySource
 from exporter.sources.monitoring import MonitoringSnapshot, MonitoringSource
 from exporter.sources.monitoring_paths import MonitoringPaths
+from exporter.upstream.auth import credential_apis
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -53,7 +54,7 @@ S = TypeVar("S")
 
 
 def _periodic(source: Source, x: Exporter) -> threading.Thread:
-    return PeriodicRunner(source, x.clock, x.stop_event, x.call_deadline)
+    return PeriodicRunner(source, x.clock, x.stop_event, x.call_deadline, x.client.auth_gate.paused)
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,17 @@ def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
     if not isinstance(source, MonitoringPaths):
         raise TypeError(f"monitoring runners for {type(source).__name__}")
     workers = x.settings.config.budget.max_concurrency
+    paused = x.client.auth_gate.paused
     per_desktop = MonitoringRunner(
-        source.per_desktop, x.inventory, x.clock, x.stop_event, workers, call_deadline=x.call_deadline
+        source.per_desktop,
+        x.inventory,
+        x.clock,
+        x.stop_event,
+        workers,
+        call_deadline=x.call_deadline,
+        auth_paused=paused,
     )
-    passes = PeriodicRunner(source.driver, x.clock, x.stop_event, x.call_deadline)
+    passes = PeriodicRunner(source.driver, x.clock, x.stop_event, x.call_deadline, paused)
     return _Together("refresh-monitoring-paths", per_desktop, passes)
 
 
@@ -215,9 +223,7 @@ class Exporter:
         self.data_registry = CollectorRegistry()
         self.live_registry = CollectorRegistry()
         self.budget = Budget(cfg.budget, clock)
-        self.api_metrics = ApiMetrics(
-            self.live_registry, ["iam_tokens"] if settings.credentials.method == "token" else []
-        )
+        self.api_metrics = ApiMetrics(self.live_registry, credential_apis(settings.credentials))
         self.client = WorkspaceClient(settings, self.budget, self.api_metrics, clock)
         self.reload_state = ReloadState()
         self.reload_state.last_success = clock.time()
@@ -248,6 +254,7 @@ class Exporter:
                 self._monitored,
                 self.reload_state,
                 lambda: self.monitoring.path,
+                self.client.auth_status,
             )
         )
         self._monitored_cache: tuple[Hashable, int] = ((), 0)
@@ -355,6 +362,14 @@ class Exporter:
 
     def start(self) -> None:
         self._started_at = self.clock.monotonic()
+        c = self.settings.credentials
+        log.info(
+            "credentials mode=%s source=%s chain=%s passed_over=%s",
+            c.method,
+            c.origin,
+            c.chain,
+            "; ".join(c.skipped),
+        )
         self._start_runners()
 
     def _start_runners(self) -> None:

@@ -10,6 +10,11 @@ Two runners:
   faster than its interval. New desktops are fetched at once (as fast as the budget
   allows), then settle into their phase.
 
+Both pause while the target's auth breaker is open (``auth_paused``, see
+:mod:`exporter.upstream.breaker`): no refresh and no desktop call starts until a probe is
+due or the credentials work again. A refresh the breaker cut short changes no health: the
+breaker logged it once, and ``up`` reads 0 for every source while it is open.
+
 Nothing here runs at scrape time; scrapes read the snapshots the runners publish.
 """
 
@@ -28,7 +33,7 @@ from typing import Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import HTTPConfig
-from exporter.errors import ExporterError, ShutdownError
+from exporter.errors import AuthBreakerOpenError, AuthError, ExporterError, ShutdownError
 from exporter.sources.base import SourceHealth, backoff
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
@@ -86,14 +91,17 @@ class PeriodicRunner(threading.Thread):
         clock: Clock,
         stop: threading.Event,
         call_deadline: Callable[[], float] = lambda: HTTPConfig().call_deadline,
+        auth_paused: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(name=f"refresh-{source.name}", daemon=True)
         self.source = source
         self._clock = clock
         self._stop_event = stop
         self._call_deadline = call_deadline
+        self._auth_paused = auth_paused
         self._kick = threading.Event()
         self.refreshes = 0
+        self._cut_by_auth = False
 
     def kick(self) -> None:
         """Refresh now (used after a config reload)."""
@@ -104,6 +112,7 @@ class PeriodicRunner(threading.Thread):
         self._kick.set()
 
     def run_once(self) -> None:
+        self._cut_by_auth = False
         health = self.source.health
         t0 = self._clock.monotonic()
         health.begin(refresh_deadline(self.source.interval(), self._call_deadline()), t0)
@@ -123,6 +132,12 @@ class PeriodicRunner(threading.Thread):
         took = self._clock.monotonic() - t0
         if error is None:
             health.success(took)
+        elif isinstance(error, AuthBreakerOpenError) or (
+            isinstance(error, AuthError) and self._auth_paused()
+        ):
+            # The auth breaker logged it and holds up at 0; this source's own state is unchanged.
+            self._cut_by_auth = True
+            log.debug("refresh stopped by the auth breaker source=%s", self.source.name)
         elif isinstance(error, ShutdownError) or self._stop_event.is_set():
             # Cut short by shutdown: says nothing about the upstream, so up and the log stay as they were.
             log.debug("refresh stopped by shutdown source=%s", self.source.name)
@@ -130,10 +145,18 @@ class PeriodicRunner(threading.Thread):
             health.failure(error, took)
         self.refreshes += 1
 
+    def step(self) -> float:
+        """Refresh unless the auth breaker pauses the target; seconds until the next step."""
+        if self._auth_paused():
+            return 1.0
+        self.run_once()
+        if self._cut_by_auth:
+            return 1.0  # again as soon as the breaker lets calls through
+        return self.source.health.retry_delay(self.source.interval())
+
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.run_once()
-            delay = self.source.health.retry_delay(self.source.interval())
+            delay = self.step()
             deadline = self._clock.monotonic() + delay
             while not self._stop_event.is_set() and not self._kick.is_set():
                 left = deadline - self._clock.monotonic()
@@ -203,8 +226,10 @@ class MonitoringRunner(threading.Thread):
         publish_every: float = 10.0,
         steady_publish_every: float = 60.0,
         call_deadline: Callable[[], float] = lambda: HTTPConfig().call_deadline,
+        auth_paused: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(name="refresh-monitoring", daemon=True)
+        self._auth_paused = auth_paused
         self.source = source
         self.inventory = inventory
         self._clock = clock
@@ -309,7 +334,7 @@ class MonitoringRunner(threading.Thread):
         self._wake.set()
 
     def _dispatch(self, pool: Pool, now: float) -> None:
-        if not self.source.config.enabled:  # turned off by a reload
+        if not self.source.config.enabled or self._auth_paused():  # off by a reload, or auth breaker
             return
         while self._heap and len(self._inflight) < self._workers:
             due, did = self._heap[0]
@@ -348,9 +373,10 @@ class MonitoringRunner(threading.Thread):
             self.source.publish()
             self._last_publish = now
             self._publish_now = False
-        if not self.source.config.enabled:
-            # Nothing is dispatched (paused while Cloud Eye serves, or disabled by a reload): the
-            # due desktops stay due, so waiting for them would spin. Look again within a second.
+        if not self.source.config.enabled or self._auth_paused():
+            # Nothing is dispatched (paused while Cloud Eye serves or by the auth breaker, or
+            # disabled by a reload): the due desktops stay due, so waiting for them would spin.
+            # Look again within a second.
             return min(every, 1.0)
         wait = every
         if self._heap and len(self._inflight) < self._workers:

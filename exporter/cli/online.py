@@ -12,6 +12,11 @@ there is none.
 Cloud Eye's v2 batch query exists only in some regions: when it answers 404 or 400 the
 v1 batch query is tried, and the row says which one the region serves.
 
+The first row of each target says which credentials the check used: the mode (which step
+of the SDK's chain answered, and the steps passed over), where they come from (variables,
+files or a provider, never a value) and, for temporary credentials and tokens, when the
+current ones expire. It fails when the credentials could not be fetched or were refused.
+
 The table names per target and API ``ok``, the HTTP status and upstream error code, or
 the cause class of a failure without an answer; for a 403 the IAM action to grant (the
 one the denial names, else :data:`~exporter.apis.IAM_ACTIONS`). Cells hold only API
@@ -23,25 +28,23 @@ printed.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
-from exporter.apis import IAM_ACTIONS
+from exporter.cli.online_report import Row, Status, advice, cell, credentials_row, describe, grant_for, render
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
-from exporter.errors import ExporterError, InvalidResponseError, UpstreamError
-from exporter.secret import scrub
+from exporter.errors import AuthBreakerOpenError, ExporterError, UpstreamError
 from exporter.sources.cloudeye import FALLBACK_DIMENSION, WINDOW_MS, most_common_dimension
 from exporter.sources.connection_records import ceil_minute, floor_minute
 from exporter.sources.connections import API_BY_VERSION
 from exporter.sources.connections import ITEMS_KEY as RECORDS_KEY
 from exporter.timeutil import fmt_minutes, fmt_seconds, fmt_space
+from exporter.upstream.auth import CREDENTIAL_APIS
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import Params, WorkspaceClient
 
-Status = Literal["ok", "failed", "skipped"]
+__all__ = ["Row", "cell", "check_targets", "describe", "grant_for", "render", "run_online"]
 
 # A metric every Workspace desktop reports to Cloud Eye: one is enough to prove access.
 CES_PROBE_METRIC = "cpu_util"
@@ -52,71 +55,10 @@ RECORDS_WINDOW_S = 600.0
 # Failures without an answer that say the host itself cannot be reached: later calls to
 # the same host would only repeat them (each with its retries), so they are not made.
 _HOST_DOWN = ("connection refused", "dns lookup failed", "connect timeout", "tls ")
-_ACTION = re.compile(r"\b[a-z][a-z0-9]*:[A-Za-z0-9*]+:[A-Za-z0-9*]+\b")
-_MAX_CELL = 160
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the table: what one call to one API of one target showed."""
-
-    target: str
-    api: str
-    status: Status
-    result: str  # "ok", "skipped", "not tried", "HTTP 403 WKS.00081102", "connection refused", ...
-    note: str = ""
 
 
 class _Blocked(Exception):
     """A call could not be made because an earlier step it needs failed."""
-
-
-def grant_for(api: str, error: UpstreamError) -> str:
-    """The IAM action(s) a 403 of ``api`` asks for: the one the denial names, else the table's.
-
-    When the denial names the API's own action, the actions it depends on are added.
-    """
-    known = IAM_ACTIONS.get(api, ())
-    named = _ACTION.search(error.error_msg)
-    if named is None:
-        return " + ".join(known)
-    if known and named.group(0) == known[0]:
-        return " + ".join(known)
-    return named.group(0)
-
-
-def describe(error: UpstreamError) -> str:
-    """The result cell of a failed call: HTTP status and error code, or the cause class."""
-    if isinstance(error, InvalidResponseError) and 200 <= error.status < 300:
-        return f"invalid answer: {error.cause or error.error_msg or 'unexpected body'}"
-    if error.status:
-        # Keystone's error body carries the status again as its code.
-        code = "" if error.error_code == str(error.status) else error.error_code
-        return f"HTTP {error.status} {code}".strip()
-    return error.cause or type(error).__name__
-
-
-def _advice(api: str, error: UpstreamError) -> str:
-    if error.status == 403 and api != "iam_tokens":
-        action = grant_for(api, error)
-        if action:
-            return f"grant {action}"
-        return "permission denied; the API reference names no IAM action: grant read access to this API"
-    if api == "iam_tokens" and error.status in (400, 401, 403):
-        return "IAM refused the token: check auth.username, auth.domain_name, the password and project_id"
-    if error.status == 401:
-        return "credentials rejected: check the AK/SK (and security token), or the IAM user"
-    if error.status == 0:
-        return f"no answer from {error.host}" if error.host else "no answer"
-    if isinstance(error, InvalidResponseError):
-        return ""
-    return error.error_msg[:120]
-
-
-def cell(text: str) -> str:
-    """``text`` scrubbed of secrets, on one line, printable, bounded."""
-    clean = "".join(ch if ch.isprintable() else "?" for ch in scrub(text))
-    return clean if len(clean) <= _MAX_CELL else clean[: _MAX_CELL - 3] + "..."
 
 
 class TargetCheck:
@@ -129,6 +71,7 @@ class TargetCheck:
         self.rows: list[Row] = []
         self._token_pending = settings.credentials.method == "token"
         self._blocked = ""  # the step every later call needs and that failed
+        self._credential_error: UpstreamError | None = None
         self._down: dict[str, str] = {}  # host -> why it cannot be reached
 
     @property
@@ -146,7 +89,7 @@ class TargetCheck:
             return
         self._token_pending = False
         if error is not None and error.api == "iam_tokens":
-            self._add("iam_tokens", "failed", describe(error), _advice("iam_tokens", error))
+            self._add("iam_tokens", "failed", describe(error), advice("iam_tokens", error))
             self._blocked = "iam_tokens"
         else:
             self._add("iam_tokens", "ok", "ok")
@@ -163,11 +106,20 @@ class TargetCheck:
             raise _Blocked
         try:
             value = call()
+        except AuthBreakerOpenError:
+            self._add(api, "skipped", "not tried", "needs working credentials")
+            self._blocked = self._blocked or "credentials"
+            raise _Blocked from None
         except UpstreamError as e:
+            if e.api in CREDENTIAL_APIS and e.api != "iam_tokens":
+                self._credential_error = e
+                self._blocked = "credentials"
+                self._add(api, "skipped", "not tried", "needs credentials, which could not be fetched")
+                raise _Blocked from None
             self._token_resolved(e)
             if e.api != api:  # a step the call needed: the token or project discovery
                 if e.api != "iam_tokens":
-                    self._add(e.api, "failed", describe(e), _advice(e.api, e))
+                    self._add(e.api, "failed", describe(e), advice(e.api, e))
                     self._blocked = e.api
                 self._add(api, "skipped", "not tried", f"needs {e.api}, which failed")
                 raise _Blocked from None
@@ -184,7 +136,7 @@ class TargetCheck:
         except _Blocked:
             return None
         except UpstreamError as e:
-            self._add(api, "failed", describe(e), _advice(api, e))
+            self._add(api, "failed", describe(e), advice(api, e))
             return None
         self._add(api, "ok", "ok", note)
         return value
@@ -252,7 +204,14 @@ class TargetCheck:
             self._connections()
         if cfg.events.enabled:
             self._events()
-        return [Row(self.target, r.api, r.status, r.result, r.note) for r in self.rows]
+        rows = [self._credentials_row(), *self.rows]
+        return [Row(self.target, r.api, r.status, r.result, r.note) for r in rows]
+
+    def _credentials_row(self) -> Row:
+        gate, info = self.client.auth_status()
+        return credentials_row(
+            self.settings.credentials, gate, info, self.clock.time(), self._credential_error
+        )
 
     def _connections(self) -> None:
         api = API_BY_VERSION[self.settings.config.connections.api]
@@ -319,7 +278,7 @@ class TargetCheck:
             return
         except UpstreamError as e:
             if e.status not in (400, 404):
-                self._add("ces_batch_v2", "failed", describe(e), _advice("ces_batch_v2", e))
+                self._add("ces_batch_v2", "failed", describe(e), advice("ces_batch_v2", e))
                 return
             self._cloud_eye_v1(dimension, desktop_id or CES_PLACEHOLDER_ID, from_ms, to_ms, e)
             return
@@ -341,8 +300,8 @@ class TargetCheck:
         except _Blocked:
             return
         except UpstreamError as e:
-            self._add("ces_batch_v2", "failed", v2_said, _advice("ces_batch_v2", v2_error))
-            self._add("ces_batch_v1", "failed", describe(e), _advice("ces_batch_v1", e))
+            self._add("ces_batch_v2", "failed", v2_said, advice("ces_batch_v2", v2_error))
+            self._add("ces_batch_v1", "failed", describe(e), advice("ces_batch_v1", e))
             return
         self._add("ces_batch_v1", "ok", "ok", f"the region serves the v1 batch query only (v2: {v2_said})")
 
@@ -370,21 +329,6 @@ def check_targets(targets: list[Settings], clock: Clock = SYSTEM_CLOCK) -> list[
         finally:
             client.close()
     return rows
-
-
-def render(rows: list[Row]) -> str:
-    """The table, one row per call, columns aligned, then a one-line summary."""
-    header = ("TARGET", "API", "RESULT", "NOTE")
-    lines = [tuple(cell(v) for v in (r.target, r.api, r.result, r.note)) for r in rows]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
-    out = []
-    for line in [header, *lines]:
-        out.append("  ".join(v.ljust(w) for v, w in zip(line[:3], widths, strict=True)) + "  " + line[3])
-    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "failed", "skipped")}
-    out.append(
-        f"{len(rows)} checks: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped"
-    )
-    return "\n".join(line.rstrip() for line in out) + "\n"
 
 
 def run_online(targets: list[Settings], out: TextIO, clock: Clock = SYSTEM_CLOCK) -> int:

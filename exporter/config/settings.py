@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from exporter.apis import APIS
+from exporter.config.credential_chain import METHODS
 from exporter.config.credentials import Credentials, resolve_credentials
+from exporter.config.endpoints import Endpoints, resolve_endpoints
 from exporter.config.schema import build as _build
 from exporter.config.schema import meta as _meta
 from exporter.config.yamlfile import excerpt, load_yaml_file
@@ -42,23 +44,32 @@ class EndpointsConfig:
     workspace: str = field(
         default="",
         metadata=_meta(
-            "Workspace API base URL (`http://` allowed for proxies and tests). Empty: env "
-            "`HUAWEICLOUD_SDK_REGION_WORKSPACE_<REGION>` (upper case, `_` for `-`), else "
-            "`https://workspace.<region>.myhuaweicloud.com`"
+            "Workspace API base URL (`http://` allowed for proxies and tests; a comma-separated "
+            "list: the first, the others as fall-backs). Empty: env "
+            "`HUAWEICLOUD_SDK_REGION_WORKSPACE_<REGION>` (upper case, `_` for `-`), the regions file, "
+            "the SDK's region table (see [Regions and endpoints](#regions-and-endpoints))"
         ),
     )
     iam: str = field(
         default="",
         metadata=_meta(
-            "IAM base URL (tokens, project discovery). Empty: env `HUAWEICLOUD_SDK_IAM_ENDPOINT`, "
-            "else `https://iam.<region>.myhuaweicloud.com`"
+            "IAM base URL (tokens, project discovery, federation). Empty: env "
+            "`HUAWEICLOUD_SDK_IAM_ENDPOINT`, `HUAWEICLOUD_SDK_REGION_IAM_<REGION>`, the regions file, "
+            "the SDK's region table, else the global `https://iam.myhuaweicloud.com`"
         ),
     )
     ces: str = field(
         default="",
         metadata=_meta(
             "Cloud Eye base URL. Empty: env `HUAWEICLOUD_SDK_REGION_CES_<REGION>` (upper case, `_` "
-            "for `-`), else `https://ces.<region>.myhuaweicloud.com`"
+            "for `-`), the regions file, the SDK's region table"
+        ),
+    )
+    sts: str = field(
+        default="",
+        metadata=_meta(
+            "STS base URL (OIDC credentials). Empty: env `HUAWEICLOUD_SDK_STS_ENDPOINT`, else "
+            "`https://sts.cn-north-4.myhuaweicloud.com` (the SDK's default)"
         ),
     )
 
@@ -66,10 +77,13 @@ class EndpointsConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     method: str = field(
-        default="aksk",
+        default="chain",
         metadata=_meta(
-            "`aksk` (sign every request with AK/SK) or `token` (IAM user token; needs `project_id`)",
-            choices=("aksk", "token"),
+            "`chain`: the SDK's credential chain (OIDC, environment, profile file, ECS metadata, CCE "
+            "pod identity; see [Credentials](#credentials)); or one method pinned: `aksk` (AK/SK "
+            "from `ak_env`/`sk_env` or the files), `token` (IAM user token; needs `project_id`), "
+            "`oidc`, `idp`, `profile`, `metadata`, `pod_identity`",
+            choices=METHODS,
         ),
     )
     ak_file: str = field(default="", metadata=_meta("file holding the access key. Empty: env `ak_env`"))
@@ -104,6 +118,10 @@ class AuthConfig:
     password_env: str = field(
         default="WORKSPACE_EXPORTER_IAM_PASSWORD",
         metadata=_meta("environment variable of the IAM password when `password_file` is empty"),
+    )
+    metadata_url: str = field(
+        default="http://169.254.169.254",
+        metadata=_meta("ECS metadata service base URL (`metadata` credentials; agency temporary AK/SK)"),
     )
     # IAM tokens live 24 hours: refreshing earlier than that before expiry would refresh constantly.
     token_refresh_before: float = field(
@@ -577,10 +595,9 @@ class Settings:
     config: Config
     credentials: Credentials
     source: str = ""  # file the config came from, for logs
-
-
-def _env_region_key(region: str) -> str:
-    return "HUAWEICLOUD_SDK_REGION_WORKSPACE_" + region.upper().replace("-", "_")
+    # Every endpoint of each service, fall-backs included; ``config.endpoints`` holds the
+    # first of each. None: only those (settings built by hand, in tests).
+    endpoints: Endpoints | None = None
 
 
 _TAG_LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
@@ -596,10 +613,9 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append("region: is required (for example ap-southeast-1)")
     elif not _REGION_RE.match(cfg.region):
         problems.append(f"region: must be a region id such as ap-southeast-1 (got {excerpt(cfg.region)})")
-    for name in ("workspace", "iam", "ces"):
-        url = getattr(cfg.endpoints, name)
-        if url and not re.match(r"^https?://[^/\s]+", url):
-            problems.append(f"endpoints.{name}: must be an http:// or https:// URL (got {excerpt(url)})")
+    if not re.match(r"^https?://[^/\s?#]+/?$", cfg.auth.metadata_url):
+        got = excerpt(cfg.auth.metadata_url)
+        problems.append(f"auth.metadata_url: must be an http:// or https:// base URL (got {got})")
     for api in cfg.budget.per_api:
         if api not in APIS:
             problems.append(f"budget.per_api.{api}: unknown API (known: {', '.join(sorted(APIS))})")
@@ -692,21 +708,15 @@ def parse_listen_address(addr: str) -> tuple[str, int]:
     return host, port
 
 
-def _apply_env(cfg: Config, env: Mapping[str, str]) -> Config:
-    """Fill in effective values from the SDK environment variables and region defaults."""
+def _apply_env(cfg: Config, env: Mapping[str, str], problems: list[str]) -> tuple[Config, Endpoints]:
+    """Fill in effective values from the SDK environment variables and region tables."""
     project_id = cfg.project_id or env.get("HUAWEICLOUD_SDK_PROJECT_ID", "")
-    region = cfg.region
-    ep = cfg.endpoints
-    workspace = (
-        ep.workspace
-        or env.get(_env_region_key(region), "")
-        or f"https://workspace.{region}.myhuaweicloud.com"
+    configured = {name: getattr(cfg.endpoints, name) for name in ("workspace", "iam", "ces", "sts")}
+    found = resolve_endpoints(cfg.region, configured, env, problems)
+    endpoints = EndpointsConfig(
+        workspace=found.workspace[0], iam=found.iam[0], ces=found.ces[0], sts=found.sts[0]
     )
-    iam = ep.iam or env.get("HUAWEICLOUD_SDK_IAM_ENDPOINT", "") or f"https://iam.{region}.myhuaweicloud.com"
-    ces = ep.ces or env.get("HUAWEICLOUD_SDK_REGION_CES_" + region.upper().replace("-", "_"), "")
-    ces = ces or f"https://ces.{region}.myhuaweicloud.com"
-    endpoints = EndpointsConfig(workspace=workspace.rstrip("/"), iam=iam.rstrip("/"), ces=ces.rstrip("/"))
-    return dataclasses.replace(cfg, project_id=project_id, endpoints=endpoints)
+    return dataclasses.replace(cfg, project_id=project_id, endpoints=endpoints), found
 
 
 def _apply_shard_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
@@ -739,17 +749,13 @@ def parse_config(raw: object, env: Mapping[str, str] | None = None) -> Settings:
     _validate(cfg, problems)
     if problems:
         raise ConfigError(problems)
-    cfg = _apply_env(cfg, env)
-    for name in ("workspace", "iam", "ces"):
-        url = getattr(cfg.endpoints, name)
-        if not re.match(r"^https?://[^/\s]+", url):
-            problems.append(
-                f"endpoints.{name}: environment override must be an http(s) URL (got {excerpt(url)})"
-            )
+    cfg, endpoints = _apply_env(cfg, env, problems)
     if problems:
         raise ConfigError(problems)
     credentials = resolve_credentials(cfg.auth, cfg.project_id, env)
-    return Settings(config=cfg, credentials=credentials)
+    if not cfg.project_id and credentials.project_id:  # the profile file names one, as in the SDK
+        cfg = dataclasses.replace(cfg, project_id=credentials.project_id)
+    return Settings(config=cfg, credentials=credentials, endpoints=endpoints)
 
 
 def read_yaml(path: str | os.PathLike[str]) -> object:

@@ -268,6 +268,31 @@ CONFIG_RELOAD_SUCCESS = Family(
 CONFIG_RELOAD_TIME = Family(
     "config_last_reload_success_timestamp_seconds", "gauge", "Time of the last successful configuration load."
 )
+AUTH_BREAKER_OPEN = Family(
+    "auth_breaker_open",
+    "gauge",
+    "1 while the auth breaker is open after a credential failure: no upstream call is made and up "
+    "reads 0 for every source until a probe succeeds (one per backoff step: 1 minute, doubling to "
+    "30), else 0.",
+)
+AUTH_FAILURES = Family(
+    "auth_failures",
+    "counter",
+    "Upstream calls refused for their credentials (a 401, a 403 about the signature, key or token, "
+    "a failed token or credential fetch).",
+)
+AUTH_INFO = Family(
+    "auth",
+    "info",
+    "The credentials in use: mode aksk, token, profile, oidc, idp, metadata or pod_identity. Always 1.",
+    ("mode",),
+)
+AUTH_EXPIRY = Family(
+    "auth_credentials_expiry_timestamp_seconds",
+    "gauge",
+    "When the temporary credentials or IAM token in use expire, epoch seconds (absent for permanent "
+    "keys and before the first fetch); they are fetched again well before.",
+)
 RENDER_ERRORS = Family(
     "render_errors",
     "counter",
@@ -381,6 +406,10 @@ ALL: tuple[Family, ...] = (
     BUILD_INFO,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIME,
+    AUTH_BREAKER_OPEN,
+    AUTH_FAILURES,
+    AUTH_INFO,
+    AUTH_EXPIRY,
     RENDER_ERRORS,
     *CONNECTION_FAMILIES,
     *EVENT_FAMILIES,

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
@@ -22,9 +22,13 @@ from exporter.apis import APIS
 from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth
 from exporter.sources.labels import OTHER, admit
+from exporter.upstream.breaker import GateState
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import INVALID_BODY
+from exporter.upstream.keys import CredentialInfo
 from exporter.upstream.paging import SHRINK_REASONS, TRUNCATION_KEYS
+
+AuthStatus = Callable[[], tuple[GateState, CredentialInfo]]
 
 # ``*_created`` series double the self-metric series for no value to dashboards or alerts.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -131,8 +135,10 @@ class StatusCollector(Collector):
         monitored: Callable[[], int | None],
         reload_state: ReloadState,
         monitoring_path: Callable[[], str | None] | None = None,
+        auth: AuthStatus | None = None,
     ) -> None:
         self._monitoring_path = monitoring_path
+        self._auth = auth
         self._healths = healths
         self._budget = budget
         self._monitored = monitored
@@ -146,9 +152,12 @@ class StatusCollector(Collector):
         dur = GaugeMetricFamily(
             m.REFRESH_DURATION.full_name, m.REFRESH_DURATION.help, labels=list(m.REFRESH_DURATION.labels)
         )
+        gate, credentials = self._auth() if self._auth is not None else (None, None)
+        # While the auth breaker is open no source can refresh: none reads as up.
+        auth_ok = gate is None or not gate.open
         for h in self._healths():
             s = h.status
-            up.add_metric([s.name], 1.0 if s.up else 0.0)
+            up.add_metric([s.name], 1.0 if s.up and auth_ok else 0.0)
             if s.last_success:
                 last.add_metric([s.name], s.last_success)
             if s.attempted:
@@ -159,6 +168,8 @@ class StatusCollector(Collector):
         for api, state in sorted(self._budget().state().items()):
             budget.add_metric([api], state.effective_per_minute)
         out: list[Metric] = [up, last, dur, budget]
+        if gate is not None and credentials is not None:
+            out.extend(_auth_families(gate, credentials))
         monitored = self._monitored()
         if monitored is not None:
             out.append(
@@ -187,3 +198,18 @@ class StatusCollector(Collector):
             )
         )
         yield from out
+
+
+def _auth_families(gate: GateState, credentials: CredentialInfo) -> list[Metric]:
+    f = m.AUTH_BREAKER_OPEN
+    out: list[Metric] = [GaugeMetricFamily(f.full_name, f.help, 1.0 if gate.open else 0.0)]
+    f = m.AUTH_FAILURES
+    out.append(CounterMetricFamily(f.full_name, f.help, gate.failures_total))
+    f = m.AUTH_INFO
+    info = InfoMetricFamily(f.full_name, f.help, labels=list(f.labels))
+    info.add_metric([credentials.mode], {})
+    out.append(info)
+    if credentials.expires_at is not None:
+        f = m.AUTH_EXPIRY
+        out.append(GaugeMetricFamily(f.full_name, f.help, credentials.expires_at))
+    return out

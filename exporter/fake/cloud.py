@@ -45,8 +45,9 @@ def iam_tokens(state: FakeWorkspace, req: Request) -> Response:
         return _iam_error(400, "The request body is malformed.", "Bad Request")
     if not isinstance(methods, list) or "password" not in methods:
         return _iam_error(400, "Only the password method is supported by the fake.", "Bad Request")
-    if (name, password, domain) != (state.iam_user, state.iam_password, state.iam_domain):
-        return _iam_error(401, "The username or password is wrong.", "Unauthorized")
+    refused = state.login(str(name), str(password), str(domain))
+    if refused:
+        return _iam_error(401, refused, "Unauthorized")
     if not isinstance(scope, dict) or not (
         scope.get("id") == state.project_id or scope.get("name") == state.region
     ):

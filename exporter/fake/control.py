@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from exporter.fake import identity
 from exporter.fake.proto import Response, json_response
 from exporter.fake.state import FakeWorkspace
 
@@ -86,6 +87,7 @@ _POST: dict[str, _Op] = {
     "scenario": lambda s, b: s.trigger_scenario(
         str(b["name"]), None if b.get("duration") is None else float(b["duration"])
     ),
+    **identity.CONTROL,
 }
 
 _GET: dict[str, Callable[[FakeWorkspace], Any]] = {
@@ -97,6 +99,7 @@ _GET: dict[str, Callable[[FakeWorkspace], Any]] = {
     "connection-records": lambda s: {"records": s.connection_records},
     "screen-records": lambda s: {"screen_records": s.screen_records},
     "config": lambda s: s.switches(),
+    "auth-failures": lambda s: [f._asdict() for f in s.auth_failures()],
     "credentials": lambda s: {
         "ak": s.ak,
         "sk": s.sk,

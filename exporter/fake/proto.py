@@ -36,6 +36,11 @@ class Request:
     multi: dict[str, list[str]]  # every value of each key
     body: bytes
     path_params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+
+    def header(self, name: str) -> str:
+        """A request header's value ("" when absent)."""
+        return self.headers.get(name.lower(), "")
 
     def json(self) -> Any:
         try:

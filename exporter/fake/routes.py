@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from exporter.fake import cloud, handlers, strict
+from exporter.fake import identity_routes as identity
 from exporter.fake.proto import BadRequest, Request, Response
 from exporter.fake.state import FakeWorkspace
 
@@ -103,6 +104,17 @@ ROUTES: tuple[Route, ...] = (
         "/v2/{project_id}/batch-query-metric-data",
         cloud.ces_batch_v2,
         gate=cloud.ces_v2_gate,
+    ),
+    # Credential providers (they authenticate callers their own way).
+    _route("metadata_token", "PUT", identity.METADATA_TOKEN_PATH, identity.metadata_token, auth=False),
+    _route(
+        "metadata_securitykey", "GET", identity.METADATA_KEY_PATH, identity.metadata_securitykey, auth=False
+    ),
+    _route("pod_identity", "POST", identity.POD_IDENTITY_PATH, identity.pod_identity, auth=False),
+    _route("sts_oidc", "POST", identity.OIDC_PATH, identity.sts_oidc, auth=False),
+    _route("iam_id_token", "POST", identity.IDP_TOKEN_PATH, identity.iam_id_token, auth=False),
+    _route(
+        "iam_securitytokens", "POST", identity.SECURITY_TOKENS_PATH, identity.iam_securitytokens, auth=False
     ),
 )
 

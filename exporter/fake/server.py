@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.fake import control, routes, signing
+from exporter.fake import control, routes
 from exporter.fake.faults import corrupt
 from exporter.fake.proto import (
     NO_PERMISSION,
@@ -121,7 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         delay = state.latency_for(route.api)
         if delay > 0:
             time.sleep(delay)
-        req = Request(method, raw_path, {k: v[0] for k, v in multi.items()}, multi, body, params)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = Request(method, raw_path, {k: v[0] for k, v in multi.items()}, multi, body, params, headers)
         resp = self._serve(route, req, raw_query)
         state.record_call(route.api, method, raw_path, query, resp.status)
         self._send(resp)
@@ -130,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         try:
             if route.auth:
-                denied = self._authenticate(req, raw_query)
+                denied = self._authenticate(req, raw_query, route.api)
                 if denied is not None:
                     return denied
             if route.project_scoped and req.path_params.get("project_id") != state.project_id:
@@ -152,27 +153,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.errors.append(traceback.format_exc())
             return error_response(500, OPERATION_FAILED, "Internal error in the fake API")
 
-    def _authenticate(self, req: Request, raw_query: str) -> Response | None:
+    def _authenticate(self, req: Request, raw_query: str, api: str) -> Response | None:
+        """None when the token or the AK/SK signature (temporary keys included) is good; every
+        refusal is logged as an auth failure (see exporter.fake.identity)."""
         state = self.server.state
         project_header = self.headers.get("X-Project-Id")
         if project_header is not None and project_header.strip() != state.project_id:
+            state.note_auth_failure(api, "the project id in X-Project-Id is invalid")
             return _auth_error("the project id in X-Project-Id is invalid")
         token = self.headers.get("X-Auth-Token")
         if token:
-            project, detail = state.check_token(token.strip())
-            return _auth_error(detail) if project is None else None
+            refused = state.token_verdict(token.strip())
+            if refused is None:
+                return None
+            state.note_auth_failure(api, refused[1])
+            return error_response(401, *refused)
         if self.headers.get("Authorization"):
-            verdict = signing.verify(
-                req.method,
-                req.path,
-                raw_query,
-                self.headers,
-                req.body,
-                lambda ak: state.sk if ak == state.ak else None,
-                state.now(),
-                check_signature=state.verify_signatures,
-            )
-            return None if verdict.ok else _auth_error(verdict.reason)
+            detail = state.verify_signed(req.method, req.path, raw_query, self.headers, req.body, api)
+            return _auth_error(detail) if detail else None
+        state.note_auth_failure(api, "x-auth-token not found")
         return _auth_error("x-auth-token not found")
 
     def _send(self, resp: Response) -> None:

@@ -36,6 +36,7 @@ from exporter.fake.data import (
     unit,
 )
 from exporter.fake.faults import FaultInjector
+from exporter.fake.identity import IdentityMixin
 from exporter.fake.recordings import OPERATIONS_ORDERS, RECORDING_PATHS, RecordingMixin
 from exporter.fake.records import EXPORT_FORMATS, FAILURE_EXAMPLE, TASK_OUTCOMES, ConnectionMixin
 from exporter.fake.strict import StrictLog
@@ -86,7 +87,7 @@ class _Token:
     expires_at: float
 
 
-class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, StrictLog):
+class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixin, StrictLog):
     """State of one fake project: desktops, activity, credentials, switches and faults.
 
     Every request is held to the constraint table (:mod:`exporter.fake.strict`); what it
@@ -113,6 +114,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, StrictLog):
         self._init_strict()
         self._init_connections()
         self._init_recordings()
+        self._init_identity()
         self.project_id = project_id
         self.region = region
         self.ak = ak

@@ -12,7 +12,6 @@ prometheus_client: it reports what happens to an :class:`ApiObserver`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
@@ -25,6 +24,7 @@ import requests
 
 from exporter.apis import APIS, ApiSpec
 from exporter.clock import SYSTEM_CLOCK, Clock
+from exporter.config.credentials import Credentials
 from exporter.config.settings import Config, Settings
 from exporter.errors import (
     AuthError,
@@ -36,8 +36,18 @@ from exporter.errors import (
     UpstreamUnavailableError,
     parse_error_body,
 )
-from exporter.upstream.auth import AuthProvider, build_auth, is_token_expired_error
+from exporter.upstream.auth import (
+    CREDENTIAL_APIS,
+    AkSkAuth,
+    AuthProvider,
+    breaker_limit,
+    build_auth,
+    outcome_of,
+)
+from exporter.upstream.breaker import AuthGate, GateState, Outcome
 from exporter.upstream.budget import Budget
+from exporter.upstream.hosts import HostSelector, endpoints_of
+from exporter.upstream.keys import CredentialInfo
 from exporter.upstream.paging import Listing, PageSizes, Params
 from exporter.upstream.transport import (
     Limits,
@@ -134,7 +144,10 @@ class WorkspaceClient:
         self._transport = Transport(self._session, Limits.of(settings.config.http))
         self._lock = threading.Lock()
         self._settings = settings
+        self._hosts = HostSelector(endpoints_of(settings))
         self._auth: AuthProvider
+        self._auth_key: object = None
+        self.auth_gate = AuthGate(clock, lambda: self._auth.describe(), breaker_limit(settings.credentials))
         self._project_id = ""
         self._page_sizes = PageSizes()
         self.reconfigure(settings)
@@ -147,22 +160,37 @@ class WorkspaceClient:
         self._transport.remount(cfg.budget.max_concurrency + 2)
         self._transport.limits = Limits.of(cfg.http)
         verify = tls_verify(cfg.http)
+        self._hosts.reconfigure(endpoints_of(settings))
         if verify is False:
             log.warning("TLS verification is off (http.tls_verify: false); upstream identity is not checked")
-        auth = build_auth(
-            settings.credentials,
+        # Credentials and the settings they are fetched with: unchanged by a reload, the
+        # provider (and its token or temporary keys) is kept.
+        key = (settings.credentials, cfg.project_id, cfg.auth, cfg.http, endpoints_of(settings))
+        with self._lock:
+            self._settings = settings
+            self._verify = verify
+            if key != self._auth_key:
+                self._auth = self._build_auth(settings.credentials, cfg)
+                self._auth_key = key
+                self.auth_gate.forget_verification()
+            self._project_id = cfg.project_id
+        self._page_sizes.reset()
+
+    def _build_auth(self, credentials: Credentials, cfg: Config) -> AuthProvider:
+        return build_auth(
+            credentials,
             cfg,
             self._session,
             self._clock,
             on_request=self._iam_request_done,
             transport=self._transport,
+            budget=self._budget,
+            stop=self._stop,
+            iam_base=lambda: self._hosts.base("iam"),
+            sts_base=lambda: self._hosts.base("sts"),
+            unreachable=lambda base, error: self._hosts.fail_over("iam", base, error),
+            iam_endpoints=self._hosts.count("iam"),
         )
-        with self._lock:
-            self._settings = settings
-            self._verify = verify
-            self._auth = auth
-            self._project_id = cfg.project_id
-        self._page_sizes.reset()
 
     def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
         self._observer.request_done(api, str(status) if status else "error", seconds)
@@ -171,12 +199,16 @@ class WorkspaceClient:
     def project_id(self) -> str:
         return self._project_id
 
+    def auth_status(self) -> tuple[GateState, CredentialInfo]:
+        """The auth breaker's state and the credentials in use (for self-metrics and checks)."""
+        return self.auth_gate.state(), self._auth.info()
+
     def ensure_project_id(self) -> str:
         """Return the project id, discovering it from IAM by region name when not configured."""
         if self._project_id:
             return self._project_id
         region = self._settings.config.region
-        host = host_of_url(self._settings.config.endpoints.iam)
+        host = self.host("iam_projects")
         try:
             body = self.request("iam_projects", params={"name": region})
         except UpstreamError as e:
@@ -197,33 +229,27 @@ class WorkspaceClient:
                 context=DISCOVERY,
             )
         self._project_id = ids[0]
-        # The signer adds X-Project-Id, so rebuild auth with the discovered id.
-        cfg = self._settings.config
-        self._auth = build_auth(
-            self._settings.credentials,
-            _with_project(cfg, ids[0]),
-            self._session,
-            self._clock,
-            on_request=self._iam_request_done,
-            transport=self._transport,
-        )
+        # The signer adds X-Project-Id; the keys (temporary ones too) stay as they are.
+        if isinstance(self._auth, AkSkAuth):
+            self._auth.project_id = ids[0]
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
     def close(self) -> None:
         """Stop: wake waits for budget or backoff, cut every exchange in flight, drop the pool."""
         self._stop.set()
+        self.auth_gate.wake()
         self._transport.abort_all()
         self._session.close()
 
     # ------------------------------------------------------------------ calls
 
-    def _url(self, spec: ApiSpec, path_params: Mapping[str, str]) -> str:
-        cfg = self._settings.config
-        base = {"workspace": cfg.endpoints.workspace, "iam": cfg.endpoints.iam, "ces": cfg.endpoints.ces}
+    def _url(self, spec: ApiSpec, path_params: Mapping[str, str]) -> tuple[str, str]:
+        """The URL to call ``spec`` at, and the base (endpoint) it is on."""
+        base = self._hosts.base(spec.service)
         values = {k: quote(str(v), safe="") for k, v in path_params.items()}
         values.setdefault("project_id", quote(self._project_id, safe=""))
-        return base[spec.service] + spec.path.format(**values)
+        return base + spec.path.format(**values), base
 
     def _backoff(self, attempt: int) -> float:
         http = self._settings.config.http
@@ -241,31 +267,24 @@ class WorkspaceClient:
         http = self._settings.config.http
         if spec.service != "iam" and not self._project_id:
             self.ensure_project_id()
-        url = self._url(spec, path_params or {})
+        url, base = self._url(spec, path_params or {})
+        failovers = 0
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         started = self._clock.monotonic()
         attempt = 0
-        token_refreshed = False
         while True:
-            if not self._budget.acquire(api, self._stop):
-                raise ShutdownError(f"client closed while waiting for the {api} budget")
-            error, resp, retry_after = self._attempt(spec, url, params, data)
+            error, resp, retry_after = self._gated_attempt(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
             if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
                 raise ShutdownError(f"client closed during the {api} call")
             if error is None:  # pragma: no cover - _attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
-            if (
-                isinstance(error, AuthError)
-                and not token_refreshed
-                and self._auth.refreshable
-                and is_token_expired_error(error.status, error.error_code, error.error_msg)
+            if failovers < self._hosts.count(spec.service) - 1 and self._hosts.fail_over(
+                spec.service, base, error
             ):
-                log.info("IAM token expired, refreshing once api=%s", api)
-                token_refreshed = True
-                self._auth.invalidate()
-                self._observer.retried(api)
+                failovers += 1  # the host was never reached: the next endpoint, at once
+                url, base = self._url(spec, path_params or {})
                 continue
             if not isinstance(error, ThrottledError | UpstreamUnavailableError):
                 raise error
@@ -287,6 +306,44 @@ class WorkspaceClient:
             log.debug("retrying attempt=%d delay_seconds=%.2f error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
+
+    def _gated_attempt(
+        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
+    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
+        """One attempt through the auth breaker (and the budget), reporting what it proved.
+
+        A call refused for its credentials drops the token or temporary keys (or reads key
+        files again) and, unless it was the breaker's probe, is sent once more when that may
+        help; see :mod:`exporter.upstream.breaker`.
+        """
+        renewed = False
+        while True:
+            ticket = self.auth_gate.enter(self._auth.generation, self._stop)
+            outcome: Outcome = "neutral"
+            error: UpstreamError | None = None
+            try:
+                if not self._budget.acquire(spec.name, self._stop):
+                    raise ShutdownError(f"client closed while waiting for the {spec.name} budget")
+                error, resp, retry_after = self._attempt(spec, url, params, data)
+                if not self._stop.is_set():
+                    outcome = outcome_of(error)
+                if outcome == "auth" and error is not None and error.api not in CREDENTIAL_APIS:
+                    # A token or temporary keys the gateway refuses are dropped; key files read again.
+                    fresh = self._auth.invalidate()
+                    if fresh and not renewed and not ticket.probe:
+                        log.info(
+                            "credentials refused, sending once more with new ones api=%s error=%s",
+                            spec.name,
+                            error,
+                        )
+                        renewed = True
+                        self.auth_gate.note_failure(error)
+                        outcome = "neutral"
+                        self._observer.retried(spec.name)
+                        continue
+                return error, resp, retry_after
+            finally:
+                self.auth_gate.done(ticket, outcome, self._auth.generation, error)
 
     def _attempt(
         self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
@@ -444,9 +501,7 @@ class WorkspaceClient:
         return self._host(APIS[api])
 
     def _host(self, spec: ApiSpec) -> str:
-        endpoints = self._settings.config.endpoints
-        base = {"workspace": endpoints.workspace, "iam": endpoints.iam, "ces": endpoints.ces}
-        return host_of_url(base[spec.service])
+        return host_of_url(self._hosts.base(spec.service))
 
     # ------------------------------------------------------------- operations
 
@@ -552,7 +607,3 @@ class WorkspaceClient:
             else:
                 self._observer.invalid_response("ces_batch_v1")
         return out
-
-
-def _with_project(cfg: Config, project_id: str) -> Config:
-    return dataclasses.replace(cfg, project_id=project_id)

@@ -601,12 +601,14 @@ def test_token_auth_reads_only_the_iam_password(render: Render) -> None:
     assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "default"
 
 
-def test_without_credentials_nothing_is_referenced_and_notes_warn(render: Render, chart: Any) -> None:
+def test_without_credentials_nothing_is_referenced_and_notes_name_the_keyless_chain(
+    render: Render, chart: Any
+) -> None:
     objects = render()
     assert find(objects, "Secret") == []
     assert "env" not in container(objects)
-    assert "WARNING: no credentials" in render_notes(chart)
-    assert "WARNING" not in render_notes(chart, load_values("existing-secret-values.yaml"))
+    assert "the exporter asks the ECS metadata service" in render_notes(chart)
+    assert "metadata service" not in render_notes(chart, load_values("existing-secret-values.yaml"))
 
 
 @pytest.mark.parametrize(

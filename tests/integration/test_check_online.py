@@ -99,6 +99,7 @@ def closed_port() -> str:
 
 EXPECTED_OK = {
     "workspace": [
+        "credentials",
         "desktops_detail",
         "desktops_list",
         "desktop_detail",
@@ -108,6 +109,7 @@ EXPECTED_OK = {
         "os_operations",
     ],
     "cloudeye": [
+        "credentials",
         "iam_projects",
         "desktops_detail",
         "desktops_list",
@@ -119,6 +121,7 @@ EXPECTED_OK = {
         "os_operations",
     ],
     "token": [
+        "credentials",
         "iam_tokens",
         "desktops_detail",
         "desktops_list",
@@ -143,10 +146,16 @@ def test_every_enabled_api_answers_ok_exit_0_and_the_table_says_so(
     assert [(r[0], r[1], r[2]) for r in rows] == [(target, api, "ok") for api in EXPECTED_OK[kind]]
     n = len(EXPECTED_OK[kind])
     assert out.splitlines()[-1] == f"{n} checks: {n} ok, 0 failed, 0 skipped"
-    # One smallest call each, through the normal client: nothing more.
+    # One smallest call each, through the normal client: nothing more (the credentials row
+    # reports on the calls, it makes none of its own).
     calls = [c.api for c in env.state.call_log]
-    assert sorted(set(calls)) == sorted(EXPECTED_OK[kind])
-    assert len(calls) == n
+    assert sorted(set(calls)) == sorted(EXPECTED_OK[kind][1:])
+    assert len(calls) == n - 1
+    note = _row(rows, "credentials")[3]
+    if kind == "token":  # an IAM token lives 24 hours
+        assert note.startswith("mode token, expire ") and "(in 1440 min): IAM user exporter" in note
+    else:
+        assert note.startswith("mode aksk: HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK")
     paged = [c for c in env.state.call_log if c.api not in ("iam_projects", "iam_tokens", "desktop_monitor")]
     assert all(c.query.get("limit", "1") == "1" for c in paged), paged
     if kind == "cloudeye":
@@ -188,7 +197,7 @@ DENY_CASES = [
 
 
 def test_the_denial_cases_cover_every_api_the_check_calls() -> None:
-    called = {api for apis in EXPECTED_OK.values() for api in apis} | {"ces_batch_v1"}
+    called = {api for apis in EXPECTED_OK.values() for api in apis[1:]} | {"ces_batch_v1"}
     assert {api for _, api, _ in DENY_CASES} == called
 
 
@@ -216,15 +225,22 @@ def test_a_denied_api_fails_exit_1_and_its_row_names_the_iam_action(
     assert result.startswith("HTTP 403"), rows
     if api == "iam_tokens":
         assert note.startswith("IAM refused the token")
-        assert all(r[2] == "not tried" for r in rows if r[1] != api)
+        assert _row(rows, "credentials")[1:3] == ["credentials", "rejected"]
+        assert all(r[2] == "not tried" for r in rows if r[1] not in (api, "credentials"))
     elif IAM_ACTIONS[api]:
         assert note == "grant " + " + ".join(IAM_ACTIONS[api])
     else:
         assert note.startswith("permission denied; the API reference names no IAM action")
     if api == "iam_projects":  # nothing project-scoped can be asked without the project id
-        assert all(r[2:4] == ["not tried", "needs iam_projects, which failed"] for r in rows if r[1] != api)
+        assert all(
+            r[2:4] == ["not tried", "needs iam_projects, which failed"]
+            for r in rows
+            if r[1] not in (api, "credentials")
+        )
     failed = [r[1] for r in rows if r[2] not in ("ok", "not tried")]
     expected_failed = [api] if api != "ces_batch_v1" else ["ces_batch_v2", "ces_batch_v1"]
+    if api == "iam_tokens":  # no token: the credentials did not work either
+        expected_failed = ["credentials", api]
     assert failed == expected_failed
     ok = sum(r[2] == "ok" for r in rows)
     not_tried = len(rows) - ok - len(expected_failed)
@@ -311,8 +327,9 @@ def test_each_target_gets_its_own_rows(
     rows = _rows(capsys.readouterr().out)
     good = [r for r in rows if r[0] == f"{env.state.region}/{env.state.project_id}"]
     bad = [r for r in rows if r[0] == f"{env.state.region}/{other}"]
-    assert [r[2] for r in good] == ["ok"] * 7
-    assert bad[0][1:3] == ["desktops_detail", "connection refused"]
+    assert [r[2] for r in good] == ["ok"] * 8
+    assert bad[0][1:3] == ["credentials", "not verified"]  # the host is down: nothing answered
+    assert bad[1][1:3] == ["desktops_detail", "connection refused"]
     assert len(good) + len(bad) == len(rows)
 
 
@@ -412,8 +429,10 @@ def test_wrong_iam_password_fails_the_token_row_and_nothing_else_is_tried(
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
     assert _check(tmp_path, _config(env, "token")) == 1
     rows = _rows(capsys.readouterr().out)
-    assert rows[0][1:3] == ["iam_tokens", "HTTP 401"]
-    assert rows[0][3].startswith("IAM refused the token")
-    assert all(r[2:4] == ["not tried", "needs iam_tokens, which failed"] for r in rows[1:])
+    assert rows[0][1:3] == ["credentials", "rejected"]
+    assert rows[0][3].startswith("mode token: IAM user exporter of example-domain")
+    assert rows[1][1:3] == ["iam_tokens", "HTTP 401"]
+    assert rows[1][3].startswith("IAM refused the token")
+    assert all(r[2:4] == ["not tried", "needs iam_tokens, which failed"] for r in rows[2:])
     assert env.state.calls("iam_tokens") == 1
     assert env.state.calls() == 1

@@ -27,7 +27,7 @@ from exporter.app.multi import MultiExporter
 from exporter.cli.demo import write_demo_files
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
-from exporter.exposition.catalogue import ALL, API_ERROR_RESPONSES, Family
+from exporter.exposition.catalogue import ALL, API_ERROR_RESPONSES, AUTH_EXPIRY, Family
 from exporter.fake import FakeServer, FakeWorkspace, scenarios
 from exporter.fake.scenarios import SCENARIOS
 from exporter.fake.sim import Simulation
@@ -120,9 +120,10 @@ def test_the_demo_lives_and_its_config_file_works(demo: Demo, tmp_path: Path) ->
         interval=1.0,
     )
     # Series that only exist once something happened: an upstream refusal (nothing is
-    # pre-declared there, so a hostile upstream cannot multiply the series). The demo's fake
-    # refuses nothing.
-    on_event = {API_ERROR_RESPONSES.exposed_name}
+    # pre-declared there, so a hostile upstream cannot multiply the series; the demo's fake
+    # refuses nothing), and the expiry of temporary credentials (the demo signs with
+    # permanent keys).
+    on_event = {API_ERROR_RESPONSES.exposed_name, AUTH_EXPIRY.exposed_name}
     missing = [f.exposed_name for f in ALL if not has_series(first, f) and f.exposed_name not in on_event]
     assert missing == []
     logins, events = total(first, NS + "connections_total"), total(first, NS + "desktop_events_total")

@@ -20,10 +20,20 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 
 from exporter.clock import FakeClock
 from exporter.config.credentials import Credentials
-from exporter.config.settings import AuthConfig, Config, EndpointsConfig, HTTPConfig
-from exporter.errors import AuthError, ConfigError
+from exporter.config.settings import AuthConfig, BudgetConfig, Config, EndpointsConfig, HTTPConfig
+from exporter.errors import (
+    AuthError,
+    ClientRequestError,
+    ConfigError,
+    InvalidResponseError,
+    ThrottledError,
+    UpstreamUnavailableError,
+    parse_error_body,
+)
 from exporter.secret import Secret
-from exporter.upstream.auth import AkSkAuth, TokenAuth, build_auth, is_token_expired_error, parse_error_body
+from exporter.upstream.auth import AkSkAuth, TokenAuth, build_auth, is_token_expired_error, outcome_of
+from exporter.upstream.budget import Budget
+from exporter.upstream.identity import Http
 from exporter.upstream.signer import (
     canonical_query_string,
     canonical_request,
@@ -31,6 +41,7 @@ from exporter.upstream.signer import (
     sdk_date,
     sign_request,
 )
+from exporter.upstream.transport import Limits, Transport
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "sk-Very/Secret+Key=0123456789abcdefghijkl"
@@ -236,7 +247,7 @@ def test_aksk_apply_adds_the_signing_headers_and_never_the_secret_key() -> None:
         assert SK not in str(value)
     assert SK not in repr(auth)
     assert SK not in auth.describe()
-    assert auth.describe() == "aksk temporary ak=HPUA..."
+    assert auth.describe() == "temporary AK/SK"
     assert auth.refreshable is False
 
 
@@ -367,18 +378,15 @@ def make_token_auth(
         if calls is not None:
             calls.append((api, status, seconds))
 
+    http = Http(session, Transport(session, Limits(2.0, 5.0)), True, clock, on_request=record)
     return TokenAuth(
-        iam_endpoint=iam.url + "/",
+        http,
+        lambda: iam.url + "/",
         username="monitor",
         domain_name="acme",
         password=Secret(PASSWORD),
         project_id=PROJECT,
-        session=session,
-        timeout=(2.0, 5.0),
-        verify=True,
-        clock=clock,
         refresh_before=3600.0,
-        on_request=record,
     )
 
 
@@ -621,6 +629,10 @@ def test_a_failed_refresh_keeps_using_the_still_valid_token(
         (401, "APIGW.0301", "Incorrect IAM authentication information: token expires.", True),
         (401, "APIG.0301", "The token has EXPIRED", True),
         (401, "apigw.0301", "token expires", True),
+        (401, "APIGW.0301", "Incorrect IAM authentication information: decrypt token fail", True),
+        (401, "APIG.0307", "The token must be updated.", True),
+        (401, "APIGW.0307", "The token must be updated.", True),
+        (403, "APIG.0307", "The token must be updated.", True),
         (401, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail", False),
         (403, "APIGW.0301", "token expires", False),
         (401, "APIGW.0308", "token expires", False),
@@ -647,10 +659,17 @@ def test_parse_error_body_understands_the_huawei_shapes(body: bytes, expected: t
 
 
 def test_build_auth_makes_aksk_auth(session: requests.Session) -> None:
-    creds = Credentials(method="aksk", ak=AK, sk=Secret(SK), security_token=Secret(""))
+    creds = Credentials(
+        method="aksk",
+        ak=AK,
+        sk=Secret(SK),
+        security_token=Secret(""),
+        origin="HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK",
+    )
     auth = build_auth(creds, Config(project_id=PROJECT), session, FakeClock())
     assert isinstance(auth, AkSkAuth)
-    assert auth.describe() == "aksk ak=HPUA..."
+    assert auth.describe() == "HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK"
+    assert AK not in auth.describe()
 
 
 def test_build_auth_makes_token_auth_with_the_http_settings(session: requests.Session) -> None:
@@ -663,13 +682,98 @@ def test_build_auth_makes_token_auth_with_the_http_settings(session: requests.Se
     )
     auth = build_auth(creds, config, session, FakeClock())
     assert isinstance(auth, TokenAuth)
-    assert auth._timeout == (1.5, 7.0)
-    assert auth._verify == "/etc/ca.pem"
+    assert auth._http.transport.limits.connect_timeout == 1.5
+    assert auth._http.transport.limits.read_timeout == 7.0
+    assert auth._http.verify == "/etc/ca.pem"
     assert auth._refresh_before == 600.0
-    assert auth.describe() == "token user=u domain=d iam=https://iam.cn-north-4.myhuaweicloud.com"
+    assert auth._iam_base() == "https://iam.cn-north-4.myhuaweicloud.com"
+    assert auth.describe() == "IAM user u of d"
     assert PASSWORD not in repr(auth)
 
 
 def test_build_auth_rejects_an_unknown_method(session: requests.Session) -> None:
     with pytest.raises(ConfigError):
         build_auth(Credentials(method="oauth"), Config(), session, FakeClock())
+
+
+# --------------------------------------------------------------------------- auth failures
+
+
+def test_a_failed_token_fetch_is_not_repeated_by_the_callers_that_waited_for_it(
+    iam: FakeIam, session: requests.Session, clock: FakeClock
+) -> None:
+    iam.status = 401
+    iam.error_body = {"error": {"code": 401, "message": "The username or password is wrong."}}
+    iam.delay = 0.2
+    auth = make_token_auth(iam, session, clock)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            apply_token(auth)
+        except AuthError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(failures) == 20
+    assert iam.hits == 1  # one POST for twenty callers
+    clock.advance(31)
+    with pytest.raises(AuthError):
+        apply_token(auth)
+    assert iam.hits == 2
+
+
+def test_token_fetches_take_the_iam_tokens_budget(
+    iam: FakeIam, session: requests.Session, clock: FakeClock
+) -> None:
+    budget = Budget(BudgetConfig(per_api={"iam_tokens": 6}, burst=1), clock)
+    http = Http(session, Transport(session, Limits(2.0, 5.0)), True, clock, budget)
+    auth = TokenAuth(http, lambda: iam.url, "u", "d", Secret(PASSWORD), PROJECT)
+    t0 = clock.monotonic()
+    apply_token(auth)
+    auth.invalidate()
+    apply_token(auth)
+    assert iam.hits == 2
+    assert clock.monotonic() - t0 >= 10.0  # 6 a minute, burst 1: the second waited for its token
+
+
+def test_a_failed_refresh_backs_off_doubling(
+    iam: FakeIam, session: requests.Session, clock: FakeClock
+) -> None:
+    auth = make_token_auth(iam, session, clock)
+    apply_token(auth)
+    clock.advance(24 * 3600 - 3600)  # refresh_before: the refresh is due
+    iam.status = 401
+    iam.error_body = {"error": {"code": 401, "message": "The username or password is wrong."}}
+    for _ in range(8 * 60):  # eight minutes in 1 s steps
+        assert apply_token(auth) == "token-1"
+        clock.advance(1)
+    # A changed password cannot cost more than a few failed logins: at 0, 1, 3 and 7 minutes.
+    assert iam.hits == 1 + 4
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, "ok"),
+        (AuthError("desktops_detail", 401, "APIGW.0301", "verify aksk signature fail"), "auth"),
+        (AuthError("desktops_detail", 401, "APIG.0307", "The token must be updated."), "auth"),
+        (
+            AuthError("desktops_detail", 403, "APIGW.0301", "AK access failed to reach the limit, forbidden"),
+            "auth",
+        ),
+        (AuthError("desktops_detail", 403, "WKS.00081102", "Policy doesn't allow workspace:x:y"), "ok"),
+        (AuthError("iam_tokens", 400, "", "The project in the scope does not exist."), "auth"),
+        (AuthError("metadata_securitykey", 0, cause="connect timeout"), "auth"),
+        (ClientRequestError("desktops_detail", 400, "WKS.0001", "bad"), "ok"),
+        (InvalidResponseError("desktops_detail", 200, cause="not JSON"), "ok"),
+        (UpstreamUnavailableError("desktops_detail", 503), "neutral"),
+        (ThrottledError("desktops_detail", 429, "APIGW.0308"), "neutral"),
+    ],
+)
+def test_outcome_of_says_what_an_answer_proves_about_the_credentials(error: object, expected: str) -> None:
+    assert outcome_of(error) == expected  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ BAD_CASES = {
     "window_too_short": ("monitoring.window:", "at least 3600s"),
     "bad_bool": ("http.tls_verify:", "true or false"),
     "bad_int": ("budget.max_concurrency:", "integer"),
-    "bad_choice": ("auth.method:", "one of aksk, token"),
+    "bad_choice": ("auth.method:", "one of chain, aksk, token"),
     "bad_endpoint": ("endpoints.workspace:", "http:// or https://"),
     "unknown_api": ("budget.per_api.desktop_monitr:", "unknown API"),
     "bad_rate": ("budget.per_api.desktop_monitor:", "positive number"),
@@ -122,7 +122,7 @@ def test_missing_credential_file_is_named(tmp_path: Path) -> None:
 
 def test_missing_credentials_say_which_variable_to_set() -> None:
     with pytest.raises(ConfigError) as exc:
-        parse_config({"region": "ap-southeast-1"}, {})
+        parse_config({"region": "ap-southeast-1", "auth": {"method": "aksk"}}, {})
     assert "auth: no access key: set HUAWEICLOUD_SDK_AK or auth.ak_file" in exc.value.problems
 
 

@@ -21,7 +21,7 @@ import requests
 
 from exporter.apis import APIS
 from exporter.clock import FakeClock
-from exporter.config.settings import parse_config
+from exporter.config.settings import Settings, parse_config
 from exporter.constraints import TABLE, Call, Rule, apis, default_limit, page_limit, rules_for
 from exporter.constraints.ces_windows import V1_MAX_POINTS, v1_from, v1_max_metrics
 from exporter.constraints.kinds import Count, IntRange
@@ -30,6 +30,7 @@ from exporter.errors import ClientRequestError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake.proto import Request
 from exporter.fake.strict import call_of
+from exporter.upstream.auth import CREDENTIAL_APIS
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -44,6 +45,7 @@ class Rig:
     client: WorkspaceClient
     clock: FakeClock
     url: str
+    settings: Settings
 
     @property
     def desktop(self) -> str:
@@ -67,7 +69,7 @@ def rig() -> Iterator[Rig]:
     settings = parse_config(raw, {"HUAWEICLOUD_SDK_AK": state.ak, "HUAWEICLOUD_SDK_SK": state.sk})
     client = WorkspaceClient(settings, Budget(settings.config.budget, clock), clock=clock)
     try:
-        yield Rig(state, client, clock, url)
+        yield Rig(state, client, clock, url, settings)
     finally:
         client.close()
         server.stop()
@@ -175,10 +177,18 @@ def send(rig: Rig, api: str, base: Base, change: Probe | None = None) -> Answer:
     path, query, body = base
     if change is not None:
         query, body = apply(query, body, change)
+    client = rig.client
+    if api in CREDENTIAL_APIS:
+        # A refused credential call opens the client's auth breaker, as it should in the
+        # exporter; each such probe gets a client of its own so later rows are not paused.
+        client = WorkspaceClient(rig.settings, Budget(rig.settings.config.budget, rig.clock), clock=rig.clock)
     try:
-        resp = rig.client.request_raw(api, path, params=query, json_body=body)
+        resp = client.request_raw(api, path, params=query, json_body=body)
     except ClientRequestError as e:
         return Answer(e.status, e.error_code, b"")
+    finally:
+        if client is not rig.client:
+            client.close()
     return Answer(resp.status_code, "", resp.content)
 
 

@@ -155,7 +155,7 @@ def test_shard_index_comes_from_the_environment_for_one_deployment_per_shard() -
 TWO_TARGETS: dict[str, Any] = {
     "region": "ap-southeast-1",
     "targets": [
-        {"project_id": "p1"},
+        {"project_id": "p1", "auth": {"method": "aksk"}},
         {"region": "cn-north-4", "project_id": "p2", "auth": {"ak_env": "OTHER_AK", "sk_env": "OTHER_SK"}},
     ],
 }

@@ -127,13 +127,25 @@ Reject contradictory values early, with a message naming the keys.
 {{- if and .Values.splitTargets (not (dig "targets" list (.Values.config | default dict))) }}
 {{- fail "splitTargets is true: list the projects in config.targets (one Deployment each), or set splitTargets to false" }}
 {{- end }}
+{{- $method := dig "auth" "method" "chain" (.Values.config | default dict) }}
+{{- if and .Values.existingSecret.asFiles (or (not .Values.existingSecret.name) (eq $method "token")) }}
+{{- fail "existingSecret.asFiles mounts an AK/SK Secret as files: set existingSecret.name, and not with config.auth.method token" }}
+{{- end }}
+{{- if and .Values.oidc.enabled (not (and .Values.oidc.providerUrn .Values.oidc.agencyUrn .Values.oidc.audience)) }}
+{{- fail "oidc.enabled: set oidc.providerUrn, oidc.agencyUrn and oidc.audience" }}
+{{- end }}
+{{- if and .Values.idp.enabled (not (and .Values.idp.idpId .Values.idp.audience)) }}
+{{- fail "idp.enabled: set idp.idpId and idp.audience" }}
+{{- end }}
+{{- if and .Values.oidc.enabled .Values.idp.enabled }}
+{{- fail "enable one of oidc and idp, not both (the chain would use oidc)" }}
+{{- end }}
 {{- if include "workspace-exporter.createSecret" . }}
-{{- $method := dig "auth" "method" "aksk" (.Values.config | default dict) }}
 {{- if and (eq $method "token") (not $c.iamPassword) }}
 {{- fail "config.auth.method is token: set credentials.iamPassword (or existingSecret.name)" }}
 {{- end }}
 {{- if and (ne $method "token") (not (and $c.accessKey $c.secretKey)) }}
-{{- fail "config.auth.method is aksk: set both credentials.accessKey and credentials.secretKey (or existingSecret.name)" }}
+{{- fail "config.auth.method is chain or aksk: set both credentials.accessKey and credentials.secretKey (or existingSecret.name)" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -147,7 +159,128 @@ container port, because the Service, probes and NetworkPolicy point at that port
 {{- $web := get $config "web" | default dict }}
 {{- $_ := set $web "listen_address" (printf ":%s" (include "workspace-exporter.port" .)) }}
 {{- $_ = set $config "web" $web }}
+{{- if .Values.existingSecret.asFiles }}
+{{- $auth := get $config "auth" | default dict }}
+{{- $keys := .Values.existingSecret.keys }}
+{{- $_ = set $auth "ak_file" (printf "%s/%s" (include "workspace-exporter.secretDir" .) $keys.accessKey) }}
+{{- $_ = set $auth "sk_file" (printf "%s/%s" (include "workspace-exporter.secretDir" .) $keys.secretKey) }}
+{{- $_ = set $config "auth" $auth }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+Where the credential files are mounted.
+*/}}
+{{- define "workspace-exporter.secretDir" -}}
+/etc/workspace-exporter/secret
+{{- end }}
+{{- define "workspace-exporter.tokenDir" -}}
+/var/run/secrets/huaweicloud
+{{- end }}
+{{- define "workspace-exporter.profileDir" -}}
+/etc/workspace-exporter/profile
+{{- end }}
+
+{{/*
+True ("true") when the pod may ask the ECS metadata service for credentials: method metadata,
+or the chain with no Secret, profile, OIDC or IdP configured.
+*/}}
+{{- define "workspace-exporter.usesMetadata" -}}
+{{- $method := dig "auth" "method" "chain" (.Values.config | default dict) }}
+{{- $other := or (include "workspace-exporter.secretName" .) .Values.profile.secretName .Values.oidc.enabled .Values.idp.enabled }}
+{{- if or (eq $method "metadata") (and (eq $method "chain") (not $other)) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+Environment variables of the keyless modes (OIDC, IdP, profile file, pod identity).
+*/}}
+{{- define "workspace-exporter.keylessEnv" -}}
+{{- $dir := include "workspace-exporter.tokenDir" . }}
+{{- with .Values.oidc }}
+{{- if .enabled }}
+- name: HUAWEICLOUD_OIDC_PROVIDER_URN
+  value: {{ .providerUrn | quote }}
+- name: HUAWEICLOUD_OIDC_AGENCY_URN
+  value: {{ .agencyUrn | quote }}
+- name: HUAWEICLOUD_OIDC_TOKEN_FILE
+  value: {{ printf "%s/token" $dir | quote }}
+- name: HUAWEICLOUD_OIDC_DURATION_SECONDS
+  value: {{ .durationSeconds | quote }}
+{{- with .sessionName }}
+- name: HUAWEICLOUD_OIDC_SESSION_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with .stsEndpoint }}
+- name: HUAWEICLOUD_SDK_STS_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.idp.enabled }}
+- name: HUAWEICLOUD_SDK_IDP_ID
+  value: {{ .Values.idp.idpId | quote }}
+- name: HUAWEICLOUD_SDK_ID_TOKEN_FILE
+  value: {{ printf "%s/token" $dir | quote }}
+{{- end }}
+{{- if .Values.profile.secretName }}
+- name: HUAWEICLOUD_SDK_CREDENTIALS_FILE
+  value: {{ printf "%s/%s" (include "workspace-exporter.profileDir" .) .Values.profile.key | quote }}
+{{- end }}
+{{- with .Values.podIdentity.uri }}
+- name: HC_CONTAINER_CREDENTIALS_FULL_URI
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.podIdentity.tokenFile }}
+- name: HC_CONTAINER_AUTHORIZATION_TOKEN_FILE
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes (and their mounts) for credential files: the Secret as files, the profile file, the
+projected service-account token of OIDC or IdP.
+*/}}
+{{- define "workspace-exporter.credentialVolumes" -}}
+{{- if .Values.existingSecret.asFiles }}
+- name: credentials
+  secret:
+    secretName: {{ .Values.existingSecret.name }}
+{{- end }}
+{{- if .Values.profile.secretName }}
+- name: profile
+  secret:
+    secretName: {{ .Values.profile.secretName }}
+{{- end }}
+{{- $token := .Values.oidc.enabled | ternary .Values.oidc .Values.idp }}
+{{- if or .Values.oidc.enabled .Values.idp.enabled }}
+- name: huaweicloud-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: {{ $token.audience | quote }}
+          expirationSeconds: {{ int $token.expirationSeconds }}
+{{- end }}
+{{- end }}
+{{- define "workspace-exporter.credentialMounts" -}}
+{{- if .Values.existingSecret.asFiles }}
+- name: credentials
+  mountPath: {{ include "workspace-exporter.secretDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.profile.secretName }}
+- name: profile
+  mountPath: {{ include "workspace-exporter.profileDir" . }}
+  readOnly: true
+{{- end }}
+{{- if or .Values.oidc.enabled .Values.idp.enabled }}
+- name: huaweicloud-token
+  mountPath: {{ include "workspace-exporter.tokenDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/*
@@ -161,9 +294,10 @@ HUAWEICLOUD_SDK_SECURITY_TOKEN and WORKSPACE_EXPORTER_IAM_PASSWORD).
 {{- if $secret }}
 {{- $keys := .Values.existingSecret.keys }}
 {{- $config := .Values.config | default dict }}
-{{- $method := dig "auth" "method" "aksk" $config }}
+{{- $method := dig "auth" "method" "chain" $config }}
 {{- $chartSecret := not .Values.existingSecret.name }}
-{{- if eq $method "token" }}
+{{- if .Values.existingSecret.asFiles }}
+{{- else if eq $method "token" }}
 - name: {{ dig "auth" "password_env" "WORKSPACE_EXPORTER_IAM_PASSWORD" $config }}
   valueFrom:
     secretKeyRef:
