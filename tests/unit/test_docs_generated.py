@@ -29,7 +29,8 @@ from exporter.config.schema import build, parse_duration
 from exporter.config.settings import Config, ConnectionsConfig, EventsConfig, MonitoringConfig
 from exporter.config.targets import parse_targets
 from exporter.exposition import catalogue
-from exporter.sources import cloudeye
+from exporter.sources.cloudeye.query import METRICS as CES_METRICS
+from exporter.sources.cloudeye.v1 import V1_MAX_PAIRS
 from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
 from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
@@ -191,17 +192,17 @@ def test_stated_defaults_equal_the_code_defaults_unless_marked_as_an_example(pat
 def _ces_calls(desktops: int) -> int:
     """Cloud Eye v2 calls one refresh costs at most: per metric, pages until an empty page."""
     page = APIS["ces_batch_v2"].page_limit
-    return len(cloudeye.METRICS) * (-(-desktops // page) + 1)
+    return len(CES_METRICS) * (-(-desktops // page) + 1)
 
 
 def _ces_v1_calls(desktops: int) -> int:
     """Cloud Eye v1 calls one refresh costs: every metric/desktop pair, so many pairs a call."""
-    return -(-(len(cloudeye.METRICS) * desktops) // cloudeye.V1_MAX_PAIRS)
+    return -(-(len(CES_METRICS) * desktops) // V1_MAX_PAIRS)
 
 
 def test_cloud_eye_cost_formula_and_figure_match_the_code() -> None:
-    metrics, page = len(cloudeye.METRICS), APIS["ces_batch_v2"].page_limit
-    pairs = cloudeye.V1_MAX_PAIRS
+    metrics, page = len(CES_METRICS), APIS["ces_batch_v2"].page_limit
+    pairs = V1_MAX_PAIRS
     text = " ".join(README.split())
     assert f"at most {metrics} × (⌈desktops ÷ {page}⌉ + 1) calls per interval" in text
     assert f"{metrics} × ⌈desktops ÷ {pairs}⌉ calls per interval" in text
