@@ -19,7 +19,8 @@ from exporter.clock import FakeClock
 from exporter.config.settings import parse_config
 from exporter.errors import ThrottledError
 from exporter.fake import FakeServer, FakeWorkspace
-from exporter.sources.events import GRACE, EventsSource
+from exporter.sources.event_tracking import GRACE
+from exporter.sources.events import EventsSource
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import NullObserver, WorkspaceClient
 from tests.conftest import FakeApi, RunningExporter, wait_for

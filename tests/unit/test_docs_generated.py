@@ -398,7 +398,7 @@ def _stated_limits() -> list[tuple[str, str]]:
     """(README phrase, what it must read from the code) for the bounds the README states."""
     from exporter.config import credentials, yamlfile
     from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
-    from exporter.sources import event_records, events
+    from exporter.sources import event_records, event_tracking
     from exporter.upstream import paging, transport
 
     http = HTTPConfig()
@@ -425,9 +425,9 @@ def _stated_limits() -> list[tuple[str, str]]:
             "event keys",
             f"keep at most `events.max_operations_per_recording` "
             f"({EventsConfig().max_operations_per_recording:,}) operation keys per recording and "
-            f"{events.MAX_KEYS:,} in all",
+            f"{event_tracking.MAX_KEYS:,} in all",
         ),
-        ("event grace", f"REC_COMPLETED` for {events.GRACE / 60:g} minutes"),
+        ("event grace", f"REC_COMPLETED` for {event_tracking.GRACE / 60:g} minutes"),
         ("unknown values", f"capped at {event_records.MAX_UNKNOWN_VALUES} distinct values per label"),
     ]
 
