@@ -31,7 +31,8 @@ from exporter.config.targets import parse_targets
 from exporter.exposition import catalogue
 from exporter.sources.cloudeye.query import METRICS as CES_METRICS
 from exporter.sources.cloudeye.v1 import V1_MAX_PAIRS
-from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
+from exporter.sources.connection_counts import MARGIN
+from exporter.sources.connections import API_BY_VERSION, ConnectionsSource
 from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.upstream.paging import Page
