@@ -27,7 +27,8 @@ from prometheus_client.registry import Collector
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, label_value
+from exporter.exposition.catalogue import MONITORING_FAMILIES
+from exporter.exposition.rows import info_label_names, info_row, label_value
 from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot

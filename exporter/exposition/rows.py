@@ -28,16 +28,6 @@ def label_value(s: str) -> str:
     return s
 
 
-# The monitoring families in exposition order; both renderers follow this tuple.
-MONITORING_FAMILIES: tuple[m.Family, ...] = (
-    *m.MONITORING.values(),
-    m.DESKTOP_MONITORING_TIMESTAMP,
-    m.DESKTOP_ONLINE_STATUS,
-    m.DESKTOP_SESSION_START,
-    m.DESKTOP_SESSION_END,
-)
-
-
 def info_label_names(config: InventoryConfig) -> list[str]:
     """Label names of the desktop info family (tag labels last, in config order)."""
     base = [lbl for lbl in m.DESKTOP_INFO.labels if config.user_name_label or lbl != "user_name"]
