@@ -28,9 +28,10 @@ from prometheus_client.registry import Collector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.catalogue import MONITORING_FAMILIES
-from exporter.exposition.rows import info_label_names, info_row, label_value
+from exporter.exposition.rows import info_label_names, info_row
 from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
+from exporter.sources.labels import clean_text
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
 _EOF = b"# EOF\n"
@@ -202,7 +203,7 @@ class DesktopLines:
                 continue
             hit = cache.get(did)
             if hit is None:
-                ident = label_value(did)
+                ident = clean_text(did)
                 labels = (self._did((ident,)), escaped(ident))
                 hit = (dm, self._format(labels, dm), labels)
                 formatted += 1
