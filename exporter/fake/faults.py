@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from exporter.apis import APIS
+from exporter.apis import APIS, IAM_ACTIONS
 
 GarbageKind = Literal["notjson", "wrongshape", "badvalues", "wrongtotal"]
 GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues", "wrongtotal")
@@ -71,35 +71,21 @@ class FaultVerdict(NamedTuple):
     body: dict[str, Any] | None = None
 
 
-#: The IAM action each API needs, per the Huawei Cloud API reference ("" where the
-#: reference names none); a denied call names it, as a real policy denial does.
-IAM_ACTIONS: dict[str, str] = {
-    "iam_tokens": "",
-    "iam_projects": "iam:projects:listProjects",
-    "desktops_detail": "workspace:desktops:listDetail",
-    "desktops_list": "workspace:desktops:list",
-    "desktop_detail": "",
-    "desktop_monitor": "workspace:desktops:getMonitor",
-    "connections": "workspace:connections:securityList",
-    "login_records": "",
-    "connections_export": "workspace:connections:securityExport",
-    "connections_export_v3": "",
-    "export_tasks": "workspace:tenants:listExportTasks",
-    "export_download": "workspace:tenants:exportData",
-    "screen_records": "",
-    "os_operations": "",
-    "ces_metrics": "ces:metrics:list",
-    "ces_batch_v1": "ces:metricData:list",
-    "ces_batch_v2": "ces:metricData:list",
-}
 WORKSPACE_DENIED = "WKS.00081102"  # Workspace's documented "no permission" code
 CES_DENIED = "ces.0050"  # not documented: any code works, clients key on the 403
+
+
+def denied_action(api: str) -> str:
+    """The IAM action a policy denial of ``api`` names: the API's own action in
+    :data:`exporter.apis.IAM_ACTIONS` ("" where the API reference names none)."""
+    actions = IAM_ACTIONS.get(api, ())
+    return actions[0] if actions else ""
 
 
 def denial(api: str) -> FaultVerdict:
     """The 403 a policy denial of ``api`` gets: Keystone style from IAM, otherwise
     ``{error_code, error_msg, encoded_authorization_message}`` naming the IAM action."""
-    action = IAM_ACTIONS.get(api, "")
+    action = denied_action(api)
     msg = f"Policy doesn't allow {action or 'this action'} to be performed."
     service = APIS[api].service
     if service == "iam":
