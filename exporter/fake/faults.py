@@ -14,11 +14,10 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from exporter.apis import APIS, IAM_ACTIONS
 
-GarbageKind = Literal["notjson", "wrongshape", "badvalues", "wrongtotal"]
 GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues", "wrongtotal")
 WRONG_TOTAL_EXTRA = 7  # a "wrongtotal" body claims this many items more than exist
 ANY_API = "*"
