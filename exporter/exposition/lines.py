@@ -328,8 +328,3 @@ def render_pieces(
     if small:
         pieces.append(b"".join(small))
     return pieces
-
-
-def render_text(blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers) -> bytes:
-    """The data part of the exposition as one byte string (tests, the benchmark)."""
-    return b"".join(render_pieces(blocks, encoder, content_type, headers))

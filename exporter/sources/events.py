@@ -138,11 +138,6 @@ class EventsSource:
             return cfg.max_calls_per_cycle
         return max(1, int(CAP_SHARE * self._rate() * cfg.interval / 60.0))
 
-    @property
-    def keys_held(self) -> int:
-        """Operation keys remembered now (over all recordings not yet done)."""
-        return self._tracker.keys
-
     # ------------------------------------------------------------------ refresh
 
     def refresh(self) -> None:

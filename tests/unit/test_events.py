@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -623,6 +624,7 @@ def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("exporter.sources.event_tracking.MAX_KEYS", 3)
+    caplog.set_level(logging.INFO, "exporter.sources.events")
     r = rig()
     r.clock.advance(1)
     rid = r.api.record()
@@ -631,12 +633,17 @@ def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
     for _ in range(3):
         r.tick()
     assert r.total() == 3  # the first three keys fit; the rest are never counted, not even twice
-    assert r.source.keys_held == 3
     lines = [rec.getMessage() for rec in caplog.records if "key set full" in rec.getMessage()]
     assert len(lines) == 1
     r.api.status(rid, "UPLOAD_COMPLETED")
     r.tick()
-    assert r.source.keys_held == 0  # a done recording frees its keys
+    assert r.total() == 3
+    other = r.api.record()  # a done recording frees its keys: a new one's operations count
+    r.api.op(other)
+    r.api.op(other)
+    r.tick()
+    assert r.total() == 5
+    assert any("key set has room again keys=2" in rec.getMessage() for rec in caplog.records)
 
 
 def test_operations_without_an_id_are_deduplicated_by_their_fields() -> None:
