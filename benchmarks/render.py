@@ -24,9 +24,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from exporter.config.settings import InventoryConfig
+from exporter.exposition import text
 from exporter.exposition.collector import desktop_families
-from exporter.exposition.lines import DesktopLines, Headers, render_text
-from exporter.exposition.text import forget_values
+from exporter.exposition.lines import DesktopLines, Headers, render_pieces
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
@@ -104,7 +104,7 @@ def render_case(n: int, repeat: int = 3, seed: int = 12) -> dict[str, Any]:
     encoder, content_type = choose_encoder("")
 
     def fast(lines: DesktopLines) -> bytes:
-        return render_text(lines.blocks({}), encoder, content_type, Headers())
+        return b"".join(render_pieces(lines.blocks({}), encoder, content_type, Headers()))
 
     slow = _best(lambda: generate_latest(reg), max(1, repeat - 1))
     body = generate_latest(reg)
@@ -112,7 +112,7 @@ def render_case(n: int, repeat: int = 3, seed: int = 12) -> dict[str, Any]:
         raise RuntimeError("the fast renderer's output differs from generate_latest")
 
     def cold() -> bytes:
-        forget_values()  # no text cached from an earlier render either
+        text._LARGE.clear()  # the renderer's large-value texts: none cached from an earlier render
         return fast(DesktopLines(lambda: view[0]))
 
     full = _best(cold, repeat)

@@ -287,25 +287,3 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     logging.captureWarnings(True)
     threading.excepthook = _thread_exception
     fatal.set_format(fmt)
-
-
-def conforming(fmt: str, nargs: int) -> str | None:
-    """Why ``fmt`` with ``nargs`` arguments breaks the convention, or ``None`` if it follows it."""
-    parsed = split_format(fmt)
-    if parsed is None:
-        return "placeholders must all come last, each as ' key=%s' with a snake_case key"
-    text, keys = parsed
-    if not text.strip():
-        return "the event text before the fields is empty"
-    if text != text.strip():
-        return "the event text has leading or trailing spaces"
-    names = [k for k, _ in keys]
-    if len(set(names)) != len(names):
-        return "a key appears twice"
-    if any(k in RESERVED for k in names):
-        return f"a key is one of the reserved {', '.join(RESERVED)}"
-    if any(spec.endswith("r") for _, spec in keys):
-        return "%r writes a Python repr; use %s"
-    if len(keys) != nargs:
-        return f"{len(keys)} placeholders but {nargs} arguments"
-    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from exporter.exposition import catalogue as m
-from exporter.sources.connections import ConnectionsSnapshot
+from exporter.sources.connection_counts import ConnectionsSnapshot
 
 
 def families(snap: ConnectionsSnapshot) -> list[Metric]:

@@ -15,12 +15,8 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from exporter.config.settings import InventoryConfig, tag_label_name
 from exporter.exposition import catalogue as m
-from exporter.exposition.rows import (
-    MONITORING_FAMILIES,
-    info_label_names,
-    info_row,
-    monitoring_rows,
-)
+from exporter.exposition.catalogue import MONITORING_FAMILIES
+from exporter.exposition.rows import info_label_names, info_row, monitoring_rows
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.monitoring import MonitoringSnapshot
 

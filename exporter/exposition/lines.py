@@ -27,9 +27,11 @@ from prometheus_client.registry import Collector
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.rows import MONITORING_FAMILIES, info_label_names, info_row, label_value
+from exporter.exposition.catalogue import MONITORING_FAMILIES
+from exporter.exposition.rows import info_label_names, info_row
 from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
+from exporter.sources.labels import clean_text
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
 _EOF = b"# EOF\n"
@@ -201,7 +203,7 @@ class DesktopLines:
                 continue
             hit = cache.get(did)
             if hit is None:
-                ident = label_value(did)
+                ident = clean_text(did)
                 labels = (self._did((ident,)), escaped(ident))
                 hit = (dm, self._format(labels, dm), labels)
                 formatted += 1
@@ -326,8 +328,3 @@ def render_pieces(
     if small:
         pieces.append(b"".join(small))
     return pieces
-
-
-def render_text(blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers) -> bytes:
-    """The data part of the exposition as one byte string (tests, the benchmark)."""
-    return b"".join(render_pieces(blocks, encoder, content_type, headers))

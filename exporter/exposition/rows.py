@@ -1,9 +1,13 @@
 """Per-desktop rows: the one definition of what each desktop family holds.
 
-The prometheus_client path in :func:`exporter.exposition.collector.desktop_families`
+The prometheus_client path in :func:`exporter.exposition.desktops.desktop_families`
 calls ``add_metric`` per row; the fast text path in :mod:`exporter.exposition.lines` reads
 :func:`info_row` and follows :func:`monitoring_rows` in an unrolled form, and tests compare
 the two paths byte for byte on random fleets, so they cannot drift apart unnoticed.
+
+Every label value passes :func:`~exporter.sources.labels.clean_text` on its way out, as it
+did where it was parsed: a value that reached a snapshot some other way still encodes to
+UTF-8 instead of failing the whole exposition.
 """
 
 from __future__ import annotations
@@ -13,29 +17,8 @@ from collections.abc import Iterator
 from exporter.config.settings import InventoryConfig, tag_label_name
 from exporter.exposition import catalogue as m
 from exporter.sources.inventory import Desktop
+from exporter.sources.labels import clean_text
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics
-
-
-def label_value(s: str) -> str:
-    """A label value that always encodes to UTF-8: a lone surrogate (from a JSON ``\\ud800``
-    escape) becomes U+FFFD instead of failing the whole exposition."""
-    if s.isascii():
-        return s
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return s
-
-
-# The monitoring families in exposition order; both renderers follow this tuple.
-MONITORING_FAMILIES: tuple[m.Family, ...] = (
-    *m.MONITORING.values(),
-    m.DESKTOP_MONITORING_TIMESTAMP,
-    m.DESKTOP_ONLINE_STATUS,
-    m.DESKTOP_SESSION_START,
-    m.DESKTOP_SESSION_END,
-)
 
 
 def info_label_names(config: InventoryConfig) -> list[str]:
@@ -47,12 +30,12 @@ def info_label_names(config: InventoryConfig) -> list[str]:
 def info_row(d: Desktop, config: InventoryConfig) -> list[str]:
     """Label values of one desktop's info sample, matching :func:`info_label_names`."""
     values = _info_values(d, config.user_name_label) + [d.tag(k) for k in dict.fromkeys(config.tag_labels)]
-    return [label_value(v) for v in values]
+    return [clean_text(v) for v in values]
 
 
 def monitoring_rows(desktop_id: str, dm: DesktopMetrics) -> Iterator[tuple[m.Family, list[str], float]]:
     """One desktop's monitoring samples as (family, label values, value), family by family."""
-    did = [label_value(desktop_id)]  # one list for every desktop_id-only row: consumers copy it
+    did = [clean_text(desktop_id)]  # one list for every desktop_id-only row: consumers copy it
     for key, value in dm.values:
         yield m.MONITORING[key], did, value
     if dm.sample_time is not None:

@@ -1,9 +1,9 @@
 """Label and sample-value text exactly as prometheus_client's encoders write it.
 
 Used by the fast renderer (:mod:`exporter.exposition.lines`), which formats hundreds of
-thousands of samples per render: the general forms (:func:`format_labels`) and the ones
-prepared once per label name set (:class:`LabelTemplate`) or caching recurring values
-(:func:`sample_value`).
+thousands of samples per render: label sets prepared once per label name set
+(:class:`LabelTemplate`), escaped values (:func:`escaped`) and sample values with the
+recurring large ones cached (:func:`sample_value`).
 """
 
 from __future__ import annotations
@@ -22,24 +22,13 @@ def escape_value(v: str) -> str:
     return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def format_labels(labels: Mapping[str, str]) -> str:
-    """``{a="x",b="y"}`` with names sorted, as prometheus_client writes them ("" for none)."""
-    if not labels:
-        return ""
-    parts = []
-    for k, v in sorted(labels.items()):
-        if "\\" in v or "\n" in v or '"' in v:  # rare: skip three replace calls otherwise
-            v = escape_value(v)
-        parts.append(f'{k}="{v}"')
-    return "{" + ",".join(parts) + "}"
-
-
 class LabelTemplate:
-    """:func:`format_labels` for one label name set: ``extra`` (fixed) plus ``names``, whose
-    values are given per call in that order. The sorting, the fixed labels and the escaping
-    check are done once; a call is one ``%`` formatting (or a per-value escape when one of
-    the values needs it). As with ``{**extra, **dict(zip(names, values))}``, a name in
-    ``names`` wins over ``extra`` and a repeated name takes its last value."""
+    """A label set as prometheus_client writes it (``{a="x",b="y"}``, names sorted, "" for
+    none) for one label name set: ``extra`` (fixed) plus ``names``, whose values are given
+    per call in that order. The sorting, the fixed labels and the escaping check are done
+    once; a call is one ``%`` formatting (or a per-value escape when one of the values
+    needs it). As with ``{**extra, **dict(zip(names, values))}``, a name in ``names`` wins
+    over ``extra`` and a repeated name takes its last value."""
 
     def __init__(self, extra: Mapping[str, str], names: Sequence[str]) -> None:
         last = {name: i for i, name in enumerate(names)}
@@ -79,11 +68,6 @@ def escaped(v: str) -> str:
 # desktops, and Go's exponent form costs several string operations to build.
 _LARGE: dict[float, str] = {}
 _LARGE_MAX = 4096
-
-
-def forget_values() -> None:
-    """Empty the cache of large-value texts (a benchmark's cold render starts without it)."""
-    _LARGE.clear()
 
 
 def sample_value(value: float) -> str:

@@ -28,7 +28,7 @@ or ``POST /_fake/config {"name": value}``; all in :data:`SWITCHES`):
   whatever ``limit`` asks (0, the default: as asked); no maximum is published for it.
 
 ``state.deny(api)`` (``POST /_fake/deny {"api": name}``) answers that API with the 403 of
-a missing IAM permission, naming the action (:data:`~exporter.fake.faults.IAM_ACTIONS`)
+a missing IAM permission, naming the API's action (:data:`exporter.apis.IAM_ACTIONS`)
 until ``reset_faults``.
 
 The fake is strict, always: every request is held to every row of the constraint table

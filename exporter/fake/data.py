@@ -84,11 +84,6 @@ def iso_seconds(t: float) -> str:
     return _utc(math.floor(t)).strftime(FMT_SECOND)
 
 
-def iso_minute(t: float) -> str:
-    """``YYYY-MM-DDTHH:MMZ`` (the connection-record filter format)."""
-    return _utc(math.floor(t)).strftime(FMT_MINUTE)
-
-
 def iso_millis(t: float) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` (screen records, operations)."""
     ms = math.floor(t * 1000 + 0.5)
@@ -98,11 +93,6 @@ def iso_millis(t: float) -> str:
 def iso_micros(t: float) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (IAM token times)."""
     return _utc(t).strftime(FMT_FRACTION)
-
-
-def screen_time(t: float) -> str:
-    """``yyyy-MM-dd HH:mm:ss`` (the screen-record filter format)."""
-    return _utc(math.floor(t)).strftime(FMT_SCREEN)
 
 
 def parse_time(value: str, *formats: str) -> float | None:

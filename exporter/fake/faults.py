@@ -9,18 +9,15 @@ that has received a response can immediately assert on :meth:`FaultInjector.call
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-from exporter.apis import APIS
+from exporter.apis import APIS, IAM_ACTIONS
+from exporter.fake.garbage import GARBAGE_KINDS
 
-GarbageKind = Literal["notjson", "wrongshape", "badvalues", "wrongtotal"]
-GARBAGE_KINDS: tuple[str, ...] = ("notjson", "wrongshape", "badvalues", "wrongtotal")
-WRONG_TOTAL_EXTRA = 7  # a "wrongtotal" body claims this many items more than exist
 ANY_API = "*"
 
 THROTTLE_CODE = "APIGW.0308"
@@ -71,35 +68,21 @@ class FaultVerdict(NamedTuple):
     body: dict[str, Any] | None = None
 
 
-#: The IAM action each API needs, per the Huawei Cloud API reference ("" where the
-#: reference names none); a denied call names it, as a real policy denial does.
-IAM_ACTIONS: dict[str, str] = {
-    "iam_tokens": "",
-    "iam_projects": "iam:projects:listProjects",
-    "desktops_detail": "workspace:desktops:listDetail",
-    "desktops_list": "workspace:desktops:list",
-    "desktop_detail": "",
-    "desktop_monitor": "workspace:desktops:getMonitor",
-    "connections": "workspace:connections:securityList",
-    "login_records": "",
-    "connections_export": "workspace:connections:securityExport",
-    "connections_export_v3": "",
-    "export_tasks": "workspace:tenants:listExportTasks",
-    "export_download": "workspace:tenants:exportData",
-    "screen_records": "",
-    "os_operations": "",
-    "ces_metrics": "ces:metrics:list",
-    "ces_batch_v1": "ces:metricData:list",
-    "ces_batch_v2": "ces:metricData:list",
-}
 WORKSPACE_DENIED = "WKS.00081102"  # Workspace's documented "no permission" code
 CES_DENIED = "ces.0050"  # not documented: any code works, clients key on the 403
+
+
+def denied_action(api: str) -> str:
+    """The IAM action a policy denial of ``api`` names: the API's own action in
+    :data:`exporter.apis.IAM_ACTIONS` ("" where the API reference names none)."""
+    actions = IAM_ACTIONS.get(api, ())
+    return actions[0] if actions else ""
 
 
 def denial(api: str) -> FaultVerdict:
     """The 403 a policy denial of ``api`` gets: Keystone style from IAM, otherwise
     ``{error_code, error_msg, encoded_authorization_message}`` naming the IAM action."""
-    action = IAM_ACTIONS.get(api, "")
+    action = denied_action(api)
     msg = f"Policy doesn't allow {action or 'this action'} to be performed."
     service = APIS[api].service
     if service == "iam":
@@ -185,7 +168,8 @@ class FaultInjector:
                 self._latency[api] = float(seconds)
 
     def garbage(self, api: str, times: int | None = 1, kind: str = "notjson") -> None:
-        """Corrupt the next ``times`` successful bodies of ``api`` (see :func:`corrupt`)."""
+        """Corrupt the next ``times`` successful bodies of ``api`` (see
+        :func:`exporter.fake.garbage.corrupt`)."""
         if kind not in GARBAGE_KINDS:
             raise ValueError(f"kind must be one of {GARBAGE_KINDS}")
         with self._lock:
@@ -308,57 +292,3 @@ class FaultInjector:
         with self._lock:
             fault = self._lookup(self._garbage, api)
             return fault.kind if fault is not None else ""
-
-
-# --------------------------------------------------------------------------- corruption
-
-# "NaN" is a string on purpose: float("NaN") parses it, and a NaN literal would make the whole
-# body unparseable for strict JSON decoders (simplejson, which requests prefers when installed).
-_BAD_VALUES: tuple[Any, ...] = ("n/a", "NaN", None, "12.5%", "Infinity")
-_BAD_KEYS = frozenset({"average", "value", "network_rtt", "e2e_rtt", "relative_start_time", "duration"})
-
-
-def _badvalues(node: Any, counter: list[int]) -> Any:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key in _BAD_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = _BAD_VALUES[counter[0] % len(_BAD_VALUES)]
-                counter[0] += 1
-            else:
-                out[key] = _badvalues(value, counter)
-        return out
-    if isinstance(node, list):
-        return [_badvalues(item, counter) for item in node]
-    return node
-
-
-def corrupt(kind: str, body: bytes, content_type: str) -> bytes:
-    """Malformed variants of a successful body.
-
-    * ``notjson``: a truncated, invalid JSON document (for byte downloads: a broken archive);
-    * ``wrongshape``: valid JSON with every top-level list removed (``{"unexpected": ...}`` when
-      there is none);
-    * ``badvalues``: numeric values (average, value, rtt, ...) replaced in turn by ``"n/a"``,
-      ``"NaN"``, ``null``, ``"12.5%"`` and ``"Infinity"`` (still valid JSON);
-    * ``wrongtotal``: ``total_count`` claims :data:`WRONG_TOTAL_EXTRA` items more than exist.
-    """
-    if not content_type.startswith("application/json"):
-        return b"PK\x03\x04 this is not a complete archive" if kind == "notjson" else b"\x00garbage\xff"
-    if kind == "notjson":
-        return body[: max(1, len(body) // 2)] + b"<html>502 Bad Gateway"
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return body
-    if kind == "wrongtotal":
-        if isinstance(doc, dict) and isinstance(doc.get("total_count"), int):
-            doc["total_count"] += WRONG_TOTAL_EXTRA
-        return json.dumps(doc).encode()
-    if kind == "wrongshape":
-        if isinstance(doc, dict):
-            stripped = {k: v for k, v in doc.items() if not isinstance(v, list)}
-            if stripped != doc:
-                return json.dumps(stripped).encode()
-        return json.dumps({"unexpected": "shape"}).encode()
-    return json.dumps(_badvalues(doc, [0])).encode()

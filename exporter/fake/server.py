@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from exporter.fake import control, routes
-from exporter.fake.faults import corrupt
+from exporter.fake.garbage import corrupt
 from exporter.fake.proto import (
     NO_PERMISSION,
     NOT_PUBLISHED,

@@ -1,11 +1,14 @@
-"""The fake Workspace's data and switches: desktops, monitor data, tokens, Cloud Eye series.
+"""The fake Workspace's state: its desktops and switches, and the mixins that add the rest.
 
 :class:`FakeWorkspace` is thread-safe (one re-entrant lock). Its time comes from the
 injected ``now`` callable, so a test clock drives token expiry, monitor windows, the
 rate limiter and signature date checks. Fault injection and call counting come from
-:class:`~exporter.fake.faults.FaultInjector`; connection records and exports from
+:class:`~exporter.fake.faults.FaultInjector`; monitor data and Cloud Eye series from
+:class:`~exporter.fake.monitor.MonitorMixin`; IAM tokens from
+:class:`~exporter.fake.tokens.TokenMixin`; connection records and exports from
 :class:`~exporter.fake.records.ConnectionMixin`; screen recordings and events from
-:class:`~exporter.fake.recordings.RecordingMixin`; the record of requests that broke the
+:class:`~exporter.fake.recordings.RecordingMixin`; the credential providers from
+:class:`~exporter.fake.identity.IdentityMixin`; the record of requests that broke the
 constraint table from :class:`~exporter.fake.strict.StrictLog`.
 """
 
@@ -13,33 +16,18 @@ from __future__ import annotations
 
 import copy
 import math
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from exporter.fake.data import (
-    CES_METRICS,
-    CES_NAMESPACE,
-    CES_UNITS,
-    PERIOD_S,
-    JsonDict,
-    aligned_points,
-    det_hex,
-    iso_micros,
-    iso_seconds,
-    make_desktop,
-    metric_value,
-    monitor_keys_for,
-    parse_iso,
-    unit,
-)
+from exporter.fake.data import JsonDict, det_hex, make_desktop
 from exporter.fake.faults import FaultInjector
 from exporter.fake.identity import IdentityMixin
+from exporter.fake.monitor import MonitorMixin
 from exporter.fake.recordings import OPERATIONS_ORDERS, RECORDING_PATHS, RecordingMixin
 from exporter.fake.records import EXPORT_FORMATS, FAILURE_EXAMPLE, TASK_OUTCOMES, ConnectionMixin
 from exporter.fake.strict import StrictLog
+from exporter.fake.tokens import TokenMixin
 
 #: Runtime switches settable via :meth:`FakeWorkspace.configure` (and ``POST /_fake/config``).
 SWITCHES: dict[str, type] = {
@@ -70,24 +58,9 @@ SWITCH_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
-class LiveHook(Protocol):
-    """A simulation that overrides the generated monitoring data (see exporter.fake.sim)."""
-
-    def value(self, desktop: JsonDict, index: int, key: str, t: int, base: float) -> float | None: ...
-
-    def online(self, desktop_id: str) -> tuple[int, list[JsonDict]] | None: ...
-
-    def trigger(self, name: str, duration: float | None = None) -> JsonDict: ...
-
-
-@dataclass
-class _Token:
-    project_id: str
-    issued_at: float
-    expires_at: float
-
-
-class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixin, StrictLog):
+class FakeWorkspace(
+    FaultInjector, MonitorMixin, TokenMixin, ConnectionMixin, RecordingMixin, IdentityMixin, StrictLog
+):
     """State of one fake project: desktops, activity, credentials, switches and faults.
 
     Every request is held to the constraint table (:mod:`exporter.fake.strict`); what it
@@ -115,6 +88,8 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixi
         self._init_connections()
         self._init_recordings()
         self._init_identity()
+        self._init_monitor()
+        self._init_tokens()
         self.project_id = project_id
         self.region = region
         self.ak = ak
@@ -142,11 +117,7 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixi
         self._index: dict[str, int] = {}
         self._by_id: dict[str, JsonDict] = {}  # O(1) lookups: fleets of 10,000 desktops
         self._next_index = 1
-        self._monitor_override: dict[str, JsonDict] = {}
-        self._tokens: dict[str, _Token] = {}
-        self.live: LiveHook | None = None
         self._generation = 0  # bumped by every change of the desktops
-        self._latest_cache: tuple[tuple[str, int, int], tuple[tuple[str, float, int], ...]] | None = None
         for _ in range(desktops):
             self.add_desktop()
 
@@ -204,10 +175,6 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixi
             raise ValueError("no simulation drives this fake (start it with `workspace-exporter demo`)")
         return self.live.trigger(name, duration)
 
-    def _value(self, desktop: JsonDict, index: int, key: str, t: int) -> float | None:
-        base = metric_value(self.seed, index, key, t)
-        return base if self.live is None else self.live.value(desktop, index, key, t, base)
-
     def remove_desktop(self, desktop_id: str) -> None:
         with self._lock:
             if desktop_id not in self._index:
@@ -235,151 +202,6 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixi
             d = self._find_desktop(desktop_id)
             return copy.deepcopy(d) if d is not None else None
 
-    # ------------------------------------------------------------------ desktop monitor
-
-    def set_monitor(self, desktop_id: str, data: JsonDict | None) -> None:
-        """Serve ``data`` verbatim as the monitor body of ``desktop_id`` (None restores defaults)."""
-        with self._lock:
-            if data is None:
-                self._monitor_override.pop(desktop_id, None)
-            else:
-                self._monitor_override[desktop_id] = copy.deepcopy(data)
-
-    def _data_end(self, end: float) -> float:
-        return min(end, self.now() - self.monitor_lag_s)
-
-    def monitor_body(
-        self, desktop_id: str, start: float, end: float, metric: str | None = None
-    ) -> JsonDict | None:
-        """The desktop-monitor response for [start, end], or None for an unknown desktop.
-
-        ``metric`` is a request ``metric_name`` already mapped to a response key
-        (cpu_util -> cpu_info, ...) or ``user_online_info``; None means every key.
-        """
-        with self._lock:
-            desktop = self._find_desktop(desktop_id)
-            if desktop is None:
-                return None
-            if desktop_id in self._monitor_override:
-                return copy.deepcopy(self._monitor_override[desktop_id])
-            index = self._index[desktop_id]
-            connected = desktop.get("login_status") == "CONNECTED"
-            keys = monitor_keys_for(desktop)
-            desktop = copy.deepcopy(desktop)
-            now = self.now()
-            data_end = self._data_end(end)
-            ms = self.timestamp_unit == "ms"
-        # computed outside the lock: a 30-day window is ~100k values
-        body: JsonDict = {}
-        hooked = self.live.online(desktop_id) if self.live is not None else None
-        if hooked is not None and metric in (None, "user_online_info"):
-            body["online_status"], body["user_online_info"] = hooked
-        elif metric in (None, "user_online_info"):
-            body["online_status"] = 2 if connected else 0
-            body["user_online_info"] = []
-            if connected:  # a session set up 1-2 h before the current hour (stable within it)
-                setup = math.floor(now / 3600) * 3600 - int(3600 * (1 + unit(self.seed, index, "session")))
-                body["user_online_info"].append(
-                    {
-                        "connection_setup_time": iso_seconds(setup),
-                        "connection_end_time": None if index % 2 == 0 else "",
-                        "error_code": "",
-                        "error_msg": "",
-                        "error_detail": "",
-                        "encoded_authorization_message": "",
-                    }
-                )
-        points = aligned_points(start, data_end)
-        for key in keys:
-            if metric is None or metric == key:
-                values = [(t, self._value(desktop, index, key, t)) for t in points]
-                body[key] = [
-                    {"average": v, "timestamp": t * 1000 if ms else t} for t, v in values if v is not None
-                ]
-        return body
-
-    def expected_latest(self, desktop_id: str, end_time: float | str) -> dict[str, tuple[float, int]]:
-        """Per datapoint key, the newest ``(average, timestamp)`` a window ending at ``end_time``
-        returns (timestamps in the current ``timestamp_unit``; honours :meth:`set_monitor`)."""
-        end = parse_iso(end_time)
-        if end is None:
-            raise ValueError(f"bad end_time {end_time!r}")
-        with self._lock:
-            body = self.monitor_body(desktop_id, self._data_end(end) - PERIOD_S, end)
-        if body is None:
-            raise KeyError(desktop_id)
-        out: dict[str, tuple[float, int]] = {}
-        for key, value in body.items():
-            if isinstance(value, list) and value and isinstance(value[0], dict) and "average" in value[0]:
-                newest = max(value, key=lambda p: p["timestamp"])
-                out[key] = (newest["average"], newest["timestamp"])
-        return out
-
-    # ------------------------------------------------------------------ Cloud Eye
-
-    def ces_series(
-        self, metric_name: str, desktop_id: str, start_ms: int, end_ms: int
-    ) -> list[tuple[float, int]]:
-        """``(value, timestamp_ms)`` of a SYS.Workspace metric for one desktop in [start, end]."""
-        key = CES_METRICS.get(metric_name)
-        with self._lock:
-            desktop = self._find_desktop(desktop_id)
-            if key is None or desktop is None or key not in monitor_keys_for(desktop):
-                return []
-            index = self._index[desktop_id]
-            data_end = self._data_end(end_ms / 1000)
-            desktop = dict(desktop)  # read only, outside the lock (see desktop_rows)
-        points = aligned_points(start_ms / 1000, data_end)
-        values = [(self._value(desktop, index, key, t), t * 1000) for t in points]
-        return [(v, ts) for v, ts in values if v is not None]
-
-    def ces_latest(self, metric_name: str, start_ms: int, end_ms: int) -> list[tuple[str, float, int]]:
-        """``(desktop_id, value, timestamp_ms)`` of the latest point per desktop, in desktop order.
-
-        The next page of the same query (same metric, same newest point, no desktop changed)
-        is answered from the last computation: 10,000 desktops take a while.
-        """
-        key = CES_METRICS.get(metric_name)
-        if key is None:
-            return []
-        with self._lock:
-            points = aligned_points(start_ms / 1000, self._data_end(end_ms / 1000))
-            if not points:
-                return []
-            t = points[-1]
-            cache_key = (key, t, self._generation)
-            cached = self._latest_cache
-            if self.live is None and cached is not None and cached[0] == cache_key:
-                return list(cached[1])
-            rows = [
-                (dict(d), self._index[d["desktop_id"]]) for d in self._desktops if key in monitor_keys_for(d)
-            ]
-        values = [(d["desktop_id"], self._value(d, index, key, t)) for d, index in rows]
-        out = [(did, v, t * 1000) for did, v in values if v is not None]
-        self._latest_cache = (cache_key, tuple(out))
-        return out
-
-    def ces_metric_list(self) -> list[JsonDict]:
-        """CES ListMetrics entries: one per desktop and metric it reports, with a ``marker``."""
-        out = []
-        with self._lock:
-            for desktop in self._desktops:
-                keys = monitor_keys_for(desktop)
-                for metric_name, key in CES_METRICS.items():
-                    if key not in keys:
-                        continue
-                    dim = {"name": self.ces_dimension, "value": desktop["desktop_id"]}
-                    out.append(
-                        {
-                            "namespace": CES_NAMESPACE,
-                            "metric_name": metric_name,
-                            "unit": CES_UNITS[metric_name],
-                            "dimensions": [dim],
-                            "marker": f"{CES_NAMESPACE}.{metric_name}.{dim['name']}:{dim['value']}",
-                        }
-                    )
-        return out
-
     # ------------------------------------------------------------------ demo data
 
     def seed_activity(
@@ -406,45 +228,3 @@ class FakeWorkspace(FaultInjector, ConnectionMixin, RecordingMixin, IdentityMixi
                 for j in range(operations):
                     etype, eid, level = events[j % len(events)]
                     self.add_operation(rec["id"], etype, eid, level)
-
-    # ------------------------------------------------------------------ IAM tokens
-
-    def issue_token(self, project_id: str) -> tuple[str, JsonDict]:
-        """A new token scoped to ``project_id`` and its ``token`` body."""
-        with self._lock:
-            now = self.now()
-            token = "MIIfake" + secrets.token_urlsafe(48)
-            self._tokens[token] = _Token(project_id, now, now + self.token_ttl)
-            user = {"id": det_hex(32, self.seed, "iam-user"), "name": self.iam_user}
-            domain = {"id": self.domain_id, "name": self.iam_domain}
-            body = {
-                "expires_at": iso_micros(now + self.token_ttl),
-                "issued_at": iso_micros(now),
-                "methods": ["password"],
-                "project": {"id": project_id, "name": self.region, "domain": domain},
-                "user": {**user, "domain": domain, "password_expires_at": ""},
-                "roles": [{"id": det_hex(32, self.seed, "role"), "name": "te_admin"}],
-            }
-            return token, body
-
-    def check_token(self, token: str) -> tuple[str | None, str]:
-        """``(project_id, "")`` for a live token, else ``(None, APIGW.0301 message detail)``."""
-        with self._lock:
-            info = self._tokens.get(token)
-            if info is None:
-                return None, "decrypt token fail"
-            if self.now() >= info.expires_at:
-                return None, f"token expires, expires_at: {iso_micros(info.expires_at)}"
-            return info.project_id, ""
-
-    def expire_tokens(self) -> None:
-        """Make every token issued so far expired (new tokens are unaffected)."""
-        with self._lock:
-            now = self.now()
-            for info in self._tokens.values():
-                info.expires_at = min(info.expires_at, now - 1)
-
-    @property
-    def tokens_issued(self) -> int:
-        with self._lock:
-            return len(self._tokens)

@@ -84,10 +84,6 @@ class StrictLog:
     def rejections(self) -> list[Violation]:
         return [v for v in self.violations if v.status >= 400]
 
-    @property
-    def adjustments(self) -> list[Violation]:
-        return [v for v in self.violations if v.status < 400]
-
     def checked(self, api: str | None = None) -> list[Call]:
         """The requests (of ``api``) the strict checks saw, oldest first, as the rules see them
         (the last :data:`MAX_REMEMBERED`; a body over :data:`MAX_REMEMBERED_BODY` bytes is

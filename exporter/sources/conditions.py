@@ -96,11 +96,6 @@ class RefreshConditions:
             else:
                 found.count += 1
 
-    @property
-    def failed_items(self) -> int:
-        with self._lock:
-            return self._attempted - self._succeeded
-
     def end(self) -> UpstreamError | None:
         """Log what changed since the last refresh; return an error when items were tried and
         every one failed (the caller fails the refresh with it), else None."""

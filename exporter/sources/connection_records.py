@@ -1,7 +1,8 @@
 """Connection records, one at a time: minute windows, dedupe keys, bounded labels, histograms.
 
-Pure helpers and small value types used by :class:`~exporter.sources.connections.ConnectionsSource`
-(which holds the state: polling windows, the dedupe set and the counters).
+Pure helpers and small value types of the connections source (the polling windows are
+:mod:`exporter.sources.connections`', the dedupe set and the counters
+:mod:`exporter.sources.connection_counts`').
 
 Labels are bounded: ``reason_code`` is the numeric code before the colon; a reason without
 one (the v2 API may send plain text) is looked up in :data:`KNOWN_REASONS`, a small fixed

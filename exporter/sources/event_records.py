@@ -1,7 +1,8 @@
 """Screen recordings and their operations: parsing and bounded label values.
 
-Pure helpers used by :class:`~exporter.sources.events.EventsSource` (which holds the
-state: what was read, the counters and the snapshot). Label values are bounded: known
+Pure helpers of the events source (:class:`~exporter.sources.events.EventsSource`; what
+was read is kept by :mod:`exporter.sources.event_tracking`, the counters by
+:mod:`exporter.sources.event_counting`). Label values are bounded: known
 event types, ids, levels and recording statuses keep their canonical spelling; unknown
 ones are sanitised (``[a-z0-9_]``, at most :data:`MAX_VALUE_LEN` characters) and, past
 :data:`MAX_UNKNOWN_VALUES` distinct values per label, fold into ``other``

@@ -32,7 +32,10 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(value: str) -> str:
-    """``value`` with every lone surrogate (valid in JSON, unencodable in UTF-8) as U+FFFD."""
+    """``value`` with every lone surrogate (valid in JSON, unencodable in UTF-8) as U+FFFD:
+    the one cleaner of label values, where they are parsed and again where they are written."""
+    if value.isascii():  # nearly every label value: ids, enums, most names
+        return value
     return _SURROGATES.sub("\ufffd", value)
 
 

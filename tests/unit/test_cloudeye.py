@@ -25,14 +25,11 @@ from exporter.errors import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from exporter.sources.cloudeye import (
-    METRICS,
-    CloudEyeSource,
-    InventoryNotReadyError,
-    most_common_dimension,
-    newest_points,
-    online_state,
-)
+from exporter.sources.cloudeye.dimension import most_common_dimension
+from exporter.sources.cloudeye.ledger import online_state
+from exporter.sources.cloudeye.query import METRICS
+from exporter.sources.cloudeye.source import CloudEyeSource, InventoryNotReadyError
+from exporter.sources.cloudeye.v2 import newest_points
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient

@@ -29,8 +29,10 @@ from exporter.config.schema import build, parse_duration
 from exporter.config.settings import Config, ConnectionsConfig, EventsConfig, MonitoringConfig
 from exporter.config.targets import parse_targets
 from exporter.exposition import catalogue
-from exporter.sources import cloudeye
-from exporter.sources.connections import API_BY_VERSION, MARGIN, ConnectionsSource
+from exporter.sources.cloudeye.query import METRICS as CES_METRICS
+from exporter.sources.cloudeye.v1 import V1_MAX_PAIRS
+from exporter.sources.connection_counts import MARGIN
+from exporter.sources.connections import API_BY_VERSION, ConnectionsSource
 from exporter.sources.events import CAP_SHARE, EventsSource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.upstream.paging import Page
@@ -191,17 +193,17 @@ def test_stated_defaults_equal_the_code_defaults_unless_marked_as_an_example(pat
 def _ces_calls(desktops: int) -> int:
     """Cloud Eye v2 calls one refresh costs at most: per metric, pages until an empty page."""
     page = APIS["ces_batch_v2"].page_limit
-    return len(cloudeye.METRICS) * (-(-desktops // page) + 1)
+    return len(CES_METRICS) * (-(-desktops // page) + 1)
 
 
 def _ces_v1_calls(desktops: int) -> int:
     """Cloud Eye v1 calls one refresh costs: every metric/desktop pair, so many pairs a call."""
-    return -(-(len(cloudeye.METRICS) * desktops) // cloudeye.V1_MAX_PAIRS)
+    return -(-(len(CES_METRICS) * desktops) // V1_MAX_PAIRS)
 
 
 def test_cloud_eye_cost_formula_and_figure_match_the_code() -> None:
-    metrics, page = len(cloudeye.METRICS), APIS["ces_batch_v2"].page_limit
-    pairs = cloudeye.V1_MAX_PAIRS
+    metrics, page = len(CES_METRICS), APIS["ces_batch_v2"].page_limit
+    pairs = V1_MAX_PAIRS
     text = " ".join(README.split())
     assert f"at most {metrics} × (⌈desktops ÷ {page}⌉ + 1) calls per interval" in text
     assert f"{metrics} × ⌈desktops ÷ {pairs}⌉ calls per interval" in text
@@ -397,7 +399,7 @@ def _stated_limits() -> list[tuple[str, str]]:
     """(README phrase, what it must read from the code) for the bounds the README states."""
     from exporter.config import credentials, yamlfile
     from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
-    from exporter.sources import event_records, events
+    from exporter.sources import event_records, event_tracking
     from exporter.upstream import paging, transport
 
     http = HTTPConfig()
@@ -424,9 +426,9 @@ def _stated_limits() -> list[tuple[str, str]]:
             "event keys",
             f"keep at most `events.max_operations_per_recording` "
             f"({EventsConfig().max_operations_per_recording:,}) operation keys per recording and "
-            f"{events.MAX_KEYS:,} in all",
+            f"{event_tracking.MAX_KEYS:,} in all",
         ),
-        ("event grace", f"REC_COMPLETED` for {events.GRACE / 60:g} minutes"),
+        ("event grace", f"REC_COMPLETED` for {event_tracking.GRACE / 60:g} minutes"),
         ("unknown values", f"capped at {event_records.MAX_UNKNOWN_VALUES} distinct values per label"),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,7 +24,8 @@ from exporter.errors import (
 from exporter.exposition import catalogue as m
 from exporter.exposition.events import families as event_families
 from exporter.sources.event_records import LabelValues, sanitise
-from exporter.sources.events import GRACE, EventsSource
+from exporter.sources.event_tracking import GRACE
+from exporter.sources.events import EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
 from exporter.upstream.client import NullObserver
 from exporter.upstream.paging import Listing, PageSizes
@@ -246,9 +248,9 @@ def test_a_rec_completed_recording_is_re_read_for_the_grace_period_then_left_alo
         r.api.op(rid)
         late += 1
         r.tick()
-        if rid in r.source._done:
+        if rid in r.source._tracker.done:
             break
-    assert rid in r.source._done
+    assert rid in r.source._tracker.done
     assert r.total() == late  # operations arriving while it settled all counted
     reads = r.api.reads(rid)
     assert reads == int(GRACE // 60) + 1  # the first read, then one per refresh until settled
@@ -542,10 +544,10 @@ def test_done_recordings_are_remembered_beyond_the_window_then_forgotten() -> No
     r.source.refresh()
     r.tick(3500)
     assert r.api.reads(rid) == 1
-    assert rid in r.source._done
+    assert rid in r.source._tracker.done
     r.clock.advance(2 * 3600)
-    r.source._done.expire()
-    assert rid not in r.source._done
+    r.source._tracker.done.expire()
+    assert rid not in r.source._tracker.done
 
 
 def test_a_disabled_source_makes_no_calls_and_exposes_nothing() -> None:
@@ -621,7 +623,8 @@ def test_the_snapshot_is_swapped_only_when_something_changed() -> None:
 def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("exporter.sources.events.MAX_KEYS", 3)
+    monkeypatch.setattr("exporter.sources.event_tracking.MAX_KEYS", 3)
+    caplog.set_level(logging.INFO, "exporter.sources.events")
     r = rig()
     r.clock.advance(1)
     rid = r.api.record()
@@ -630,12 +633,17 @@ def test_a_full_key_set_stops_counting_instead_of_counting_twice_and_logs_once(
     for _ in range(3):
         r.tick()
     assert r.total() == 3  # the first three keys fit; the rest are never counted, not even twice
-    assert r.source.keys_held == 3
     lines = [rec.getMessage() for rec in caplog.records if "key set full" in rec.getMessage()]
     assert len(lines) == 1
     r.api.status(rid, "UPLOAD_COMPLETED")
     r.tick()
-    assert r.source.keys_held == 0  # a done recording frees its keys
+    assert r.total() == 3
+    other = r.api.record()  # a done recording frees its keys: a new one's operations count
+    r.api.op(other)
+    r.api.op(other)
+    r.tick()
+    assert r.total() == 5
+    assert any("key set has room again keys=2" in rec.getMessage() for rec in caplog.records)
 
 
 def test_operations_without_an_id_are_deduplicated_by_their_fields() -> None:

@@ -873,7 +873,7 @@ def test_v2_failure_reasons_can_come_without_the_numeric_prefix(api: Api, state:
 @pytest.mark.fake_rejects  # after the denial, a request with no parameters only proves the 403 is gone
 @pytest.mark.parametrize("name", sorted(APIS))
 def test_deny_answers_the_403_of_a_missing_iam_permission(url: str, state: FakeWorkspace, name: str) -> None:
-    from exporter.fake.faults import IAM_ACTIONS
+    from exporter.fake.faults import denied_action
 
     state.now = time.time  # the SDK stamps X-Sdk-Date from the real clock
     state.deny(name)
@@ -883,7 +883,7 @@ def test_deny_answers_the_403_of_a_missing_iam_permission(url: str, state: FakeW
     assert resp.status_code == 403
     doc = resp.json()
     message = doc["error"]["message"] if spec.service == "iam" else doc["error_msg"]
-    assert f"Policy doesn't allow {IAM_ACTIONS[name] or 'this action'} to be performed." == message
+    assert f"Policy doesn't allow {denied_action(name) or 'this action'} to be performed." == message
     if spec.service != "iam":
         assert doc["error_code"] and doc["encoded_authorization_message"]
     state.reset_faults()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -25,9 +25,9 @@ from exporter.exposition.lines import (
     DesktopLines,
     Headers,
     merge,
-    render_text,
+    render_pieces,
 )
-from exporter.exposition.text import LabelTemplate, format_labels
+from exporter.exposition.text import LabelTemplate
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
@@ -132,7 +132,7 @@ def _reference(collector: Collector, accept: str) -> bytes:
 
 def _fast(blocks: Callable[[], list[Block]], accept: str) -> bytes:
     encoder, content_type = choose_encoder(accept)
-    return render_text(blocks(), encoder, content_type, Headers())
+    return b"".join(render_pieces(blocks(), encoder, content_type, Headers()))
 
 
 CONFIGS = [
@@ -251,6 +251,18 @@ def test_families_come_in_catalogue_order() -> None:
     names = list(_families(_fast(lambda: _lines(holder).blocks({}), "")))
     expected = [f.exposed_name if f.kind == "info" else f.full_name for f in m.ALL[: len(names)]]
     assert names == expected
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """The reference: ``{a="x",b="y"}`` with names sorted and values escaped, as
+    prometheus_client's text encoder writes them ("" for none)."""
+    if not labels:
+        return ""
+
+    def esc(v: str) -> str:
+        return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
 @pytest.mark.parametrize("seed", range(200))

@@ -26,9 +26,9 @@ import pytest
 from exporter.errors import UpstreamError, UpstreamUnavailableError
 from exporter.logs import (
     MAX_VALUE_CHARS,
+    RESERVED,
     JsonFormatter,
     LogfmtFormatter,
-    conforming,
     setup_logging,
     split_format,
 )
@@ -340,6 +340,28 @@ def _log_calls() -> Iterator[tuple[str, ast.Call]]:
                 and node.func.value.id in LOGGER_NAMES
             ):
                 yield f"{path.relative_to(ROOT)}:{node.lineno}", node
+
+
+def conforming(fmt: str, nargs: int) -> str | None:
+    """Why ``fmt`` with ``nargs`` arguments breaks the convention, or ``None`` if it follows it."""
+    parsed = split_format(fmt)
+    if parsed is None:
+        return "placeholders must all come last, each as ' key=%s' with a snake_case key"
+    text, keys = parsed
+    if not text.strip():
+        return "the event text before the fields is empty"
+    if text != text.strip():
+        return "the event text has leading or trailing spaces"
+    names = [k for k, _ in keys]
+    if len(set(names)) != len(names):
+        return "a key appears twice"
+    if any(k in RESERVED for k in names):
+        return f"a key is one of the reserved {', '.join(RESERVED)}"
+    if any(spec.endswith("r") for _, spec in keys):
+        return "%r writes a Python repr; use %s"
+    if len(keys) != nargs:
+        return f"{len(keys)} placeholders but {nargs} arguments"
+    return None
 
 
 def call_problem(call: ast.Call) -> str | None:

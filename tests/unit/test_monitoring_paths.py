@@ -12,9 +12,11 @@ import pytest
 
 from exporter.clock import FakeClock
 from exporter.config.settings import Config, MonitoringConfig
+from exporter.constraints.ces_windows import V1_MAX_BODY
 from exporter.errors import AuthError, ClientRequestError
-from exporter.sources import cloudeye
-from exporter.sources.cloudeye import REPROBE_S, V1_MAX_BODY, CloudEyeSource, v1_batches
+from exporter.sources.cloudeye.query import METRICS
+from exporter.sources.cloudeye.source import REPROBE_S, CloudEyeSource
+from exporter.sources.cloudeye.v1 import v1_batches
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import MonitoringSource
 from exporter.sources.monitoring_paths import (
@@ -41,7 +43,7 @@ class Rig:
         self.rate = rate
         self.config = MonitoringConfig(source=source, cloudeye_dimension=DIM)
         self.set_fleet(desktops)
-        for metric in cloudeye.METRICS:
+        for metric in METRICS:
             self.ces.points[metric] = [_point("d0", 10.0), _point("d1", 20.0)]
         sink = Sink()
         per_desktop = MonitoringSource(NoCalls(), self.config, self.clock, sink)
@@ -109,7 +111,7 @@ def test_a_fleet_that_does_not_fit_reads_cloud_eye_and_pauses_per_desktop_calls(
     rig.paths.refresh()
     assert rig.paths.path == "cloudeye_v2"
     assert not rig.paths.per_desktop.config.enabled
-    assert rig.v2_calls() == len(cloudeye.METRICS)
+    assert rig.v2_calls() == len(METRICS)
     assert set(rig.paths.snapshot.entries) == {"d0", "d1"}
     assert rig.paths.health is rig.paths.cloudeye.health
 
