@@ -37,9 +37,14 @@ def test_events_whose_every_recording_is_refused_read_as_down_not_as_a_quiet_zer
     state.fail("os_operations", 400, times=None, error_code="WKS.00211102", error_msg="Invalid parameter")
     settings = fast(parse_config(fake_api.config(events={"enabled": True}), fake_api.env()))
     running = start_exporter(settings)
-    wait_for(lambda: running.value("huaweicloud_workspace_up", source="events") == 0.0)
     labels = {"api": "os_operations", "status": "400", "error_code": "WKS.00211102"}
-    assert (running.value(ERRORS, **labels) or 0) >= 3
+    # up reads 0 before the first refresh ends, so wait for the refusals themselves too.
+    wait_for(
+        lambda: (
+            running.value("huaweicloud_workspace_up", source="events") == 0.0
+            and (running.value(ERRORS, **labels) or 0) >= 3
+        )
+    )
     assert (
         running.value(
             "huaweicloud_workspace_api_page_shrinks_total", api="os_operations", reason="bad_request"
