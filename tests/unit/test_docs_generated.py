@@ -85,7 +85,7 @@ def test_missing_markers_are_an_error() -> None:
 @pytest.mark.parametrize("key", [key for key, _, _ in GEN.config_fields()])
 def test_every_config_key_has_a_description(key: str) -> None:
     meta = {k: m for k, _, m in GEN.config_fields()}[key]
-    assert meta.get("doc"), f"{key}: add a description to its field metadata in exporter/config/settings.py"
+    assert meta.get("doc"), f"{key}: add a description to its field metadata in exporter/config/sections/"
 
 
 @pytest.mark.parametrize(
