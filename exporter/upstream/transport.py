@@ -20,7 +20,6 @@ request).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import ssl
@@ -34,12 +33,10 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
+from exporter.upstream.sockets import Tracker, TrackingAdapter
 
 # Bodies are read in chunks of this many raw bytes; the deadline and stop are checked per chunk.
 _CHUNK = 64 * 1024
@@ -84,86 +81,6 @@ def host_of_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
-
-
-# --------------------------------------------------------------------------- socket tracking
-
-
-class _Tracker:
-    """Which connection each thread is using, so a timer or ``abort_all`` can cut it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._conns: dict[int, HTTPConnection] = {}
-        self._aborted: set[int] = set()
-        self.closed = False
-
-    def bind(self, conn: HTTPConnection) -> None:
-        ident = threading.get_ident()
-        with self._lock:
-            self._conns[ident] = conn
-            closed = self.closed
-        if closed:
-            _shutdown(conn)
-
-    def unbind(self) -> bool:
-        """Forget this thread's connection; True when it was cut by a timer or abort."""
-        ident = threading.get_ident()
-        with self._lock:
-            self._conns.pop(ident, None)
-            was = ident in self._aborted
-            self._aborted.discard(ident)
-        return was
-
-    def cut(self, ident: int) -> None:
-        with self._lock:
-            conn = self._conns.get(ident)
-            self._aborted.add(ident)
-        if conn is not None:
-            _shutdown(conn)
-
-    def cut_all(self) -> None:
-        with self._lock:
-            self.closed = True
-            conns = list(self._conns.items())
-            self._aborted.update(i for i, _ in conns)
-        for _, conn in conns:
-            _shutdown(conn)
-
-
-def _shutdown(conn: HTTPConnection) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        return
-    # shutdown (not close) wakes a thread blocked in recv on this socket at once; the plain
-    # socket method, because SSLSocket.shutdown would drop the TLS state under the reader.
-    with contextlib.suppress(OSError, TypeError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _TrackingAdapter(HTTPAdapter):
-    """An adapter whose pools make connections that register with a :class:`_Tracker`."""
-
-    def __init__(self, tracker: _Tracker, pool_maxsize: int) -> None:
-        self._tracker = tracker
-        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, **kw)
-        tracker = self._tracker
-
-        def track(base: type[HTTPConnection]) -> type[HTTPConnection]:
-            def request(self: HTTPConnection, *args: Any, **kwargs: Any) -> None:
-                tracker.bind(self)
-                base.request(self, *args, **kwargs)
-
-            return type("Tracked" + base.__name__, (base,), {"request": request})
-
-        http_pool = type("TrackedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": track(HTTPConnection)})
-        https_pool = type(
-            "TrackedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": track(HTTPSConnection)}
-        )
-        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
 
 
 # --------------------------------------------------------------------------- causes
@@ -314,15 +231,15 @@ class Transport:
     def __init__(self, session: requests.Session, limits: Limits, pool_maxsize: int = 6) -> None:
         self.session = session
         self.limits = limits
-        self._tracker = _Tracker()
-        adapter = _TrackingAdapter(self._tracker, pool_maxsize)
+        self._tracker = Tracker()
+        adapter = TrackingAdapter(self._tracker, pool_maxsize)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         # Only encodings _Inflater can bound; urllib3 would otherwise offer br/zstd too.
         session.headers["Accept-Encoding"] = "gzip, deflate"
 
     def remount(self, pool_maxsize: int) -> None:
-        adapter = _TrackingAdapter(self._tracker, pool_maxsize)
+        adapter = TrackingAdapter(self._tracker, pool_maxsize)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 

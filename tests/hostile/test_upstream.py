@@ -40,7 +40,7 @@ from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import NullObserver, WorkspaceClient
 from exporter.upstream.paging import PAGE_FLOOR
-from exporter.upstream.transport import _Tracker
+from exporter.upstream.sockets import Tracker
 from tests.conftest import fast, wait_for
 from tests.hostile.upstream import HUGE_BYTES, HostileUpstream
 
@@ -449,7 +449,7 @@ def test_a_drip_the_timer_cannot_cut_still_ends_at_the_deadline(
 ) -> None:
     # As through a proxy, whose connections the transport does not track: only the
     # per-chunk check can end the exchange.
-    monkeypatch.setattr(_Tracker, "cut", lambda self, ident: None)
+    monkeypatch.setattr(Tracker, "cut", lambda self, ident: None)
     client = client_for(settings(upstream.url, call_deadline="2s"))
     upstream.mode = "drip"
     upstream.drip_interval = 0.2
