@@ -21,12 +21,10 @@ request).
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +34,7 @@ import urllib3
 
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
+from exporter.upstream.causes import bad_header, network_cause
 from exporter.upstream.sockets import Tracker, TrackingAdapter
 
 # Bodies are read in chunks of this many raw bytes; the deadline and stop are checked per chunk.
@@ -43,15 +42,7 @@ _CHUNK = 64 * 1024
 # JSON deeper than this is not a Huawei Cloud answer (the deepest documented shape nests
 # about 6 levels); refusing it keeps every later walk over the document shallow.
 MAX_JSON_DEPTH = 32
-TLS_FIX = "trust its CA with http.ca_file, or set http.tls_verify: false"
 TOO_LARGE = "body larger than"  # how the cause of an answer cut at the body cap starts
-# Which credential a header carries, for errors that must name it without its value.
-_HEADER_SOURCES = {
-    "authorization": "the access key or secret key (auth.ak_env / auth.sk_env or their *_file)",
-    "x-security-token": "the security token (auth.security_token_env or auth.security_token_file)",
-    "x-auth-token": "the IAM token (answer of the IAM token call)",
-    "x-project-id": "the project id (project_id or the IAM answer)",
-}
 
 
 def too_large(error: Exception) -> bool:
@@ -81,57 +72,6 @@ def host_of_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
-
-
-# --------------------------------------------------------------------------- causes
-
-
-def _chain(exc: BaseException) -> Iterator[object]:
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo and len(seen) < 32:
-        cur = todo.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        if isinstance(cur, BaseException):
-            todo.extend(a for a in cur.args if isinstance(a, BaseException))
-            todo.extend(x for x in (cur.__cause__, cur.__context__) if x is not None)
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-
-
-def network_cause(exc: BaseException) -> str:
-    """The cause class of a failure without an answer, with the fix when there is one."""
-    chain = list(_chain(exc))
-    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        return f"tls verification failed ({TLS_FIX})"
-    if any(isinstance(e, ssl.SSLError | requests.exceptions.SSLError) for e in chain):
-        return "tls handshake failed"
-    if any(isinstance(e, socket.gaierror | urllib3.exceptions.NameResolutionError) for e in chain):
-        return "dns lookup failed"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return "connection refused"
-    if any(isinstance(e, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError) for e in chain):
-        return "connect timeout (http.connect_timeout)"
-    if any(
-        isinstance(e, requests.Timeout | TimeoutError | urllib3.exceptions.ReadTimeoutError) for e in chain
-    ):
-        return "read timeout (http.read_timeout)"
-    if any(isinstance(e, ConnectionResetError) for e in chain):
-        return "connection reset"
-    return "connection failed"
-
-
-def _bad_header(prepared: requests.PreparedRequest) -> str:
-    headers: dict[str, object] = dict(prepared.headers)
-    for name, value in headers.items():
-        text = str(value, "latin-1") if isinstance(value, bytes) else str(value)
-        if text != text.strip() or any(c in text for c in "\r\n\0") or not text.isprintable():
-            return _HEADER_SOURCES.get(name.lower(), f"the {name} header")
-    return "a request header"
 
 
 # --------------------------------------------------------------------------- body
@@ -318,7 +258,7 @@ class Transport:
             raise AuthError(
                 api,
                 host=host,
-                cause=f"invalid character in {_bad_header(prepared)}: check it for a trailing newline",
+                cause=f"invalid character in {bad_header(prepared)}: check it for a trailing newline",
             )
         if failure:
             raise UpstreamUnavailableError(api, host=host, cause=failure)

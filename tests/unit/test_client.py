@@ -33,8 +33,9 @@ from exporter.errors import (
 )
 from exporter.secret import Secret, register, scrub
 from exporter.upstream.budget import Budget
+from exporter.upstream.causes import network_cause
 from exporter.upstream.client import NullObserver, WorkspaceClient
-from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, network_cause, tls_verify
+from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
 
