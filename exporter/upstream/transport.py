@@ -7,8 +7,9 @@ its body under three bounds:
 
 * a total deadline per exchange, enforced by a timer that shuts the socket down, so
   a slow header phase is cut as surely as a slow body;
-* a cap on the *decoded* body: the body is read raw and inflated here with
-  ``zlib``'s ``max_length``, so a 2 MB gzip bomb never grows past the cap;
+* a cap on the *decoded* body: the body is read raw and inflated as it comes with
+  ``zlib``'s ``max_length`` (:mod:`exporter.upstream.inflate`), so a 2 MB gzip bomb never
+  grows past the cap;
 * a stop event: :meth:`Transport.abort_all` shuts down every socket in flight, so the
   exporter's stop does not wait for a stuck upstream.
 
@@ -35,6 +36,7 @@ import urllib3
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
 from exporter.upstream.causes import bad_header, network_cause
+from exporter.upstream.inflate import Inflater, TooLarge
 from exporter.upstream.sockets import Tracker, TrackingAdapter
 
 # Bodies are read in chunks of this many raw bytes; the deadline and stop are checked per chunk.
@@ -77,61 +79,8 @@ def host_of_url(url: str) -> str:
 # --------------------------------------------------------------------------- body
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _Expired(Exception):
     pass
-
-
-class _Inflater:
-    """Decodes a Content-Encoding without ever producing more than the cap."""
-
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        if enc in ("", "identity"):
-            self._wbits: int | None = None
-        elif enc in ("gzip", "x-gzip"):
-            self._wbits = 16 + zlib.MAX_WBITS
-        elif enc == "deflate":
-            self._wbits = zlib.MAX_WBITS
-        else:
-            raise ValueError(f"unsupported Content-Encoding {enc[:40]}")
-        self._d = zlib.decompressobj(self._wbits) if self._wbits is not None else None
-        self._first = True
-
-    def feed(self, chunk: bytes, room: int) -> bytes:
-        """Decoded bytes of ``chunk``; raises :class:`_TooLarge` past ``room`` more bytes."""
-        if self._d is None:
-            if len(chunk) > room:
-                raise _TooLarge
-            return chunk
-        out: list[bytes] = []
-        data = chunk
-        while data:
-            if self._d.eof:  # a second gzip member follows
-                data = self._d.unused_data + data
-                self._d = zlib.decompressobj(self._wbits or zlib.MAX_WBITS)
-            try:
-                part = self._d.decompress(data, room + 1)
-            except zlib.error:
-                if not self._first or self._wbits != zlib.MAX_WBITS:
-                    raise
-                # "deflate" sent as a raw stream without the zlib header.
-                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
-                part = self._d.decompress(data, room + 1)
-            self._first = False
-            room -= len(part)
-            if room < 0:
-                raise _TooLarge
-            out.append(part)
-            data = self._d.unconsumed_tail
-            if self._d.eof and not data:
-                data = self._d.unused_data
-                if not data:
-                    break
-        return b"".join(out)
 
 
 ObjectHook = Callable[[list[tuple[str, Any]]], Any]
@@ -175,7 +124,7 @@ class Transport:
         adapter = TrackingAdapter(self._tracker, pool_maxsize)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        # Only encodings _Inflater can bound; urllib3 would otherwise offer br/zstd too.
+        # Only encodings Inflater can bound; urllib3 would otherwise offer br/zstd too.
         session.headers["Accept-Encoding"] = "gzip, deflate"
 
     def remount(self, pool_maxsize: int) -> None:
@@ -267,7 +216,7 @@ class Transport:
             content = self._read(resp, cap, deadline_at)
         except _Expired:
             lost = self._cut_cause()
-        except _TooLarge:
+        except TooLarge:
             failure = f"{TOO_LARGE} {cap} bytes decoded (http.max_body_bytes)"
         except ValueError as e:  # unsupported encoding or corrupt compressed data
             failure = str(e) if "Content-Encoding" in str(e) else "corrupt compressed body"
@@ -287,7 +236,7 @@ class Transport:
         return resp, content
 
     def _read(self, resp: requests.Response, cap: int, deadline_at: float) -> bytes:
-        inflater = _Inflater(resp.headers.get("Content-Encoding", ""))
+        inflater = Inflater(resp.headers.get("Content-Encoding", ""))
         chunks: list[bytes] = []
         size = 0
         while True:

@@ -35,7 +35,8 @@ from exporter.secret import Secret, register, scrub
 from exporter.upstream.budget import Budget
 from exporter.upstream.causes import network_cause
 from exporter.upstream.client import NullObserver, WorkspaceClient
-from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, tls_verify
+from exporter.upstream.inflate import Inflater, TooLarge
+from exporter.upstream.transport import loads_bounded, tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -470,14 +471,14 @@ def test_the_inflater_stops_at_the_cap_whatever_the_ratio(encoding: str) -> None
     small = b'{"a": 1}'
     ok = gzip.compress(small) if encoding == "gzip" else zlib.compress(small)
     header = "deflate" if encoding == "raw-deflate" else encoding
-    assert _Inflater(header).feed(ok, 100) == small
-    with pytest.raises(_TooLarge):
-        _Inflater(header).feed(packed, 1_000_000)
+    assert Inflater(header).feed(ok, 100) == small
+    with pytest.raises(TooLarge):
+        Inflater(header).feed(packed, 1_000_000)
 
 
 def test_an_unknown_content_encoding_is_refused() -> None:
     with pytest.raises(ValueError) as exc:
-        _Inflater("br")
+        Inflater("br")
     assert str(exc.value) == "unsupported Content-Encoding br"  # a log field, not a Python repr
 
 
