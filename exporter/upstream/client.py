@@ -47,14 +47,13 @@ from exporter.upstream.auth import (
 from exporter.upstream.breaker import AuthGate, GateState, Outcome
 from exporter.upstream.budget import Budget
 from exporter.upstream.hosts import HostSelector, endpoints_of
+from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
 from exporter.upstream.paging import Listing, PageSizes, Params
 from exporter.upstream.transport import (
     Limits,
-    ObjectHook,
     Transport,
     host_of_url,
-    parse_json_object,
     tls_verify,
 )
 
@@ -400,7 +399,7 @@ class WorkspaceClient:
         """Like :meth:`request_raw` but decode a JSON object body (InvalidResponseError otherwise).
 
         ``object_pairs_hook`` sees every object of the body as it is decoded (see
-        :func:`~exporter.upstream.transport.loads_bounded`); it must not raise.
+        :func:`~exporter.upstream.jsonbody.loads_bounded`); it must not raise.
         """
         resp = self.request_raw(api, path_params, params, json_body)
         try:

@@ -36,7 +36,8 @@ from exporter.upstream.budget import Budget
 from exporter.upstream.causes import network_cause
 from exporter.upstream.client import NullObserver, WorkspaceClient
 from exporter.upstream.inflate import Inflater, TooLarge
-from exporter.upstream.transport import loads_bounded, tls_verify
+from exporter.upstream.jsonbody import loads_bounded
+from exporter.upstream.transport import tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
 

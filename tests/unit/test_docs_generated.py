@@ -398,7 +398,7 @@ def _stated_limits() -> list[tuple[str, str]]:
     from exporter.config import credentials, yamlfile
     from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
     from exporter.sources import event_records, events
-    from exporter.upstream import paging, transport
+    from exporter.upstream import jsonbody, paging
 
     http = HTTPConfig()
     return [
@@ -416,7 +416,7 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("body cap", f"`http.max_body_bytes` (default {http.max_body_bytes // (1 << 20)} MiB)"),
         ("deadline", f"`http.call_deadline` (default {http.call_deadline:g} s)"),
         ("export size", f"`http.max_file_bytes` (default {http.max_file_bytes // (1 << 20)} MiB)"),
-        ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
+        ("json depth", f"nested deeper than {jsonbody.MAX_JSON_DEPTH} levels"),
         ("pages", f"`http.max_pages_per_listing` (default {http.max_pages_per_listing})"),
         ("desktop cap", f"At most `inventory.max_desktops` (default {InventoryConfig().max_desktops:,}"),
         ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),
