@@ -7,7 +7,8 @@ bounded retries with exponential backoff and full jitter on 429, 5xx and
 connection errors, one bounded paging helper (:meth:`WorkspaceClient.paginate`), and
 typed errors. Every exchange goes through :class:`~exporter.upstream.transport.Transport`
 (total deadline, decoded body cap, abort on close). It never imports
-prometheus_client: it reports what happens to an :class:`ApiObserver`.
+prometheus_client: it reports what happens to an
+:class:`~exporter.upstream.observer.ApiObserver`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import random
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -49,6 +50,7 @@ from exporter.upstream.budget import Budget
 from exporter.upstream.hosts import HostSelector, endpoints_of
 from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
+from exporter.upstream.observer import INVALID_BODY, ApiObserver, NullObserver, report_bad_body
 from exporter.upstream.paging import Listing, PageSizes, Params
 from exporter.upstream.transport import (
     Limits,
@@ -60,48 +62,11 @@ from exporter.upstream.transport import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "workspace-exporter"
-__all__ = ["Listing", "Params", "WorkspaceClient"]
+__all__ = ["INVALID_BODY", "Listing", "Params", "WorkspaceClient"]
 
 # Downloaded export files, bounded by http.max_file_bytes instead of http.max_body_bytes.
 _FILE_APIS = frozenset({"connections_export", "export_download"})
 DISCOVERY = "project discovery (set project_id to skip it)"
-# The error_code an observer is told for an answer whose body could not be used.
-INVALID_BODY = "invalid_body"
-
-
-class ApiObserver(Protocol):
-    """Receives one event per upstream attempt; implemented by the self-metrics."""
-
-    def request_done(self, api: str, code: str, seconds: float) -> None: ...
-    def throttled(self, api: str) -> None: ...
-    def retried(self, api: str) -> None: ...
-    def invalid_response(self, api: str) -> None: ...
-    def error_response(self, api: str, status: int, error_code: str) -> None: ...
-    def page_shrunk(self, api: str, reason: str) -> None: ...
-    def truncated(self, api: str, key: str) -> None: ...
-
-
-class NullObserver:
-    def request_done(self, api: str, code: str, seconds: float) -> None:
-        pass
-
-    def throttled(self, api: str) -> None:
-        pass
-
-    def retried(self, api: str) -> None:
-        pass
-
-    def invalid_response(self, api: str) -> None:
-        pass
-
-    def error_response(self, api: str, status: int, error_code: str) -> None:
-        pass
-
-    def page_shrunk(self, api: str, reason: str) -> None:
-        pass
-
-    def truncated(self, api: str, key: str) -> None:
-        pass
 
 
 def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
@@ -412,8 +377,7 @@ class WorkspaceClient:
 
     def bad_body(self, api: str, status: int = 200) -> None:
         """Count an answer of ``api`` whose body is unusable (not JSON, wrong shape, too large)."""
-        self._observer.invalid_response(api)
-        self._observer.error_response(api, status, INVALID_BODY)
+        report_bad_body(self._observer, api, status)
 
     def listing(
         self,

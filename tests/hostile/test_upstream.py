@@ -38,7 +38,8 @@ from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.paging import PAGE_FLOOR
 from exporter.upstream.sockets import Tracker
 from tests.conftest import fast, wait_for

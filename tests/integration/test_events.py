@@ -21,7 +21,8 @@ from exporter.errors import ThrottledError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.sources.events import GRACE, EventsSource
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

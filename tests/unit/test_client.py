@@ -34,9 +34,10 @@ from exporter.errors import (
 from exporter.secret import Secret, register, scrub
 from exporter.upstream.budget import Budget
 from exporter.upstream.causes import network_cause
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
 from exporter.upstream.inflate import Inflater, TooLarge
 from exporter.upstream.jsonbody import loads_bounded
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.transport import tls_verify
 
 Reply = tuple[int, Any, dict[str, str]]
