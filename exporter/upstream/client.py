@@ -1,14 +1,16 @@
 """``WorkspaceClient``: the one way the exporter talks to Huawei Cloud.
 
-One ``requests.Session`` (pooled connections, connect/read timeouts, TLS verified
-unless turned off), request signing or IAM tokens via :mod:`exporter.upstream.auth`, the
-shared :class:`~exporter.upstream.budget.Budget` (rate per API and a concurrency gate),
-bounded retries with exponential backoff and full jitter on 429, 5xx and
-connection errors, one bounded paging helper (:meth:`WorkspaceClient.paginate`), and
-typed errors. Every exchange goes through :class:`~exporter.upstream.transport.Transport`
-(total deadline, decoded body cap, abort on close). It never imports
-prometheus_client: it reports what happens to an
-:class:`~exporter.upstream.observer.ApiObserver`.
+Per target, one ``requests.Session`` (pooled connections, connect/read timeouts, TLS
+verified unless turned off) and one :class:`~exporter.upstream.transport.Transport` (total
+deadline, decoded body cap, abort on close). A call is a series of attempts
+(:mod:`exporter.upstream.attempt`: the auth breaker, the shared
+:class:`~exporter.upstream.budget.Budget`, signing or IAM tokens via
+:mod:`exporter.upstream.auth`, one exchange, typed errors); this module sends them to the
+next endpoint when a host cannot be reached, retries 429, 5xx and connection errors with
+exponential backoff and full jitter within ``http.max_retries`` and
+``http.retry_max_elapsed``, discovers the project id, and opens paged listings
+(:mod:`exporter.upstream.paging`). It never imports prometheus_client: it reports what
+happens to an :class:`~exporter.upstream.observer.ApiObserver`.
 """
 
 from __future__ import annotations
@@ -28,24 +30,21 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.credentials import Credentials
 from exporter.config.settings import Config, Settings
 from exporter.errors import (
-    AuthError,
     ClientRequestError,
     InvalidResponseError,
     ShutdownError,
     ThrottledError,
     UpstreamError,
     UpstreamUnavailableError,
-    parse_error_body,
 )
+from exporter.upstream.attempt import Attempts
 from exporter.upstream.auth import (
-    CREDENTIAL_APIS,
     AkSkAuth,
     AuthProvider,
     breaker_limit,
     build_auth,
-    outcome_of,
 )
-from exporter.upstream.breaker import AuthGate, GateState, Outcome
+from exporter.upstream.breaker import AuthGate, GateState
 from exporter.upstream.budget import Budget
 from exporter.upstream.hosts import HostSelector, endpoints_of
 from exporter.upstream.jsonbody import ObjectHook, parse_json_object
@@ -64,8 +63,6 @@ log = logging.getLogger(__name__)
 USER_AGENT = "workspace-exporter"
 __all__ = ["INVALID_BODY", "Listing", "Params", "WorkspaceClient"]
 
-# Downloaded export files, bounded by http.max_file_bytes instead of http.max_body_bytes.
-_FILE_APIS = frozenset({"connections_export", "export_download"})
 DISCOVERY = "project discovery (set project_id to skip it)"
 
 
@@ -77,14 +74,6 @@ def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
     Implemented is permanent: the same request gets the same answer.
     """
     return spec.idempotent and error.status != 501
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 class WorkspaceClient:
@@ -109,9 +98,13 @@ class WorkspaceClient:
         self._lock = threading.Lock()
         self._settings = settings
         self._hosts = HostSelector(endpoints_of(settings))
-        self._auth: AuthProvider
         self._auth_key: object = None
-        self.auth_gate = AuthGate(clock, lambda: self._auth.describe(), breaker_limit(settings.credentials))
+        self.auth_gate = AuthGate(
+            clock, lambda: self._attempts.auth.describe(), breaker_limit(settings.credentials)
+        )
+        self._attempts = Attempts(
+            self._session, self._transport, budget, self.auth_gate, self._observer, clock, self._stop
+        )
         self._project_id = ""
         self._page_sizes = PageSizes()
         self.reconfigure(settings)
@@ -132,9 +125,10 @@ class WorkspaceClient:
         key = (settings.credentials, cfg.project_id, cfg.auth, cfg.http, endpoints_of(settings))
         with self._lock:
             self._settings = settings
-            self._verify = verify
+            self._attempts.verify = verify
+            self._attempts.max_file_bytes = cfg.http.max_file_bytes
             if key != self._auth_key:
-                self._auth = self._build_auth(settings.credentials, cfg)
+                self._attempts.auth = self._build_auth(settings.credentials, cfg)
                 self._auth_key = key
                 self.auth_gate.forget_verification()
             self._project_id = cfg.project_id
@@ -165,7 +159,7 @@ class WorkspaceClient:
 
     def auth_status(self) -> tuple[GateState, CredentialInfo]:
         """The auth breaker's state and the credentials in use (for self-metrics and checks)."""
-        return self.auth_gate.state(), self._auth.info()
+        return self.auth_gate.state(), self._attempts.auth.info()
 
     def ensure_project_id(self) -> str:
         """Return the project id, discovering it from IAM by region name when not configured."""
@@ -194,8 +188,9 @@ class WorkspaceClient:
             )
         self._project_id = ids[0]
         # The signer adds X-Project-Id; the keys (temporary ones too) stay as they are.
-        if isinstance(self._auth, AkSkAuth):
-            self._auth.project_id = ids[0]
+        auth = self._attempts.auth
+        if isinstance(auth, AkSkAuth):
+            auth.project_id = ids[0]
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
@@ -237,12 +232,12 @@ class WorkspaceClient:
         started = self._clock.monotonic()
         attempt = 0
         while True:
-            error, resp, retry_after = self._gated_attempt(spec, url, params, data)
+            error, resp, retry_after = self._attempts.send(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
             if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
                 raise ShutdownError(f"client closed during the {api} call")
-            if error is None:  # pragma: no cover - _attempt returns one or the other
+            if error is None:  # pragma: no cover - an attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
             if failovers < self._hosts.count(spec.service) - 1 and self._hosts.fail_over(
                 spec.service, base, error
@@ -270,87 +265,6 @@ class WorkspaceClient:
             log.debug("retrying attempt=%d delay_seconds=%.2f error=%s", attempt, delay, error)
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
-
-    def _gated_attempt(
-        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
-    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
-        """One attempt through the auth breaker (and the budget), reporting what it proved.
-
-        A call refused for its credentials drops the token or temporary keys (or reads key
-        files again) and, unless it was the breaker's probe, is sent once more when that may
-        help; see :mod:`exporter.upstream.breaker`.
-        """
-        renewed = False
-        while True:
-            ticket = self.auth_gate.enter(self._auth.generation, self._stop)
-            outcome: Outcome = "neutral"
-            error: UpstreamError | None = None
-            try:
-                if not self._budget.acquire(spec.name, self._stop):
-                    raise ShutdownError(f"client closed while waiting for the {spec.name} budget")
-                error, resp, retry_after = self._attempt(spec, url, params, data)
-                if not self._stop.is_set():
-                    outcome = outcome_of(error)
-                if outcome == "auth" and error is not None and error.api not in CREDENTIAL_APIS:
-                    # A token or temporary keys the gateway refuses are dropped; key files read again.
-                    fresh = self._auth.invalidate()
-                    if fresh and not renewed and not ticket.probe:
-                        log.info(
-                            "credentials refused, sending once more with new ones api=%s error=%s",
-                            spec.name,
-                            error,
-                        )
-                        renewed = True
-                        self.auth_gate.note_failure(error)
-                        outcome = "neutral"
-                        self._observer.retried(spec.name)
-                        continue
-                return error, resp, retry_after
-            finally:
-                self.auth_gate.done(ticket, outcome, self._auth.generation, error)
-
-    def _attempt(
-        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
-    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
-        # The SDK sends and signs this on every call, GET included; so do we.
-        headers = {"Content-Type": "application/json"}
-        req = requests.Request(spec.method, url, params=dict(params or {}), data=data, headers=headers)
-        host = host_of_url(url)
-        cap = self._settings.config.http.max_file_bytes if spec.name in _FILE_APIS else None
-        with self._budget.slot():
-            prepared = self._session.prepare_request(req)
-            t0 = self._clock.monotonic()
-            try:
-                self._auth.apply(prepared)
-            except AuthError as e:  # could not obtain a token
-                return e, None, None
-
-            def done(code: str) -> None:
-                self._observer.request_done(spec.name, code, self._clock.monotonic() - t0)
-
-            try:
-                resp, content = self._transport.exchange(spec.name, prepared, self._verify, cap, done)
-            except InvalidResponseError as e:
-                self.bad_body(spec.name, e.status)
-                return e, None, None
-            except UpstreamError as e:
-                return e, None, None
-        if 200 <= resp.status_code < 300:
-            return None, resp, None
-        code, msg = parse_error_body(content)
-        rid = resp.headers.get("X-Request-Id", "")
-        status = resp.status_code
-        self._observer.error_response(spec.name, status, code)
-        err: UpstreamError
-        if status == 429 or code in ("APIGW.0308", "APIG.0308"):
-            err = ThrottledError(spec.name, status, code, msg, rid, host=host)
-        elif status >= 500:
-            err = UpstreamUnavailableError(spec.name, status, code, msg, rid, host=host)
-        elif status in (401, 403):
-            err = AuthError(spec.name, status, code, msg, rid, host=host)
-        else:
-            err = ClientRequestError(spec.name, status, code, msg, rid, host=host)
-        return err, None, _retry_after(resp)
 
     def request(
         self,

@@ -80,7 +80,7 @@ def our_keys(settings: Settings) -> tuple[str, str, str]:
     client = WorkspaceClient(settings, Budget(settings.config.budget, clock), clock=clock)
     try:
         client.list_desktops()
-        auth: Any = client._auth
+        auth: Any = client._attempts.auth
         keys = auth._source.keys()
     finally:
         client.close()
