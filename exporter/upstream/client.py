@@ -46,6 +46,7 @@ from exporter.upstream.auth import (
 )
 from exporter.upstream.breaker import AuthGate, GateState
 from exporter.upstream.budget import Budget
+from exporter.upstream.calls import ApiCalls
 from exporter.upstream.hosts import HostSelector, endpoints_of
 from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
@@ -76,7 +77,7 @@ def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
     return spec.idempotent and error.status != 501
 
 
-class WorkspaceClient:
+class WorkspaceClient(ApiCalls):
     """Typed, budgeted access to the Workspace, IAM and Cloud Eye APIs of one project."""
 
     def __init__(
@@ -293,6 +294,10 @@ class WorkspaceClient:
         """Count an answer of ``api`` whose body is unusable (not JSON, wrong shape, too large)."""
         report_bad_body(self._observer, api, status)
 
+    def invalid_item(self, api: str) -> None:
+        """Count one item of an answer of ``api`` that is unusable (the item is skipped)."""
+        self._observer.invalid_response(api)
+
     def listing(
         self,
         api: str,
@@ -380,7 +385,7 @@ class WorkspaceClient:
     def _host(self, spec: ApiSpec) -> str:
         return host_of_url(self._hosts.base(spec.service))
 
-    # ------------------------------------------------------------- operations
+    # ------------------------------------------------------------- tools and tests
 
     def list_desktops(self) -> list[dict[str, Any]]:
         """Every desktop of the project (``/desktops/detail``), de-duplicated by id across pages.
@@ -393,94 +398,5 @@ class WorkspaceClient:
             if isinstance(did, str) and did:
                 seen[did] = item
             else:
-                self._observer.invalid_response("desktops_detail")
+                self.invalid_item("desktops_detail")
         return list(seen.values())
-
-    def desktop_detail(self, desktop_id: str, object_pairs_hook: ObjectHook | None = None) -> dict[str, Any]:
-        """One desktop by id (``show_desktop_detail``): the answer, ``{"desktop": {...}}``."""
-        return self.request("desktop_detail", {"desktop_id": desktop_id}, object_pairs_hook=object_pairs_hook)
-
-    def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]:
-        """Batch monitoring data of one desktop (every metric: ``metric_name`` left empty)."""
-        return self.request(
-            "desktop_monitor",
-            {"desktop_id": desktop_id},
-            {"start_time": start_time, "end_time": end_time},
-        )
-
-    def ces_list_metrics(self, namespace: str, max_pages: int = 100) -> list[dict[str, Any]]:
-        """Cloud Eye ListMetrics entries of ``namespace``, paged by the ``start`` marker.
-
-        At most ``max_pages`` calls of 1,000 entries; stops early on a short page, an empty
-        or repeated marker. Entries that are not JSON objects are counted and skipped.
-        """
-        return list(
-            self.paginate(
-                "ces_metrics",
-                "metrics",
-                {"namespace": namespace},
-                limit=1000,
-                max_items=1000 * max(1, max_pages),
-                marker_param="start",
-            )
-        )
-
-    def ces_batch_latest(
-        self,
-        namespace: str,
-        metric_name: str,
-        dimension: str,
-        from_ms: int,
-        to_ms: int,
-        max_points: int = 200_000,
-    ) -> list[dict[str, Any]]:
-        """Cloud Eye v2 batch query: the datapoints of one metric for every resource in [from, to].
-
-        Pages by offset with the API's largest ``limit`` (1,000) until a page comes back
-        empty (the answer carries no total, and the SDK documents the empty page as the
-        end), or until ``max_points`` were read. Datapoints that are not JSON objects are
-        counted and skipped.
-        """
-        query = {
-            "namespace": namespace,
-            "metric_name": metric_name,
-            "metric_dimension": dimension,
-            "from": from_ms,
-            "to": to_ms,
-        }
-        return list(
-            self.paginate(
-                "ces_batch_v2", "data_points", json_body=query, max_items=max_points, until_empty=True
-            )
-        )
-
-    def ces_batch_series(
-        self, metrics: list[dict[str, Any]], period: int, from_ms: int, to_ms: int
-    ) -> list[dict[str, Any]]:
-        """Cloud Eye v1 batch query: the ``average`` series of up to 500 metric/dimension pairs.
-
-        ``metrics`` are ``{namespace, metric_name, dimensions}`` entries; the caller sizes
-        them and the window so the answer stays within Cloud Eye's 3,000 datapoints. Returns
-        the answer's ``metrics`` entries that are JSON objects (others are counted).
-        """
-        body = {
-            "metrics": metrics,
-            "period": str(period),
-            "filter": "average",
-            "from": from_ms,
-            "to": to_ms,
-        }
-        doc = self.request("ces_batch_v1", json_body=body)
-        items = doc.get("metrics")
-        if not isinstance(items, list):
-            self.bad_body("ces_batch_v1")
-            raise InvalidResponseError(
-                "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="body has no metrics list"
-            )
-        out = []
-        for item in items:
-            if isinstance(item, dict):
-                out.append(item)
-            else:
-                self._observer.invalid_response("ces_batch_v1")
-        return out
