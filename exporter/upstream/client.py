@@ -384,19 +384,3 @@ class WorkspaceClient(ApiCalls):
 
     def _host(self, spec: ApiSpec) -> str:
         return host_of_url(self._hosts.base(spec.service))
-
-    # ------------------------------------------------------------- tools and tests
-
-    def list_desktops(self) -> list[dict[str, Any]]:
-        """Every desktop of the project (``/desktops/detail``), de-duplicated by id across pages.
-
-        Holds every raw desktop: for tools and tests. The inventory source streams the pages.
-        """
-        seen: dict[str, dict[str, Any]] = {}
-        for item in self.paginate("desktops_detail", "desktops"):
-            did = item.get("desktop_id")
-            if isinstance(did, str) and did:
-                seen[did] = item
-            else:
-                self.invalid_item("desktops_detail")
-        return list(seen.values())

@@ -39,6 +39,7 @@ from exporter.upstream.inflate import Inflater, TooLarge
 from exporter.upstream.jsonbody import loads_bounded
 from exporter.upstream.observer import NullObserver
 from exporter.upstream.transport import tls_verify
+from tests.desktops import list_desktops
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -170,7 +171,7 @@ def test_paging_walks_every_page_with_the_api_maximum_limit(script: tuple[Script
         (200, {"desktops": _desktops(1000, 200), "total_count": 1200}, {}),
     ]
     c, _ = _client(url)
-    desktops = c.list_desktops()
+    desktops = list_desktops(c)
     assert len(desktops) == 1200
     offsets = [(q["offset"][0], q["limit"][0]) for _, p, q, _ in s.requests if p.endswith("/detail")]
     assert offsets == [("0", "500"), ("500", "500"), ("1000", "500")]
@@ -183,14 +184,14 @@ def test_paging_dedupes_desktops_that_shift_between_pages(script: tuple[Script, 
         (200, {"desktops": _desktops(499, 201), "total_count": 700}, {}),
     ]
     c, _ = _client(url)
-    assert len(c.list_desktops()) == 700
+    assert len(list_desktops(c)) == 700
 
 
 def test_requests_are_signed_and_carry_the_project_id(script: tuple[Script, str]) -> None:
     s, url = script
     s.default["/v2/proj/desktops/detail"] = (200, {"desktops": [], "total_count": 0}, {})
     c, _ = _client(url)
-    c.list_desktops()
+    list_desktops(c)
     headers = {k.lower(): v for k, v in s.requests[0][3].items()}
     assert headers["authorization"].startswith("SDK-HMAC-SHA256 Access=AK1, SignedHeaders=")
     assert headers["x-project-id"] == "proj"
@@ -331,7 +332,7 @@ def test_missing_list_key_is_an_invalid_response(script: tuple[Script, str]) -> 
     s.default["/v2/proj/desktops/detail"] = (200, {"total_count": 3}, {})
     c, _ = _client(url)
     with pytest.raises(InvalidResponseError):
-        c.list_desktops()
+        list_desktops(c)
 
 
 def test_connection_errors_are_retried_then_raised() -> None:
@@ -380,7 +381,7 @@ def test_project_id_is_discovered_from_iam_when_not_configured(script: tuple[Scr
     s.default["/v3/projects"] = (200, {"projects": [{"id": "found-proj", "name": "ap-southeast-1"}]}, {})
     s.default["/v2/found-proj/desktops/detail"] = (200, {"desktops": [], "total_count": 0}, {})
     c, _ = _client(url, project_id="")
-    assert c.list_desktops() == []
+    assert list_desktops(c) == []
     assert c.project_id == "found-proj"
     assert s.requests[0][2] == {"name": ["ap-southeast-1"]}
 
@@ -418,7 +419,7 @@ def test_a_failed_project_discovery_says_it_is_discovery_and_how_to_skip_it(
     )
     c, _ = _client(url, project_id="")
     with pytest.raises(AuthError) as info:
-        c.list_desktops()
+        list_desktops(c)
     text = str(info.value)
     assert "during='project discovery (set project_id to skip it)'" in text
     assert "api=iam_projects" in text and "status=403 error_code=IAM.0002" in text and "request_id=r1" in text
@@ -430,7 +431,7 @@ def test_a_refused_connection_names_host_and_cause() -> None:
         port = probe.getsockname()[1]
     c, _ = _client(f"http://127.0.0.1:{port}", http={"max_retries": 0})
     with pytest.raises(UpstreamUnavailableError) as info:
-        c.list_desktops()
+        list_desktops(c)
     assert str(info.value) == f"api=desktops_detail host=127.0.0.1:{port} cause='connection refused'"
 
 
