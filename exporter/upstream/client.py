@@ -30,7 +30,6 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.credentials import Credentials
 from exporter.config.settings import Config, Settings
 from exporter.errors import (
-    ClientRequestError,
     InvalidResponseError,
     ShutdownError,
     ThrottledError,
@@ -47,6 +46,7 @@ from exporter.upstream.auth import (
 from exporter.upstream.breaker import AuthGate, GateState
 from exporter.upstream.budget import Budget
 from exporter.upstream.calls import ApiCalls
+from exporter.upstream.discovery import discover_project_id
 from exporter.upstream.hosts import HostSelector, endpoints_of
 from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "workspace-exporter"
 __all__ = ["INVALID_BODY", "Listing", "Params", "WorkspaceClient"]
-
-DISCOVERY = "project discovery (set project_id to skip it)"
 
 
 def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
@@ -167,31 +165,11 @@ class WorkspaceClient(ApiCalls):
         if self._project_id:
             return self._project_id
         region = self._settings.config.region
-        host = self.host("iam_projects")
-        try:
-            body = self.request("iam_projects", params={"name": region})
-        except UpstreamError as e:
-            raise e.with_context(DISCOVERY) from None
-        projects = body.get("projects")
-        if not isinstance(projects, list):
-            self.bad_body("iam_projects")
-            raise InvalidResponseError(
-                "iam_projects", 200, host=host, cause="body has no projects list", context=DISCOVERY
-            )
-        ids = [p.get("id") for p in projects if isinstance(p, dict) and p.get("name") == region]
-        if len(ids) != 1 or not isinstance(ids[0], str):
-            raise ClientRequestError(
-                "iam_projects",
-                200,
-                host=host,
-                cause=f"expected one project named {region[:64]}, found {len(ids)}",
-                context=DISCOVERY,
-            )
-        self._project_id = ids[0]
+        self._project_id = discover_project_id(self, region)
         # The signer adds X-Project-Id; the keys (temporary ones too) stay as they are.
         auth = self._attempts.auth
         if isinstance(auth, AkSkAuth):
-            auth.project_id = ids[0]
+            auth.project_id = self._project_id
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 

@@ -425,6 +425,34 @@ def test_a_failed_project_discovery_says_it_is_discovery_and_how_to_skip_it(
     assert "api=iam_projects" in text and "status=403 error_code=IAM.0002" in text and "request_id=r1" in text
 
 
+@pytest.mark.parametrize(
+    ("answer", "error", "cause", "counted"),
+    [
+        ({"projects": None}, InvalidResponseError, "body has no projects list", True),
+        (
+            {"projects": [{"id": "p1", "name": "ap-southeast-1"}, {"id": "p2", "name": "ap-southeast-1"}]},
+            ClientRequestError,
+            "expected one project named ap-southeast-1, found 2",
+            False,
+        ),
+        ({"projects": [{"id": "p1", "name": "eu-west-0"}]}, ClientRequestError, "found 0", False),
+    ],
+)
+def test_a_discovery_answer_without_one_project_says_it_is_discovery(
+    script: tuple[Script, str], answer: dict[str, Any], error: type[Exception], cause: str, counted: bool
+) -> None:
+    s, url = script
+    s.default["/v3/projects"] = (200, answer, {})
+    obs = Observer()
+    c, _ = _client(url, obs, project_id="")
+    with pytest.raises(error) as info:
+        c.ensure_project_id()
+    text = str(info.value)
+    assert cause in text and "during='project discovery (set project_id to skip it)'" in text
+    assert (("invalid", "iam_projects") in obs.events) is counted
+    assert c.project_id == ""
+
+
 def test_a_refused_connection_names_host_and_cause() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
