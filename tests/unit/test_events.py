@@ -25,7 +25,7 @@ from exporter.exposition.events import families as event_families
 from exporter.sources.event_records import LabelValues, sanitise
 from exporter.sources.events import GRACE, EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
-from exporter.upstream.client import NullObserver
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.paging import Listing, PageSizes
 
 T0 = 1_700_000_000.0
