@@ -93,18 +93,12 @@ class Budget:
             rate = bucket.effective(now, self._config.throttle_recovery)
             return max(0.001, bucket.wait(now, rate))
 
-    def acquire(self, api: str, stop: threading.Event | None = None, timeout: float | None = None) -> bool:
-        """Block until ``api`` has a token. False if ``stop`` was set or ``timeout`` passed."""
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+    def acquire(self, api: str, stop: threading.Event | None = None) -> bool:
+        """Block until ``api`` has a token. False if ``stop`` was set."""
         while True:
             wait = self.try_acquire(api)
             if wait == 0.0:
                 return True
-            if deadline is not None:
-                left = deadline - self._clock.monotonic()
-                if left <= 0:
-                    return False
-                wait = min(wait, left)
             # Sleep in short slices so a reconfigured (faster) rate takes effect promptly.
             if self._clock.sleep(min(wait, 5.0), stop):
                 return False

@@ -103,7 +103,7 @@ def test_keys_that_expired_early_are_fetched_again_once(env: Env) -> None:
         env.state.expire_temporary()
         assert len(list_desktops(client)) == 3
         assert env.state.temporary_issued == {"metadata": 2}
-        assert not client.auth_gate.is_open()
+        assert not client.auth_gate.state().open
     finally:
         client.close()
 

@@ -62,7 +62,7 @@ def test_each_documented_expiry_answer_gets_a_new_token_once(
         client.close()
     assert state.calls("iam_tokens") == 2
     assert [reason in f.reason for f in state.auth_failures()] == [True]
-    assert not client.auth_gate.is_open()
+    assert not client.auth_gate.state().open
 
 
 def test_any_401_on_a_token_call_gets_a_new_token_once(fake: tuple[FakeWorkspace, str]) -> None:
@@ -77,7 +77,7 @@ def test_any_401_on_a_token_call_gets_a_new_token_once(fake: tuple[FakeWorkspace
         with pytest.raises(AuthError):
             list_desktops(client)
         assert state.calls("iam_tokens") == 3  # once, not per attempt
-        assert client.auth_gate.is_open()
+        assert client.auth_gate.state().open
     finally:
         client.close()
 
