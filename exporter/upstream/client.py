@@ -37,12 +37,7 @@ from exporter.errors import (
     UpstreamUnavailableError,
 )
 from exporter.upstream.attempt import Attempts
-from exporter.upstream.auth import (
-    AkSkAuth,
-    AuthProvider,
-    breaker_limit,
-    build_auth,
-)
+from exporter.upstream.auth import AkSkAuth, AuthProvider, breaker_limit, build_auth
 from exporter.upstream.breaker import AuthGate, GateState
 from exporter.upstream.budget import Budget
 from exporter.upstream.calls import ApiCalls
@@ -52,12 +47,7 @@ from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
 from exporter.upstream.observer import INVALID_BODY, ApiObserver, NullObserver, report_bad_body
 from exporter.upstream.paging import Listing, PageSizes, Params
-from exporter.upstream.transport import (
-    Limits,
-    Transport,
-    host_of_url,
-    tls_verify,
-)
+from exporter.upstream.transport import Limits, Transport, host_of_url, tls_verify
 
 log = logging.getLogger(__name__)
 
