@@ -13,21 +13,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from exporter.upstream.jsonbody import ObjectHook
-from exporter.upstream.paging import Params
+from exporter.upstream.paging import PageFetcher, Params
 
 
-class _Client(Protocol):
-    """What the calls need of the client."""
-
-    def request(
-        self,
-        api: str,
-        path_params: Mapping[str, str] | None = None,
-        params: Params | None = None,
-        json_body: object = None,
-        *,
-        object_pairs_hook: ObjectHook | None = None,
-    ) -> dict[str, Any]: ...
+class _Client(PageFetcher, Protocol):
+    """What the calls need of the client: what a listing needs, and these."""
 
     def paginate(
         self,
@@ -41,8 +31,6 @@ class _Client(Protocol):
         marker_param: str = "",
         until_empty: bool = False,
     ) -> Iterator[dict[str, Any]]: ...
-
-    def page_items(self, api: str, doc: Mapping[str, Any], items_key: str, query_body: bool) -> list[Any]: ...
 
     def invalid_item(self, api: str) -> None: ...
 
