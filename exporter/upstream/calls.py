@@ -1,10 +1,12 @@
 """The calls of the APIs whose use is more than one ``request`` or ``listing``: a desktop by
-id, a desktop's monitoring data, and Cloud Eye's metric list and batch queries.
+id, a desktop's monitoring data, and Cloud Eye's metric list and batch queries. Each serves
+one source (inventory, monitoring, Cloud Eye; ``check-config --online`` also calls the two
+desktop ones).
 
 :class:`ApiCalls` is mixed into :class:`~exporter.upstream.client.WorkspaceClient` and built
-only on its generic :meth:`request`, :meth:`paginate` and :meth:`page_items`, so the sources
-reach these through the small client Protocols they declare. Each call belongs to the source
-that makes it (inventory, monitoring, Cloud Eye); it lives here until it moves there.
+only on its generic :meth:`request`, :meth:`paginate` and :meth:`page_items` (and
+:meth:`invalid_item` to count an item it skips), so the sources reach these calls through the
+small client Protocols they declare.
 """
 
 from __future__ import annotations
