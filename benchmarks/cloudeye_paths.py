@@ -29,7 +29,8 @@ from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.sources.monitoring_paths import MonitoringPaths
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 
 TARGET_S = 300.0
 TARGET_PER_MINUTE = 200

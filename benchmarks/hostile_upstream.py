@@ -29,6 +29,7 @@ from exporter.config.settings import parse_config
 from exporter.errors import UpstreamError
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
+from tests.desktops import list_desktops
 from tests.hostile.upstream import HostileUpstream
 
 MODES = ("ok", "gzip_bomb", "huge", "endless", "drip", "lying_total", "deep_json")
@@ -61,7 +62,7 @@ def run_one(mode: str, bomb_mib: int) -> dict[str, Any]:
         started = time.monotonic()
         outcome = "ok"
         try:
-            client.list_desktops()
+            list_desktops(client)
         except UpstreamError as e:
             outcome = f"{type(e).__name__}: {e.cause or e.error_msg}"
         elapsed = time.monotonic() - started

@@ -5,7 +5,7 @@ Each table sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERA
 and is rebuilt from its single source, so a default, range or flag cannot drift from what
 the program does:
 
-- ``config-table`` (README.md): the config dataclasses of ``exporter/config/settings.py``
+- ``config-table`` (README.md): the config dataclasses (``exporter/config/sections/``)
   (key, default, accepted range, the field's description), plus the keys the targets
   loader reads itself;
 - ``budget-table`` (README.md): the API table ``exporter/apis.py`` (default requests per

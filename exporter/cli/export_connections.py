@@ -25,7 +25,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -36,7 +35,7 @@ from exporter.config.targets import load_targets, select_target
 from exporter.constraints.workspace import EXPORT_V3_MAX_AGE
 from exporter.errors import ConfigError, ExporterError, InvalidResponseError, UpstreamError
 from exporter.secret import scrub
-from exporter.timeutil import fmt_minutes, fmt_seconds
+from exporter.timeutil import fmt_minutes, fmt_seconds, parse_time
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 
@@ -46,7 +45,7 @@ V3_MAX_AGE = EXPORT_V3_MAX_AGE
 # the time between this check and the call.
 V3_SLACK = 60.0
 LANGUAGES = ("en_US", "zh_CN")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$")
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z$")
 # kind -> (description, extensions that fit it)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "xlsx": ("XLSX workbook (ZIP container)", (".xlsx", ".zip")),
@@ -126,15 +125,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.error = one_line_error  # type: ignore[method-assign]
 
 
-def parse_when(flag: str, value: str) -> float:
-    if not _TIME_RE.match(value.strip()):
-        raise ArgumentProblem(f"{flag}: must be a UTC time like 2024-05-01T08:00Z (got {value!r})")
+def _time(flag: str, value: str) -> float:
+    """``--start``/``--end``: the shapes the export APIs take, read by :func:`parse_time`."""
     text = value.strip()
-    fmt = "%Y-%m-%dT%H:%M:%SZ" if text.count(":") == 2 else "%Y-%m-%dT%H:%MZ"
-    try:
-        return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
-    except ValueError as e:
-        raise ArgumentProblem(f"{flag}: not a valid date and time ({value!r}: {e})") from e
+    if not _TIME_RE.match(text):
+        raise ArgumentProblem(f"{flag}: must be a UTC time like 2024-05-01T08:00Z (got {value!r})")
+    ts = parse_time(text)
+    if ts is None:
+        raise ArgumentProblem(
+            f"{flag}: not a valid date and time between 2001-09-09 and 2099 (got {value!r})"
+        )
+    return ts
 
 
 def _duration(flag: str, value: str, lo: float, hi: float) -> float:
@@ -153,7 +154,7 @@ def validate(args: argparse.Namespace, now: float) -> ExportOptions:
         raise ArgumentProblem("--start and --end must be given together")
     start = end = None
     if args.start is not None and args.end is not None:
-        start, end = parse_when("--start", args.start), parse_when("--end", args.end)
+        start, end = _time("--start", args.start), _time("--end", args.end)
         if end <= start:
             raise ArgumentProblem(f"--end must be after --start (got {args.start} .. {args.end})")
         if args.asynchronous:

@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from exporter.cli.online_report import Row, Status, advice, cell, credentials_row, describe, grant_for, render
+from exporter.cli.online_report import Row, Status, advice, credentials_row, describe, render
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.errors import AuthBreakerOpenError, ExporterError, UpstreamError
@@ -43,8 +43,6 @@ from exporter.timeutil import fmt_minutes, fmt_seconds, fmt_space
 from exporter.upstream.auth import CREDENTIAL_APIS
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import Params, WorkspaceClient
-
-__all__ = ["Row", "cell", "check_targets", "describe", "grant_for", "render", "run_online"]
 
 # A metric every Workspace desktop reports to Cloud Eye: one is enough to prove access.
 CES_PROBE_METRIC = "cpu_util"

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from exporter.config import credential_chain as chain
 from exporter.config.credential_chain import OidcSpec
+from exporter.config.sections.access import AuthConfig
 from exporter.config.yamlfile import excerpt, excerpt_path
 from exporter.errors import ConfigError
 from exporter.secret import Secret
-
-if TYPE_CHECKING:
-    from exporter.config.settings import AuthConfig
 
 DEFAULT_AK_ENV = "HUAWEICLOUD_SDK_AK"
 DEFAULT_SK_ENV = "HUAWEICLOUD_SDK_SK"

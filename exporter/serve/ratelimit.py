@@ -8,6 +8,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from exporter.tokenbucket import TokenBucket
+
 
 class RateLimiter:
     """``burst`` events at once per key, refilled at ``rate`` per second.
@@ -26,24 +28,29 @@ class RateLimiter:
     ) -> None:
         self.burst, self.rate, self.max_keys = burst, rate, max_keys
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _tokens(self, key: str, now: float) -> float:
-        tokens, at = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - at) * self.rate)
+    def _bucket(self, key: str, now: float) -> TokenBucket:
+        """``key``'s bucket; a full one for a key not seen (or forgotten)."""
+        bucket = self._buckets.get(key)
+        return TokenBucket(self.burst, now) if bucket is None else bucket
 
     def retry_after(self, key: str) -> int:
         """0 when ``key`` may go ahead now, else whole seconds until it may."""
         with self._lock:
-            tokens = self._tokens(key, self._clock())
-        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self.rate))
+            now = self._clock()
+            wait = self._bucket(key, now).wait(now, self.rate)
+        return 0 if wait == 0 else max(1, math.ceil(wait))
 
     def spend(self, key: str) -> None:
         """Record one event for ``key``."""
         with self._lock:
             now = self._clock()
-            self._buckets[key] = (max(0.0, self._tokens(key, now) - 1), now)
+            bucket = self._bucket(key, now)
+            bucket.refill(now, self.rate)
+            bucket.spend()
+            self._buckets[key] = bucket
             self._buckets.move_to_end(key)
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)

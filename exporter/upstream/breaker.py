@@ -94,10 +94,6 @@ class AuthGate:
 
     # ------------------------------------------------------------------ reading
 
-    def is_open(self) -> bool:
-        with self._cond:
-            return self._open
-
     def paused(self) -> bool:
         """True while the breaker is open and no probe may go now (runners wait)."""
         with self._cond:

@@ -1,4 +1,5 @@
-"""Request budget: a token bucket per API plus one global concurrency gate.
+"""Request budget: a token bucket per API (:mod:`exporter.tokenbucket`) plus one global
+concurrency gate.
 
 Workspace enforces per-user, per-API limits of roughly 100–200 calls a minute, so
 every upstream call (retries included) first takes a token from its API's bucket.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from exporter.apis import APIS
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import BudgetConfig
+from exporter.tokenbucket import TokenBucket
 
 MIN_RATE_PER_MINUTE = 1.0
 
@@ -29,12 +31,15 @@ class BucketState:
     tokens: float
 
 
-class _Bucket:
+class _ApiBucket(TokenBucket):
+    """One API's bucket: its rate is the configured one, or after a 429 a lower one climbing
+    back to it (``floor`` right after the throttle, linearly over ``recovery`` seconds)."""
+
+    __slots__ = ("configured", "floor", "throttled_at")
+
     def __init__(self, per_minute: float, burst: int, now: float) -> None:
+        super().__init__(burst, now, per=60.0)
         self.configured = per_minute
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.updated = now
         self.floor = per_minute  # rate right after the last throttle
         self.throttled_at: float | None = None
 
@@ -47,10 +52,9 @@ class _Bucket:
             return self.configured
         return self.floor + (self.configured - self.floor) * progress
 
-    def refill(self, now: float, recovery: float) -> None:
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.effective(now, recovery) / 60.0)
-        self.updated = now
+    def catch_up(self, now: float, recovery: float) -> None:
+        """Refill at the effective rate up to ``now``."""
+        self.refill(now, self.effective(now, recovery))
 
 
 class Budget:
@@ -60,7 +64,7 @@ class Budget:
         self._clock = clock
         self._lock = threading.Lock()
         self._config = config
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, _ApiBucket] = {}
         self._gate = threading.BoundedSemaphore(config.max_concurrency)
         self._gate_size = config.max_concurrency
 
@@ -71,10 +75,10 @@ class Budget:
         spec = APIS.get(api)
         return spec.per_minute if spec else 60.0
 
-    def _bucket(self, api: str, now: float) -> _Bucket:
+    def _bucket(self, api: str, now: float) -> _ApiBucket:
         bucket = self._buckets.get(api)
         if bucket is None:
-            bucket = _Bucket(self.rate_for(api), self._config.burst, now)
+            bucket = _ApiBucket(self.rate_for(api), self._config.burst, now)
             self._buckets[api] = bucket
         return bucket
 
@@ -83,25 +87,18 @@ class Budget:
         with self._lock:
             now = self._clock.monotonic()
             bucket = self._bucket(api, now)
-            bucket.refill(now, self._config.throttle_recovery)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            bucket.catch_up(now, self._config.throttle_recovery)
+            if bucket.take():
                 return 0.0
             rate = bucket.effective(now, self._config.throttle_recovery)
-            return max(0.001, (1.0 - bucket.tokens) * 60.0 / rate)
+            return max(0.001, bucket.wait(now, rate))
 
-    def acquire(self, api: str, stop: threading.Event | None = None, timeout: float | None = None) -> bool:
-        """Block until ``api`` has a token. False if ``stop`` was set or ``timeout`` passed."""
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+    def acquire(self, api: str, stop: threading.Event | None = None) -> bool:
+        """Block until ``api`` has a token. False if ``stop`` was set."""
         while True:
             wait = self.try_acquire(api)
             if wait == 0.0:
                 return True
-            if deadline is not None:
-                left = deadline - self._clock.monotonic()
-                if left <= 0:
-                    return False
-                wait = min(wait, left)
             # Sleep in short slices so a reconfigured (faster) rate takes effect promptly.
             if self._clock.sleep(min(wait, 5.0), stop):
                 return False
@@ -111,7 +108,7 @@ class Budget:
         with self._lock:
             now = self._clock.monotonic()
             bucket = self._bucket(api, now)
-            bucket.refill(now, self._config.throttle_recovery)
+            bucket.catch_up(now, self._config.throttle_recovery)
             current = bucket.effective(now, self._config.throttle_recovery)
             bucket.floor = max(MIN_RATE_PER_MINUTE, current / 2.0)
             bucket.throttled_at = now
@@ -132,7 +129,7 @@ class Budget:
             now = self._clock.monotonic()
             out = {}
             for api, b in self._buckets.items():
-                b.refill(now, self._config.throttle_recovery)
+                b.catch_up(now, self._config.throttle_recovery)
                 out[api] = BucketState(
                     b.configured, b.effective(now, self._config.throttle_recovery), b.tokens
                 )

@@ -1,13 +1,16 @@
 """``WorkspaceClient``: the one way the exporter talks to Huawei Cloud.
 
-One ``requests.Session`` (pooled connections, connect/read timeouts, TLS verified
-unless turned off), request signing or IAM tokens via :mod:`exporter.upstream.auth`, the
-shared :class:`~exporter.upstream.budget.Budget` (rate per API and a concurrency gate),
-bounded retries with exponential backoff and full jitter on 429, 5xx and
-connection errors, one bounded paging helper (:meth:`WorkspaceClient.paginate`), and
-typed errors. Every exchange goes through :class:`~exporter.upstream.transport.Transport`
-(total deadline, decoded body cap, abort on close). It never imports
-prometheus_client: it reports what happens to an :class:`ApiObserver`.
+Per target, one ``requests.Session`` (pooled connections, connect/read timeouts, TLS
+verified unless turned off) and one :class:`~exporter.upstream.transport.Transport` (total
+deadline, decoded body cap, abort on close). A call is a series of attempts
+(:mod:`exporter.upstream.attempt`: the auth breaker, the shared
+:class:`~exporter.upstream.budget.Budget`, signing or IAM tokens via
+:mod:`exporter.upstream.auth`, one exchange, typed errors); this module sends them to the
+next endpoint when a host cannot be reached, retries 429, 5xx and connection errors with
+exponential backoff and full jitter within ``http.max_retries`` and
+``http.retry_max_elapsed``, discovers the project id, and opens paged listings
+(:mod:`exporter.upstream.paging`). It never imports prometheus_client: it reports what
+happens to an :class:`~exporter.upstream.observer.ApiObserver`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import random
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -27,82 +30,29 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.credentials import Credentials
 from exporter.config.settings import Config, Settings
 from exporter.errors import (
-    AuthError,
-    ClientRequestError,
     InvalidResponseError,
     ShutdownError,
     ThrottledError,
     UpstreamError,
     UpstreamUnavailableError,
-    parse_error_body,
 )
-from exporter.upstream.auth import (
-    CREDENTIAL_APIS,
-    AkSkAuth,
-    AuthProvider,
-    breaker_limit,
-    build_auth,
-    outcome_of,
-)
-from exporter.upstream.breaker import AuthGate, GateState, Outcome
+from exporter.upstream.attempt import Attempts
+from exporter.upstream.auth import AkSkAuth, AuthProvider, breaker_limit, build_auth
+from exporter.upstream.breaker import AuthGate, GateState
 from exporter.upstream.budget import Budget
+from exporter.upstream.calls import ApiCalls
+from exporter.upstream.discovery import discover_project_id
 from exporter.upstream.hosts import HostSelector, endpoints_of
+from exporter.upstream.jsonbody import ObjectHook, parse_json_object
 from exporter.upstream.keys import CredentialInfo
+from exporter.upstream.observer import INVALID_BODY, ApiObserver, NullObserver, report_bad_body
 from exporter.upstream.paging import Listing, PageSizes, Params
-from exporter.upstream.transport import (
-    Limits,
-    ObjectHook,
-    Transport,
-    host_of_url,
-    parse_json_object,
-    tls_verify,
-)
+from exporter.upstream.transport import Limits, Transport, host_of_url, tls_verify
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "workspace-exporter"
-__all__ = ["Listing", "Params", "WorkspaceClient"]
-
-# Downloaded export files, bounded by http.max_file_bytes instead of http.max_body_bytes.
-_FILE_APIS = frozenset({"connections_export", "export_download"})
-DISCOVERY = "project discovery (set project_id to skip it)"
-# The error_code an observer is told for an answer whose body could not be used.
-INVALID_BODY = "invalid_body"
-
-
-class ApiObserver(Protocol):
-    """Receives one event per upstream attempt; implemented by the self-metrics."""
-
-    def request_done(self, api: str, code: str, seconds: float) -> None: ...
-    def throttled(self, api: str) -> None: ...
-    def retried(self, api: str) -> None: ...
-    def invalid_response(self, api: str) -> None: ...
-    def error_response(self, api: str, status: int, error_code: str) -> None: ...
-    def page_shrunk(self, api: str, reason: str) -> None: ...
-    def truncated(self, api: str, key: str) -> None: ...
-
-
-class NullObserver:
-    def request_done(self, api: str, code: str, seconds: float) -> None:
-        pass
-
-    def throttled(self, api: str) -> None:
-        pass
-
-    def retried(self, api: str) -> None:
-        pass
-
-    def invalid_response(self, api: str) -> None:
-        pass
-
-    def error_response(self, api: str, status: int, error_code: str) -> None:
-        pass
-
-    def page_shrunk(self, api: str, reason: str) -> None:
-        pass
-
-    def truncated(self, api: str, key: str) -> None:
-        pass
+__all__ = ["INVALID_BODY", "Listing", "Params", "WorkspaceClient"]
 
 
 def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
@@ -115,15 +65,7 @@ def retryable(spec: ApiSpec, error: UpstreamError) -> bool:
     return spec.idempotent and error.status != 501
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
-class WorkspaceClient:
+class WorkspaceClient(ApiCalls):
     """Typed, budgeted access to the Workspace, IAM and Cloud Eye APIs of one project."""
 
     def __init__(
@@ -145,9 +87,13 @@ class WorkspaceClient:
         self._lock = threading.Lock()
         self._settings = settings
         self._hosts = HostSelector(endpoints_of(settings))
-        self._auth: AuthProvider
         self._auth_key: object = None
-        self.auth_gate = AuthGate(clock, lambda: self._auth.describe(), breaker_limit(settings.credentials))
+        self.auth_gate = AuthGate(
+            clock, lambda: self._attempts.auth.describe(), breaker_limit(settings.credentials)
+        )
+        self._attempts = Attempts(
+            self._session, self._transport, budget, self.auth_gate, self._observer, clock, self._stop
+        )
         self._project_id = ""
         self._page_sizes = PageSizes()
         self.reconfigure(settings)
@@ -168,9 +114,10 @@ class WorkspaceClient:
         key = (settings.credentials, cfg.project_id, cfg.auth, cfg.http, endpoints_of(settings))
         with self._lock:
             self._settings = settings
-            self._verify = verify
+            self._attempts.verify = verify
+            self._attempts.max_file_bytes = cfg.http.max_file_bytes
             if key != self._auth_key:
-                self._auth = self._build_auth(settings.credentials, cfg)
+                self._attempts.auth = self._build_auth(settings.credentials, cfg)
                 self._auth_key = key
                 self.auth_gate.forget_verification()
             self._project_id = cfg.project_id
@@ -201,37 +148,18 @@ class WorkspaceClient:
 
     def auth_status(self) -> tuple[GateState, CredentialInfo]:
         """The auth breaker's state and the credentials in use (for self-metrics and checks)."""
-        return self.auth_gate.state(), self._auth.info()
+        return self.auth_gate.state(), self._attempts.auth.info()
 
     def ensure_project_id(self) -> str:
         """Return the project id, discovering it from IAM by region name when not configured."""
         if self._project_id:
             return self._project_id
         region = self._settings.config.region
-        host = self.host("iam_projects")
-        try:
-            body = self.request("iam_projects", params={"name": region})
-        except UpstreamError as e:
-            raise e.with_context(DISCOVERY) from None
-        projects = body.get("projects")
-        if not isinstance(projects, list):
-            self.bad_body("iam_projects")
-            raise InvalidResponseError(
-                "iam_projects", 200, host=host, cause="body has no projects list", context=DISCOVERY
-            )
-        ids = [p.get("id") for p in projects if isinstance(p, dict) and p.get("name") == region]
-        if len(ids) != 1 or not isinstance(ids[0], str):
-            raise ClientRequestError(
-                "iam_projects",
-                200,
-                host=host,
-                cause=f"expected one project named {region[:64]}, found {len(ids)}",
-                context=DISCOVERY,
-            )
-        self._project_id = ids[0]
+        self._project_id = discover_project_id(self, region)
         # The signer adds X-Project-Id; the keys (temporary ones too) stay as they are.
-        if isinstance(self._auth, AkSkAuth):
-            self._auth.project_id = ids[0]
+        auth = self._attempts.auth
+        if isinstance(auth, AkSkAuth):
+            auth.project_id = self._project_id
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
@@ -273,12 +201,12 @@ class WorkspaceClient:
         started = self._clock.monotonic()
         attempt = 0
         while True:
-            error, resp, retry_after = self._gated_attempt(spec, url, params, data)
+            error, resp, retry_after = self._attempts.send(spec, url, params, data)
             if error is None and resp is not None:
                 return resp
             if self._stop.is_set():  # the exchange was cut by close(): not an upstream fault
                 raise ShutdownError(f"client closed during the {api} call")
-            if error is None:  # pragma: no cover - _attempt returns one or the other
+            if error is None:  # pragma: no cover - an attempt returns one or the other
                 raise UpstreamUnavailableError(api, 0, "", "no response")
             if failovers < self._hosts.count(spec.service) - 1 and self._hosts.fail_over(
                 spec.service, base, error
@@ -307,87 +235,6 @@ class WorkspaceClient:
             if self._clock.sleep(delay, self._stop):
                 raise ShutdownError(f"client closed while backing off {api}")
 
-    def _gated_attempt(
-        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
-    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
-        """One attempt through the auth breaker (and the budget), reporting what it proved.
-
-        A call refused for its credentials drops the token or temporary keys (or reads key
-        files again) and, unless it was the breaker's probe, is sent once more when that may
-        help; see :mod:`exporter.upstream.breaker`.
-        """
-        renewed = False
-        while True:
-            ticket = self.auth_gate.enter(self._auth.generation, self._stop)
-            outcome: Outcome = "neutral"
-            error: UpstreamError | None = None
-            try:
-                if not self._budget.acquire(spec.name, self._stop):
-                    raise ShutdownError(f"client closed while waiting for the {spec.name} budget")
-                error, resp, retry_after = self._attempt(spec, url, params, data)
-                if not self._stop.is_set():
-                    outcome = outcome_of(error)
-                if outcome == "auth" and error is not None and error.api not in CREDENTIAL_APIS:
-                    # A token or temporary keys the gateway refuses are dropped; key files read again.
-                    fresh = self._auth.invalidate()
-                    if fresh and not renewed and not ticket.probe:
-                        log.info(
-                            "credentials refused, sending once more with new ones api=%s error=%s",
-                            spec.name,
-                            error,
-                        )
-                        renewed = True
-                        self.auth_gate.note_failure(error)
-                        outcome = "neutral"
-                        self._observer.retried(spec.name)
-                        continue
-                return error, resp, retry_after
-            finally:
-                self.auth_gate.done(ticket, outcome, self._auth.generation, error)
-
-    def _attempt(
-        self, spec: ApiSpec, url: str, params: Params | None, data: bytes | None
-    ) -> tuple[UpstreamError | None, requests.Response | None, float | None]:
-        # The SDK sends and signs this on every call, GET included; so do we.
-        headers = {"Content-Type": "application/json"}
-        req = requests.Request(spec.method, url, params=dict(params or {}), data=data, headers=headers)
-        host = host_of_url(url)
-        cap = self._settings.config.http.max_file_bytes if spec.name in _FILE_APIS else None
-        with self._budget.slot():
-            prepared = self._session.prepare_request(req)
-            t0 = self._clock.monotonic()
-            try:
-                self._auth.apply(prepared)
-            except AuthError as e:  # could not obtain a token
-                return e, None, None
-
-            def done(code: str) -> None:
-                self._observer.request_done(spec.name, code, self._clock.monotonic() - t0)
-
-            try:
-                resp, content = self._transport.exchange(spec.name, prepared, self._verify, cap, done)
-            except InvalidResponseError as e:
-                self.bad_body(spec.name, e.status)
-                return e, None, None
-            except UpstreamError as e:
-                return e, None, None
-        if 200 <= resp.status_code < 300:
-            return None, resp, None
-        code, msg = parse_error_body(content)
-        rid = resp.headers.get("X-Request-Id", "")
-        status = resp.status_code
-        self._observer.error_response(spec.name, status, code)
-        err: UpstreamError
-        if status == 429 or code in ("APIGW.0308", "APIG.0308"):
-            err = ThrottledError(spec.name, status, code, msg, rid, host=host)
-        elif status >= 500:
-            err = UpstreamUnavailableError(spec.name, status, code, msg, rid, host=host)
-        elif status in (401, 403):
-            err = AuthError(spec.name, status, code, msg, rid, host=host)
-        else:
-            err = ClientRequestError(spec.name, status, code, msg, rid, host=host)
-        return err, None, _retry_after(resp)
-
     def request(
         self,
         api: str,
@@ -400,7 +247,7 @@ class WorkspaceClient:
         """Like :meth:`request_raw` but decode a JSON object body (InvalidResponseError otherwise).
 
         ``object_pairs_hook`` sees every object of the body as it is decoded (see
-        :func:`~exporter.upstream.transport.loads_bounded`); it must not raise.
+        :func:`~exporter.upstream.jsonbody.loads_bounded`); it must not raise.
         """
         resp = self.request_raw(api, path_params, params, json_body)
         try:
@@ -413,8 +260,11 @@ class WorkspaceClient:
 
     def bad_body(self, api: str, status: int = 200) -> None:
         """Count an answer of ``api`` whose body is unusable (not JSON, wrong shape, too large)."""
+        report_bad_body(self._observer, api, status)
+
+    def invalid_item(self, api: str) -> None:
+        """Count one item of an answer of ``api`` that is unusable (the item is skipped)."""
         self._observer.invalid_response(api)
-        self._observer.error_response(api, status, INVALID_BODY)
 
     def listing(
         self,
@@ -502,108 +352,3 @@ class WorkspaceClient:
 
     def _host(self, spec: ApiSpec) -> str:
         return host_of_url(self._hosts.base(spec.service))
-
-    # ------------------------------------------------------------- operations
-
-    def list_desktops(self) -> list[dict[str, Any]]:
-        """Every desktop of the project (``/desktops/detail``), de-duplicated by id across pages.
-
-        Holds every raw desktop: for tools and tests. The inventory source streams the pages.
-        """
-        seen: dict[str, dict[str, Any]] = {}
-        for item in self.paginate("desktops_detail", "desktops"):
-            did = item.get("desktop_id")
-            if isinstance(did, str) and did:
-                seen[did] = item
-            else:
-                self._observer.invalid_response("desktops_detail")
-        return list(seen.values())
-
-    def desktop_detail(self, desktop_id: str, object_pairs_hook: ObjectHook | None = None) -> dict[str, Any]:
-        """One desktop by id (``show_desktop_detail``): the answer, ``{"desktop": {...}}``."""
-        return self.request("desktop_detail", {"desktop_id": desktop_id}, object_pairs_hook=object_pairs_hook)
-
-    def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]:
-        """Batch monitoring data of one desktop (every metric: ``metric_name`` left empty)."""
-        return self.request(
-            "desktop_monitor",
-            {"desktop_id": desktop_id},
-            {"start_time": start_time, "end_time": end_time},
-        )
-
-    def ces_list_metrics(self, namespace: str, max_pages: int = 100) -> list[dict[str, Any]]:
-        """Cloud Eye ListMetrics entries of ``namespace``, paged by the ``start`` marker.
-
-        At most ``max_pages`` calls of 1,000 entries; stops early on a short page, an empty
-        or repeated marker. Entries that are not JSON objects are counted and skipped.
-        """
-        return list(
-            self.paginate(
-                "ces_metrics",
-                "metrics",
-                {"namespace": namespace},
-                limit=1000,
-                max_items=1000 * max(1, max_pages),
-                marker_param="start",
-            )
-        )
-
-    def ces_batch_latest(
-        self,
-        namespace: str,
-        metric_name: str,
-        dimension: str,
-        from_ms: int,
-        to_ms: int,
-        max_points: int = 200_000,
-    ) -> list[dict[str, Any]]:
-        """Cloud Eye v2 batch query: the datapoints of one metric for every resource in [from, to].
-
-        Pages by offset with the API's largest ``limit`` (1,000) until a page comes back
-        empty (the answer carries no total, and the SDK documents the empty page as the
-        end), or until ``max_points`` were read. Datapoints that are not JSON objects are
-        counted and skipped.
-        """
-        query = {
-            "namespace": namespace,
-            "metric_name": metric_name,
-            "metric_dimension": dimension,
-            "from": from_ms,
-            "to": to_ms,
-        }
-        return list(
-            self.paginate(
-                "ces_batch_v2", "data_points", json_body=query, max_items=max_points, until_empty=True
-            )
-        )
-
-    def ces_batch_series(
-        self, metrics: list[dict[str, Any]], period: int, from_ms: int, to_ms: int
-    ) -> list[dict[str, Any]]:
-        """Cloud Eye v1 batch query: the ``average`` series of up to 500 metric/dimension pairs.
-
-        ``metrics`` are ``{namespace, metric_name, dimensions}`` entries; the caller sizes
-        them and the window so the answer stays within Cloud Eye's 3,000 datapoints. Returns
-        the answer's ``metrics`` entries that are JSON objects (others are counted).
-        """
-        body = {
-            "metrics": metrics,
-            "period": str(period),
-            "filter": "average",
-            "from": from_ms,
-            "to": to_ms,
-        }
-        doc = self.request("ces_batch_v1", json_body=body)
-        items = doc.get("metrics")
-        if not isinstance(items, list):
-            self.bad_body("ces_batch_v1")
-            raise InvalidResponseError(
-                "ces_batch_v1", 200, host=self._host(APIS["ces_batch_v1"]), cause="body has no metrics list"
-            )
-        out = []
-        for item in items:
-            if isinstance(item, dict):
-                out.append(item)
-            else:
-                self._observer.invalid_response("ces_batch_v1")
-        return out

@@ -22,7 +22,7 @@ from exporter.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
-# Causes (exporter.upstream.transport.network_cause) that say the request never reached a server.
+# Causes (exporter.upstream.causes.network_cause) that say the request never reached a server.
 UNREACHABLE = ("connection refused", "dns lookup failed", "connect timeout", "tls ", "connection failed")
 
 

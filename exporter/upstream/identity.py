@@ -31,7 +31,8 @@ from exporter.errors import AuthError, ShutdownError, UpstreamError, parse_error
 from exporter.secret import Secret, register
 from exporter.timeutil import parse_time
 from exporter.upstream.budget import Budget
-from exporter.upstream.transport import Transport, host_of_url, loads_bounded
+from exporter.upstream.jsonbody import loads_bounded
+from exporter.upstream.transport import Transport, host_of_url
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 from exporter.apis import APIS
 from exporter.errors import ClientRequestError, InvalidResponseError
-from exporter.upstream.transport import ObjectHook, too_large
+from exporter.upstream.jsonbody import ObjectHook
+from exporter.upstream.transport import too_large
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ its body under three bounds:
 
 * a total deadline per exchange, enforced by a timer that shuts the socket down, so
   a slow header phase is cut as surely as a slow body;
-* a cap on the *decoded* body: the body is read raw and inflated here with
-  ``zlib``'s ``max_length``, so a 2 MB gzip bomb never grows past the cap;
+* a cap on the *decoded* body: the body is read raw and inflated as it comes with
+  ``zlib``'s ``max_length`` (:mod:`exporter.upstream.inflate`), so a 2 MB gzip bomb never
+  grows past the cap;
 * a stop event: :meth:`Transport.abort_all` shuts down every socket in flight, so the
   exporter's stop does not wait for a stuck upstream.
 
@@ -20,41 +21,25 @@ request).
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
-import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
+from exporter.upstream.causes import bad_header, network_cause
+from exporter.upstream.inflate import Inflater, TooLarge
+from exporter.upstream.sockets import Tracker, TrackingAdapter
 
 # Bodies are read in chunks of this many raw bytes; the deadline and stop are checked per chunk.
 _CHUNK = 64 * 1024
-# JSON deeper than this is not a Huawei Cloud answer (the deepest documented shape nests
-# about 6 levels); refusing it keeps every later walk over the document shallow.
-MAX_JSON_DEPTH = 32
-TLS_FIX = "trust its CA with http.ca_file, or set http.tls_verify: false"
 TOO_LARGE = "body larger than"  # how the cause of an answer cut at the body cap starts
-# Which credential a header carries, for errors that must name it without its value.
-_HEADER_SOURCES = {
-    "authorization": "the access key or secret key (auth.ak_env / auth.sk_env or their *_file)",
-    "x-security-token": "the security token (auth.security_token_env or auth.security_token_file)",
-    "x-auth-token": "the IAM token (answer of the IAM token call)",
-    "x-project-id": "the project id (project_id or the IAM answer)",
-}
 
 
 def too_large(error: Exception) -> bool:
@@ -86,223 +71,11 @@ def host_of_url(url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-# --------------------------------------------------------------------------- socket tracking
-
-
-class _Tracker:
-    """Which connection each thread is using, so a timer or ``abort_all`` can cut it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._conns: dict[int, HTTPConnection] = {}
-        self._aborted: set[int] = set()
-        self.closed = False
-
-    def bind(self, conn: HTTPConnection) -> None:
-        ident = threading.get_ident()
-        with self._lock:
-            self._conns[ident] = conn
-            closed = self.closed
-        if closed:
-            _shutdown(conn)
-
-    def unbind(self) -> bool:
-        """Forget this thread's connection; True when it was cut by a timer or abort."""
-        ident = threading.get_ident()
-        with self._lock:
-            self._conns.pop(ident, None)
-            was = ident in self._aborted
-            self._aborted.discard(ident)
-        return was
-
-    def cut(self, ident: int) -> None:
-        with self._lock:
-            conn = self._conns.get(ident)
-            self._aborted.add(ident)
-        if conn is not None:
-            _shutdown(conn)
-
-    def cut_all(self) -> None:
-        with self._lock:
-            self.closed = True
-            conns = list(self._conns.items())
-            self._aborted.update(i for i, _ in conns)
-        for _, conn in conns:
-            _shutdown(conn)
-
-
-def _shutdown(conn: HTTPConnection) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        return
-    # shutdown (not close) wakes a thread blocked in recv on this socket at once; the plain
-    # socket method, because SSLSocket.shutdown would drop the TLS state under the reader.
-    with contextlib.suppress(OSError, TypeError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _TrackingAdapter(HTTPAdapter):
-    """An adapter whose pools make connections that register with a :class:`_Tracker`."""
-
-    def __init__(self, tracker: _Tracker, pool_maxsize: int) -> None:
-        self._tracker = tracker
-        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, **kw)
-        tracker = self._tracker
-
-        def track(base: type[HTTPConnection]) -> type[HTTPConnection]:
-            def request(self: HTTPConnection, *args: Any, **kwargs: Any) -> None:
-                tracker.bind(self)
-                base.request(self, *args, **kwargs)
-
-            return type("Tracked" + base.__name__, (base,), {"request": request})
-
-        http_pool = type("TrackedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": track(HTTPConnection)})
-        https_pool = type(
-            "TrackedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": track(HTTPSConnection)}
-        )
-        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
-
-
-# --------------------------------------------------------------------------- causes
-
-
-def _chain(exc: BaseException) -> Iterator[object]:
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo and len(seen) < 32:
-        cur = todo.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        if isinstance(cur, BaseException):
-            todo.extend(a for a in cur.args if isinstance(a, BaseException))
-            todo.extend(x for x in (cur.__cause__, cur.__context__) if x is not None)
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-
-
-def network_cause(exc: BaseException) -> str:
-    """The cause class of a failure without an answer, with the fix when there is one."""
-    chain = list(_chain(exc))
-    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        return f"tls verification failed ({TLS_FIX})"
-    if any(isinstance(e, ssl.SSLError | requests.exceptions.SSLError) for e in chain):
-        return "tls handshake failed"
-    if any(isinstance(e, socket.gaierror | urllib3.exceptions.NameResolutionError) for e in chain):
-        return "dns lookup failed"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return "connection refused"
-    if any(isinstance(e, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError) for e in chain):
-        return "connect timeout (http.connect_timeout)"
-    if any(
-        isinstance(e, requests.Timeout | TimeoutError | urllib3.exceptions.ReadTimeoutError) for e in chain
-    ):
-        return "read timeout (http.read_timeout)"
-    if any(isinstance(e, ConnectionResetError) for e in chain):
-        return "connection reset"
-    return "connection failed"
-
-
-def _bad_header(prepared: requests.PreparedRequest) -> str:
-    headers: dict[str, object] = dict(prepared.headers)
-    for name, value in headers.items():
-        text = str(value, "latin-1") if isinstance(value, bytes) else str(value)
-        if text != text.strip() or any(c in text for c in "\r\n\0") or not text.isprintable():
-            return _HEADER_SOURCES.get(name.lower(), f"the {name} header")
-    return "a request header"
-
-
 # --------------------------------------------------------------------------- body
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class _Expired(Exception):
     pass
-
-
-class _Inflater:
-    """Decodes a Content-Encoding without ever producing more than the cap."""
-
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        if enc in ("", "identity"):
-            self._wbits: int | None = None
-        elif enc in ("gzip", "x-gzip"):
-            self._wbits = 16 + zlib.MAX_WBITS
-        elif enc == "deflate":
-            self._wbits = zlib.MAX_WBITS
-        else:
-            raise ValueError(f"unsupported Content-Encoding {enc[:40]}")
-        self._d = zlib.decompressobj(self._wbits) if self._wbits is not None else None
-        self._first = True
-
-    def feed(self, chunk: bytes, room: int) -> bytes:
-        """Decoded bytes of ``chunk``; raises :class:`_TooLarge` past ``room`` more bytes."""
-        if self._d is None:
-            if len(chunk) > room:
-                raise _TooLarge
-            return chunk
-        out: list[bytes] = []
-        data = chunk
-        while data:
-            if self._d.eof:  # a second gzip member follows
-                data = self._d.unused_data + data
-                self._d = zlib.decompressobj(self._wbits or zlib.MAX_WBITS)
-            try:
-                part = self._d.decompress(data, room + 1)
-            except zlib.error:
-                if not self._first or self._wbits != zlib.MAX_WBITS:
-                    raise
-                # "deflate" sent as a raw stream without the zlib header.
-                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
-                part = self._d.decompress(data, room + 1)
-            self._first = False
-            room -= len(part)
-            if room < 0:
-                raise _TooLarge
-            out.append(part)
-            data = self._d.unconsumed_tail
-            if self._d.eof and not data:
-                data = self._d.unused_data
-                if not data:
-                    break
-        return b"".join(out)
-
-
-ObjectHook = Callable[[list[tuple[str, Any]]], Any]
-
-
-def loads_bounded(
-    content: bytes | str, max_depth: int = MAX_JSON_DEPTH, object_pairs_hook: ObjectHook | None = None
-) -> object:
-    """``json.loads`` that refuses documents nested deeper than ``max_depth``.
-
-    ``object_pairs_hook`` (as for ``json.loads``) sees every object as it is decoded,
-    innermost first, so a caller can drop what it does not need before the next one is
-    built. Raises ``ValueError`` (never ``RecursionError``) for invalid or too-deep JSON.
-    """
-    try:
-        doc: object = json.loads(content, object_pairs_hook=object_pairs_hook)
-    except RecursionError as e:
-        raise ValueError("JSON nested too deeply") from e
-    stack: list[tuple[object, int]] = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise ValueError(f"JSON nested deeper than {max_depth} levels")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return doc
 
 
 # --------------------------------------------------------------------------- transport
@@ -314,15 +87,15 @@ class Transport:
     def __init__(self, session: requests.Session, limits: Limits, pool_maxsize: int = 6) -> None:
         self.session = session
         self.limits = limits
-        self._tracker = _Tracker()
-        adapter = _TrackingAdapter(self._tracker, pool_maxsize)
+        self._tracker = Tracker()
+        adapter = TrackingAdapter(self._tracker, pool_maxsize)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        # Only encodings _Inflater can bound; urllib3 would otherwise offer br/zstd too.
+        # Only encodings Inflater can bound; urllib3 would otherwise offer br/zstd too.
         session.headers["Accept-Encoding"] = "gzip, deflate"
 
     def remount(self, pool_maxsize: int) -> None:
-        adapter = _TrackingAdapter(self._tracker, pool_maxsize)
+        adapter = TrackingAdapter(self._tracker, pool_maxsize)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -401,7 +174,7 @@ class Transport:
             raise AuthError(
                 api,
                 host=host,
-                cause=f"invalid character in {_bad_header(prepared)}: check it for a trailing newline",
+                cause=f"invalid character in {bad_header(prepared)}: check it for a trailing newline",
             )
         if failure:
             raise UpstreamUnavailableError(api, host=host, cause=failure)
@@ -410,7 +183,7 @@ class Transport:
             content = self._read(resp, cap, deadline_at)
         except _Expired:
             lost = self._cut_cause()
-        except _TooLarge:
+        except TooLarge:
             failure = f"{TOO_LARGE} {cap} bytes decoded (http.max_body_bytes)"
         except ValueError as e:  # unsupported encoding or corrupt compressed data
             failure = str(e) if "Content-Encoding" in str(e) else "corrupt compressed body"
@@ -430,7 +203,7 @@ class Transport:
         return resp, content
 
     def _read(self, resp: requests.Response, cap: int, deadline_at: float) -> bytes:
-        inflater = _Inflater(resp.headers.get("Content-Encoding", ""))
+        inflater = Inflater(resp.headers.get("Content-Encoding", ""))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -451,17 +224,3 @@ class Transport:
         if self._tracker.closed:
             return "exporter shutting down"
         return f"total deadline of {self.limits.deadline:g}s exceeded (http.call_deadline)"
-
-
-def parse_json_object(
-    api: str, content: bytes, status: int, host: str, object_pairs_hook: ObjectHook | None = None
-) -> dict[str, Any]:
-    """A JSON object body, or InvalidResponseError naming why not."""
-    try:
-        doc = loads_bounded(content, object_pairs_hook=object_pairs_hook)
-    except ValueError as e:
-        cause = str(e) if "nested" in str(e) else "body is not JSON"
-        raise InvalidResponseError(api, status, host=host, cause=cause) from None
-    if not isinstance(doc, dict):
-        raise InvalidResponseError(api, status, host=host, cause="body is not a JSON object")
-    return doc

@@ -60,6 +60,7 @@ from exporter.constraints import page_limit
 from exporter.sources.cloudeye import WINDOW_MS
 from exporter.timeutil import fmt_seconds, fmt_space
 from exporter.upstream.client import WorkspaceClient
+from tests.desktops import list_desktops
 
 # Time formats the API reference and the SDK docstrings give for each query parameter.
 SECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"  # 2021-05-11T11:45:42Z
@@ -214,10 +215,10 @@ def _ces_v1(c: WorkspaceClient, ctx: Ctx) -> Any:
 #: Our client's call of each API, as the exporter makes it.
 OUR_CALLS: dict[str, OurCall] = {
     # iam_tokens: made by the token provider before the first call of a token-auth client.
-    "iam_tokens": lambda c, ctx: c.list_desktops(),
+    "iam_tokens": lambda c, ctx: list_desktops(c),
     # iam_projects: made when no project_id is configured.
     "iam_projects": lambda c, ctx: c.ensure_project_id(),
-    "desktops_detail": lambda c, ctx: c.list_desktops(),
+    "desktops_detail": lambda c, ctx: list_desktops(c),
     # No source calls it yet: the one list that carries pool_id, paged by the client's helper.
     "desktops_list": lambda c, ctx: list(c.paginate("desktops_list", "desktops")),
     # The inventory's lookup of a desktop a listing missed.

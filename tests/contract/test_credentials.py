@@ -39,6 +39,7 @@ from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake import identity_routes as routes
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
+from tests.desktops import list_desktops
 
 
 @pytest.fixture
@@ -79,8 +80,8 @@ def our_keys(settings: Settings) -> tuple[str, str, str]:
     clock = FakeClock(start=time.time())
     client = WorkspaceClient(settings, Budget(settings.config.budget, clock), clock=clock)
     try:
-        client.list_desktops()
-        auth: Any = client._auth
+        list_desktops(client)
+        auth: Any = client._attempts.auth
         keys = auth._source.keys()
     finally:
         client.close()

@@ -21,7 +21,8 @@ from exporter.errors import InvalidResponseError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.sources.inventory import InventorySource
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi, fast, wait_for
 
 

@@ -38,10 +38,12 @@ from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.secret import Secret
 from exporter.serve.server import HTTPServer, make_app
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.paging import PAGE_FLOOR
-from exporter.upstream.transport import _Tracker
+from exporter.upstream.sockets import Tracker
 from tests.conftest import fast, wait_for
+from tests.desktops import list_desktops
 from tests.hostile.upstream import HUGE_BYTES, HostileUpstream
 
 AK = "AKCANARY7f3a9c2e51"
@@ -145,7 +147,7 @@ def upstream() -> Iterator[HostileUpstream]:
 def _fail(client: WorkspaceClient) -> tuple[UpstreamError, float]:
     started = time.monotonic()
     with pytest.raises(UpstreamError) as info:
-        client.list_desktops()
+        list_desktops(client)
     return info.value, time.monotonic() - started
 
 
@@ -181,7 +183,7 @@ def test_the_client_works_again_after_a_bomb(upstream: HostileUpstream) -> None:
         upstream.mode = "gzip_bomb"
         _fail(client)
         upstream.mode = "ok"
-        assert [d["desktop_id"] for d in client.list_desktops()] == ["d-00000000", "d-00000001"]
+        assert [d["desktop_id"] for d in list_desktops(client)] == ["d-00000000", "d-00000001"]
     finally:
         client.close()
 
@@ -212,7 +214,7 @@ def test_close_aborts_a_call_in_flight(upstream: HostileUpstream) -> None:
 
     def call() -> None:
         try:
-            client.list_desktops()
+            list_desktops(client)
         except ShutdownError as e:
             errors.append(e)
 
@@ -303,7 +305,7 @@ def test_a_token_echo_after_login_never_reaches_an_error_or_log(
     caplog.set_level(logging.DEBUG)
     client = client_for(settings(upstream.url, method="token"))
     try:
-        client.list_desktops()  # obtains the token
+        list_desktops(client)  # obtains the token
         upstream.mode = "echo_secrets"
         with pytest.raises(AuthError) as info:
             client.request("desktops_detail", params={"offset": 0, "limit": 1})
@@ -439,7 +441,7 @@ def test_an_untrusted_certificate_names_the_cause_and_the_key_that_fixes_it(tmp_
         )
         trusted = client_for(settings(up.url, ca_file=str(crt)))
         try:
-            assert len(trusted.list_desktops()) == 2
+            assert len(list_desktops(trusted)) == 2
         finally:
             trusted.close()
 
@@ -449,7 +451,7 @@ def test_a_drip_the_timer_cannot_cut_still_ends_at_the_deadline(
 ) -> None:
     # As through a proxy, whose connections the transport does not track: only the
     # per-chunk check can end the exchange.
-    monkeypatch.setattr(_Tracker, "cut", lambda self, ident: None)
+    monkeypatch.setattr(Tracker, "cut", lambda self, ident: None)
     client = client_for(settings(upstream.url, call_deadline="2s"))
     upstream.mode = "drip"
     upstream.drip_interval = 0.2

@@ -19,7 +19,7 @@ import yaml
 
 from exporter.apis import APIS, IAM_ACTIONS
 from exporter.cli.main import main
-from exporter.cli.online import cell, grant_for
+from exporter.cli.online_report import cell, grant_for
 from exporter.errors import AuthError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake.faults import denial

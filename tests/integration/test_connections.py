@@ -21,7 +21,8 @@ from exporter.fake import FAILURE_EXAMPLE, FakeServer, FakeWorkspace
 from exporter.sources.connections import ConnectionsSource
 from exporter.timeutil import parse_time
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

@@ -32,7 +32,8 @@ from exporter.sources.events import EventsSource
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,6 +19,7 @@ from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake import identity_routes as routes
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
+from tests.desktops import list_desktops
 
 
 @dataclass
@@ -56,7 +57,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 def listing_works(env: Env, settings: Settings) -> WorkspaceClient:
     client = env.client(settings)
-    assert len(client.list_desktops()) == 3
+    assert len(list_desktops(client)) == 3
     return client
 
 
@@ -88,7 +89,7 @@ def test_ecs_metadata_agency_keys_are_refreshed_before_they_expire(env: Env) -> 
     try:
         assert env.state.temporary_issued == {"metadata": 1}
         env.clock.advance(1801)  # an hour's keys: refreshed at half their life, no restart
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
         assert env.state.temporary_issued == {"metadata": 2}
         assert client.auth_status()[1].mode == "metadata"
         assert client.auth_status()[1].expires_at == pytest.approx(env.clock.time() + 3600, abs=5)
@@ -100,9 +101,9 @@ def test_keys_that_expired_early_are_fetched_again_once(env: Env) -> None:
     client = listing_works(env, env.settings({}, method="metadata"))
     try:
         env.state.expire_temporary()
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
         assert env.state.temporary_issued == {"metadata": 2}
-        assert not client.auth_gate.is_open()
+        assert not client.auth_gate.state().open
     finally:
         client.close()
 
@@ -112,10 +113,10 @@ def test_an_ecs_without_an_agency_opens_the_breaker_naming_the_provider(env: Env
     client = env.client(env.settings({}, method="metadata"))
     try:
         with pytest.raises(AuthError) as info:
-            client.list_desktops()
+            list_desktops(client)
         assert info.value.status == 404 and routes.AGENCY_MISSING in info.value.error_msg
         with pytest.raises(AuthBreakerOpenError):
-            client.list_desktops()
+            list_desktops(client)
         assert client.auth_status()[0].credential == f"ECS metadata {env.url} (agency)"
     finally:
         client.close()
@@ -153,7 +154,7 @@ def test_the_chain_asks_pod_identity_when_metadata_does_not_answer(env: Env) -> 
     try:
         assert client.auth_status()[1].mode == "pod_identity"
         env.clock.advance(1801)
-        client.list_desktops()
+        list_desktops(client)
         assert env.state.temporary_issued == {"pod_identity": 2}  # metadata is not asked again
     finally:
         client.close()
@@ -179,7 +180,7 @@ def test_oidc_sts_comes_first_and_reads_the_rotated_id_token(env: Env) -> None:
         env.state.identity(oidc_id_token="rotated.oidc.token")
         token_file(env, "oidc-token", "rotated.oidc.token")
         env.clock.advance(1801)
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
         assert env.state.temporary_issued == {"oidc": 2}
     finally:
         client.close()
@@ -204,7 +205,7 @@ def test_no_secret_of_a_temporary_credential_reaches_an_error(env: Env) -> None:
         env.state.identity(metadata_agency=False)
         env.state.expire_temporary()
         with pytest.raises(AuthError) as info:
-            client.list_desktops()
+            list_desktops(client)
         text = str(info.value) + repr(info.value)
         assert temp.secret not in text and temp.security_token not in text
     finally:

@@ -22,7 +22,8 @@ from exporter.fake import FakeServer, FakeWorkspace
 from exporter.sources.event_tracking import GRACE
 from exporter.sources.events import EventsSource
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi, RunningExporter, wait_for
 
 pytestmark = pytest.mark.integration

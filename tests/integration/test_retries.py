@@ -12,7 +12,8 @@ from exporter.clock import FakeClock
 from exporter.config.settings import parse_config
 from exporter.errors import ThrottledError, UpstreamUnavailableError
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient, retryable
+from exporter.upstream.client import WorkspaceClient, retryable
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi
 
 

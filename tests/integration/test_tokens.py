@@ -15,6 +15,7 @@ from exporter.errors import AuthError
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
+from tests.desktops import list_desktops
 
 
 @pytest.fixture
@@ -54,29 +55,29 @@ def test_each_documented_expiry_answer_gets_a_new_token_once(
     state, url = fake
     client = token_client(state, url)
     try:
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
         getattr(state, control)()
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
     finally:
         client.close()
     assert state.calls("iam_tokens") == 2
     assert [reason in f.reason for f in state.auth_failures()] == [True]
-    assert not client.auth_gate.is_open()
+    assert not client.auth_gate.state().open
 
 
 def test_any_401_on_a_token_call_gets_a_new_token_once(fake: tuple[FakeWorkspace, str]) -> None:
     state, url = fake
     client = token_client(state, url)
     try:
-        client.list_desktops()
+        list_desktops(client)
         state.fail("desktops_detail", 401, times=1, error_code="APIGW.0301")
-        assert len(client.list_desktops()) == 3
+        assert len(list_desktops(client)) == 3
         assert state.calls("iam_tokens") == 2
         state.fail("desktops_detail", 401, times=None, error_code="APIGW.0301")
         with pytest.raises(AuthError):
-            client.list_desktops()
+            list_desktops(client)
         assert state.calls("iam_tokens") == 3  # once, not per attempt
-        assert client.auth_gate.is_open()
+        assert client.auth_gate.state().open
     finally:
         client.close()
 

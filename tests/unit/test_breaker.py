@@ -121,7 +121,7 @@ def test_a_successful_probe_closes_it_with_one_line(
     assert [r.getMessage().split(" credential=")[0] for r in caplog.records] == [
         "credentials accepted again, sources resume"
     ]
-    assert not gate.is_open() and gate.enter(1, STOP) == Ticket()
+    assert not gate.state().open and gate.enter(1, STOP) == Ticket()
 
 
 def test_a_success_of_a_call_sent_before_the_failure_does_not_close_it(gate: AuthGate) -> None:
@@ -130,7 +130,7 @@ def test_a_success_of_a_call_sent_before_the_failure_does_not_close_it(gate: Aut
     a, b = gate.enter(1, STOP), gate.enter(1, STOP)
     gate.done(a, "auth", 1, REFUSED)
     gate.done(b, "ok", 1)
-    assert gate.is_open()
+    assert gate.state().open
 
 
 def test_concurrent_failures_hold_the_probes_back_within_the_window(gate: AuthGate, clock: FakeClock) -> None:
@@ -150,7 +150,7 @@ def test_concurrent_failures_hold_the_probes_back_within_the_window(gate: AuthGa
 def test_answers_without_a_status_do_not_count_towards_a_lockout(gate: AuthGate) -> None:
     ticket = gate.enter(1, STOP)
     gate.done(ticket, "auth", 1, AuthError("iam_tokens", 0, cause="connection refused"))
-    assert gate.is_open()
+    assert gate.state().open
     assert gate.state().failures_total == 0
 
 

@@ -84,13 +84,6 @@ def test_acquire_returns_false_when_stopped() -> None:
     assert b.acquire("desktop_monitor", stop) is False
 
 
-def test_acquire_times_out() -> None:
-    clock = FakeClock()
-    b = Budget(BudgetConfig(per_api={"desktop_monitor": 1}, burst=1), clock)
-    assert b.acquire("desktop_monitor")
-    assert b.acquire("desktop_monitor", timeout=5) is False
-
-
 def test_concurrency_gate_admits_at_most_max_concurrency() -> None:
     b = Budget(BudgetConfig(max_concurrency=2))
     inside = 0

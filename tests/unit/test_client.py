@@ -33,8 +33,13 @@ from exporter.errors import (
 )
 from exporter.secret import Secret, register, scrub
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
-from exporter.upstream.transport import _Inflater, _TooLarge, loads_bounded, network_cause, tls_verify
+from exporter.upstream.causes import network_cause
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.inflate import Inflater, TooLarge
+from exporter.upstream.jsonbody import loads_bounded
+from exporter.upstream.observer import NullObserver
+from exporter.upstream.transport import tls_verify
+from tests.desktops import list_desktops
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -166,7 +171,7 @@ def test_paging_walks_every_page_with_the_api_maximum_limit(script: tuple[Script
         (200, {"desktops": _desktops(1000, 200), "total_count": 1200}, {}),
     ]
     c, _ = _client(url)
-    desktops = c.list_desktops()
+    desktops = list_desktops(c)
     assert len(desktops) == 1200
     offsets = [(q["offset"][0], q["limit"][0]) for _, p, q, _ in s.requests if p.endswith("/detail")]
     assert offsets == [("0", "500"), ("500", "500"), ("1000", "500")]
@@ -179,14 +184,14 @@ def test_paging_dedupes_desktops_that_shift_between_pages(script: tuple[Script, 
         (200, {"desktops": _desktops(499, 201), "total_count": 700}, {}),
     ]
     c, _ = _client(url)
-    assert len(c.list_desktops()) == 700
+    assert len(list_desktops(c)) == 700
 
 
 def test_requests_are_signed_and_carry_the_project_id(script: tuple[Script, str]) -> None:
     s, url = script
     s.default["/v2/proj/desktops/detail"] = (200, {"desktops": [], "total_count": 0}, {})
     c, _ = _client(url)
-    c.list_desktops()
+    list_desktops(c)
     headers = {k.lower(): v for k, v in s.requests[0][3].items()}
     assert headers["authorization"].startswith("SDK-HMAC-SHA256 Access=AK1, SignedHeaders=")
     assert headers["x-project-id"] == "proj"
@@ -327,7 +332,7 @@ def test_missing_list_key_is_an_invalid_response(script: tuple[Script, str]) -> 
     s.default["/v2/proj/desktops/detail"] = (200, {"total_count": 3}, {})
     c, _ = _client(url)
     with pytest.raises(InvalidResponseError):
-        c.list_desktops()
+        list_desktops(c)
 
 
 def test_connection_errors_are_retried_then_raised() -> None:
@@ -376,7 +381,7 @@ def test_project_id_is_discovered_from_iam_when_not_configured(script: tuple[Scr
     s.default["/v3/projects"] = (200, {"projects": [{"id": "found-proj", "name": "ap-southeast-1"}]}, {})
     s.default["/v2/found-proj/desktops/detail"] = (200, {"desktops": [], "total_count": 0}, {})
     c, _ = _client(url, project_id="")
-    assert c.list_desktops() == []
+    assert list_desktops(c) == []
     assert c.project_id == "found-proj"
     assert s.requests[0][2] == {"name": ["ap-southeast-1"]}
 
@@ -414,10 +419,38 @@ def test_a_failed_project_discovery_says_it_is_discovery_and_how_to_skip_it(
     )
     c, _ = _client(url, project_id="")
     with pytest.raises(AuthError) as info:
-        c.list_desktops()
+        list_desktops(c)
     text = str(info.value)
     assert "during='project discovery (set project_id to skip it)'" in text
     assert "api=iam_projects" in text and "status=403 error_code=IAM.0002" in text and "request_id=r1" in text
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "cause", "counted"),
+    [
+        ({"projects": None}, InvalidResponseError, "body has no projects list", True),
+        (
+            {"projects": [{"id": "p1", "name": "ap-southeast-1"}, {"id": "p2", "name": "ap-southeast-1"}]},
+            ClientRequestError,
+            "expected one project named ap-southeast-1, found 2",
+            False,
+        ),
+        ({"projects": [{"id": "p1", "name": "eu-west-0"}]}, ClientRequestError, "found 0", False),
+    ],
+)
+def test_a_discovery_answer_without_one_project_says_it_is_discovery(
+    script: tuple[Script, str], answer: dict[str, Any], error: type[Exception], cause: str, counted: bool
+) -> None:
+    s, url = script
+    s.default["/v3/projects"] = (200, answer, {})
+    obs = Observer()
+    c, _ = _client(url, obs, project_id="")
+    with pytest.raises(error) as info:
+        c.ensure_project_id()
+    text = str(info.value)
+    assert cause in text and "during='project discovery (set project_id to skip it)'" in text
+    assert (("invalid", "iam_projects") in obs.events) is counted
+    assert c.project_id == ""
 
 
 def test_a_refused_connection_names_host_and_cause() -> None:
@@ -426,7 +459,7 @@ def test_a_refused_connection_names_host_and_cause() -> None:
         port = probe.getsockname()[1]
     c, _ = _client(f"http://127.0.0.1:{port}", http={"max_retries": 0})
     with pytest.raises(UpstreamUnavailableError) as info:
-        c.list_desktops()
+        list_desktops(c)
     assert str(info.value) == f"api=desktops_detail host=127.0.0.1:{port} cause='connection refused'"
 
 
@@ -469,14 +502,14 @@ def test_the_inflater_stops_at_the_cap_whatever_the_ratio(encoding: str) -> None
     small = b'{"a": 1}'
     ok = gzip.compress(small) if encoding == "gzip" else zlib.compress(small)
     header = "deflate" if encoding == "raw-deflate" else encoding
-    assert _Inflater(header).feed(ok, 100) == small
-    with pytest.raises(_TooLarge):
-        _Inflater(header).feed(packed, 1_000_000)
+    assert Inflater(header).feed(ok, 100) == small
+    with pytest.raises(TooLarge):
+        Inflater(header).feed(packed, 1_000_000)
 
 
 def test_an_unknown_content_encoding_is_refused() -> None:
     with pytest.raises(ValueError) as exc:
-        _Inflater("br")
+        Inflater("br")
     assert str(exc.value) == "unsupported Content-Encoding br"  # a log field, not a Python repr
 
 

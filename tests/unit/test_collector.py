@@ -19,7 +19,8 @@ from exporter.exposition.collector import DataCollector, desktop_families, tag_l
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi
 from tests.unit.memory_lister import MemoryLister, Sink
 

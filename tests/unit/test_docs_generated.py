@@ -87,7 +87,7 @@ def test_missing_markers_are_an_error() -> None:
 @pytest.mark.parametrize("key", [key for key, _, _ in GEN.config_fields()])
 def test_every_config_key_has_a_description(key: str) -> None:
     meta = {k: m for k, _, m in GEN.config_fields()}[key]
-    assert meta.get("doc"), f"{key}: add a description to its field metadata in exporter/config/settings.py"
+    assert meta.get("doc"), f"{key}: add a description to its field metadata in exporter/config/sections/"
 
 
 @pytest.mark.parametrize(
@@ -400,7 +400,7 @@ def _stated_limits() -> list[tuple[str, str]]:
     from exporter.config import credentials, yamlfile
     from exporter.config.settings import AuthConfig, BudgetConfig, HTTPConfig, InventoryConfig
     from exporter.sources import event_records, event_tracking
-    from exporter.upstream import paging, transport
+    from exporter.upstream import jsonbody, paging
 
     http = HTTPConfig()
     return [
@@ -418,7 +418,7 @@ def _stated_limits() -> list[tuple[str, str]]:
         ("body cap", f"`http.max_body_bytes` (default {http.max_body_bytes // (1 << 20)} MiB)"),
         ("deadline", f"`http.call_deadline` (default {http.call_deadline:g} s)"),
         ("export size", f"`http.max_file_bytes` (default {http.max_file_bytes // (1 << 20)} MiB)"),
-        ("json depth", f"nested deeper than {transport.MAX_JSON_DEPTH} levels"),
+        ("json depth", f"nested deeper than {jsonbody.MAX_JSON_DEPTH} levels"),
         ("pages", f"`http.max_pages_per_listing` (default {http.max_pages_per_listing})"),
         ("desktop cap", f"At most `inventory.max_desktops` (default {InventoryConfig().max_desktops:,}"),
         ("page floor", f"halved, down to {paging.PAGE_FLOOR}"),

@@ -27,7 +27,7 @@ from exporter.sources.event_records import LabelValues, sanitise
 from exporter.sources.event_tracking import GRACE
 from exporter.sources.events import EventsSource
 from exporter.timeutil import fmt_space, parse_time, utc
-from exporter.upstream.client import NullObserver
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.paging import Listing, PageSizes
 
 T0 = 1_700_000_000.0

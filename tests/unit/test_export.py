@@ -62,6 +62,9 @@ def test_without_a_window_no_times_are_sent(tmp_path: Path) -> None:
         (["--start", "2027-01-10 08:00", "--end", "2027-01-11T08:00Z"], "--start: must be a UTC time"),
         (["--start", "2027-01-10T08:00Z", "--end", "2027-01-11T08:00"], "--end: must be a UTC time"),
         (["--start", "2027-13-10T08:00Z", "--end", "2027-01-11T08:00Z"], "--start: not a valid date"),
+        (["--start", "2027-02-29T08:00Z", "--end", "2027-03-11T08:00Z"], "--start: not a valid date"),
+        (["--start", "1999-01-10T08:00Z", "--end", "2027-01-11T08:00Z"], "--start: not a valid date"),
+        (["--start", "2027-01-10T08:00Z", "--end", "2100-01-01T00:00Z"], "--end: not a valid date"),
         (["--start", "2027-01-10T08:00Z", "--end", "2027-01-09T08:00Z"], "--end must be after --start"),
         (["--start", "2027-01-10T08:00Z", "--end", "2027-01-10T08:00Z"], "--end must be after --start"),
         (

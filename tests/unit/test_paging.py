@@ -17,7 +17,8 @@ from exporter.clock import FakeClock
 from exporter.config.settings import parse_config
 from exporter.errors import ClientRequestError, InvalidResponseError
 from exporter.upstream.budget import Budget
-from exporter.upstream.client import NullObserver, WorkspaceClient
+from exporter.upstream.client import WorkspaceClient
+from exporter.upstream.observer import NullObserver
 from exporter.upstream.paging import PAGE_FLOOR
 
 Reply = Callable[[dict[str, str]], tuple[int, Any]]
