@@ -154,11 +154,11 @@ def _monitoring(x: Exporter) -> MonitoringPaths:
         cfg.region,
     )
 
-    def effective_rate() -> float:  # lowered after throttling, unlike rate_for
-        state = x.budget.state().get("desktop_monitor")
-        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
-
-    return MonitoringPaths(per_desktop, cloudeye, cfg.monitoring, x.clock, effective_rate)
+    # The configured rate, not the one lowered after a 429: throttling backs the calls off,
+    # it does not move the path.
+    return MonitoringPaths(
+        per_desktop, cloudeye, cfg.monitoring, x.clock, lambda: x.budget.rate_for("desktop_monitor")
+    )
 
 
 SOURCES: tuple[SourceEntry, ...] = (

@@ -40,7 +40,9 @@ class RefreshableSource(Protocol):
     """The part of :class:`~exporter.sources.base.Source` a :class:`PeriodicRunner` uses."""
 
     name: str
-    health: SourceHealth
+
+    @property
+    def health(self) -> SourceHealth: ...
 
     def refresh(self) -> None: ...
     def interval(self) -> float: ...
@@ -119,13 +121,16 @@ class PeriodicRunner(threading.Thread):
         finally:
             health.end()
         took = self._clock.monotonic() - t0
+        # Read again: a source whose refresh chose another path (monitoring) reports the
+        # outcome to that path's health.
+        outcome = self.source.health
         if error is None:
-            health.success(took)
+            outcome.success(took)
         elif isinstance(error, ShutdownError) or self._stop_event.is_set():
             # Cut short by shutdown: says nothing about the upstream, so up and the log stay as they were.
             log.debug("refresh stopped by shutdown source=%s", self.source.name)
         else:
-            health.failure(error, took)
+            outcome.failure(error, took)
         self.refreshes += 1
 
     def run(self) -> None:
