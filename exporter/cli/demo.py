@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from exporter.app.multi import MultiExporter
+from exporter.cli.demo_scenarios import CONFIG_HEADER
 from exporter.cli.report import config_error
 from exporter.config.settings import Settings, parse_listen_address
 from exporter.config.targets import load_targets
@@ -76,12 +77,15 @@ def demo_config(fake: FakeWorkspace, api_url: str, listen: str, keys: Path) -> d
         "project_id": fake.project_id,
         "endpoints": {"workspace": api_url, "iam": api_url, "ces": api_url},
         "auth": {"method": "aksk", "ak_file": str(keys / "ak"), "sk_file": str(keys / "sk")},
-        "inventory": {"interval": "30s"},
+        # The default intervals of connections and events (the shipped alerts' thresholds
+        # assume them); inventory and monitoring refresh every minute, so what the office
+        # does shows within a minute or two.
+        "inventory": {"interval": "60s"},
         "monitoring": {"interval": "60s", "max_age": "10m"},
         # The office's simulated past lies before the exporter started: count it, so the
         # demo shows it at once.
-        "connections": {"interval": "30s", "lookback": "1h"},
-        "events": {"interval": "30s", "lookback": "1h"},
+        "connections": {"interval": "60s", "lookback": "1h"},
+        "events": {"interval": "60s", "lookback": "1h"},
         "web": {"listen_address": listen, "ready_timeout": "30s"},
     }
 
@@ -94,9 +98,8 @@ def write_demo_files(directory: Path, fake: FakeWorkspace, api_url: str, listen:
         path.write_text(value + "\n", encoding="utf-8")
         path.chmod(0o600)
     config = directory / "config.yaml"
-    header = "# Written by `workspace-exporter demo` for its fake Workspace API (fake keys).\n"
     body = yaml.safe_dump(demo_config(fake, api_url, listen, directory), sort_keys=False)
-    config.write_text(header + body, encoding="utf-8")
+    config.write_text(CONFIG_HEADER + body, encoding="utf-8")
     return config
 
 
