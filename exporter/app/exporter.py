@@ -141,9 +141,15 @@ def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
 
 def _monitoring(x: Exporter) -> MonitoringPaths:
     cfg = x.settings.config
-    per_desktop = MonitoringSource(
-        x.client, cfg.monitoring, x.clock, x.api_metrics, lambda: x.budget.rate_for("desktop_monitor")
-    )
+
+    def effective_rate() -> float:  # lowered after a 429, unlike rate_for
+        state = x.budget.state().get("desktop_monitor")
+        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
+
+    # The per-desktop pace (and with it the pass deadline and how long values live) follows the
+    # rate the budget allows now: while throttled the calls back off, and a pass that is slow
+    # because it backed off neither turns `up` to 0 nor lets values expire.
+    per_desktop = MonitoringSource(x.client, cfg.monitoring, x.clock, x.api_metrics, effective_rate)
     cloudeye = CloudEyeSource(
         x.client,
         cfg.monitoring,

@@ -158,7 +158,7 @@ class SourceHealth:
             s = self._status
             if self._overdue_for() is not None:
                 s = replace(s, up=False, overdue=True)
-            line = self._settle()
+            line = self._settle(seen=True)
         self._emit(line)
         return s
 
@@ -170,18 +170,20 @@ class SourceHealth:
         elapsed = self._clock.monotonic() - running[0]
         return (elapsed, running[1]) if elapsed > running[1] else None
 
-    def _wanted(self) -> tuple[object, ...]:
-        """The state the log should show now (under the lock)."""
+    def _wanted(self, seen: bool) -> tuple[object, ...]:
+        """The state the log should show now (under both locks). Overdue only once a reader of
+        the status (a scrape) has seen ``up`` 0 for it: a late pass noticed as it completes
+        was never reported late, and is not logged."""
         if self._failure is not None:
             return ("failing", *self._failure[0])
-        if self._overdue_for() is not None:
+        if self._overdue_for() is not None and (seen or self._log.state == ("overdue",)):
             return ("overdue",)
         return ("ok",) if self._status.attempted else ("none",)
 
-    def _settle(self) -> _Line | None:
+    def _settle(self, seen: bool = False) -> _Line | None:
         """Move the logged state to the wanted one (under the lock); the line to log, if any."""
-        wanted = self._wanted()
         with self._log.lock:
+            wanted = self._wanted(seen)
             previous = self._log.state
             if wanted == previous:
                 return None
@@ -230,7 +232,8 @@ class SourceHealth:
                 )
             else:
                 log.warning(
-                    "source refresh overdue, no data yet source=%s running_seconds=%.0f deadline_seconds=%.0f",
+                    "source refresh overdue, no data yet source=%s running_seconds=%.0f "
+                    "deadline_seconds=%.0f",
                     name,
                     running,
                     deadline,

@@ -234,6 +234,23 @@ def test_an_overdue_pass_of_per_desktop_calls_is_one_line_and_its_end_another(
     ]
 
 
+def test_a_pass_late_only_when_it_completes_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """Overdue is a state a scrape saw (``up`` 0); a pass whose last desktop answers after the
+    deadline, with no scrape in between, was never reported late: no overdue/completed pair."""
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(100.0)
+    h.success()
+    h.end()
+    h.begin(100.0)
+    clock.advance(101.0)
+    h.success()  # the last desktop, past the deadline
+    h.end()
+    assert h.status.up
+    assert _lines(caplog) == ["source first refresh ok source=monitoring"]
+
+
 def test_healths_sharing_a_log_state_are_one_source_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, LOGGER)
     shared = LogState()
