@@ -229,6 +229,7 @@ class MonitoringRunner(threading.Thread):
         self._done_lock = threading.Lock()
         self._inventory_version = -1
         self._cycle_start: float | None = None
+        self._cycle_deadline = 0.0
         self._cycle_left: set[str] = set()
         self._last_publish = 0.0
         self._publish_now = False
@@ -323,11 +324,21 @@ class MonitoringRunner(threading.Thread):
             if self._cycle_start is None:
                 self._cycle_start = now
                 self._cycle_left = set(self._due)
-                deadline = refresh_deadline(self.source.interval(), self._call_deadline())
-                self.source.health.begin(deadline, now)
+                self._cycle_deadline = refresh_deadline(self.source.interval(), self._call_deadline())
+                self.source.health.begin(self._cycle_deadline, now)
             self._inflight.add(did)
             fut = pool.submit(self.source.fetch, did)
             fut.add_done_callback(functools.partial(self._on_done, did))
+
+    def _stretch_deadline(self) -> None:
+        """A pass slowed down by the budget (throttled: the pace follows the lowered rate) may
+        take as long as its slowest pace allowed: the deadline grows with it, never shrinks."""
+        if self._cycle_start is None:
+            return
+        deadline = refresh_deadline(self.source.interval(), self._call_deadline())
+        if deadline > self._cycle_deadline:
+            self._cycle_deadline = deadline
+            self.source.health.extend(deadline)
 
     def step(self, pool: Pool) -> float:
         """One scheduling pass; returns how long to wait before the next."""
@@ -336,6 +347,7 @@ class MonitoringRunner(threading.Thread):
             done, self._done = self._done, []
         for did, ok, finished in done:
             self._finish(did, ok, finished)
+        self._stretch_deadline()
         self._sync_inventory(now)
         self._nothing_to_do(now)
         self._dispatch(pool, now)

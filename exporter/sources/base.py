@@ -251,6 +251,13 @@ class SourceHealth:
             self._running = (self._clock.monotonic() if started is None else started, deadline)
             self._failed_in_pass = False
 
+    def extend(self, deadline: float) -> None:
+        """The running refresh may take up to ``deadline`` seconds from its start (never less
+        than it already had)."""
+        with self._lock:
+            if self._running is not None and deadline > self._running[1]:
+                self._running = (self._running[0], deadline)
+
     def end(self) -> None:
         """The refresh marked by :meth:`begin` ended (its outcome is reported separately; a
         per-item pass that ended without a failure ends the failure episode)."""

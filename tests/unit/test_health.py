@@ -251,6 +251,26 @@ def test_a_pass_late_only_when_it_completes_logs_nothing(caplog: pytest.LogCaptu
     assert _lines(caplog) == ["source first refresh ok source=monitoring"]
 
 
+def test_a_pass_slowed_by_its_budget_may_take_longer_never_shorter() -> None:
+    """The per-desktop runner extends a running pass's deadline when the budget lowers the pace
+    (throttled); a recovering rate never brings the deadline back in."""
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(120.0)
+    clock.advance(100.0)
+    h.extend(200.0)
+    h.extend(150.0)
+    clock.advance(90.0)  # 190 s: past the first deadline, within the extended one
+    assert not h.status.overdue
+    clock.advance(11.0)
+    assert h.status.overdue
+    h.end()
+    h.extend(500.0)  # no pass running: nothing to extend
+    h.begin(10.0)
+    clock.advance(11.0)
+    assert h.status.overdue
+
+
 def test_healths_sharing_a_log_state_are_one_source_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, LOGGER)
     shared = LogState()
