@@ -68,7 +68,7 @@ class Scenario:
 MINUTE = 60.0
 SCENARIOS: dict[str, Scenario] = {
     "login-failure-storm": Scenario(
-        "users retry every ~20 s and 60% of the attempts fail with reason 400200",
+        "users retry every ~10 s and 75% of the attempts fail with reason 400200",
         ("WorkspaceLoginFailuresHigh", "WorkspaceLoginFailuresByReasonHigh"),
         30 * MINUTE,
         18 * MINUTE,  # the 15-minute window empties of the storm's attempts

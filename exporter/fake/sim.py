@@ -65,6 +65,11 @@ EVERYDAY_WEIGHTS: tuple[int, ...] = tuple(_WEIGHTS[e[2]] for e in EVERYDAY)
 #: once-in-years event, while a 20-desktop demo still shows a crash every couple of hours.
 CRASHES_PER_HOUR = 0.05
 NIGHT_PRESENCE = 0.2
+# login-failure-storm: users locked out retry every ~10 s and 3 attempts in 4 fail, enough to
+# outweigh a quarter hour of normal attempts in WorkspaceLoginFailuresHigh's 15-minute ratio
+# within a couple of minutes.
+STORM_RETRY_S = 10.0
+STORM_FAILURE_RATIO = 0.75
 MAX_STEP_S = 10.0  # one tick never simulates more than this in one go
 MAX_STEPS_PER_TICK = 1000  # bounds a tick after a long pause (about 2.8 hours of steps)
 SESSION_HISTORY = 16  # sessions remembered per desktop for monitoring values
@@ -234,7 +239,7 @@ class Simulation:
         # A user who wants to work tries within about a simulated half hour.
         want = self.presence(t)
         storm = "login-failure-storm" in self.incidents
-        rate = (want * self.speed / 1800.0) if not storm else 1.0 / 20.0
+        rate = (want * self.speed / 1800.0) if not storm else 1.0 / STORM_RETRY_S
         if not self._chance(rate, dt):
             return
         if not self._failed_attempt(d, t, reconnect=False):
@@ -246,7 +251,7 @@ class Simulation:
         storm = "login-failure-storm" in self.incidents
         # Failures are spread evenly, not drawn per attempt: a few percent then shows as a
         # steadily moving counter instead of long droughts and bursts.
-        self.failure_debt += 0.6 if storm else self.failure_ratio
+        self.failure_debt += STORM_FAILURE_RATIO if storm else self.failure_ratio
         if self.failure_debt < 1.0:
             return False
         self.failure_debt -= 1.0
