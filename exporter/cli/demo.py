@@ -11,6 +11,7 @@ incident for a shipped alert.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import tempfile
@@ -20,7 +21,9 @@ from pathlib import Path
 import yaml
 
 from exporter.app.multi import MultiExporter
-from exporter.cli.demo_scenarios import CONFIG_HEADER
+from exporter.app.scheduler import PeriodicRunner
+from exporter.cli.demo_prometheus import DemoStack, StackError
+from exporter.cli.demo_scenarios import CONFIG_HEADER, DemoConfig
 from exporter.cli.report import config_error
 from exporter.config.settings import Settings, parse_listen_address
 from exporter.config.targets import load_targets
@@ -60,6 +63,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="127.0.0.1:0",
         metavar="HOST:PORT",
         help="Address of the fake Workspace API (default 127.0.0.1:0, a free port).",
+    )
+    p.add_argument(
+        "--with-prometheus",
+        dest="with_prometheus",
+        action="store_true",
+        help="Also run Prometheus and Alertmanager (from the PATH) on loopback ports, with the chart's "
+        "rules and every for: 30 s: watch any alert fire within minutes (see README).",
+    )
+    p.add_argument(
+        "--prometheus.listen-address",
+        dest="prometheus_listen_address",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="With --with-prometheus: Prometheus's address (default 127.0.0.1:0, a free port).",
+    )
+    p.add_argument(
+        "--alertmanager.listen-address",
+        dest="alertmanager_listen_address",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="With --with-prometheus: Alertmanager's address (default 127.0.0.1:0, a free port).",
     )
     p.add_argument(
         "--demo.dir",
@@ -103,20 +127,39 @@ def write_demo_files(directory: Path, fake: FakeWorkspace, api_url: str, listen:
     return config
 
 
-def _banner(fake: FakeWorkspace, api_url: str, config: Path, scenario: str | None) -> str:
-    return "\n".join(
-        [
-            f"fake Workspace API (fake data, fake credentials): {api_url}",
-            f"  project_id={fake.project_id} region={fake.region}",
-            f"  ak={fake.ak} sk={fake.sk}",
-            f"  iam user={fake.iam_user} password={fake.iam_password} domain={fake.iam_domain}",
-            f"config file (reload: SIGHUP, or POST /-/reload with --web.enable-lifecycle): {config}",
-            f"  workspace-exporter check-config --config.file {config}",
-            f"  workspace-exporter export-connections --config.file {config} --output connections.xlsx",
-            f"scenario at start: {scenario or 'none'}; stage one later with",
-            f'  curl -X POST -d \'{{"name": "login-failure-storm"}}\' {api_url}/_fake/scenario',
+def command() -> str:
+    """How to run this exporter again, as it was run (the console script of a virtualenv is not
+    on the PATH unless the virtualenv is active)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "workspace-exporter" and argv0.exists():
+        return shlex.quote(str(argv0))
+    return f"{shlex.quote(sys.executable)} -m exporter"
+
+
+def _banner(
+    fake: FakeWorkspace, api_url: str, config: Path, scenario: str | None, stack: DemoStack | None
+) -> str:
+    cmd = command()
+    quoted = shlex.quote(str(config))
+    lines = [
+        f"fake Workspace API (fake data, fake credentials): {api_url}",
+        f"  project_id={fake.project_id} region={fake.region}",
+        f"  ak={fake.ak} sk={fake.sk}",
+        f"  iam user={fake.iam_user} password={fake.iam_password} domain={fake.iam_domain}",
+        f"config file (reload: SIGHUP, or POST /-/reload with --web.enable-lifecycle): {config}",
+        f"  {cmd} check-config --config.file {quoted}",
+        f"  {cmd} export-connections --config.file {quoted} --output connections.xlsx",
+        f"scenario at start: {scenario or 'none'}; stage one later, see what runs:",
+        f'  curl -X POST -d \'{{"name": "login-failure-storm"}}\' {api_url}/_fake/scenario',
+        f"  curl {api_url}/_fake/scenario",
+    ]
+    if stack is not None:
+        lines += [
+            f"Prometheus (the chart's rules, every for: 30s): {stack.prometheus_url}/alerts",
+            f"Alertmanager: {stack.alertmanager_url}  (notifications also show in this log as"
+            ' msg="alert notification")',
         ]
-    )
+    return "\n".join(lines)
 
 
 def run_demo(
@@ -138,7 +181,11 @@ def run_demo(
     fake = FakeWorkspace(desktops=args.desktops, seed=args.seed)
     sim = Simulation(fake, seed=args.seed)
     sim.backfill(BACKFILL_S)
-    if args.scenario:
+    exporter_side = args.scenario is not None and SCENARIOS[args.scenario].exporter_side
+    if exporter_side and SCENARIOS[args.scenario].needs == "--with-prometheus" and not args.with_prometheus:
+        print(f"workspace-exporter: --scenario: {args.scenario} needs --with-prometheus", file=sys.stderr)
+        return 2
+    if args.scenario and not exporter_side:
         try:
             sim.trigger(args.scenario)
         except ValueError as e:
@@ -153,17 +200,47 @@ def run_demo(
         print(f"workspace-exporter: --fake.listen-address: cannot listen: {e.strerror or e}", file=sys.stderr)
         return 1
     sim.start()
+    stack: DemoStack | None = None
     try:
         config = write_demo_files(directory, fake, api_url, args.listen_address)
         try:
             targets = [with_flags(s) for s in load_targets(config)]
         except ConfigError as e:
             return config_error(e)
+        multi = MultiExporter(targets, overrides=with_flags)
+        sim.hooks.update(
+            DemoConfig(config, lambda: multi.reload()[0], lambda name: _kick(multi, name)).hooks()
+        )
+        if args.with_prometheus:
+            try:
+                stack = DemoStack(
+                    directory,
+                    args.listen_address,
+                    args.prometheus_listen_address,
+                    args.alertmanager_listen_address,
+                )
+                stack.start()
+            except StackError as e:
+                print(f"workspace-exporter: {e}", file=sys.stderr)
+                return 1
+            sim.hooks.update(stack.targets.hooks())
+        if args.scenario in sim.hooks:  # staged on the exporter: now that it exists
+            sim.trigger(args.scenario)
         # What to do with the demo is the command's output (stdout); stderr carries only log lines.
-        print(_banner(fake, api_url, config, args.scenario), flush=True)
-        return serve(MultiExporter(targets, overrides=with_flags), None)
+        print(_banner(fake, api_url, config, args.scenario, stack), flush=True)
+        return serve(multi, None)
     finally:
+        if stack is not None:
+            stack.stop()
         sim.stop()
         server.stop()
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def _kick(multi: MultiExporter, source: str) -> None:
+    """Refresh ``source`` now in every target (after a reload changed its interval)."""
+    for exporter in multi.exporters:
+        runner = exporter.runner(source)
+        if isinstance(runner, PeriodicRunner):
+            runner.kick()
