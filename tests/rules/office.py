@@ -386,10 +386,12 @@ class _Lines(logging.Handler):
 
 def run_plan(plan: Plan, directory: Path) -> Result:
     """Run ``plan`` (in a worker process: nothing here is shared)."""
-    logging.getLogger("exporter").setLevel(logging.INFO)
+    logger = logging.getLogger("exporter")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # kept here, not printed (a reload sets up the exporter's stderr logging)
     with Office(directory, seed=plan.seed, scrape_s=plan.scrape_s) as office:
         handler = _Lines(office)
-        logging.getLogger("exporter").addHandler(handler)
+        logger.addHandler(handler)
         incidents: list[Incident] = []
         try:
             for name, minute in sorted(plan.scenarios, key=lambda s: s[1]):
@@ -400,7 +402,7 @@ def run_plan(plan: Plan, directory: Path) -> Result:
                 incidents.append(Incident(name, since, until, tuple(info.get("desktops", ()))))
             office.run_until(plan.minutes * 60)
         finally:
-            logging.getLogger("exporter").removeHandler(handler)
+            logger.removeHandler(handler)
         recording = office.recording
         paths = []
         for index in sorted(recording.scrapes):
