@@ -149,7 +149,14 @@ def _monitoring(x: Exporter) -> MonitoringPaths:
     # The per-desktop pace (and with it the pass deadline and how long values live) follows the
     # rate the budget allows now: while throttled the calls back off, and a pass that is slow
     # because it backed off neither turns `up` to 0 nor lets values expire.
-    per_desktop = MonitoringSource(x.client, cfg.monitoring, x.clock, x.api_metrics, effective_rate)
+    per_desktop = MonitoringSource(
+        x.client,
+        cfg.monitoring,
+        x.clock,
+        x.api_metrics,
+        effective_rate,
+        configured_rate=lambda: x.budget.rate_for("desktop_monitor"),
+    )
     cloudeye = CloudEyeSource(
         x.client,
         cfg.monitoring,

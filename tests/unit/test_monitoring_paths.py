@@ -399,3 +399,28 @@ def test_the_pass_on_the_per_desktop_path_logs_nothing_of_its_own(caplog: pytest
     assert rig.paths.per_desktop.fetch("d0")
     runner.run_once()
     assert health_lines() == ["source first refresh ok source=monitoring"]
+
+
+def test_a_throttled_budget_slows_the_per_desktop_pace_without_the_too_large_fleet_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pace (and how long values live) follows the rate the budget allows now; the warning
+    that the fleet outgrew the budget looks at the configured rate only."""
+    effective = [100.0]
+    config = MonitoringConfig(interval=60.0, max_age=600.0)
+    source = MonitoringSource(
+        NoCalls(), config, FakeClock(T0), Sink(), lambda: effective[0], configured_rate=lambda: 100.0
+    )
+    caplog.set_level(logging.WARNING, logger="exporter.sources.monitoring")
+    source.set_fleet_size(20)
+    assert source.interval() == 60.0
+    effective[0] = 10.0  # halved a few times after 429s
+    source.set_fleet_size(20)
+    assert source.interval() == pytest.approx(20 * 60 / 9)  # 133 s a pass
+    assert source.max_age() == pytest.approx(600 + 20 * 60 / 9 - 60)
+    assert caplog.records == []
+    source.set_fleet_size(200)  # a fleet the configured budget cannot cover in an interval
+    assert [r.getMessage().split(" desktops=")[0] for r in caplog.records] == [
+        "monitoring: a pass over the desktops takes longer than monitoring.interval, values are kept "
+        "longer. Raise budget.per_api.desktop_monitor, shard the project, or use monitoring.source: cloudeye"
+    ]
