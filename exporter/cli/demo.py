@@ -15,7 +15,8 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -29,7 +30,7 @@ from exporter.config.settings import Settings, parse_listen_address
 from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
 from exporter.fake import FakeServer, FakeWorkspace
-from exporter.fake.scenarios import SCENARIOS
+from exporter.fake.scenarios import SCENARIOS, Hook
 from exporter.fake.sim import Simulation
 from exporter.logs import setup_logging
 
@@ -49,6 +50,13 @@ def scenario_help() -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--desktops", type=int, default=20, help="Desktops the fake API serves (default 20).")
     p.add_argument("--seed", type=int, default=0, help="Seed of the simulated office (default 0).")
+    p.add_argument(
+        "--projects",
+        type=int,
+        default=1,
+        help="Projects the demo watches as targets of one exporter, each its own fake API and office "
+        f"(1-{len(PROJECTS)}; default 1). With more than one, every series has project_id and region labels.",
+    )
     p.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
@@ -95,8 +103,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def demo_config(fake: FakeWorkspace, api_url: str, listen: str, keys: Path) -> dict[str, object]:
-    return {
+def demo_config(
+    fake: FakeWorkspace,
+    api_url: str,
+    listen: str,
+    keys: Path,
+    others: Sequence[tuple[FakeWorkspace, str]] = (),
+) -> dict[str, object]:
+    """The demo's config: one target, or (``others``: more fakes and their URLs) a ``targets`` list."""
+    config: dict[str, object] = {
         "region": fake.region,
         "project_id": fake.project_id,
         "endpoints": {"workspace": api_url, "iam": api_url, "ces": api_url},
@@ -112,17 +127,34 @@ def demo_config(fake: FakeWorkspace, api_url: str, listen: str, keys: Path) -> d
         "events": {"interval": "60s", "lookback": "1h"},
         "web": {"listen_address": listen, "ready_timeout": "30s"},
     }
+    if others:
+        config["targets"] = [
+            {
+                "region": f.region,
+                "project_id": f.project_id,
+                "endpoints": {"workspace": url, "iam": url, "ces": url},
+            }
+            for f, url in ((fake, api_url), *others)
+        ]
+    return config
 
 
-def write_demo_files(directory: Path, fake: FakeWorkspace, api_url: str, listen: str) -> Path:
-    """Write the fake's keys and a config file using them into ``directory``; return its path."""
+def write_demo_files(
+    directory: Path,
+    fake: FakeWorkspace,
+    api_url: str,
+    listen: str,
+    others: Sequence[tuple[FakeWorkspace, str]] = (),
+) -> Path:
+    """Write the fake's keys (every demo fake has the same) and a config file using them into
+    ``directory``; return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, value in (("ak", fake.ak), ("sk", fake.sk)):
         path = directory / name
         path.write_text(value + "\n", encoding="utf-8")
         path.chmod(0o600)
     config = directory / "config.yaml"
-    body = yaml.safe_dump(demo_config(fake, api_url, listen, directory), sort_keys=False)
+    body = yaml.safe_dump(demo_config(fake, api_url, listen, directory, others), sort_keys=False)
     config.write_text(CONFIG_HEADER + body, encoding="utf-8")
     return config
 
@@ -136,19 +168,21 @@ def command() -> str:
     return f"{shlex.quote(sys.executable)} -m exporter"
 
 
-def _banner(
-    fake: FakeWorkspace, api_url: str, config: Path, scenario: str | None, stack: DemoStack | None
-) -> str:
+def _banner(offices: list[_Office], config: Path, scenario: str | None, stack: DemoStack | None) -> str:
     cmd = command()
     quoted = shlex.quote(str(config))
-    lines = [
-        f"fake Workspace API (fake data, fake credentials): {api_url}",
-        f"  project_id={fake.project_id} region={fake.region}",
+    fake, api_url = offices[0].fake, offices[0].url
+    lines = [f"fake Workspace API (fake data, fake credentials): {o.url}" for o in offices[:1]]
+    for o in offices:
+        more = f"  (its own fake API: {o.url})" if o is not offices[0] else ""
+        lines.append(f"  project_id={o.fake.project_id} region={o.fake.region}{more}")
+    target = f" --target {fake.project_id}/{fake.region}" if len(offices) > 1 else ""
+    lines += [
         f"  ak={fake.ak} sk={fake.sk}",
         f"  iam user={fake.iam_user} password={fake.iam_password} domain={fake.iam_domain}",
         f"config file (reload: SIGHUP, or POST /-/reload with --web.enable-lifecycle): {config}",
         f"  {cmd} check-config --config.file {quoted}",
-        f"  {cmd} export-connections --config.file {quoted} --output connections.xlsx",
+        f"  {cmd} export-connections --config.file {quoted}{target} --output connections.xlsx",
         f"scenario at start: {scenario or 'none'}; stage one later, see what runs:",
         f'  curl -X POST -d \'{{"name": "login-failure-storm"}}\' {api_url}/_fake/scenario',
         f"  curl {api_url}/_fake/scenario",
@@ -177,10 +211,12 @@ def run_demo(
     except ValueError as e:
         print(f"workspace-exporter: --fake.listen-address: {e}", file=sys.stderr)
         return 2
+    if not 1 <= args.projects <= len(PROJECTS):
+        print(f"workspace-exporter: --projects: must be between 1 and {len(PROJECTS)}", file=sys.stderr)
+        return 2
     setup_logging(args.log_level or "info", args.log_format or "logfmt")
-    fake = FakeWorkspace(desktops=args.desktops, seed=args.seed)
-    sim = Simulation(fake, seed=args.seed)
-    sim.backfill(BACKFILL_S)
+    offices = [_Office.make(args.desktops, args.seed + i, *PROJECTS[i]) for i in range(args.projects)]
+    sim = offices[0].sim
     exporter_side = args.scenario is not None and SCENARIOS[args.scenario].exporter_side
     if exporter_side and SCENARIOS[args.scenario].needs == "--with-prometheus" and not args.with_prometheus:
         print(f"workspace-exporter: --scenario: {args.scenario} needs --with-prometheus", file=sys.stderr)
@@ -193,22 +229,25 @@ def run_demo(
             return 2
     temporary = args.demo_dir is None
     directory = Path(tempfile.mkdtemp(prefix="workspace-exporter-demo-") if temporary else args.demo_dir)
-    server = FakeServer(fake, host=fake_host or "127.0.0.1", port=fake_port)
-    try:
-        api_url = server.start()
-    except OSError as e:
-        print(f"workspace-exporter: --fake.listen-address: cannot listen: {e.strerror or e}", file=sys.stderr)
-        return 1
-    sim.start()
     stack: DemoStack | None = None
     try:
-        config = write_demo_files(directory, fake, api_url, args.listen_address)
+        for i, office in enumerate(offices):
+            try:  # the first fake on --fake.listen-address, any others on free ports
+                office.start(fake_host or "127.0.0.1", fake_port if i == 0 else 0)
+            except OSError as e:
+                print(
+                    f"workspace-exporter: --fake.listen-address: cannot listen: {e.strerror or e}",
+                    file=sys.stderr,
+                )
+                return 1
+        others = [(o.fake, o.url) for o in offices[1:]]
+        config = write_demo_files(directory, offices[0].fake, offices[0].url, args.listen_address, others)
         try:
             targets = [with_flags(s) for s in load_targets(config)]
         except ConfigError as e:
             return config_error(e)
         multi = MultiExporter(targets, overrides=with_flags)
-        sim.hooks.update(
+        hooks: dict[str, Hook] = dict(
             DemoConfig(config, lambda: multi.reload()[0], lambda name: _kick(multi, name)).hooks()
         )
         if args.with_prometheus:
@@ -223,19 +262,56 @@ def run_demo(
             except StackError as e:
                 print(f"workspace-exporter: {e}", file=sys.stderr)
                 return 1
-            sim.hooks.update(stack.targets.hooks())
+            hooks.update(stack.targets.hooks())
+        for office in offices:  # the exporter-side scenarios, from any fake's /_fake/scenario
+            office.sim.hooks.update(hooks)
         if args.scenario in sim.hooks:  # staged on the exporter: now that it exists
             sim.trigger(args.scenario)
         # What to do with the demo is the command's output (stdout); stderr carries only log lines.
-        print(_banner(fake, api_url, config, args.scenario, stack), flush=True)
+        print(_banner(offices, config, args.scenario, stack), flush=True)
         return serve(multi, None)
     finally:
         if stack is not None:
             stack.stop()
-        sim.stop()
-        server.stop()
+        for office in offices:
+            office.stop()
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+# Project id and region of each project the demo can watch (--projects): the first is the fake's default.
+PROJECTS: tuple[tuple[str, str], ...] = (
+    ("0123456789abcdef0123456789abcdef", "ap-southeast-1"),
+    ("fedcba9876543210fedcba9876543210", "ap-southeast-3"),
+    ("5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", "ap-southeast-2"),
+)
+
+
+@dataclass
+class _Office:
+    """One project of the demo: its fake API, its simulated office, their server."""
+
+    fake: FakeWorkspace
+    sim: Simulation
+    server: FakeServer | None = None
+    url: str = ""
+
+    @classmethod
+    def make(cls, desktops: int, seed: int, project_id: str, region: str) -> _Office:
+        fake = FakeWorkspace(desktops=desktops, seed=seed, project_id=project_id, region=region)
+        sim = Simulation(fake, seed=seed)
+        sim.backfill(BACKFILL_S)
+        return cls(fake, sim)
+
+    def start(self, host: str, port: int) -> None:
+        self.server = FakeServer(self.fake, host=host, port=port)
+        self.url = self.server.start()
+        self.sim.start()
+
+    def stop(self) -> None:
+        self.sim.stop()
+        if self.server is not None:
+            self.server.stop()
 
 
 def _kick(multi: MultiExporter, source: str) -> None:
