@@ -199,6 +199,7 @@ def trigger(sim: Simulation, name: str, now: float, duration: float | None) -> J
         sim.ws.update_desktop(desktops[0], login_status="REGISTERED")
     elif name == "error-events":
         desktops = _pick(sim, 1)
+        _crash(sim, desktops, now)  # the first at once, then every CRASH_EVERY_S
     elif name == "hot-desktops":
         desktops = _pick(sim, 2, windows=True)
     elif name == "upstream-outage":
@@ -241,16 +242,21 @@ def apply(sim: Simulation, t: float, dt: float) -> None:
     """Per-step effects of the running incidents."""
     burst = sim.incidents.get("error-events")
     if burst is not None and _crossed(burst.since, t, dt, CRASH_EVERY_S):
-        for did in burst.desktops:
-            desktop = sim.ws.desktop(did)
-            if desktop is None:
-                continue
+        _crash(sim, burst.desktops, t)
+
+
+def _crash(sim: Simulation, desktops: tuple[str, ...], t: float) -> None:
+    """An application crash on each desktop (logged in first: crashes need a session)."""
+    for did in desktops:
+        desktop = sim.ws.desktop(did)
+        if desktop is None:
+            continue
+        session = sim._open(did)
+        if session is None:
+            sim.login(desktop, t)
             session = sim._open(did)
-            if session is None:
-                sim.login(desktop, t)
-                session = sim._open(did)
-            if session is not None:
-                sim.event(session, "APP", "APP_CRASH", "ERROR", t)
+        if session is not None:
+            sim.event(session, "APP", "APP_CRASH", "ERROR", t)
 
 
 def _crossed(since: float, t: float, dt: float, every: float) -> bool:
