@@ -1,19 +1,22 @@
-"""The runbook pastes, and ``demo --with-prometheus`` shows alerts firing: one real demo stack.
+"""The runbook pastes, the dashboard keeps projects apart, ``demo --with-prometheus`` shows alerts.
 
-``workspace-exporter demo --with-prometheus`` runs as a subprocess (the fake API, the exporter,
-a real Prometheus scraping it every 15 s with the demo's rules, a real Alertmanager notifying
-the demo's own webhook). Scenarios give every query something to find (429s, hot desktops,
-error events, a login storm, a stuck desktop). Then:
+One real demo stack: ``workspace-exporter demo --projects 2 --with-prometheus`` as a subprocess
+(two fake projects behind one exporter, a real Prometheus scraping it every 15 s with the demo's
+rules, a real Alertmanager notifying the demo's own webhook). Scenarios give every query
+something to find (429s, hot desktops, error events, a login storm, a stuck desktop). Then:
 
 * every ``promql`` block of docs/runbook.md parses in that Prometheus and returns a series, and
   every alert expression the runbook quotes parses;
-* every ``sh`` block runs in bash against the demo and exits 0 (``EXPORTER``, ``CONFIG`` and
-  ``COMPUTER`` set as the runbook's first block says, ``workspace-exporter`` from this venv);
-* every log message the runbook quotes is one the exporter logs;
+* every query of the Grafana dashboard (All selected) returns series and no NaN, and with one
+  project selected returns that project's series only;
 * exporter-side scenarios fire in the demo's Prometheus, their notifications reach the demo's
-  log through Alertmanager, ``GET /_fake/scenario`` lists them, and ``calm`` resolves them.
+  log through Alertmanager, ``GET /_fake/scenario`` lists them, ``calm`` resolves them, and
+  ``exporter-down`` moves the scrape target;
+* every ``sh`` block of the runbook runs in bash against the demo and exits 0 (its variables
+  set as its first block says, ``workspace-exporter`` from this venv);
+* every log message the runbook quotes is one the exporter logs.
 
-Bounded: every wait is a deadline loop (a few minutes in all), every process is stopped.
+Bounded: every wait is a deadline loop (about two minutes in all), every process is stopped.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from typing import Any
 import pytest
 
 from exporter.logs import split_format
+from tests.e2e import grafana
 from tests.e2e.stack import HOST, Diagnostics, Process, PrometheusApi, eventually, free_port, http
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
+NS = "huaweicloud_workspace_"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 VARIABLE = re.compile(r"^([A-Z_]+)=(\S+)")
 # Scenarios whose data the runbook's queries look at (seconds each runs): 20 s of 429s are
@@ -60,7 +65,7 @@ def _variables() -> dict[str, str]:
 
 def test_the_runbook_has_blocks_to_run_and_sets_its_variables_once() -> None:
     assert len(blocks("promql")) >= 25 and len(blocks("sh")) >= 8
-    assert set(_variables()) == {"EXPORTER", "CONFIG", "COMPUTER"}
+    assert set(_variables()) == {"EXPORTER", "CONFIG", "TARGET", "COMPUTER"}
     text = RUNBOOK.read_text("utf-8")
     assert "<file>" not in text and "{source}" not in text and "api=...}" not in text
 
@@ -131,6 +136,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "exporter",
             "demo",
             "--with-prometheus",
+            "--projects=2",
             # At start, so the first events refresh already reads the crashing desktop's recording.
             "--scenario=error-events",
             "--web.enable-lifecycle",
@@ -184,6 +190,41 @@ def test_every_runbook_query_parses_and_returns_a_series(demo: Demo) -> None:
 
 
 @needs_stack
+def test_every_dashboard_query_keeps_projects_apart_and_draws_no_nan(demo: Demo) -> None:
+    board = grafana.load()
+    projects = {r["metric"]["project_id"] for r in demo.prometheus.query(f"{NS}build_info")}
+    assert len(projects) == 2
+    values = {"job": ".+", "desktop": ".+", "__rate_interval": "5m", "__range": "15m", "__interval": "15s"}
+    everything = {**values, "project_id": ".*", "region": ".*"}
+    results: dict[str, list[dict[str, Any]]] = {}
+
+    def complete() -> bool:
+        results.clear()
+        for where, expr in grafana.queries(board):
+            results[where] = demo.prometheus.query(grafana.instantiate(expr, everything))
+        return all(results.values())
+
+    eventually(
+        complete,
+        "every dashboard query with data",
+        120,
+        lambda: str([w for w, r in results.items() if not r]),
+    )
+    nan = [where for where, result in results.items() for r in result if r.get("value", [0, ""])[1] == "NaN"]
+    assert not nan, f"NaN in {nan}"
+    per_project = [w for w, result in results.items() if any("project_id" in r["metric"] for r in result)]
+    assert len(per_project) > 30  # fleet sums and ratios are per project, not across projects
+    one = sorted(projects)[0]
+    for where, expr in grafana.queries(board):
+        if "$project_id" not in expr:
+            continue
+        for r in demo.prometheus.query(
+            grafana.instantiate(expr, {**values, "project_id": one, "region": ".*"})
+        ):
+            assert r["metric"].get("project_id", one) == one, f"{where}: {r['metric']}"
+
+
+@needs_stack
 def test_the_demos_stack_fires_notifies_resolves_and_loses_its_target(demo: Demo) -> None:
     """config-reload-failed (staged at the start) fires in the demo's Prometheus and reaches the
     demo's log through Alertmanager; calm resolves it; exporter-down moves the scrape target to a
@@ -234,6 +275,7 @@ def test_every_runbook_command_exits_zero(demo: Demo, tmp_path: Path) -> None:
     env.update(
         EXPORTER=demo.exporter,
         CONFIG=str(demo.config),
+        TARGET=_variables()["TARGET"],  # the demo's first project
         COMPUTER=_variables()["COMPUTER"],
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         NO_PROXY=HOST,
