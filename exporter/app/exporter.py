@@ -149,8 +149,21 @@ def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
 
 def _monitoring(x: Exporter) -> MonitoringPaths:
     cfg = x.settings.config
+
+    def effective_rate() -> float:  # lowered after a 429, unlike rate_for
+        state = x.budget.state().get("desktop_monitor")
+        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
+
+    # The per-desktop pace (and with it the pass deadline and how long values live) follows the
+    # rate the budget allows now: while throttled the calls back off, and a pass that is slow
+    # because it backed off neither turns `up` to 0 nor lets values expire.
     per_desktop = MonitoringSource(
-        x.client, cfg.monitoring, x.clock, x.api_metrics, lambda: x.budget.rate_for("desktop_monitor")
+        x.client,
+        cfg.monitoring,
+        x.clock,
+        x.api_metrics,
+        effective_rate,
+        configured_rate=lambda: x.budget.rate_for("desktop_monitor"),
     )
     cloudeye = CloudEyeSource(
         x.client,
@@ -162,11 +175,11 @@ def _monitoring(x: Exporter) -> MonitoringPaths:
         cfg.region,
     )
 
-    def effective_rate() -> float:  # lowered after throttling, unlike rate_for
-        state = x.budget.state().get("desktop_monitor")
-        return state.effective_per_minute if state else x.budget.rate_for("desktop_monitor")
-
-    return MonitoringPaths(per_desktop, cloudeye, cfg.monitoring, x.clock, effective_rate)
+    # The configured rate, not the one lowered after a 429: throttling backs the calls off,
+    # it does not move the path.
+    return MonitoringPaths(
+        per_desktop, cloudeye, cfg.monitoring, x.clock, lambda: x.budget.rate_for("desktop_monitor")
+    )
 
 
 SOURCES: tuple[SourceEntry, ...] = (

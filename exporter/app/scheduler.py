@@ -45,7 +45,9 @@ class RefreshableSource(Protocol):
     """The part of :class:`~exporter.sources.base.Source` a :class:`PeriodicRunner` uses."""
 
     name: str
-    health: SourceHealth
+
+    @property
+    def health(self) -> SourceHealth: ...
 
     def refresh(self) -> None: ...
     def interval(self) -> float: ...
@@ -130,8 +132,11 @@ class PeriodicRunner(threading.Thread):
         finally:
             health.end()
         took = self._clock.monotonic() - t0
+        # Read again: a source whose refresh chose another path (monitoring) reports the
+        # outcome to that path's health.
+        outcome = self.source.health
         if error is None:
-            health.success(took)
+            outcome.success(took)
         elif isinstance(error, AuthBreakerOpenError) or (
             isinstance(error, AuthError) and self._auth_paused()
         ):
@@ -142,7 +147,7 @@ class PeriodicRunner(threading.Thread):
             # Cut short by shutdown: says nothing about the upstream, so up and the log stay as they were.
             log.debug("refresh stopped by shutdown source=%s", self.source.name)
         else:
-            health.failure(error, took)
+            outcome.failure(error, took)
         self.refreshes += 1
 
     def step(self) -> float:
@@ -253,6 +258,7 @@ class MonitoringRunner(threading.Thread):
         self._done_lock = threading.Lock()
         self._inventory_version = -1
         self._cycle_start: float | None = None
+        self._cycle_deadline = 0.0
         self._cycle_left: set[str] = set()
         self._last_publish = 0.0
         self._publish_now = False
@@ -347,11 +353,21 @@ class MonitoringRunner(threading.Thread):
             if self._cycle_start is None:
                 self._cycle_start = now
                 self._cycle_left = set(self._due)
-                deadline = refresh_deadline(self.source.interval(), self._call_deadline())
-                self.source.health.begin(deadline, now)
+                self._cycle_deadline = refresh_deadline(self.source.interval(), self._call_deadline())
+                self.source.health.begin(self._cycle_deadline, now)
             self._inflight.add(did)
             fut = pool.submit(self.source.fetch, did)
             fut.add_done_callback(functools.partial(self._on_done, did))
+
+    def _stretch_deadline(self) -> None:
+        """A pass slowed down by the budget (throttled: the pace follows the lowered rate) may
+        take as long as its slowest pace allowed: the deadline grows with it, never shrinks."""
+        if self._cycle_start is None:
+            return
+        deadline = refresh_deadline(self.source.interval(), self._call_deadline())
+        if deadline > self._cycle_deadline:
+            self._cycle_deadline = deadline
+            self.source.health.extend(deadline)
 
     def step(self, pool: Pool) -> float:
         """One scheduling pass; returns how long to wait before the next."""
@@ -360,6 +376,7 @@ class MonitoringRunner(threading.Thread):
             done, self._done = self._done, []
         for did, ok, finished in done:
             self._finish(did, ok, finished)
+        self._stretch_deadline()
         self._sync_inventory(now)
         self._nothing_to_do(now)
         self._dispatch(pool, now)

@@ -90,8 +90,17 @@ _POST: dict[str, _Op] = {
     **identity.CONTROL,
 }
 
+
+def _scenario_status(state: FakeWorkspace) -> Any:
+    status = getattr(state.live, "scenario_status", None)
+    if status is None:
+        return {"running": [], "available": {}, "unavailable": {}, "note": "no simulated office here"}
+    return status()
+
+
 _GET: dict[str, Callable[[FakeWorkspace], Any]] = {
     "health": lambda s: {"ok": True},
+    "scenario": _scenario_status,
     "calls": lambda s: s.call_counts(),
     "call-log": lambda s: [rec._asdict() for rec in s.call_log],
     "violations": lambda s: [v._asdict() for v in s.violations],

@@ -35,7 +35,8 @@ FAILURE_REASONS: tuple[str, ...] = (
     "400509:The desktop is not assigned to the user.",
     "500103:The connection to the desktop timed out.",
 )
-#: Every documented event id with its type and a plausible level (covers every type and level).
+#: Every documented event id with its type, a plausible level and how common it is among a
+#: session's events. APP_CRASH (the only ERROR) is not drawn from this mix: see CRASHES_PER_HOUR.
 EVENTS: tuple[tuple[str, str, str], ...] = (
     ("APP", "APP_START", "INFO"),
     ("APP", "APP_STOP", "INFO"),
@@ -53,10 +54,27 @@ EVENTS: tuple[tuple[str, str, str], ...] = (
     ("HDP", "HDP_INPUTIDLE", "INFO"),
     ("HDP", "HDP_PRINT", "INFO"),
 )
+_WEIGHTS = {"INFO": 10, "ALARM": 3}
+#: The everyday mix: informational events common, alarms less so, no errors.
+EVERYDAY: tuple[tuple[str, str, str], ...] = tuple(e for e in EVENTS if e[2] != "ERROR")
+EVERYDAY_WEIGHTS: tuple[int, ...] = tuple(_WEIGHTS[e[2]] for e in EVERYDAY)
+#: Application crashes per hour of a desktop's sessions, in real time. The office day is
+#: compressed (SPEED), an alert's window is not: rates the shipped alerts count per desktop
+#: must be real-time rates of a normal office, else a normal day pages. One crash per 20 hours
+#: of work makes 3 crashes on one desktop within an hour (WorkspaceDesktopAppCrashing) a
+#: once-in-years event, while a 20-desktop demo still shows a crash every couple of hours.
+CRASHES_PER_HOUR = 0.05
 NIGHT_PRESENCE = 0.2
+# login-failure-storm: users locked out retry every ~10 s and 3 attempts in 4 fail, enough to
+# outweigh a quarter hour of normal attempts in WorkspaceLoginFailuresHigh's 15-minute ratio
+# within a couple of minutes.
+STORM_RETRY_S = 10.0
+STORM_FAILURE_RATIO = 0.75
 MAX_STEP_S = 10.0  # one tick never simulates more than this in one go
 MAX_STEPS_PER_TICK = 1000  # bounds a tick after a long pause (about 2.8 hours of steps)
 SESSION_HISTORY = 16  # sessions remembered per desktop for monitoring values
+SETTLED_MAX = 200_000  # finished monitoring points remembered (about 40 MB at most) ...
+SETTLED_KEEP_S = 2 * 3600.0  # ... pruned to the last two hours (the exporter's window is 1 h)
 
 
 @dataclass
@@ -102,6 +120,8 @@ class Simulation:
         self.sessions: dict[str, deque[_Session]] = {}
         self.uploads: list[_Upload] = []
         self.incidents: dict[str, Incident] = {}
+        self.hooks: dict[str, scenarios.Hook] = {}  # exporter-side scenarios, registered by the demo
+        self._settled: dict[tuple[str, str, int], float] = {}  # finished monitoring points
         self.planned_ends: dict[str, float] = {}  # transaction id -> planned logout time
         self.failure_debt = self.rng.random()  # failures owed; an attempt fails when it reaches 1
         self.counts: dict[str, int] = {
@@ -219,7 +239,7 @@ class Simulation:
         # A user who wants to work tries within about a simulated half hour.
         want = self.presence(t)
         storm = "login-failure-storm" in self.incidents
-        rate = (want * self.speed / 1800.0) if not storm else 1.0 / 20.0
+        rate = (want * self.speed / 1800.0) if not storm else 1.0 / STORM_RETRY_S
         if not self._chance(rate, dt):
             return
         if not self._failed_attempt(d, t, reconnect=False):
@@ -231,7 +251,7 @@ class Simulation:
         storm = "login-failure-storm" in self.incidents
         # Failures are spread evenly, not drawn per attempt: a few percent then shows as a
         # steadily moving counter instead of long droughts and bursts.
-        self.failure_debt += 0.6 if storm else self.failure_ratio
+        self.failure_debt += STORM_FAILURE_RATIO if storm else self.failure_ratio
         if self.failure_debt < 1.0:
             return False
         self.failure_debt -= 1.0
@@ -266,6 +286,8 @@ class Simulation:
         self.event(session, "APP", "APP_START", "INFO", t)
 
     def _in_session(self, d: JsonDict, s: _Session, t: float, dt: float) -> None:
+        if self._chance(CRASHES_PER_HOUR / 3600.0, dt):  # real time, whatever else happens
+            self.event(s, "APP", "APP_CRASH", "ERROR", t)
         # About once per simulated hour the client drops and reconnects (Wi-Fi, sleep, roaming):
         # the open connection ends and a new one, marked as a reconnect, carries the session.
         settled = t - max(s.start, s.connected_at) >= 10.0  # setup finished; the drop comes after it
@@ -289,7 +311,7 @@ class Simulation:
             return  # a logout waits for the next step, so no connection ends as it starts
         # About one event per simulated half hour of work.
         if self._chance(self.speed / 1800.0, dt):
-            etype, eid, level = self.rng.choice(EVENTS)
+            etype, eid, level = self.rng.choices(EVERYDAY, EVERYDAY_WEIGHTS)[0]
             self.event(s, etype, eid, level, t)
         if t >= self.planned_ends.get(s.transaction_id, t) or d.get("status") != "ACTIVE":
             self._logout(d["desktop_id"], s, t)
@@ -369,15 +391,30 @@ class Simulation:
                 return None if math.isnan(override) else override
             now = self.ws.now()
             live = t > now - PERIOD_S
+            if not live and (did, key, t) in self._settled:
+                return self._settled[did, key, t]
             busy = self._active_at(did, now if live else t)
         wobble = unit(self.seed, index, key, math.floor(now / 15.0) if live else t)
         level = (0.45 + 0.5 * wobble) if busy else (0.04 + 0.08 * wobble)
         if key in PERCENT_KEYS:
             floor_pct = 35.0 if key != "cpu_info" else 1.0  # memory and disk are never empty
-            return round(min(97.0, floor_pct + (100.0 - floor_pct) * 0.8 * level), 2)
-        if key == "network_vm_connections":
-            return float(int(1 + 30 * level))
-        return round(base * (0.2 + 1.6 * level), 2)
+            value = round(min(97.0, floor_pct + (100.0 - floor_pct) * 0.8 * level), 2)
+        elif key == "network_vm_connections":
+            value = float(int(1 + 30 * level))
+        else:
+            value = round(base * (0.2 + 1.6 * level), 2)
+        if not live:
+            self._settle(did, key, t, value, now)
+        return value
+
+    def _settle(self, did: str, key: str, t: int, value: float, now: float) -> None:
+        """Remember a finished 5-minute point: it never changes again (also once the session
+        that made it busy has left the bounded history), and a query window re-reads it often."""
+        with self._lock:
+            self._settled[did, key, t] = value
+            if len(self._settled) > SETTLED_MAX:
+                oldest = now - SETTLED_KEEP_S
+                self._settled = {k: v for k, v in self._settled.items() if k[2] >= oldest}
 
     def online(self, desktop_id: str) -> tuple[int, list[JsonDict]]:
         """``(online_status, user_online_info)`` of a desktop: its latest session, if any."""
@@ -404,3 +441,8 @@ class Simulation:
 
         with self._lock:
             return scenarios.trigger(self, name, self.ws.now(), duration)
+
+    def scenario_status(self) -> JsonDict:
+        """The running scenarios and the ones that can be started (``GET /_fake/scenario``)."""
+        with self._lock:
+            return scenarios.status(self, self.ws.now())

@@ -148,6 +148,7 @@ class MonitoringSource:
         clock: Clock,
         invalid: InvalidSink,
         rate: Callable[[], float] = lambda: math.inf,
+        configured_rate: Callable[[], float] | None = None,
     ) -> None:
         self._client = client
         self.config = config
@@ -160,7 +161,10 @@ class MonitoringSource:
             maxsize=1_000_000, ttu=lambda _k, _v, now: now + self.max_age(), timer=clock.monotonic
         )
         self._dirty = False
-        self._rate: Callable[[], float] = rate  # desktop_monitor calls per minute the budget allows
+        self._rate: Callable[[], float] = rate  # desktop_monitor calls per minute the budget allows now
+        # ... and the configured rate: only a fleet too large for it is worth a warning (a
+        # throttled budget slows the pace for a while, and the advice below would be wrong).
+        self._configured_rate = configured_rate or rate
         self._fleet = 0
         self._stretched = False
         self._wanted = config  # the configured settings; ``config`` is disabled while paused
@@ -190,7 +194,10 @@ class MonitoringSource:
     def set_fleet_size(self, desktops: int) -> None:
         """The scheduler tells the source how many desktops it refreshes."""
         self._fleet = desktops
-        stretched = self.interval() > self.config.interval
+        configured = self._configured_rate()
+        usable = math.isfinite(configured) and configured > 0
+        pace = desktops * 60.0 / (0.9 * configured) if usable else 0.0
+        stretched = pace > self.config.interval
         if stretched and not self._stretched and not self._paused:
             log.warning(
                 "monitoring: a pass over the desktops takes longer than monitoring.interval, values "
@@ -198,10 +205,10 @@ class MonitoringSource:
                 "monitoring.source: cloudeye desktops=%d calls_per_minute=%g pass_seconds=%.0f "
                 "interval_seconds=%g max_age_seconds=%.0f",
                 desktops,
-                self._rate(),
-                self.interval(),
+                configured,
+                pace,
                 self.config.interval,
-                self.max_age(),
+                self.config.max_age + pace - self.config.interval,
             )
         self._stretched = stretched and not self._paused
 

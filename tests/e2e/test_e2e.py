@@ -353,7 +353,15 @@ def test_injected_failures_and_crashes_fire_alerts_that_reach_the_webhook(incide
 def test_every_dashboard_query_runs_in_prometheus(incidents: Stack) -> None:
     p = incidents.prometheus
     eventually(lambda: _firing(p), "the injected data in Prometheus", 90, lambda: _alerts_now(incidents))
-    values = {"job": ".+", "desktop": ".+", "__rate_interval": "1m", "__range": "5m", "__interval": "15s"}
+    values = {
+        "job": ".+",
+        "project_id": ".*",
+        "region": ".*",
+        "desktop": ".+",
+        "__rate_interval": "1m",
+        "__range": "5m",
+        "__interval": "15s",
+    }
     empty = []
     for where, expr in grafana.queries(grafana.load()):
         try:

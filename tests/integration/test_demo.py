@@ -149,13 +149,13 @@ def test_the_demo_lives_and_its_config_file_works(demo: Demo, tmp_path: Path) ->
     resp = requests.post(demo.api_url + "/_fake/scenario", json={"name": "error-events"}, timeout=5)
     assert resp.status_code == 200 and resp.json()["desktops"]
 
-    # Counters move in real time (connections and events refresh every 30 s).
+    # Counters move in real time (connections and events refresh every minute).
     def moved() -> Samples | None:
         s = demo.scrape()
         ok = total(s, NS + "connections_total") > logins and total(s, NS + "desktop_events_total") > events
         return s if ok else None
 
-    second = wait_for(moved, timeout=75, interval=2.0)
+    second = wait_for(moved, timeout=130, interval=2.0)
     assert total(second, NS + "desktop_events_total", event_id="APP_CRASH") > total(
         first, NS + "desktop_events_total", event_id="APP_CRASH"
     )
@@ -234,7 +234,7 @@ def _scrape_until(r: Running, predicate: Any, timeout: float = 20, tick: float =
     return result
 
 
-@pytest.mark.parametrize("name", [n for n in SCENARIOS if n != "calm"])
+@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if n != "calm" and not s.exporter_side])
 def test_each_scenario_makes_its_alert_expression_true(staged: Any, name: str) -> None:
     r: Running = staged(name)
     r.exporter.start()
@@ -261,8 +261,8 @@ def test_each_scenario_makes_its_alert_expression_true(staged: Any, name: str) -
             calls = total(s, NS + "api_requests_total", api="desktop_monitor")
             return hits >= 5 and hits / max(calls, 1) > 0.1
 
-        # The office re-arms one 429 every 6 s of its clock: run that clock fast.
-        _scrape_until(r, throttled, timeout=30, tick=6.0)
+        # Beyond 12 calls a minute the API answers 429: the 1 s monitoring interval is far beyond.
+        _scrape_until(r, throttled, timeout=30)
     elif name == "upstream-outage":
         _scrape_until(r, lambda s: total(s, NS + "up") == 0 and (NS + "up", (("source", "inventory"),)) in s)
     elif name == "stuck-desktops":

@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.cli.rules import demo_rules, render, rule_values
+
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "helm" / "workspace-exporter" / "rules" / "alerts.yaml"
+CHART = ROOT / "helm" / "workspace-exporter"
+RULES = CHART / "rules" / "alerts.yaml"
 SOURCE = RULES.with_name("alerts.src.yaml")
 RUNBOOK = ROOT / "docs" / "runbook.md"
 TESTS = sorted(Path(__file__).parent.glob("*-test.yaml"))
@@ -90,11 +93,30 @@ def test_the_generated_rules_file_is_current() -> None:
 
 
 def test_the_generator_names_a_placeholder_without_a_value() -> None:
-    gen = _generator()
-    values = gen.default_rule_values()
+    values = rule_values(CHART)
     del values["thresholds"]["desktopCpuUsageRatio"]
     with pytest.raises(KeyError, match=r"thresholds\.desktopCpuUsageRatio"):
-        gen.render(SOURCE.read_text("utf-8"), values)
+        render(SOURCE.read_text("utf-8"), values)
+
+
+def test_every_for_and_the_runbook_base_are_chart_values() -> None:
+    """Every alert's ``for:`` is a placeholder (the demo shortens them all), as is the base of
+    its runbook_url (point it at your own runbook)."""
+    source = SOURCE.read_text("utf-8")
+    fors = re.findall(r"^\s+for: (.+)$", source, re.MULTILINE)
+    assert len(fors) == len(ALERTS) and all(re.fullmatch(r"\$\{for\.\w+\}", f) for f in fors), fors
+    urls = re.findall(r"runbook_url: (.+)$", source, re.MULTILINE)
+    assert len(urls) == len(ALERTS) and all(u.startswith("${runbookUrl}#alert-name-") for u in urls)
+
+
+def test_the_demo_rules_have_the_shipped_expressions_and_short_fors() -> None:
+    demo = yaml.safe_load(demo_rules(CHART))
+    shipped = yaml.safe_load(RULES.read_text("utf-8"))
+    demo_alerts = [r for g in demo["groups"] for r in g["rules"] if "alert" in r]
+    assert [a["alert"] for a in demo_alerts] == NAMES
+    assert {a["for"] for a in demo_alerts} == {"30s"}
+    same = [r["expr"] for g in shipped["groups"] for r in g["rules"] if "record" in r]
+    assert [r["expr"] for g in demo["groups"] for r in g["rules"] if "record" in r] == same
 
 
 def test_the_rules_file_holds_recordings_first_then_alerts_in_named_groups() -> None:

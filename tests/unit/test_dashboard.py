@@ -12,9 +12,11 @@ import math
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition.catalogue import NAMESPACE
@@ -27,6 +29,14 @@ PANELS = list(grafana.panels(BOARD))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Series Prometheus makes itself, not the exporter.
 PROMETHEUS_SERIES = {"up", "ALERTS"}
+RULES = Path(__file__).resolve().parents[2] / "helm" / "workspace-exporter" / "rules" / "alerts.yaml"
+# Series the shipped recording rules make.
+RECORDED = {
+    r["record"]
+    for g in yaml.safe_load(RULES.read_text("utf-8"))["groups"]
+    for r in g["rules"]
+    if "record" in r
+}
 NS = NAMESPACE + "_"
 
 
@@ -42,17 +52,24 @@ def test_the_dashboard_has_a_stable_uid_a_title_and_unique_panel_ids() -> None:
     assert all(isinstance(i, int) for i in ids)
 
 
-def test_the_variables_are_datasource_job_and_desktop() -> None:
+def test_the_variables_are_datasource_job_region_project_and_desktop() -> None:
     variables = _variables()
-    assert list(variables) == ["datasource", "job", "desktop"]
+    assert list(variables) == ["datasource", "job", "region", "project_id", "desktop"]
     ds = variables["datasource"]
     assert (ds["type"], ds["query"]) == ("datasource", "prometheus")
-    for name in ("job", "desktop"):
+    for name in ("job", "region", "project_id", "desktop"):
         assert variables[name]["type"] == "query"
         assert variables[name]["datasource"] == DATASOURCE
     assert grafana.variable_query(variables["job"]) == NS + "build_info"
+    # With one project the series have no project_id/region labels: All must match "no label".
+    for name in ("region", "project_id"):
+        v = variables[name]
+        assert v["includeAll"] and v["multi"] and v["allValue"] == ".*", name
+        assert (grafana.variable_query(v) or "").startswith(NS + "build_info{"), name
+    assert 'region=~"$region"' in (grafana.variable_query(variables["project_id"]) or "")
     desktop = variables["desktop"]
-    assert NS + "desktop_info" in (grafana.variable_query(desktop) or "")
+    query = grafana.variable_query(desktop) or ""
+    assert NS + "desktop_info" in query and '$project_id"' in query and '$region"' in query
     # The picker shows the computer name and passes the desktop_id on.
     assert "(?<text>" in desktop["regex"] and "(?<value>" in desktop["regex"]
     assert desktop["regex"].index("computer_name") < desktop["regex"].index("desktop_id")
@@ -72,6 +89,52 @@ def test_every_panel_queries_the_datasource_variable() -> None:
             assert t["expr"].strip(), where
             assert t.get("datasource", DATASOURCE) == DATASOURCE, where
             assert '$job"' in t["expr"] or "ALERTS" in t["expr"], f"{where}: not filtered by $job"
+            if t["expr"].startswith("sum(up{"):
+                continue  # Prometheus' own up: one per exporter process, whatever projects it watches
+            for variable in ("project_id", "region"):
+                assert f'{variable}=~"${variable}"' in t["expr"], f"{where}: not filtered by ${variable}"
+
+
+def test_fleet_wide_sums_are_kept_apart_per_project() -> None:
+    """A multi-target exporter's projects are summed only within a project: every aggregation
+    over exporter series keeps project_id and region, or is per desktop (ids are unique across
+    projects). Pie charts and the heatmap show one breakdown of the projects selected."""
+    aggregation = re.compile(r"\b(sum|count|min|max|avg)\b(?:\s+by\s*\(([^)]*)\))?\s*\(")
+    for panel in PANELS:
+        if panel["type"] in ("row", "piechart", "heatmap"):
+            continue
+        for t in panel["targets"]:
+            expr = t["expr"]
+            if expr.startswith("sum(up{") or "ALERTS" in expr or '$desktop"' in expr:
+                continue  # Prometheus' own series; the drill-down row's chosen desktops
+            for m in aggregation.finditer(expr):
+                labels = {x.strip() for x in (m.group(2) or "").split(",") if x.strip()}
+                kept = {"project_id", "region"} <= labels or "desktop_id" in labels
+                assert kept, f"panel {panel['id']} {panel['title']!r}: {expr}"
+
+
+def test_no_panel_draws_nan() -> None:
+    """An API never called, an hour without connections: a quantile or a ratio of nothing is
+    NaN. Quantiles keep only real numbers (>= 0), ratios divide only by more than zero."""
+    for where, expr in grafana.queries(BOARD):
+        if "histogram_quantile(" in expr:
+            assert expr.rstrip().endswith(">= 0"), f"{where}: {expr}"
+        for denominator in re.findall(r"\)\s*/\s*(.*)", expr):
+            assert re.search(r"> 0\)\s*$", denominator), f"{where}: {expr}"
+
+
+def test_login_failure_ratios_are_the_ones_the_alert_reads() -> None:
+    rules = yaml.safe_load(RULES.read_text("utf-8"))
+    (alert,) = [
+        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "WorkspaceLoginFailuresHigh"
+    ]
+    recorded = set(re.findall(r"job:huaweicloud_workspace_[a-z_]+:increase15m", alert["expr"]))
+    assert len(recorded) == 2
+    ratios = [p for p in PANELS if p.get("title", "").startswith("Login failure ratio")]
+    assert len(ratios) == 2
+    for panel in ratios:
+        (target,) = panel["targets"]
+        assert set(re.findall(r"job:huaweicloud_workspace_[a-z_]+:increase15m", target["expr"])) == recorded
 
 
 def test_the_rows_cover_the_fleet_desktops_logins_latency_events_and_exporter() -> None:
@@ -115,7 +178,7 @@ def test_every_query_uses_exporter_metrics_or_prometheus_series() -> None:
     for where, expr in grafana.queries(BOARD):
         names = grafana.metric_names(expr)
         assert names, f"{where}: no metric in {expr!r}"
-        foreign = {n for n in names if not n.startswith(NS)} - PROMETHEUS_SERIES
+        foreign = {n for n in names if not n.startswith(NS)} - PROMETHEUS_SERIES - RECORDED
         assert not foreign, f"{where}: {foreign}"
 
 
@@ -159,7 +222,7 @@ def test_every_metric_the_dashboard_queries_exists_in_a_real_scrape(
     families = wait_for(lambda: _scrape_is_complete(r), timeout=30)
     used: dict[str, str] = {}
     for where, expr in grafana.queries(BOARD):
-        for name in grafana.metric_names(expr) - PROMETHEUS_SERIES:
+        for name in grafana.metric_names(expr) - PROMETHEUS_SERIES - RECORDED:
             used.setdefault(name, where)
     missing = {name: where for name, where in used.items() if name not in families}
     assert not missing, f"metrics the dashboard queries but the exporter does not expose: {missing}"

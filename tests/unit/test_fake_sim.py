@@ -15,10 +15,18 @@ import pytest
 import requests
 
 from exporter.fake import FakeServer, FakeWorkspace
+from exporter.fake import sim as sim_module
 from exporter.fake.data import PERIOD_S, parse_iso
 from exporter.fake.records import EXPORT_COLUMNS
-from exporter.fake.scenarios import SCENARIOS, THROTTLED_API
-from exporter.fake.sim import EVENTS, FAILURE_REASONS, MAX_STEPS_PER_TICK, NIGHT_PRESENCE, Simulation
+from exporter.fake.scenarios import SCENARIOS, THROTTLE_PER_MINUTE, THROTTLED_API
+from exporter.fake.sim import (
+    CRASHES_PER_HOUR,
+    EVERYDAY,
+    FAILURE_REASONS,
+    MAX_STEPS_PER_TICK,
+    NIGHT_PRESENCE,
+    Simulation,
+)
 from exporter.fake.xlsx import sheet_rows
 
 T0 = 1_795_000_000.0
@@ -110,9 +118,46 @@ def test_recordings_finish_and_upload_with_events_of_every_type_and_level() -> N
     assert statuses["RECORDING"] == sum(1 for d in ws.desktops if d["login_status"] == "CONNECTED")
     ops = operations(ws)
     assert {o["event_type"] for o in ops} == {"APP", "FILE", "REG", "HDP"}
-    assert {o["event_level"] for o in ops} == {"INFO", "ALARM", "ERROR"}
-    assert {o["event_id"] for o in ops} == {eid for _, eid, _ in EVENTS}
+    assert {o["event_level"] for o in ops} >= {"INFO", "ALARM"}
+    assert {o["event_id"] for o in ops} >= {eid for _, eid, _ in EVERYDAY}
     assert len(ops) == sim.counts["events"]
+
+
+def _crash_run(hours: float) -> tuple[FakeWorkspace, list[dict[str, Any]], float]:
+    """Crash events of an office run, and the desktop-hours of sessions it had."""
+    ws, sim, clock = office()
+    session_seconds = 0.0
+    step = 10.0
+    for _ in range(int(hours * 3600 / step)):
+        clock.t += step
+        sim.tick()
+        session_seconds += step * sum(1 for d in ws.desktops if sim._open(d["desktop_id"]) is not None)
+    crashes = [o for o in operations(ws) if o["event_id"] == "APP_CRASH"]
+    return ws, crashes, session_seconds / 3600
+
+
+def test_crashes_come_at_a_real_time_rate_per_hour_of_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The office day is compressed, an alert's hour is not: application crashes (the only
+    ERROR-level event) come at CRASHES_PER_HOUR per hour of a desktop's sessions, in real time
+    (checked here at a rate high enough to count)."""
+    monkeypatch.setattr(sim_module, "CRASHES_PER_HOUR", 3.0)
+    ws, crashes, session_hours = _crash_run(1.0)
+    assert 0.7 * 3.0 * session_hours <= len(crashes) <= 1.3 * 3.0 * session_hours
+    assert {o["event_level"] for o in crashes} == {"ERROR"}
+    assert all(o["event_level"] != "ERROR" for o in operations(ws) if o["event_id"] != "APP_CRASH")
+
+
+def test_a_normal_office_never_crashes_three_times_an_hour_on_one_desktop() -> None:
+    """WorkspaceDesktopAppCrashing counts 3 crashes of one desktop in an hour: three hours of
+    the demo's office (12 compressed days) never get there, yet crash now and then."""
+    _ws, crashes, session_hours = _crash_run(3.0)
+    assert CRASHES_PER_HOUR * session_hours > 1 and crashes
+    by_desktop: dict[str, list[float]] = {}
+    for o in crashes:
+        by_desktop.setdefault(o["desktop_id"], []).append(parse_iso(o["operation_time"]) or 0.0)
+    for times in by_desktop.values():
+        times.sort()
+        assert all(b - a > 3600 for a, b in zip(times, times[2:], strict=False))
 
 
 def test_desktops_change_status_and_the_fleet_breathes_around_its_size() -> None:
@@ -182,16 +227,23 @@ def test_login_failure_storm_fails_most_attempts_with_one_reason() -> None:
     assert info["alerts"] == ["WorkspaceLoginFailuresHigh", "WorkspaceLoginFailuresByReasonHigh"]
 
 
-def test_throttling_answers_some_monitor_calls_with_429() -> None:
+def test_throttling_limits_monitor_calls_to_a_rate_backing_off_helps() -> None:
     ws, sim, clock, _ = _trigger("throttling")
     verdicts = []
-    for _ in range(60):
+    for _ in range(60):  # 30 calls a minute for two minutes: beyond the limit, 429
         run(sim, clock, 2)
         verdicts.append(ws.pre_request(THROTTLED_API).status)
-    assert 10 <= verdicts.count(429) <= 30 and verdicts.count(0) >= 30
+    assert (
+        verdicts.count(0) == 2 * THROTTLE_PER_MINUTE and verdicts.count(429) == 60 - 2 * THROTTLE_PER_MINUTE
+    )
+    slow = []
+    for _ in range(20):  # within the limit: every call answers
+        run(sim, clock, 60 / THROTTLE_PER_MINUTE + 0.1)
+        slow.append(ws.pre_request(THROTTLED_API).status)
+    assert slow.count(429) <= 1
     run(sim, clock, SCENARIOS["throttling"].duration)
     assert "throttling" not in sim.incidents
-    assert ws.pre_request(THROTTLED_API).status == 0
+    assert all(ws.pre_request(THROTTLED_API).status == 0 for _ in range(3 * THROTTLE_PER_MINUTE))
 
 
 def test_upstream_outage_fails_every_api_until_it_ends() -> None:
@@ -253,20 +305,57 @@ def test_bad_scenarios_are_refused() -> None:
         FakeWorkspace(1).trigger_scenario("calm")
 
 
-def test_the_control_endpoint_triggers_a_scenario() -> None:
+def test_the_control_endpoint_triggers_a_scenario_and_says_what_runs() -> None:
     ws, sim, clock = office()
     bare = FakeWorkspace(1)
     with FakeServer(ws) as url, FakeServer(bare) as bare_url:
+        idle = requests.get(f"{url}/_fake/scenario", timeout=5).json()
+        assert idle["running"] == [] and "upstream-outage" in idle["available"]
+        assert set(idle["unavailable"]) == {n for n, s in SCENARIOS.items() if s.exporter_side}
         resp = requests.post(
             f"{url}/_fake/scenario", json={"name": "upstream-outage", "duration": 60}, timeout=5
         )
         assert resp.status_code == 200 and resp.json()["alerts"] == ["WorkspaceSourceFailing"]
         assert resp.json()["until"] == clock.t + 60
+        clock.t += 20
+        (running,) = requests.get(f"{url}/_fake/scenario", timeout=5).json()["running"]
+        assert running["name"] == "upstream-outage" and running["ends_in_seconds"] == 40
+        assert running["alerts"] == ["WorkspaceSourceFailing"]
         assert requests.post(f"{url}/_fake/scenario", json={"name": "x"}, timeout=5).status_code == 400
+        refused = requests.post(f"{url}/_fake/scenario", json={"name": "exporter-down"}, timeout=5)
+        assert refused.status_code == 400 and "--with-prometheus" in refused.json()["error"]
         assert (
             requests.post(f"{bare_url}/_fake/scenario", json={"name": "calm"}, timeout=5).status_code == 400
         )
+        assert requests.get(f"{bare_url}/_fake/scenario", timeout=5).json()["running"] == []
     assert "upstream-outage" in sim.incidents
+
+
+class _Hook:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def end(self) -> None:
+        self.calls.append("end")
+
+
+def test_an_exporter_side_scenario_runs_the_demos_hook_for_its_duration() -> None:
+    _ws, sim, clock = office()
+    with pytest.raises(ValueError, match="run `workspace-exporter demo`"):
+        sim.trigger("data-stale")
+    hook = sim.hooks["data-stale"] = _Hook()
+    info = sim.trigger("data-stale", duration=120)
+    assert info["alerts"] == ["WorkspaceDataStale"] and hook.calls == ["start"]
+    run(sim, clock, 60)
+    assert hook.calls == ["start"]
+    run(sim, clock, 61)
+    assert hook.calls == ["start", "end"] and "data-stale" not in sim.incidents
+    sim.trigger("data-stale")
+    sim.trigger("calm")
+    assert hook.calls == ["start", "end", "start", "end"]
 
 
 def test_the_xlsx_export_is_a_real_workbook_with_the_csv_rows() -> None:

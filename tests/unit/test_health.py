@@ -25,10 +25,11 @@ from exporter.config.settings import Settings, parse_config
 from exporter.errors import (
     ExporterError,
     ShutdownError,
+    ThrottledError,
     UpstreamError,
     UpstreamUnavailableError,
 )
-from exporter.sources.base import SourceHealth
+from exporter.sources.base import LogState, SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
 
 LOGGER = "exporter.sources.base"
@@ -134,6 +135,170 @@ def test_an_overdue_refresh_that_then_fails_is_logged_as_a_failure(caplog: pytes
         "source refresh overdue, no data yet",
         "source refresh failed, no data yet",
     ]
+
+
+def _throttled(request_id: str) -> UpstreamError:
+    return ThrottledError("desktop_monitor", 429, "APIGW.0308", "too many requests", request_id)
+
+
+def _unavailable(request_id: str) -> UpstreamError:
+    return UpstreamUnavailableError("desktop_monitor", 503, "APIGW.0202", "unavailable", request_id)
+
+
+def test_an_outage_of_per_desktop_calls_is_one_line_however_long_its_passes_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failures and an overdue pass used to alternate, one line each: an outage is one state."""
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(120.0)
+    h.success()
+    h.end()
+    for n in range(3):  # three passes of 20 desktops, each failing, each past its deadline
+        h.begin(120.0)
+        for i in range(20):
+            clock.advance(10.0)
+            h.failure(_unavailable(f"{n}-{i}"))
+            assert not h.status.up
+        h.end()
+    h.begin(120.0)
+    h.success()  # the upstream is back: the first desktops answer ...
+    clock.advance(130.0)  # ... while the pass is still past its deadline
+    h.success()
+    assert not h.status.up and h.status.overdue
+    h.end()
+    assert h.status.up
+    assert [line.split(" source=")[0] for line in _lines(caplog)] == [
+        "source first refresh ok",
+        "source refresh failed, serving last good data",
+        "source recovered",
+    ]
+    assert _lines(caplog)[-1] == "source recovered source=monitoring after_failures=60"
+
+
+def test_a_throttling_episode_is_one_line_in_and_one_out(caplog: pytest.LogCaptureFixture) -> None:
+    """Per-desktop calls fail and succeed by turns while throttled: the log leaves the episode
+    only after a pass without a failure, and a kind of failure already said is not said again."""
+    caplog.set_level(logging.INFO, LOGGER)
+    h = SourceHealth("monitoring", FakeClock(), per_item=True)
+    h.begin(600.0)
+    h.success()
+    h.end()
+    for n in range(4):
+        h.begin(600.0)
+        for i in range(10):
+            if i % 3 == 0:
+                h.failure(_throttled(f"{n}-{i}") if n % 2 else _unavailable(f"{n}-{i}"))
+            else:
+                h.success()
+        h.end()
+    h.begin(600.0)
+    for _ in range(10):
+        h.success()
+    h.end()
+    kinds = [line.split(" source=")[0] for line in _lines(caplog)]
+    assert kinds == [
+        "source first refresh ok",
+        "source refresh failed, serving last good data",
+        "source still failing",  # the second kind, once, although the kinds alternate
+        "source recovered",
+    ]
+
+
+def test_an_overdue_pass_of_per_desktop_calls_is_one_line_and_its_end_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(100.0)
+    h.success()
+    h.end()
+    h.begin(100.0)
+    clock.advance(101.0)
+    for _ in range(5):  # desktops keep answering while the pass is late
+        assert not h.status.up
+        h.success()
+        clock.advance(0.5)
+    assert not h.status.up
+    h.end()
+    assert h.status.up
+    h.begin(100.0)
+    clock.advance(1.0)
+    assert h.status.up
+    assert [line.split(" source=")[0] for line in _lines(caplog)] == [
+        "source first refresh ok",
+        "source refresh overdue, serving last good data",
+        "source refresh completed after its deadline",
+    ]
+
+
+def test_a_pass_late_only_when_it_completes_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """Overdue is a state a scrape saw (``up`` 0); a pass whose last desktop answers after the
+    deadline, with no scrape in between, was never reported late: no overdue/completed pair."""
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(100.0)
+    h.success()
+    h.end()
+    h.begin(100.0)
+    clock.advance(101.0)
+    h.success()  # the last desktop, past the deadline
+    h.end()
+    assert h.status.up
+    assert _lines(caplog) == ["source first refresh ok source=monitoring"]
+
+
+def test_a_pass_slowed_by_its_budget_may_take_longer_never_shorter() -> None:
+    """The per-desktop runner extends a running pass's deadline when the budget lowers the pace
+    (throttled); a recovering rate never brings the deadline back in."""
+    clock = FakeClock()
+    h = SourceHealth("monitoring", clock, per_item=True)
+    h.begin(120.0)
+    clock.advance(100.0)
+    h.extend(200.0)
+    h.extend(150.0)
+    clock.advance(90.0)  # 190 s: past the first deadline, within the extended one
+    assert not h.status.overdue
+    clock.advance(11.0)
+    assert h.status.overdue
+    h.end()
+    h.extend(500.0)  # no pass running: nothing to extend
+    h.begin(10.0)
+    clock.advance(11.0)
+    assert h.status.overdue
+
+
+def test_healths_sharing_a_log_state_are_one_source_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    shared = LogState()
+    clock = FakeClock()
+    a = SourceHealth("monitoring", clock, log_state=shared, per_item=True)
+    b = SourceHealth("monitoring", clock, log_state=shared)
+    a.success()
+    b.success()
+    a.failure(_unavailable("x"))
+    b.adopt(a)
+    assert not b.status.up
+    b.failure(_unavailable("y"))
+    b.success()
+    assert [line.split(" source=")[0] for line in _lines(caplog)] == [
+        "source first refresh ok",
+        "source refresh failed, serving last good data",
+        "source recovered",
+    ]
+
+
+def test_a_quiet_health_keeps_count_and_never_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, LOGGER)
+    h = SourceHealth("monitoring", FakeClock(), quiet=True)
+    h.failure(_unavailable("x"))
+    h.success()
+    h.failure(_unavailable("y"))
+    assert h.status.consecutive_failures == 1 and h.retry_delay(300.0) == 15.0
+    assert _lines(caplog) == []
 
 
 def test_the_refresh_deadline_is_one_interval_plus_the_call_deadline() -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
 
+from exporter.app.exporter import Exporter
+from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import FakeClock
-from exporter.config.settings import Config, MonitoringConfig
+from exporter.config.settings import Config, MonitoringConfig, parse_config
 from exporter.constraints.ces_windows import V1_MAX_BODY
 from exporter.errors import AuthError, ClientRequestError
 from exporter.sources.cloudeye.query import METRICS
@@ -24,9 +27,11 @@ from exporter.sources.monitoring_paths import (
     RETRY_CES_S,
     MonitoringPaths,
     capacity,
+    settle_seconds,
     wants_cloudeye,
 )
 from tests.unit.test_cloudeye import DIM, T0, FakeCes, Sink, _point
+from tests.unit.test_exporter import ENV
 
 
 class NoCalls:
@@ -116,28 +121,61 @@ def test_a_fleet_that_does_not_fit_reads_cloud_eye_and_pauses_per_desktop_calls(
     assert rig.paths.health is rig.paths.cloudeye.health
 
 
+def _passes(rig: Rig, n: int, every: float = 300.0) -> list[str | None]:
+    """``n`` passes, one interval apart; the path after each."""
+    out = []
+    for _ in range(n):
+        rig.clock.advance(every)
+        rig.paths.refresh()
+        out.append(rig.paths.path)
+    return out
+
+
 def test_the_boundary_does_not_flap() -> None:
     rig = Rig(desktops=500, rate=100.0)  # capacity 450
     rig.paths.refresh()
-    assert rig.paths.path == "cloudeye_v2"
+    assert rig.paths.path == "cloudeye_v2"  # the first choice is made at once
     rig.set_fleet(400)  # fits again, but inside the band
-    rig.paths.refresh()
-    assert rig.paths.path == "cloudeye_v2"
-    rig.set_fleet(360)
-    rig.paths.refresh()
-    assert rig.paths.path == "workspace"
+    assert _passes(rig, 4) == ["cloudeye_v2"] * 4
+    rig.set_fleet(360)  # below the band: wanted in every pass for 15 minutes first
+    assert settle_seconds(300.0) == 900.0
+    assert _passes(rig, 4) == ["cloudeye_v2"] * 3 + ["workspace"]
     rig.set_fleet(400)  # and it stays per-desktop until the fleet no longer fits
-    rig.paths.refresh()
-    assert rig.paths.path == "workspace"
+    assert _passes(rig, 4) == ["workspace"] * 4
 
 
-def test_throttling_lowers_the_effective_rate_and_moves_the_fleet_to_cloud_eye() -> None:
+def test_a_blip_across_the_boundary_does_not_switch(caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig(desktops=400, rate=100.0)
+    caplog.set_level(logging.INFO, logger="exporter.sources.monitoring_paths")
     rig.paths.refresh()
-    assert rig.paths.path == "workspace"
-    rig.rate = 50.0  # the budget after a 429
-    rig.paths.refresh()
-    assert rig.paths.path == "cloudeye_v2"
+    for _ in range(3):  # a few desktops over, for less than the settle time, then back
+        rig.set_fleet(460)
+        assert _passes(rig, 2) == ["workspace"] * 2
+        rig.set_fleet(400)
+        assert _passes(rig, 1) == ["workspace"]
+    chosen = [r.getMessage() for r in caplog.records if "path chosen" in r.getMessage()]
+    assert len(chosen) == 1  # the first choice; no switch
+    rig.set_fleet(460)
+    assert _passes(rig, 4)[-1] == "cloudeye_v2"
+    chosen = [r.getMessage() for r in caplog.records if "path chosen" in r.getMessage()]
+    assert len(chosen) == 2 and "path=cloudeye" in chosen[1]
+
+
+def test_the_settle_time_is_three_intervals_when_that_is_longer() -> None:
+    assert settle_seconds(60.0) == 900.0
+    assert settle_seconds(600.0) == 1800.0
+
+
+def test_the_choice_reads_the_configured_budget_not_the_rate_lowered_after_a_429() -> None:
+    """Throttling backs the per-desktop calls off (the budget halves its rate); the path
+    stays. The exporter wires the configured rate in."""
+    settings = parse_config({"region": "ap-southeast-1", "project_id": "p"}, ENV)
+    exporter = Exporter(settings, FakeClock())
+    configured = exporter.budget.rate_for("desktop_monitor")
+    for _ in range(5):
+        exporter.budget.throttled("desktop_monitor")
+    assert exporter.budget.state()["desktop_monitor"].effective_per_minute < configured / 4
+    assert exporter.monitoring._rate() == configured
 
 
 @pytest.mark.parametrize(
@@ -254,3 +292,137 @@ def test_v1_batches_stay_under_the_body_limit() -> None:
         body = {"metrics": batch, "period": "300", "filter": "average", "from": 0, "to": 0}
         assert len(json.dumps(body, separators=(",", ":"))) < V1_MAX_BODY  # as the client sends it
     assert sum(len(b) for b in v1_batches(entries, 600.0, 300.0)) == 600
+
+
+# ---------------------------------------------------------------------------- switching
+
+
+class Monitor:
+    """desktop_monitor answering one CPU datapoint per desktop at ``stamp``."""
+
+    def __init__(self) -> None:
+        self.stamp = T0
+        self.cpu = 50.0
+
+    def desktop_monitor(self, desktop_id: str, start_time: str, end_time: str) -> dict[str, Any]:
+        return {"cpu_info": [{"average": self.cpu, "timestamp": self.stamp * 1000}], "online_status": 2}
+
+
+def _switching_rig() -> tuple[Rig, Monitor]:
+    rig = Rig(desktops=2, rate=100.0)
+    monitor = Monitor()
+    rig.paths.per_desktop._client = monitor
+    return rig, monitor
+
+
+def _exported(rig: Rig) -> dict[str, tuple[float | None, float]]:
+    return {
+        did: (e.sample_time, dict(e.values)["cpu_usage_ratio"])
+        for did, e in rig.paths.snapshot.entries.items()
+    }
+
+
+def test_a_switch_never_publishes_a_datapoint_older_than_the_one_exported() -> None:
+    rig, monitor = _switching_rig()
+    rig.paths.refresh()
+    assert rig.paths.path == "workspace"
+    # Per-desktop calls read the point still aggregating (newer than Cloud Eye's, which lags).
+    monitor.stamp, monitor.cpu = T0 + 600, 96.0
+    for did in ("d0", "d1"):
+        assert rig.paths.per_desktop.fetch(did)
+    rig.paths.per_desktop.publish()
+    before = _exported(rig)
+    assert before == {"d0": (T0 + 600, 0.96), "d1": (T0 + 600, 0.96)}
+    rig.rate = 0.1  # a reload lowered the budget: the fleet no longer fits
+    rig.paths.reconfigure(Config(monitoring=rig.config))
+    rig.paths.refresh()
+    assert rig.paths.path == "cloudeye_v2"
+    assert _exported(rig) == before  # Cloud Eye's points (at T0) are older: not published
+    for metric in METRICS:  # Cloud Eye catches up
+        rig.ces.points[metric] = [_point("d0", 10.0, (T0 + 900) * 1000), _point("d1", 20.0, T0 * 1000)]
+    rig.clock.advance(300)
+    rig.paths.refresh()
+    after = _exported(rig)
+    assert after["d0"] == (T0 + 900, 0.10)  # newer: Cloud Eye's
+    assert after["d1"] == (T0 + 600, 0.96)  # still older on Cloud Eye: the exported one stays
+    # Back to per-desktop calls, whose cache still holds the old hot values: never served.
+    rig.rate = 100.0
+    rig.paths.reconfigure(Config(monitoring=rig.config))
+    rig.paths.refresh()
+    assert rig.paths.path == "workspace"
+    assert _exported(rig)["d0"] == (T0 + 900, 0.10)
+    # Once the other path has not refreshed for monitoring.max_age, only the active one counts.
+    rig.clock.advance(rig.config.max_age + 1)
+    monitor.stamp, monitor.cpu = T0 + 1200 + rig.config.max_age, 5.0
+    assert rig.paths.per_desktop.fetch("d0")
+    rig.paths.per_desktop.publish()
+    assert _exported(rig)["d0"] == (T0 + 1200 + rig.config.max_age, 0.05)
+
+
+def test_a_switch_is_no_change_of_up_last_refresh_or_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig, _monitor = _switching_rig()
+    caplog.set_level(logging.INFO, logger="exporter.sources.base")
+    runner = PeriodicRunner(rig.paths.driver, rig.clock, threading.Event(), lambda: 60.0)
+    runner.run_once()
+    assert rig.paths.per_desktop.fetch("d0")
+    last = rig.paths.health.status.last_success
+    rig.clock.advance(60)
+    rig.rate = 0.1
+    rig.paths.reconfigure(Config(monitoring=rig.config))
+    runner.run_once()  # switches to Cloud Eye and refreshes it in the same pass
+    assert rig.paths.path == "cloudeye_v2"
+    status = rig.paths.health.status
+    assert status.up and status.last_success > last
+    rig.clock.advance(60)
+    rig.rate = 100.0
+    rig.paths.reconfigure(Config(monitoring=rig.config))
+    runner.run_once()
+    assert rig.paths.path == "workspace"
+    assert rig.paths.health.status.up
+    assert rig.paths.health.status.last_success == status.last_success
+    lines = [r.getMessage() for r in caplog.records if r.name == "exporter.sources.base"]
+    assert lines == ["source first refresh ok source=monitoring"]
+
+
+def test_the_pass_on_the_per_desktop_path_logs_nothing_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    """The pass that only chooses per-desktop calls is no refresh: no "first refresh ok" for
+    it (the first desktop's data says that), and ``up`` waits for the first desktop."""
+    rig, _monitor = _switching_rig()
+    caplog.set_level(logging.INFO, logger="exporter.sources.base")
+    runner = PeriodicRunner(rig.paths.driver, rig.clock, threading.Event(), lambda: 60.0)
+    runner.run_once()
+    runner.run_once()
+    assert rig.paths.path == "workspace"
+    assert not rig.paths.health.status.up
+    health_lines = lambda: [r.getMessage() for r in caplog.records if r.name == "exporter.sources.base"]  # noqa: E731
+    assert health_lines() == []
+    assert rig.paths.per_desktop.fetch("d0")
+    runner.run_once()
+    assert health_lines() == ["source first refresh ok source=monitoring"]
+
+
+def test_a_throttled_budget_slows_the_per_desktop_pace_without_the_too_large_fleet_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pace (and how long values live) follows the rate the budget allows now; the warning
+    that the fleet outgrew the budget looks at the configured rate only."""
+    effective = [100.0]
+    config = MonitoringConfig(interval=60.0, max_age=600.0)
+    source = MonitoringSource(
+        NoCalls(), config, FakeClock(T0), Sink(), lambda: effective[0], configured_rate=lambda: 100.0
+    )
+    caplog.set_level(logging.WARNING, logger="exporter.sources.monitoring")
+    source.set_fleet_size(20)
+    assert source.interval() == 60.0
+    effective[0] = 10.0  # halved a few times after 429s
+    source.set_fleet_size(20)
+    assert source.interval() == pytest.approx(20 * 60 / 9)  # 133 s a pass
+    assert source.max_age() == pytest.approx(600 + 20 * 60 / 9 - 60)
+    assert caplog.records == []
+    source.set_fleet_size(200)  # a fleet the configured budget cannot cover in an interval
+    assert [r.getMessage().split(" desktops=")[0] for r in caplog.records] == [
+        "monitoring: a pass over the desktops takes longer than monitoring.interval, values are kept "
+        "longer. Raise budget.per_api.desktop_monitor, shard the project, or use monitoring.source: cloudeye"
+    ]
