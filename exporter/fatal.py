@@ -28,6 +28,8 @@ _json = False
 # Replaced by tests; nothing else may call it.
 _exit: Callable[[int], NoReturn] = os._exit
 _lifeline: Lifeline | None = None
+# Several threads can meet the same exhaustion at once: the first one writes the line.
+_dying = threading.Lock()
 
 
 def set_format(fmt: str) -> None:
@@ -61,6 +63,8 @@ def line(reason: str, fields: dict[str, str]) -> bytes:
 
 def die(reason: str, **fields: str) -> NoReturn:
     """Write one fatal line to stderr and end the process with exit code 1, at once."""
+    if not _dying.acquire(blocking=False):
+        _exit(EXIT_FATAL)  # another thread is already writing the line and exiting
     try:
         data = line(reason, fields)
     except BaseException:  # noqa: BLE001 - out of memory while formatting: the prebuilt line
@@ -68,7 +72,10 @@ def die(reason: str, **fields: str) -> NoReturn:
     try:
         os.write(2, data)
     finally:
-        _exit(EXIT_FATAL)
+        try:
+            _exit(EXIT_FATAL)
+        finally:
+            _dying.release()  # reached only where _exit returns or raises (tests)
 
 
 def fatal_exception(exc: BaseException | None) -> str | None:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
 
+from exporter import fatal
 from exporter.clock import Clock
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthBreakerOpenError, AuthError, ExporterError, ShutdownError
@@ -126,6 +127,8 @@ class PeriodicRunner(threading.Thread):
         except MemoryError:
             raise  # not the source's fault: ends the thread, which is fatal (exporter.fatal)
         except Exception as e:  # a bug or garbage we did not foresee: keep running
+            if fatal.fatal_exception(e) is not None:
+                raise  # no thread can start: ends the thread, which is fatal (exporter.fatal)
             if not self._stop_event.is_set():
                 log.exception("unexpected error refreshing source=%s", self.source.name)
             error = e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import NoReturn
@@ -139,3 +140,37 @@ def test_healthy_fails_while_a_needed_thread_has_stopped() -> None:
     dead.append("refresh-inventory")
     assert b"".join(app(env, start)) == b"Unhealthy: thread refresh-inventory stopped\n"
     assert statuses == ["200 OK", "503 Service Unavailable"]
+
+
+def test_two_threads_dying_at_once_write_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[bytes] = []
+    exits: list[int] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow_write(fd: int, data: bytes) -> int:
+        entered.set()
+        release.wait(5)
+        written.append(data)
+        return len(data)
+
+    def fake_exit(code: int) -> NoReturn:
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(fatal.os, "write", slow_write)
+    monkeypatch.setattr(fatal, "_exit", fake_exit)
+
+    def first() -> None:
+        with contextlib.suppress(SystemExit):
+            fatal.die("out of memory", thread="a")
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert entered.wait(5)
+    with pytest.raises(SystemExit):
+        fatal.die("cannot start a thread", thread="b")  # exits at once, writes nothing
+    release.set()
+    t.join(5)
+    assert len(written) == 1 and b"thread=a" in written[0]
+    assert exits == [1, 1]

@@ -7,7 +7,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from exporter.app.scheduler import FetchPool, MonitoringRunner, next_slot, phase
+import pytest
+
+from exporter.app.scheduler import FetchPool, MonitoringRunner, PeriodicRunner, next_slot, phase
 from exporter.clock import FakeClock
 from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
@@ -247,3 +249,30 @@ def test_the_fetch_pool_never_waits_for_a_stuck_fetch_at_shutdown() -> None:
     for t in pool._threads:
         t.join(10)
         assert not t.is_alive()
+
+
+class _Exhausted:
+    """A source whose refresh meets a process that can start no more threads."""
+
+    name = "inventory"
+
+    def __init__(self, error: Exception) -> None:
+        self.health = SourceHealth(self.name, FakeClock(0))
+        self._error = error
+
+    def interval(self) -> float:
+        return 60.0
+
+    def refresh(self) -> None:
+        raise self._error
+
+
+def test_a_refresh_that_cannot_start_a_thread_ends_the_runner_instead_of_logging_on() -> None:
+    runner = PeriodicRunner(
+        _Exhausted(RuntimeError("can't start new thread")), FakeClock(0), threading.Event()
+    )
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        runner.run_once()  # ends the thread, which exporter.fatal turns into one line and exit 1
+    other = PeriodicRunner(_Exhausted(RuntimeError("a bug")), FakeClock(0), threading.Event())
+    other.run_once()  # any other unforeseen error keeps the runner going
+    assert other.refreshes == 1
