@@ -565,3 +565,45 @@ def test_a_listing_that_never_ends_stops_at_the_page_cap_and_is_marked_truncated
     assert len(seen) == 3000 and s.calls("/v2/proj/connections/desktops") == 3
     assert (listing.truncated, listing.cap, listing.pages) == (True, "http.max_pages_per_listing", 3)
     assert obs.count("truncated", "connections", "http.max_pages_per_listing") == 1
+
+
+def test_calls_reuse_one_pooled_connection_instead_of_a_new_one_each() -> None:
+    """A real upstream costs a TCP and TLS handshake per new connection: the transport reads
+    bodies raw, and a body read whole must still hand its connection back to the pool."""
+    accepted: list[object] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the API gateway speaks
+
+        def do_GET(self) -> None:
+            data = json.dumps({"ok": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Counting(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self) -> tuple[socket.socket, Any]:
+            conn = super().get_request()
+            accepted.append(conn[1])
+            return conn
+
+    server = Counting(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        c, _ = _client(f"http://127.0.0.1:{server.server_address[1]}")
+        for _ in range(20):
+            c.request("desktops_detail")
+        c.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+    assert len(accepted) == 1
