@@ -9,32 +9,30 @@ snapshots) and its sample lines while its monitoring values are, so a render aft
 refresh formats only the desktops that changed and joins the rest.
 
 The sample lines of gauge and info families are the same in the text format and in
-OpenMetrics; only the HELP/TYPE headers differ, and those are produced by the
-negotiated prometheus_client encoder itself (on an empty family), as is every
-family that is not per-desktop. The result is byte-identical to the encoder's output
-on the collector path; a test compares both on random fleets.
+OpenMetrics; only the HELP/TYPE headers differ, and those are written by our encoder
+(:mod:`exporter.exposition.encode`), as is every family that is not per-desktop. The
+result is byte-identical to what prometheus_client's encoders write for the same
+families; a test compares both on random fleets.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import Metric
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.catalogue import MONITORING_FAMILIES
+from exporter.exposition.encode import Kind, encode_family, header
 from exporter.exposition.rows import info_label_names, info_row
 from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.labels import clean_text
 from exporter.sources.monitoring import ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
 
-_EOF = b"# EOF\n"
 _SMALL = 64 * 1024  # pieces below this are merged with their neighbours
 
 
@@ -51,47 +49,6 @@ class Lines:
 
 
 Block = Lines | Metric
-
-
-class _One(Collector):
-    def __init__(self, metric: Metric) -> None:
-        self._metric = metric
-
-    def collect(self) -> Iterator[Metric]:
-        yield self._metric
-
-
-Encoder = Callable[[Collector], bytes]
-
-
-def encode_family(metric: Metric, encoder: Encoder) -> bytes:
-    """One family as the encoder writes it, without OpenMetrics' closing ``# EOF``."""
-    raw = encoder(_One(metric))
-    return raw[: -len(_EOF)] if raw.endswith(_EOF) else raw
-
-
-def _empty(f: m.Family) -> Metric:
-    if f.kind == "info":
-        return InfoMetricFamily(f.full_name, f.help)
-    return GaugeMetricFamily(f.full_name, f.help)
-
-
-class Headers:
-    """HELP/TYPE lines per (content type, family), produced once by the encoder itself."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], bytes] = {}
-        self._lock = threading.Lock()
-
-    def get(self, f: m.Family, encoder: Encoder, content_type: str) -> bytes:
-        key = (content_type, f.full_name)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = encode_family(_empty(f), encoder)
-            with self._lock:
-                if len(self._cache) < 1024:  # a handful of formats × the catalogue
-                    self._cache[key] = hit
-        return hit
 
 
 class DesktopView(Protocol):
@@ -300,11 +257,9 @@ def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]
     return list(merged.values())
 
 
-def render_pieces(
-    blocks: Sequence[Block], encoder: Encoder, content_type: str, headers: Headers
-) -> list[bytes]:
-    """The data part of the exposition (no ``# EOF``) in the negotiated format, as pieces to send
-    in order: the large family texts are shared with other formats, never copied into one body;
+def render_pieces(blocks: Sequence[Block], kind: Kind) -> list[bytes]:
+    """The data part of the exposition (no ``# EOF``) in format ``kind``, as pieces to send in
+    order: the large family texts are shared with other formats, never copied into one body;
     small neighbours are merged so a scrape writes a few dozen pieces at most."""
     pieces: list[bytes] = []
     small: list[bytes] = []
@@ -320,11 +275,12 @@ def render_pieces(
 
     for b in blocks:
         if isinstance(b, Lines):
-            add(headers.get(b.family, encoder, content_type))
+            f = b.family
+            add(header(f.full_name, f.kind, f.help, kind).encode("utf-8"))
             for chunk in b.chunks:
                 add(chunk)
         else:
-            add(encode_family(b, encoder))
+            add(encode_family(b, kind))
     if small:
         pieces.append(b"".join(small))
     return pieces

@@ -20,10 +20,10 @@ from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.collector import desktop_families
+from exporter.exposition.encode import negotiate
 from exporter.exposition.lines import (
     Block,
     DesktopLines,
-    Headers,
     merge,
     render_pieces,
 )
@@ -131,8 +131,7 @@ def _reference(collector: Collector, accept: str) -> bytes:
 
 
 def _fast(blocks: Callable[[], list[Block]], accept: str) -> bytes:
-    encoder, content_type = choose_encoder(accept)
-    return b"".join(render_pieces(blocks(), encoder, content_type, Headers()))
+    return b"".join(render_pieces(blocks(), negotiate(accept).kind))
 
 
 CONFIGS = [
