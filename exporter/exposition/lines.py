@@ -17,7 +17,7 @@ families; a test compares both on random fleets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,7 +26,7 @@ from prometheus_client.core import Metric
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.catalogue import MONITORING_FAMILIES
-from exporter.exposition.encode import Kind, encode_family, header
+from exporter.exposition.encode import Kind, encode_family, header, sample_names
 from exporter.exposition.rows import info_label_names, info_row
 from exporter.exposition.text import LabelTemplate, escaped, sample_value
 from exporter.sources.inventory import Desktop, InventorySnapshot
@@ -257,30 +257,48 @@ def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]
     return list(merged.values())
 
 
-def render_pieces(blocks: Sequence[Block], kind: Kind) -> list[bytes]:
-    """The data part of the exposition (no ``# EOF``) in format ``kind``, as pieces to send in
-    order: the large family texts are shared with other formats, never copied into one body;
-    small neighbours are merged so a scrape writes a few dozen pieces at most."""
-    pieces: list[bytes] = []
-    small: list[bytes] = []
+@dataclass(frozen=True)
+class Encoded:
+    """One family in one format: the names that select it (``name[]``) and its bytes in pieces."""
 
-    def add(piece: bytes) -> None:
-        if len(piece) < _SMALL:
-            small.append(piece)
-            return
-        if small:
-            pieces.append(b"".join(small))
-            small.clear()
-        pieces.append(piece)
+    names: frozenset[str]
+    pieces: tuple[bytes, ...]
 
+
+def encode_blocks(blocks: Sequence[Block], kind: Kind) -> list[Encoded]:
+    """Every family of ``blocks`` in format ``kind``: a family we format ourselves is its
+    header and its shared line chunks (never copied), any other family is encoded here."""
+    out: list[Encoded] = []
     for b in blocks:
         if isinstance(b, Lines):
             f = b.family
-            add(header(f.full_name, f.kind, f.help, kind).encode("utf-8"))
-            for chunk in b.chunks:
-                add(chunk)
+            head = header(f.full_name, f.kind, f.help, kind).encode("utf-8")
+            out.append(
+                Encoded(frozenset((f.full_name, *sample_names(f.full_name, f.kind))), (head, *b.chunks))
+            )
         else:
-            add(encode_family(b, kind))
+            out.append(Encoded(frozenset((b.name, *sample_names(b.name, b.type))), (encode_family(b, kind),)))
+    return out
+
+
+def join_small(pieces: Iterable[bytes]) -> list[bytes]:
+    """``pieces`` with each run of small ones joined, so a scrape writes a few dozen pieces at
+    most; the large family texts stay as they are (shared, never copied into one body)."""
+    out: list[bytes] = []
+    small: list[bytes] = []
+    for piece in pieces:
+        if len(piece) < _SMALL:
+            small.append(piece)
+            continue
+        if small:
+            out.append(b"".join(small))
+            small.clear()
+        out.append(piece)
     if small:
-        pieces.append(b"".join(small))
-    return pieces
+        out.append(b"".join(small))
+    return out
+
+
+def render_pieces(blocks: Sequence[Block], kind: Kind) -> list[bytes]:
+    """The data part of the exposition (no ``# EOF``) in format ``kind``, as pieces to send in order."""
+    return join_small(p for e in encode_blocks(blocks, kind) for p in e.pieces)

@@ -26,16 +26,16 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Hashable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter.exposition.catalogue import RENDER_ERRORS
-from exporter.exposition.encode import TEXT, Kind, encode_family, negotiate
-from exporter.exposition.lines import Block, render_pieces
+from exporter.exposition.encode import TEXT, Kind, encode_family, negotiate, sample_names
+from exporter.exposition.lines import Block, Encoded, encode_blocks, join_small
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ _NEVER = object()
 @dataclass(frozen=True)
 class _Rendered:
     parts: tuple[bytes, ...]  # the data part, in pieces shared with other formats where possible
+    families: tuple[Encoded, ...] = ()  # the same bytes family by family (for ``name[]``)
     gzip_prefix: bytes | None = None
     gzip_state: Any = None  # zlib compressor after the data part (copied per scrape)
 
@@ -208,14 +209,16 @@ class CachedExposition:
                 t0, c0 = time.monotonic(), time.thread_time()
                 blocks = self._blocks() if self._blocks is not None else list(self._data.collect())
                 for kind in todo:
-                    entries[kind] = _Rendered(tuple(render_pieces(blocks, kind)))
+                    families = tuple(encode_blocks(blocks, kind))
+                    parts = join_small(p for f in families for p in f.pieces)
+                    entries[kind] = _Rendered(tuple(parts), families)
                     self.stats.renders += 1
                 self.stats.render_cpu += time.thread_time() - c0
                 self.stats.last_render_seconds = time.monotonic() - t0
             if zip_todo:
                 t0, c0 = time.monotonic(), time.thread_time()
                 for kind in zip_todo:
-                    entries[kind] = self._compress(entries[kind].parts)
+                    entries[kind] = self._compress(entries[kind])
                 self.stats.compress_cpu += time.thread_time() - c0
                 self.stats.last_compress_seconds = time.monotonic() - t0
         except MemoryError:
@@ -229,11 +232,11 @@ class CachedExposition:
             return
         self._state = _State(key, entries)
 
-    def _compress(self, parts: tuple[bytes, ...]) -> _Rendered:
+    def _compress(self, rendered: _Rendered) -> _Rendered:
         comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        packed = [comp.compress(p) for p in parts]
+        packed = [comp.compress(p) for p in rendered.parts]
         packed.append(comp.flush(zlib.Z_SYNC_FLUSH))
-        return _Rendered(parts, b"".join(packed), comp)
+        return replace(rendered, gzip_prefix=b"".join(packed), gzip_state=comp)
 
     def _entry(self, kind: Kind, gzip: bool) -> _Rendered:
         self._asked[kind] = time.monotonic()
@@ -249,20 +252,38 @@ class CachedExposition:
             self._refresh(set(self._formats) if running else {kind}, gzip or running)
             hit = self._state.entries.get(kind)
         if hit is None:  # never rendered successfully: only the self-metrics can be served
-            return self._compress(()) if gzip else _Rendered(())
+            return self._compress(_Rendered(())) if gzip else _Rendered(())
         if gzip and hit.gzip_prefix is None:
-            return self._compress(hit.parts)
+            return self._compress(hit)
         return hit
 
     # ---------------------------------------------------------------------- serving
 
-    def chunks(self, accept: str, gzip: bool) -> tuple[list[bytes], str]:
+    def chunks(
+        self, accept: str, gzip: bool, names: Collection[str] | None = None
+    ) -> tuple[list[bytes], str]:
         """The exposition for an ``Accept`` header as chunks to send in order.
 
         The large cached part is returned as is, never concatenated with the per-scrape
         part: a scrape allocates only the self-metrics (and, for gzip, their compression).
+
+        ``names`` (``name[]``) keeps only the families it names, by their family name or by
+        one of their sample names, whole (see :func:`selected`). They are cut from the cached
+        render, so selecting costs no rendering; the selected bytes are then compressed for
+        this request when gzip is asked for (at most the compression of the whole body).
         """
         fmt = negotiate(accept)
+        if names is not None:
+            wanted = frozenset(names)
+            entry = self._entry(fmt.kind, False)
+            parts = [p for f in entry.families if not f.names.isdisjoint(wanted) for p in f.pieces]
+            parts.append(self._live_part(fmt.kind, wanted) + fmt.eof)
+            if gzip:
+                comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+                packed = [comp.compress(p) for p in parts]
+                packed.append(comp.flush())
+                parts = [b"".join(packed)]
+            return parts, fmt.content_type
         entry = self._entry(fmt.kind, gzip)
         live = self._live_part(fmt.kind) + fmt.eof
         if not gzip:
@@ -270,16 +291,24 @@ class CachedExposition:
         state = entry.gzip_state.copy()
         return [entry.gzip_prefix or b"", state.compress(live) + state.flush()], fmt.content_type
 
-    def _live_part(self, kind: Kind) -> bytes:
-        """The per-scrape self-metrics, the renderer's error counter last."""
+    def _live_part(self, kind: Kind, names: frozenset[str] | None = None) -> bytes:
+        """The per-scrape self-metrics, the renderer's error counter last (those ``names`` selects)."""
         f = RENDER_ERRORS
         families: list[Metric] = [
             *self._live.collect(),
             CounterMetricFamily(f.full_name, f.help, value=self.stats.errors),
         ]
+        if names is not None:
+            families = [m for m in families if selected(m.name, m.type, names)]
         return b"".join(encode_family(m, kind) for m in families)
 
-    def body(self, accept: str, gzip: bool) -> tuple[bytes, str]:
+    def body(self, accept: str, gzip: bool, names: Collection[str] | None = None) -> tuple[bytes, str]:
         """The whole exposition as one byte string (tests, small consumers)."""
-        parts, content_type = self.chunks(accept, gzip)
+        parts, content_type = self.chunks(accept, gzip, names)
         return b"".join(parts), content_type
+
+
+def selected(name: str, mtype: str, names: frozenset[str]) -> bool:
+    """Whether ``name[]`` values ``names`` select family ``name`` of type ``mtype``: one of
+    them is its family name or one of its sample names."""
+    return name in names or not names.isdisjoint(sample_names(name, mtype))
