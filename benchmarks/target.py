@@ -3,13 +3,13 @@
 Three HTTP servers in one process (pinned to one core with ``--cpu``):
 
 * ``exporter``: what ``workspace-exporter run`` serves, built the way ``cli.serve``
-  builds it: ``make_app(multi.registry, multi.ready, multi.reload, None,
-  multi.exposition)`` on :class:`exporter.serve.server.HTTPServer`. The only addition is an
+  builds it: ``make_app(multi.exposition, multi.ready, multi.reload, None)`` on
+  :class:`exporter.serve.server.HTTPServer`. The only addition is an
   ``X-Bench-Renders`` response header (the exposition's render counter after the
   request) so the driver can tell a cached scrape from one that rendered.
-* ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over the
-  same union registry, on the same server class: the whole exposition is built
-  (and gzip-compressed when asked) on every scrape.
+* ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over a
+  registry of the same families (``tests.oracle.registry_of``), on the same server class:
+  the whole exposition is built (and gzip-compressed when asked) on every scrape.
 * ``bench``: ``GET /stats`` (JSON: peak RSS, renders, monitored desktops, data
   changes seen, refresh durations) for the driver, and ``GET /churn`` (publish a
   monitoring snapshot with 20 % of the desktops changed and wake the renderer);
@@ -38,6 +38,7 @@ from exporter.config.targets import load_targets
 from exporter.logs import setup_logging
 from exporter.serve.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
 from exporter.sources.monitoring import MonitoringSnapshot
+from tests.oracle import registry_of
 
 
 def _parts(multi: MultiExporter) -> dict[str, object]:
@@ -194,10 +195,10 @@ def main() -> None:
     multi = MultiExporter(targets)
     stop = threading.Event()
     watcher = ChangeWatcher(multi, stop)
-    app = make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
+    app = make_app(multi.exposition, multi.ready, multi.reload, None)
     exporter_srv = HTTPServer("127.0.0.1", 0, with_render_header(app, multi))
     time_requests(exporter_srv)
-    baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(multi.registry))
+    baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(registry_of(multi)))
 
     rng = random.Random(20)
 

@@ -26,8 +26,6 @@ from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Config, InventoryConfig, Settings
 from exporter.exposition import connections as connection_exposition
 from exporter.exposition import events as event_exposition
-from exporter.exposition.collector import DataCollector
-from exporter.exposition.desktops import desktop_families
 from exporter.exposition.lines import DesktopLines
 from exporter.exposition.selfmetrics import ApiMetrics, ReloadState, StatusCollector
 from exporter.logs import setup_logging
@@ -77,14 +75,8 @@ def _always(_: Config) -> bool:
     return True
 
 
-def _desktops(x: Exporter) -> list[Metric]:
-    cfg = x.settings.config
-    monitoring = x.monitoring.snapshot if cfg.monitoring.enabled else None
-    return desktop_families(x.inventory.snapshot, monitoring, cfg.inventory)
-
-
 class _DesktopView:
-    """The snapshots the fast desktop renderer reads, as :func:`_desktops` reads them."""
+    """The snapshots the desktop renderer reads (monitoring data only while it is enabled)."""
 
     def __init__(self, x: Exporter) -> None:
         self._x = x
@@ -189,7 +181,7 @@ SOURCES: tuple[SourceEntry, ...] = (
         lambda x: InventorySource(
             x.client, x.settings.config.inventory, x.clock, x.api_metrics, x.settings.config.shard
         ),
-        _desktops,  # inventory and monitoring rows are joined into one set of families
+        None,  # inventory and monitoring rows are joined into one set of families: self.lines
     ),
     SourceEntry(_always, lambda c: c.monitoring.enabled, _monitoring, runner=_monitoring_runners),
     SourceEntry(
@@ -232,8 +224,7 @@ class Exporter:
         cfg = settings.config
         self.settings = settings
         self.clock = clock
-        # Upstream data (rendered once per data version) and live self-metrics (per scrape).
-        self.data_registry = CollectorRegistry()
+        # The live self-metrics (encoded per scrape); the data families come from self.lines.
         self.live_registry = CollectorRegistry()
         self.budget = Budget(cfg.budget, clock)
         self.api_metrics = ApiMetrics(self.live_registry, credential_apis(settings.credentials))
@@ -256,9 +247,7 @@ class Exporter:
             self._built.append((entry, source))
             for api in source.apis:
                 self.api_metrics.declare(api)
-        self.data_registry.register(DataCollector(self.families))
-        # The same families as DataCollector, the desktop ones formatted incrementally
-        # (MultiExporter renders these).
+        # The data families, the desktop ones formatted incrementally (MultiExporter renders these).
         self.lines = DesktopLines(lambda: _DesktopView(self), self._other_families)
         self.live_registry.register(
             StatusCollector(
@@ -301,19 +290,11 @@ class Exporter:
         cfg = self.settings.config
         return [(e, s) for e, s in self._built if e.enabled(cfg)]
 
-    def families(self) -> list[Metric]:
-        """The upstream-data families of every enabled source, in table order (no I/O)."""
-        out: list[Metric] = []
-        for entry, _ in self._active():
-            if entry.families is not None:
-                out.extend(entry.families(self))
-        return out
-
     def _other_families(self) -> list[Metric]:
         """The families of every enabled source but the desktop ones, in table order."""
         out: list[Metric] = []
         for entry, _ in self._active():
-            if entry.families is not None and entry.families is not _desktops:
+            if entry.families is not None:
                 out.extend(entry.families(self))
         return out
 

@@ -1,9 +1,8 @@
 """The hot path: exposition text for the per-desktop families, formatted incrementally.
 
-prometheus_client spends a few microseconds per sample building Sample tuples and
-formatting them, which is seconds per render at 10,000 desktops. Here the same samples
-(those of the row functions in :mod:`exporter.exposition.rows`, which the
-prometheus_client path reads) are formatted straight to text lines. A desktop's label
+Building a metric object per sample and formatting it costs a few microseconds, which is
+seconds per render at 10,000 desktops. Here the samples are formatted straight to text
+lines (the info labels from :mod:`exporter.exposition.rows`). A desktop's label
 strings and info line are kept while the desktop is unchanged (across inventory
 snapshots) and its sample lines while its monitoring values are, so a render after a
 refresh formats only the desktops that changed and joins the rest.
@@ -181,9 +180,9 @@ class DesktopLines:
         return tuple("".join(column).encode("utf-8") for column in zip(*rows, strict=True))
 
     def _format(self, labels: tuple[str, str], dm: DesktopMetrics) -> tuple[str, ...]:
-        # The samples of :func:`~exporter.exposition.rows.monitoring_rows`, unrolled: this runs
-        # for every changed desktop on every render. The byte-identity tests compare the result
-        # with the prometheus_client path, which reads monitoring_rows.
+        # One desktop's monitoring samples, family by family, unrolled: this runs for every
+        # changed desktop on every render. The byte-identity tests compare the result with
+        # the same samples written by the book (tests/oracle.py: monitoring_rows).
         texts = [""] * _N_FAMILIES
         index = _KEY_INDEX
         did_labels = labels[0]
@@ -237,7 +236,7 @@ class _OnlineLines:
 
 def merge(parts: Sequence[tuple[list[Block], Mapping[str, str]]]) -> list[Block]:
     """Families of several targets merged by name in order of first appearance, as
-    ``MergedCollector`` does: samples of the first target first, each with its target's labels
+    the tests' reference does: samples of the first target first, each with its target's labels
     (already applied to :class:`Lines`; added here to other families)."""
     if len(parts) == 1 and not parts[0][1]:
         return parts[0][0]

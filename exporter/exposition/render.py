@@ -5,10 +5,12 @@ Rendering 10,000 desktops takes a large fraction of a second even on the fast pa
 does either. Once :meth:`CachedExposition.start` has run, one renderer thread watches
 the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).
-When it changes, the thread renders every format asked for in the last ten minutes
-(the text format from the start), compresses each, and swaps one immutable reference.
-A scrape reads that reference and appends only the small, per-scrape self-metrics; its
-data lag behind the sources by at most one render.
+When it changes, the thread renders each format asked for in the last ten minutes (the
+text format and OpenMetrics, written by :mod:`exporter.exposition.encode`; the text format
+from the start), compresses each, and swaps one immutable reference. A scrape reads that
+reference and appends only the small, per-scrape self-metrics; its data lag behind the
+sources by at most one render. This is the only render path: a ``name[]`` request gets
+the families it names cut from the same cached bytes.
 
 A render that raises leaves the last good bytes in place and is counted in
 ``huaweicloud_workspace_render_errors_total``; that version is not retried until the
@@ -26,15 +28,14 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily
 
 from exporter.exposition.catalogue import RENDER_ERRORS
-from exporter.exposition.encode import TEXT, Kind, encode_family, negotiate, sample_names
+from exporter.exposition.encode import TEXT, Kind, negotiate
 from exporter.exposition.lines import Block, Encoded, encode_blocks, join_small
 
 log = logging.getLogger(__name__)
@@ -78,18 +79,19 @@ class RenderStats:
 
 
 class CachedExposition:
-    """Serves ``data`` (rendered per version, in the background once started) followed by ``live``.
+    """Serves the ``data`` families (rendered once per ``version``, in the background once
+    started) followed by the ``live`` ones (encoded on every scrape).
 
-    ``blocks``, when given, is the fast path: the data families as :mod:`lines` blocks,
-    rendered without going through ``data``'s collector (``data`` must yield the same).
+    ``data`` returns the data families as blocks (:class:`~exporter.exposition.lines.Lines`
+    we formatted ourselves, or metric families); only the renderer calls it, one render at a
+    time. ``live`` returns the self-metrics; scrapes call it concurrently.
     """
 
     def __init__(
         self,
-        data: Collector,
-        live: Collector,
+        data: Callable[[], Sequence[Block]],
+        live: Callable[[], Sequence[Block]],
         version: Callable[[], Hashable],
-        blocks: Callable[[], list[Block]] | None = None,
         *,
         poll_interval: float = POLL_INTERVAL,
         gzip_level: int = GZIP_LEVEL,
@@ -99,7 +101,6 @@ class CachedExposition:
         self._live = live
         self.stats = RenderStats()
         self._version = version
-        self._blocks = blocks
         self._poll = poll_interval
         self._level = gzip_level
         self._state = _State(_NEVER)
@@ -207,7 +208,7 @@ class CachedExposition:
         try:
             if todo:
                 t0, c0 = time.monotonic(), time.thread_time()
-                blocks = self._blocks() if self._blocks is not None else list(self._data.collect())
+                blocks = self._data()
                 for kind in todo:
                     families = tuple(encode_blocks(blocks, kind))
                     parts = join_small(p for f in families for p in f.pieces)
@@ -268,7 +269,7 @@ class CachedExposition:
         part: a scrape allocates only the self-metrics (and, for gzip, their compression).
 
         ``names`` (``name[]``) keeps only the families it names, by their family name or by
-        one of their sample names, whole (see :func:`selected`). They are cut from the cached
+        one of their sample names, whole. They are cut from the cached
         render, so selecting costs no rendering; the selected bytes are then compressed for
         this request when gzip is asked for (at most the compression of the whole body).
         """
@@ -294,21 +295,13 @@ class CachedExposition:
     def _live_part(self, kind: Kind, names: frozenset[str] | None = None) -> bytes:
         """The per-scrape self-metrics, the renderer's error counter last (those ``names`` selects)."""
         f = RENDER_ERRORS
-        families: list[Metric] = [
-            *self._live.collect(),
-            CounterMetricFamily(f.full_name, f.help, value=self.stats.errors),
-        ]
-        if names is not None:
-            families = [m for m in families if selected(m.name, m.type, names)]
-        return b"".join(encode_family(m, kind) for m in families)
+        blocks = [*self._live(), CounterMetricFamily(f.full_name, f.help, value=self.stats.errors)]
+        families = encode_blocks(blocks, kind)
+        return b"".join(
+            p for e in families if names is None or not e.names.isdisjoint(names) for p in e.pieces
+        )
 
     def body(self, accept: str, gzip: bool, names: Collection[str] | None = None) -> tuple[bytes, str]:
         """The whole exposition as one byte string (tests, small consumers)."""
         parts, content_type = self.chunks(accept, gzip, names)
         return b"".join(parts), content_type
-
-
-def selected(name: str, mtype: str, names: frozenset[str]) -> bool:
-    """Whether ``name[]`` values ``names`` select family ``name`` of type ``mtype``: one of
-    them is its family name or one of its sample names."""
-    return name in names or not names.isdisjoint(sample_names(name, mtype))

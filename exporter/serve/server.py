@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
-
 from exporter import __version__
 from exporter.config.web import WebSecurity
 from exporter.exposition.render import CachedExposition
@@ -112,11 +110,10 @@ LANDING = """<!doctype html>
 
 
 def make_app(
-    registry: CollectorRegistry,
+    exposition: CachedExposition,
     ready: Callable[[], bool],
     reload: Callable[[], tuple[bool, str]],
     auth: BasicAuth | None = None,
-    exposition: CachedExposition | None = None,
     *,
     lifecycle: bool = False,
     clock: Callable[[], float] = time.monotonic,
@@ -125,14 +122,13 @@ def make_app(
 ) -> WSGIApp:
     """The exporter's WSGI app, dispatching on path.
 
-    With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics, all
-    of them or the families ``name[]`` names; without, it renders ``registry``. ``lifecycle``
+    ``/metrics`` serves ``exposition``: its cached data bytes plus the live self-metrics, all
+    of them or the families ``name[]`` names (any method; HEAD gets the headers). ``lifecycle``
     enables ``POST /-/reload``. ``stopped`` names a thread the process needs that has
     stopped (``/-/healthy`` then fails), or returns None. ``policy`` adds the web config's
     response headers and request rate limit (the probes are never rate limited: a limit
     meant for scrapers must not make the kubelet restart the pod).
     """
-    metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
     reloads = RateLimiter(RELOAD_BURST, RELOAD_RATE, max_keys=1, clock=clock)
 
@@ -179,21 +175,13 @@ def make_app(
                 names = requested_names(environ.get("QUERY_STRING", ""))
             except BadQuery as e:
                 return _text(start, "400 Bad Request", f"{e}\n")
-            if exposition is not None:
-                parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz, names)
-                length = sum(len(p) for p in parts)
-                headers = [("Content-Type", content_type), ("Content-Length", str(length))]
-                if gz:
-                    headers.append(("Content-Encoding", "gzip"))
-                start("200 OK", headers)
-                return parts
-            # prometheus_client ignores q-values; it only sees gzip when we decided on it.
-            # HEAD is answered as GET; the server sends the headers only.
-            rewritten = {**environ, "HTTP_ACCEPT_ENCODING": "gzip" if gz else ""}
-            if method == "HEAD":
-                rewritten["REQUEST_METHOD"] = "GET"
-            body: Iterable[bytes] = metrics_app(rewritten, start)
-            return body
+            parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz, names)
+            length = sum(len(p) for p in parts)
+            headers = [("Content-Type", content_type), ("Content-Length", str(length))]
+            if gz:
+                headers.append(("Content-Encoding", "gzip"))
+            start("200 OK", headers)
+            return parts
         if path == "/-/healthy":
             dead = stopped()
             if dead is not None:

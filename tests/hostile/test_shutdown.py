@@ -164,7 +164,7 @@ def test_up_turns_zero_while_a_refresh_is_stuck_and_recovers_when_it_completes(
         raw["endpoints"] = {"workspace": up.url, "iam": up.url, "ces": up.url}
         settings = fast(parse_config(raw, {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}))
         multi = MultiExporter([settings])
-        server = HTTPServer("127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None))
+        server = HTTPServer("127.0.0.1", 0, make_app(multi.exposition, multi.ready, multi.reload, None))
         multi.start()
         server.start()
         try:

@@ -79,10 +79,10 @@ def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:
     e = Exporter(settings())
-    names = {f.name for f in e.families()}
+    names = {f.name for f in e.lines.blocks({})}
     assert {m.DESKTOP_EVENTS.full_name, m.CONNECTIONS.full_name} <= names
     e.apply(settings(events={"enabled": False}))
-    names = {f.name for f in e.families()}
+    names = {f.name for f in e.lines.blocks({})}
     assert m.DESKTOP_EVENTS.full_name not in names and m.CONNECTIONS.full_name in names
     assert "events" not in [h.name for h in e.healths()]
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter import fatal
 from exporter.serve.server import make_app
+from tests.oracle import serving
 
 
 class Exited(Exception):
@@ -128,7 +129,10 @@ def test_nothing_is_fatal_while_no_lifeline_is_installed() -> None:
 def test_healthy_fails_while_a_needed_thread_has_stopped() -> None:
     dead: list[str] = []
     app = make_app(
-        CollectorRegistry(), lambda: True, lambda: (True, ""), stopped=lambda: dead[0] if dead else None
+        serving(CollectorRegistry()),
+        lambda: True,
+        lambda: (True, ""),
+        stopped=lambda: dead[0] if dead else None,
     )
     statuses: list[str] = []
 

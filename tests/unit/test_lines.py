@@ -16,10 +16,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import desktop_families
 from exporter.exposition.encode import negotiate
 from exporter.exposition.lines import (
     Block,
@@ -30,6 +28,7 @@ from exporter.exposition.lines import (
 from exporter.exposition.text import LabelTemplate
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
+from tests.oracle import MergedCollector, desktop_families
 
 ACCEPTS = [
     "",

@@ -53,7 +53,7 @@ def _multi() -> MultiExporter:
 def _get(
     multi: MultiExporter, names: Iterable[str], accept: str, encoding: str = ""
 ) -> tuple[str, bytes, dict[str, str]]:
-    app = make_app(multi.registry, lambda: True, lambda: (True, ""), None, multi.exposition)
+    app = make_app(multi.exposition, lambda: True, lambda: (True, ""))
     query = urlencode([("name[]", n) for n in names])
     env: dict[str, Any] = {
         "PATH_INFO": "/metrics",
@@ -157,9 +157,7 @@ def test_too_many_query_fields_are_a_400() -> None:
 
 def test_a_selection_is_served_over_http() -> None:
     multi = _multi()
-    server = HTTPServer(
-        "127.0.0.1", 0, make_app(multi.registry, lambda: True, lambda: (True, ""), None, multi.exposition)
-    )
+    server = HTTPServer("127.0.0.1", 0, make_app(multi.exposition, lambda: True, lambda: (True, "")))
     server.start()
     try:
         r = requests.get(server.url + "/metrics", params={"name[]": UP}, timeout=10)
