@@ -141,8 +141,8 @@ def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
     mon = e.monitoring.snapshot
     desktops = len(inv.by_id) if inv is not None else 0
     monitored = len(inv.by_id.keys() & mon.entries.keys()) if inv is not None else 0
-    mh = e.monitoring.health.status
-    ih = e.inventory.health.status
+    mh = e.health("monitoring").status
+    ih = e.health("inventory").status
     st = proc_status()
     return {
         "vm_hwm_kb": st.get("VmHWM", 0),

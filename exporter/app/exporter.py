@@ -21,7 +21,8 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
+from exporter.app.desktop_runner import MonitoringRunner
+from exporter.app.scheduler import PeriodicRunner, Runner, Together
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Config, InventoryConfig, Settings
 from exporter.exposition import connections as connection_exposition
@@ -51,7 +52,7 @@ STOP_TIMEOUT = 8.0
 S = TypeVar("S")
 
 
-def _periodic(source: Source, x: Exporter) -> threading.Thread:
+def _periodic(source: Source, x: Exporter) -> Runner:
     return PeriodicRunner(source, x.clock, x.stop_event, x.call_deadline, x.client.auth_gate.paused)
 
 
@@ -68,7 +69,7 @@ class SourceEntry:
     enabled: Callable[[Config], bool]
     build: Callable[[Exporter], Source]
     families: Callable[[Exporter], list[Metric]] | None = None  # None: rendered with another
-    runner: Callable[[Source, Exporter], threading.Thread] = _periodic
+    runner: Callable[[Source, Exporter], Runner] = _periodic
 
 
 def _always(_: Config) -> bool:
@@ -94,33 +95,7 @@ class _DesktopView:
         return self._x.settings.config.inventory
 
 
-class _Together(threading.Thread):
-    """Several runners started, and joined, as one."""
-
-    def __init__(self, name: str, *runners: threading.Thread) -> None:
-        super().__init__(name=name, daemon=True)
-        self.runners = runners
-
-    def run(self) -> None:
-        for r in self.runners:
-            r.start()
-        for r in self.runners:
-            r.join()
-
-    def kick(self) -> None:
-        """Refresh the periodic ones now (used after a config reload)."""
-        for r in self.runners:
-            if isinstance(r, PeriodicRunner):
-                r.kick()
-
-    def wake(self) -> None:
-        """End every runner's wait now (used at stop)."""
-        for r in self.runners:
-            if isinstance(r, PeriodicRunner | MonitoringRunner):
-                r.wake()
-
-
-def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
+def _monitoring_runners(source: Source, x: Exporter) -> Runner:
     """Per-desktop calls (paused while Cloud Eye serves) and the pass choosing the path."""
     if not isinstance(source, MonitoringPaths):
         raise TypeError(f"monitoring runners for {type(source).__name__}")
@@ -135,8 +110,11 @@ def _monitoring_runners(source: Source, x: Exporter) -> threading.Thread:
         call_deadline=x.call_deadline,
         auth_paused=paused,
     )
-    passes = PeriodicRunner(source.driver, x.clock, x.stop_event, x.call_deadline, paused)
-    return _Together("refresh-monitoring-paths", per_desktop, passes)
+    driver = source.driver
+    passes = PeriodicRunner(
+        driver, x.clock, x.stop_event, x.call_deadline, paused, health=lambda: driver.health
+    )
+    return Together("refresh-monitoring-paths", lambda: source.health, per_desktop, passes)
 
 
 def _monitoring(x: Exporter) -> MonitoringPaths:
@@ -235,7 +213,8 @@ class Exporter:
         self._started_at: float | None = None
         self.sources: dict[str, Source] = {}
         self._built: list[tuple[SourceEntry, Source]] = []
-        self._runners: dict[str, threading.Thread] = {}
+        self._runners: dict[str, Runner] = {}  # one per built source, started while enabled
+        self._started: dict[str, Runner] = {}
         for entry in table:
             if not entry.selected(cfg):
                 continue
@@ -245,6 +224,7 @@ class Exporter:
                 continue
             self.sources[source.name] = source
             self._built.append((entry, source))
+            self._runners[source.name] = entry.runner(source, self)
             for api in source.apis:
                 self.api_metrics.declare(api)
         # The data families, the desktop ones formatted incrementally (MultiExporter renders these).
@@ -304,7 +284,12 @@ class Exporter:
         return versions, id(self.settings)
 
     def healths(self) -> list[SourceHealth]:
-        return [s.health for _, s in self._active()]
+        """The health each enabled source's runner reports, in table order."""
+        return [self._runners[s.name].health for _, s in self._active()]
+
+    def health(self, name: str) -> SourceHealth:
+        """The health the runner of source ``name`` reports."""
+        return self._runners[name].health
 
     def _monitored(self) -> int | None:
         if not self.settings.config.monitoring.enabled:
@@ -329,24 +314,19 @@ class Exporter:
         """Ready after the first successful inventory refresh, or once ``web.ready_timeout``
         has passed since start even while the inventory fails (so a broken upstream cannot
         block a rollout; ``up`` then says what is wrong)."""
-        if self.inventory.health.status.last_success:
+        if self.health("inventory").status.last_success:
             return True
         if self._started_at is None:
             return False
         return self.clock.monotonic() - self._started_at >= self.settings.config.web.ready_timeout
 
     def threads(self) -> list[threading.Thread]:
-        """Every runner thread (those run together too): the process needs each one alive."""
-        out: list[threading.Thread] = []
-        for r in list(self._runners.values()):
-            out.append(r)
-            if isinstance(r, _Together):
-                out.extend(r.runners)
-        return out
+        """Every thread of the started runners: the process needs each one alive."""
+        return [t for r in list(self._started.values()) for t in r.threads()]
 
-    def runner(self, name: str) -> threading.Thread | None:
-        """The runner of source ``name``, None while it has none (not started or disabled)."""
-        return self._runners.get(name)
+    def runner(self, name: str) -> Runner | None:
+        """The runner of source ``name`` once started, else None (not started or disabled)."""
+        return self._started.get(name)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -367,11 +347,12 @@ class Exporter:
         self._start_runners()
 
     def _start_runners(self) -> None:
-        """A runner for every enabled source without one (at start, and when a reload enables one)."""
-        for entry, source in self._active():
-            if source.name not in self._runners:
-                runner = entry.runner(source, self)
-                self._runners[source.name] = runner
+        """Start the runner of every enabled source not started yet (at start, and when a
+        reload enables one)."""
+        for _, source in self._active():
+            if source.name not in self._started:
+                runner = self._runners[source.name]
+                self._started[source.name] = runner
                 runner.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
@@ -383,9 +364,8 @@ class Exporter:
         """Tell every runner to stop and cut every upstream exchange in flight; does not wait."""
         self._stop.set()
         self.client.close()
-        for r in self._runners.values():
-            if isinstance(r, PeriodicRunner | MonitoringRunner | _Together):
-                r.wake()  # end its wait between refreshes now rather than within a second
+        for r in self._started.values():
+            r.wake()  # end its wait between refreshes now rather than within a second
 
     def join(self, until: float) -> bool:
         """Wait for the runners until ``until`` (``time.monotonic()``); True if all stopped.
@@ -393,11 +373,11 @@ class Exporter:
         A runner still busy then is a daemon thread stuck in a call the abort could not
         cut: it is left behind (the process exits without it) and named in the log.
         """
-        for name, r in self._runners.items():
+        for name, r in self._started.items():
             r.join(max(0.0, until - time.monotonic()))
             if r.is_alive():
                 log.warning("runner did not stop in time, leaving it behind source=%s", name)
-        return not any(r.is_alive() for r in self._runners.values())
+        return not any(r.is_alive() for r in self._started.values())
 
     # --------------------------------------------------------------- reload
 
@@ -419,10 +399,9 @@ class Exporter:
             source.reconfigure(cfg)
         if self._started_at is not None:
             self._start_runners()
-        monitoring = self._runners.get("monitoring")
-        if old.monitoring.source != cfg.monitoring.source and isinstance(monitoring, _Together):
+        monitoring = self._started.get("monitoring")
+        if old.monitoring.source != cfg.monitoring.source and monitoring is not None:
             monitoring.kick()  # choose the path now, not one interval later
         if (old.region, old.project_id, old.endpoints) != (cfg.region, cfg.project_id, cfg.endpoints):
-            for r in self._runners.values():
-                if isinstance(r, PeriodicRunner | _Together):
-                    r.kick()
+            for r in self._started.values():
+                r.kick()

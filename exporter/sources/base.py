@@ -1,9 +1,11 @@
 """What every source shares: the :class:`Source` contract, health tracking, snapshot versions.
 
-A source fetches one kind of upstream data and publishes it as an immutable,
-versioned snapshot. The exporter builds every source from one table
-(:mod:`exporter.app.exporter`), drives it through this contract only, and derives from
-it the API self-metrics, the health list, the data version and the shard scope.
+A source fetches one kind of upstream data and publishes it as an immutable, versioned
+snapshot. The exporter builds every source from one table (:mod:`exporter.app.exporter`)
+and a runner (:mod:`exporter.app.scheduler`) drives it through this contract; the runner
+keeps its :class:`SourceHealth` (outcomes, deadlines, backoff, one log line per change).
+Only a source that reports per item, or through several paths, keeps health of its own,
+and then its runner reports that one.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ class Source(Protocol):
     name: str
     apis: tuple[str, ...]
     scope: Scope
-    health: SourceHealth
 
     @property
     def snapshot(self) -> Versioned | None: ...

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, ConnectionsConfig
-from exporter.sources.base import InvalidSink, Scope, SourceHealth
+from exporter.sources.base import InvalidSink, Scope
 from exporter.sources.conditions import RefreshConditions
 from exporter.sources.connection_counts import ConnectionsSnapshot, RecordCounter
 from exporter.sources.connection_records import ceil_minute, floor_minute
@@ -80,7 +80,6 @@ class ConnectionsSource:
         self.config = config
         self._clock = clock
         self._invalid = invalid
-        self.health = SourceHealth(self.name, clock)
         self._lock = threading.Lock()
         cfg = config
         self.started_at = clock.time()

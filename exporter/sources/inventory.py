@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from exporter.clock import Clock
 from exporter.config.settings import Config, InventoryConfig, ShardConfig
 from exporter.errors import InvalidResponseError, ShutdownError, UpstreamError
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import Scope, next_version
 from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.desktop_records import (
     Desktop,
@@ -136,7 +136,6 @@ class InventorySource:
         self._clock = clock
         self._invalid = invalid
         self.shard = shard or ShardConfig()
-        self.health = SourceHealth(self.name, clock)
         self.snapshot: InventorySnapshot | None = None
         self._missed: set[str] = set()  # kept although the last listing missed them
         self._pools: dict[str, str] = {}  # desktop_id -> pool_id, from the light list

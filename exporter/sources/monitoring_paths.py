@@ -155,14 +155,8 @@ class MonitoringPaths:
 
     @property
     def health(self) -> SourceHealth:
+        """The active path's health: the one the monitoring runners report."""
         return self.cloudeye.health if self._on_cloudeye else self.per_desktop.health
-
-    @health.setter
-    def health(self, value: SourceHealth) -> None:  # the Source contract's attribute: the active one's
-        if self._on_cloudeye:
-            self.cloudeye.health = value
-        else:
-            self.per_desktop.health = value
 
     @property
     def snapshot(self) -> MonitoringSnapshot:

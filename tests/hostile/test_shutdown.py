@@ -171,7 +171,7 @@ def test_up_turns_zero_while_a_refresh_is_stuck_and_recovers_when_it_completes(
             wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)
             up.mode = "drip"
             wait_for(lambda: _up(server, "inventory") == 0.0, timeout=20)
-            status = multi.exporters[0].inventory.health.status
+            status = multi.exporters[0].health("inventory").status
             assert status.overdue and status.consecutive_failures == 0  # stale, not failed (yet)
             up.mode = "ok"
             wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)
