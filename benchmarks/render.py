@@ -25,10 +25,10 @@ from prometheus_client.registry import Collector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import text
 from exporter.exposition.encode import TEXT
-from exporter.exposition.lines import DesktopLines, render_pieces
+from exporter.exposition.lines import render_pieces
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
-from tests.oracle import desktop_families
+from tests.oracle import DesktopLines, desktop_families
 
 KEYS = [key for key, _ in FIELDS.values()]
 LEVELS = (1, 3, 6, 9)

@@ -37,21 +37,17 @@ from exporter.app.multi import MultiExporter
 from exporter.config.targets import load_targets
 from exporter.logs import setup_logging
 from exporter.serve.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
+from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSnapshot
+from exporter.sources.monitoring_paths import MonitoringPaths
 from tests.oracle import registry_of
 
 
 def _parts(multi: MultiExporter) -> dict[str, object]:
     """What the data version is made of, per part (the first target's sources and settings)."""
     e = multi.exporters[0]
-    inv = e.inventory.snapshot
-    return {
-        "inventory": inv.version if inv is not None else None,
-        "monitoring": e.monitoring.snapshot.version,
-        "connections": e.connections.snapshot.version if e.connections is not None else None,
-        "events": e.events.snapshot.version if e.events is not None else None,
-        "settings": id(e.settings),
-    }
+    versions = {name: getattr(s.snapshot, "version", None) for name, s in e.sources.items()}
+    return {**versions, "settings": id(e.settings)}
 
 
 class ChangeWatcher(threading.Thread):
@@ -137,8 +133,8 @@ def _loop_cpu() -> float:
 
 def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
     e = multi.exporters[0]
-    inv = e.inventory.snapshot
-    mon = e.monitoring.snapshot
+    inv = e.source("inventory", InventorySource).snapshot
+    mon = e.source("monitoring", MonitoringPaths).snapshot
     desktops = len(inv.by_id) if inv is not None else 0
     monitored = len(inv.by_id.keys() & mon.entries.keys()) if inv is not None else 0
     mh = e.health("monitoring").status
@@ -171,12 +167,12 @@ def churn(multi: MultiExporter, fraction: float, rng: random.Random) -> dict[str
     refresh replaces it with its own data."""
     e = multi.exporters[0]
     renders = multi.exposition.renders
-    entries = dict(e.monitoring.snapshot.entries)
+    m = e.source("monitoring", MonitoringPaths)
+    entries = dict(m.snapshot.entries)
     for did in rng.sample(sorted(entries), int(len(entries) * fraction)):
         dm = entries[did]
         entries[did] = dataclasses.replace(dm, values=tuple((k, v * 1.01 + 1.0) for k, v in dm.values))
     # The path the snapshot came from (Cloud Eye or per-desktop calls) publishes the churned one.
-    m = e.monitoring
     source = m.cloudeye if m.cloudeye.snapshot is m.snapshot else m.per_desktop
     source.snapshot = MonitoringSnapshot(MappingProxyType(entries), time.time())
     multi.exposition.poke()

@@ -7,7 +7,8 @@ OpenMetrics ``generate_latest`` write for the same families, as ``choose_encoder
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
@@ -20,6 +21,8 @@ from exporter.app.multi import MultiExporter
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
 from exporter.exposition.catalogue import MONITORING_FAMILIES
+from exporter.exposition.desktop_lines import InfoLines, MonitoringLines
+from exporter.exposition.lines import Block
 from exporter.exposition.render import CachedExposition
 from exporter.exposition.rows import info_label_names, info_row
 from exporter.sources.inventory import InventorySnapshot, InventorySource
@@ -138,7 +141,11 @@ def exporter_families(e: Exporter) -> list[Metric]:
     monitoring = None
     if "monitoring" in e.sources and cfg.monitoring.enabled:
         monitoring = e.source("monitoring", MonitoringPaths).snapshot
-    return [*desktop_families(inventory, monitoring, cfg.inventory), *e._other_families()]
+    out = desktop_families(inventory, monitoring, cfg.inventory)
+    for entry in e._active():
+        if entry.name not in ("inventory", "monitoring"):  # pure families(snapshot): safe to call here
+            out.extend(b for b in e._renderers[entry.name].blocks({}) if isinstance(b, Metric))
+    return out
 
 
 def _target_labels(multi: MultiExporter) -> list[dict[str, str]]:
@@ -185,3 +192,28 @@ def serving(collector: Collector) -> CachedExposition:
     """An exposition serving ``collector``'s families as its live part, read on every scrape
     (for tests of the HTTP layer that need some metrics to serve)."""
     return CachedExposition(lambda: [], lambda: list(collector.collect()), lambda: 0)
+
+
+# ------------------------------------------------------ the desktop renderers, as the table runs them
+
+
+class DesktopLines:
+    """The inventory's and the monitoring source's renderers over one view (its ``inventory``,
+    ``monitoring`` and ``inventory_config``), then the ``others`` families: what the two
+    table entries render, in table order."""
+
+    def __init__(self, view: Callable[[], Any], others: Callable[[], list[Metric]] = list) -> None:
+        self.info = InfoLines(lambda: view().inventory, lambda: view().inventory_config)
+        self.monitoring = MonitoringLines(lambda: view().monitoring, lambda: view().inventory)
+        self._others = others
+
+    def blocks(self, extra_labels: Mapping[str, str]) -> list[Block]:
+        return [*self.info.blocks(extra_labels), *self.monitoring.blocks(extra_labels), *self._others()]
+
+    @property
+    def formatted(self) -> int:
+        return self.monitoring.formatted
+
+    @property
+    def info_formatted(self) -> int:
+        return self.info.info_formatted

@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from exporter.app.entry import SourceEntry
 from exporter.app.exporter import STOP_TIMEOUT, Exporter
+from exporter.app.table import SOURCES
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
@@ -36,12 +38,13 @@ class MultiExporter:
         targets: list[Settings],
         clock: Clock = SYSTEM_CLOCK,
         overrides: Callable[[Settings], Settings] = lambda s: s,
+        table: tuple[SourceEntry, ...] = SOURCES,
     ) -> None:
         if not targets:
             raise ValueError("at least one target")
         # Command-line flags that override config keys; re-applied on every reload.
         self._overrides = overrides
-        self.exporters = [Exporter(s, clock) for s in targets]
+        self.exporters = [Exporter(s, clock, table) for s in targets]
         label = len(targets) > 1 or targets[0].config.target_labels == "always"
         self._parts = [
             (e, {"project_id": s.config.project_id, "region": s.config.region} if label else {})
@@ -60,7 +63,7 @@ class MultiExporter:
 
     def data(self) -> list[Block]:
         """Every target's data families merged by name (the renderer's input)."""
-        return merge([(e.lines.blocks(labels), labels) for e, labels in self._parts])
+        return merge([(e.blocks(labels), labels) for e, labels in self._parts])
 
     def live(self) -> list[Block]:
         """Every target's self-metrics merged by name (read on every scrape)."""

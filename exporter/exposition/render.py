@@ -1,7 +1,7 @@
 """The /metrics body: data rendered in the background once per data change, served as is.
 
 Rendering 10,000 desktops takes a large fraction of a second even on the fast path
-(:mod:`exporter.exposition.lines`) and compressing it as much again, so a scrape never
+(:mod:`exporter.exposition.desktop_lines`) and compressing it as much again, so a scrape never
 does either. Once :meth:`CachedExposition.start` has run, one renderer thread watches
 the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).

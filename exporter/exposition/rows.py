@@ -1,6 +1,6 @@
 """The desktop info family's labels: which label names it has and each desktop's values.
 
-The per-desktop renderer (:mod:`exporter.exposition.lines`) writes one info line per
+The per-desktop renderer (:mod:`exporter.exposition.desktop_lines`) writes one info line per
 desktop from them; the tests' reference (``tests/oracle.py``) builds the same family with
 prometheus_client's objects from them, and the byte-identity tests compare the two on
 random fleets, so they cannot drift apart unnoticed.

@@ -1,7 +1,7 @@
 """Label and sample-value text exactly as prometheus_client's encoders write it.
 
 Used by our encoder (:mod:`exporter.exposition.encode`) and the per-desktop renderer
-(:mod:`exporter.exposition.lines`), which formats hundreds of thousands of samples per render:
+(:mod:`exporter.exposition.desktop_lines`), which formats hundreds of thousands of samples per render:
 label sets prepared once per label name set (:class:`LabelTemplate`), escaped values
 (:func:`escaped`), Go-style float text (:func:`go_float`) and sample values with the recurring
 large ones cached (:func:`sample_value`).

@@ -36,7 +36,7 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, EventsConfig
 from exporter.constraints import page_limit
 from exporter.errors import ClientRequestError, InvalidResponseError
-from exporter.sources.base import InvalidSink, Scope, next_version
+from exporter.sources.base import InvalidSink, next_version
 from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.event_counting import EventCounter, operation_key
 from exporter.sources.event_records import LABELS, Recording, parse_recording
@@ -93,7 +93,6 @@ class EventsSource:
 
     name = "events"
     apis: tuple[str, ...] = (LIST_API, OPS_API)
-    scope: Scope = "project"  # recordings are per project: a sharded project counts them once
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -20,14 +20,14 @@ from exporter.config.settings import InventoryConfig, parse_config, tag_label_na
 from exporter.errors import AuthError, ConfigError
 from exporter.exposition import catalogue as m
 from exporter.exposition.encode import TEXT
-from exporter.exposition.lines import DesktopLines, render_pieces
+from exporter.exposition.lines import render_pieces
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi
-from tests.oracle import Families, desktop_families
+from tests.oracle import DesktopLines, Families, desktop_families
 from tests.unit.memory_lister import MemoryLister, Sink
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
@@ -164,11 +164,8 @@ def test_exposition_matches_the_golden_file() -> None:
 
 def test_the_renderer_writes_the_golden_file() -> None:
     inv, mon, cfg = _view(with_d2_metrics=True)
-
-    class View:
-        inventory, monitoring, inventory_config = inv, mon, cfg
-
-    text = b"".join(render_pieces(DesktopLines(View).blocks({}), TEXT)).decode()
+    view = SimpleNamespace(inventory=inv, monitoring=mon, inventory_config=cfg)
+    text = b"".join(render_pieces(DesktopLines(lambda: view).blocks({}), TEXT)).decode()
     assert text == GOLDEN.read_text()
 
 

@@ -16,14 +16,16 @@ import pytest
 import yaml
 
 from exporter.apis import APIS
-from exporter.app.exporter import SOURCES, Exporter, SourceEntry
+from exporter.app.entry import Families, Scope, SourceEntry
+from exporter.app.exporter import Exporter
 from exporter.app.multi import MultiExporter
 from exporter.app.scheduler import PeriodicRunner
+from exporter.app.table import SOURCES
 from exporter.clock import FakeClock
 from exporter.config.settings import Config, Settings, parse_config
 from exporter.config.targets import load_targets
 from exporter.exposition import catalogue as m
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import next_version
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"}
 PID = "0" * 32
@@ -46,7 +48,6 @@ def test_project_wide_sources_run_on_shard_zero_only() -> None:
     assert list(shard0.sources) == ["inventory", "monitoring", "events", "connections"]
     assert list(shard1.sources) == ["inventory", "monitoring"]
     assert [h.name for h in shard1.healths()] == ["inventory", "monitoring"]
-    assert shard1.events is None and shard1.connections is None
     project_wide = {"screen_records", "os_operations", "connections", "login_records"}
     assert project_wide <= _api_labels(shard0)
     assert not project_wide & _api_labels(shard1)
@@ -69,20 +70,19 @@ def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis
 
 
 def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
-    e = Exporter(settings())
-    cloudeye = Exporter(settings(monitoring={"source": "cloudeye"}))
-    for source in [*e.sources.values(), cloudeye.monitoring]:
-        assert source.apis and set(source.apis) <= set(APIS)
-        assert source.scope in ("project", "shard")
-    assert len(SOURCES) == 4
+    for config in (settings().config, settings(monitoring={"source": "cloudeye"}).config):
+        for entry in SOURCES:
+            assert entry.apis_for(config) and set(entry.apis_for(config)) <= set(APIS)
+            assert entry.scope in ("project", "shard")
+    assert [e.name for e in SOURCES] == ["inventory", "monitoring", "events", "connections"]
 
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:
     e = Exporter(settings())
-    names = {f.name for f in e.lines.blocks({})}
+    names = {f.name for f in e.blocks({})}
     assert {m.DESKTOP_EVENTS.full_name, m.CONNECTIONS.full_name} <= names
     e.apply(settings(events={"enabled": False}))
-    names = {f.name for f in e.lines.blocks({})}
+    names = {f.name for f in e.blocks({})}
     assert m.DESKTOP_EVENTS.full_name not in names and m.CONNECTIONS.full_name in names
     assert "events" not in [h.name for h in e.healths()]
 
@@ -104,7 +104,6 @@ class Stub:
     def __init__(self, name: str, scope: Scope = "shard") -> None:
         self.name = name
         self.scope: Scope = scope
-        self.health = SourceHealth(name, FakeClock())
         self.snapshot: Snap | None = None
         self.refreshes = 0
         self.configs: list[Config] = []
@@ -134,13 +133,18 @@ class KickCounter(PeriodicRunner):
 
 
 def _table(*stubs: Stub, enabled: bool = True) -> tuple[SourceEntry, ...]:
+    """An entry per stub; with ``enabled=False`` each is on only while ``monitoring.enabled`` is."""
+
     def entry(stub: Stub) -> SourceEntry:
         return SourceEntry(
-            lambda _c: True,
-            lambda c: enabled or c.monitoring.enabled,
+            stub.name,
             lambda _x: stub,
-            lambda _x: [],
-            lambda source, x: KickCounter(source, x.clock, x.stop_event),
+            lambda _x: Families(lambda: None, lambda _s: []),
+            stub.apis,
+            section=None if enabled else "monitoring",
+            scope=stub.scope,
+            runner=lambda source, x: KickCounter(source, x.clock, x.stop_event),
+            build_when_disabled=True,
         )
 
     return tuple(entry(s) for s in stubs)

@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from exporter.app.desktop_runner import MonitoringRunner
-from exporter.app.exporter import SHUTDOWN_BOUND, SOURCES, STOP_TIMEOUT, Exporter
+from exporter.app.exporter import SHUTDOWN_BOUND, STOP_TIMEOUT, Exporter
 from exporter.app.multi import MultiExporter
 from exporter.app.scheduler import PeriodicRunner, Runner, refresh_deadline
+from exporter.app.table import SOURCES
 from exporter.clock import FakeClock
 from exporter.config.settings import Settings, parse_config
 from exporter.errors import (
@@ -580,11 +581,7 @@ def test_several_targets_are_ready_when_every_one_is() -> None:
         _settings(),
         dataclasses.replace(_settings(), config=dataclasses.replace(_settings().config, region="cn-north-4")),
     ]
-    multi = MultiExporter(two, FakeClock())
-    for x in multi.exporters:
-        inventory = x.sources["inventory"]
-        x._built = [(TABLE[0], inventory)]  # the idle runner only
-        x._runners = {"inventory": _idle(inventory, x)}
+    multi = MultiExporter(two, FakeClock(), table=TABLE)  # the idle runner only
     multi.start()
     multi.exporters[0].health("inventory").success()
     assert not multi.ready()

@@ -21,14 +21,13 @@ from exporter.exposition import catalogue as m
 from exporter.exposition.encode import negotiate
 from exporter.exposition.lines import (
     Block,
-    DesktopLines,
     merge,
     render_pieces,
 )
 from exporter.exposition.text import LabelTemplate
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
-from tests.oracle import MergedCollector, desktop_families
+from tests.oracle import DesktopLines, MergedCollector, desktop_families
 
 ACCEPTS = [
     "",

@@ -175,7 +175,7 @@ def test_the_choice_reads_the_configured_budget_not_the_rate_lowered_after_a_429
     for _ in range(5):
         exporter.budget.throttled("desktop_monitor")
     assert exporter.budget.state()["desktop_monitor"].effective_per_minute < configured / 4
-    assert exporter.monitoring._rate() == configured
+    assert exporter.source("monitoring", MonitoringPaths)._rate() == configured
 
 
 @pytest.mark.parametrize(
