@@ -163,6 +163,10 @@ class WorkspaceClient(ApiCalls):
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
 
+    def threads(self) -> list[threading.Thread]:
+        """The client's own thread (it cuts exchanges past their deadline)."""
+        return [self._transport.thread]
+
     def close(self) -> None:
         """Stop: wake waits for budget or backoff, cut every exchange in flight, drop the pool."""
         self._stop.set()
