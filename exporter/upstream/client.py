@@ -139,8 +139,10 @@ class WorkspaceClient(ApiCalls):
             iam_endpoints=self._hosts.count("iam"),
         )
 
-    def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
+    def _iam_request_done(self, api: str, status: int, seconds: float, error_code: str) -> None:
         self._observer.request_done(api, str(status) if status else "error", seconds)
+        if status >= 400:
+            self._observer.error_response(api, status, error_code)
 
     @property
     def project_id(self) -> str:
