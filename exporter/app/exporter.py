@@ -152,8 +152,9 @@ class Exporter:
         return self.clock.monotonic() - self._started_at >= self.settings.config.web.ready_timeout
 
     def threads(self) -> list[threading.Thread]:
-        """Every thread of the started runners: the process needs each one alive."""
-        return [t for r in list(self._started.values()) for t in r.threads()]
+        """Every thread of the started runners and the client's deadline watch: the process
+        needs each one alive."""
+        return [*self.client.threads(), *(t for r in list(self._started.values()) for t in r.threads())]
 
     def runner(self, name: str) -> Runner | None:
         """The runner of source ``name`` once started, else None (not started or disabled)."""
