@@ -15,7 +15,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app.multi import MultiExporter
-from exporter.config.settings import parse_config
+from exporter.config.settings import Settings, parse_config
 from exporter.exposition import catalogue as m
 from exporter.serve.server import MAX_QUERY_FIELDS, HTTPServer, make_app
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource
@@ -27,26 +27,30 @@ OM = "application/openmetrics-text; version=1.0.0"
 UP = m.UP.full_name
 
 
-def _multi() -> MultiExporter:
-    settings = parse_config(
+def _settings(region: str) -> Settings:
+    return parse_config(
         {
-            "region": "cn-north-4",
+            "region": region,
             "project_id": "p1",
             "endpoints": {"workspace": "http://127.0.0.1:9", "iam": "http://127.0.0.1:9"},
         },
         {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"},
     )
-    multi = MultiExporter([settings])  # never started: no upstream calls
-    e = multi.exporters[0]
-    desktops = [Desktop(f"d{i}", f"pc-{i}", "user") for i in range(5)]
-    e.source("inventory", InventorySource).snapshot = InventorySnapshot.of(desktops, 0.0)
-    entries = {
-        d.desktop_id: DesktopMetrics(d.desktop_id, (("cpu_usage_ratio", 0.5),), 1.0, "logged_in")
-        for d in desktops
-    }
-    paths = e.source("monitoring", MonitoringPaths)
-    paths.per_desktop.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
-    e.api_metrics.request_done("desktops_detail", "200", 0.2)
+
+
+def _multi(regions: tuple[str, ...] = ("cn-north-4",)) -> MultiExporter:
+    """One target per region (never started: no upstream calls), each with five desktops."""
+    multi = MultiExporter([_settings(r) for r in regions])
+    for e in multi.exporters:
+        desktops = [Desktop(f"d{i}", f"pc-{i}", "user") for i in range(5)]
+        e.source("inventory", InventorySource).snapshot = InventorySnapshot.of(desktops, 0.0)
+        entries = {
+            d.desktop_id: DesktopMetrics(d.desktop_id, (("cpu_usage_ratio", 0.5),), 1.0, "logged_in")
+            for d in desktops
+        }
+        paths = e.source("monitoring", MonitoringPaths)
+        paths.per_desktop.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
+        e.api_metrics.request_done("desktops_detail", "200", 0.2)
     return multi
 
 
@@ -167,3 +171,24 @@ def test_a_selection_is_served_over_http() -> None:
         assert _families(r.content) == [UP] and r.content.endswith(b"# EOF\n")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("accept", [TEXT, OM])
+def test_a_multi_target_exporter_serves_the_named_family_of_every_target(accept: str) -> None:
+    """Two targets' families are merged by name; ``name[]`` selects the merged family whole,
+    every sample with its target's labels, and nothing else."""
+    multi = _multi(("cn-north-4", "ap-southeast-1"))
+    server = HTTPServer("127.0.0.1", 0, make_app(multi.exposition, lambda: True, lambda: (True, "")))
+    server.start()
+    try:
+        r = requests.get(
+            server.url + "/metrics", params={"name[]": UP}, headers={"Accept": accept}, timeout=10
+        )
+    finally:
+        server.stop()
+    assert r.status_code == 200
+    assert _families(r.content) == [UP]
+    for region in ("cn-north-4", "ap-southeast-1"):  # four sources per target
+        assert r.content.count(f'project_id="p1",region="{region}",source="'.encode()) == 4
+    full, _ = multi.exposition.body(accept, False)
+    assert list(_blocks(r.content).values()) == [_blocks(full)[UP]]
