@@ -42,12 +42,29 @@ def _api_labels(e: Exporter) -> set[str]:
 # ------------------------------------------------------------------------------- shard scope
 
 
+def _built(config: Config, *, shard_index: int = 0) -> list[str]:
+    """The names of the entries an exporter builds for ``config``, read off the table."""
+    return [
+        e.name
+        for e in SOURCES
+        if (e.enabled(config) or e.build_when_disabled) and (e.scope == "shard" or shard_index == 0)
+    ]
+
+
+def _apis(config: Config, names: list[str]) -> set[str]:
+    return {api for e in SOURCES if e.name in names for api in e.apis_for(config)}
+
+
 def test_project_wide_sources_run_on_shard_zero_only() -> None:
     shard0 = Exporter(settings(shard={"count": 2, "index": 0}))
     shard1 = Exporter(settings(shard={"count": 2, "index": 1}))
-    assert list(shard0.sources) == ["inventory", "monitoring", "events", "connections"]
-    assert list(shard1.sources) == ["inventory", "monitoring"]
-    assert [h.name for h in shard1.healths()] == ["inventory", "monitoring"]
+    assert list(shard0.sources) == _built(shard0.settings.config)
+    assert list(shard1.sources) == _built(shard1.settings.config, shard_index=1)
+    assert {"inventory", "monitoring"} <= set(shard1.sources)
+    assert {"events", "connections"} <= set(shard0.sources) and not {"events", "connections"} & set(
+        shard1.sources
+    )
+    assert [h.name for h in shard1.healths()] == list(shard1.sources)
     project_wide = {"screen_records", "os_operations", "connections", "login_records"}
     assert project_wide <= _api_labels(shard0)
     assert not project_wide & _api_labels(shard1)
@@ -56,17 +73,12 @@ def test_project_wide_sources_run_on_shard_zero_only() -> None:
 
 def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis() -> None:
     e = Exporter(settings(monitoring={"source": "cloudeye"}, events={"enabled": False}))
-    assert list(e.sources) == ["inventory", "monitoring", "connections"]
-    assert _api_labels(e) == {
-        "desktops_detail",
-        "desktops_list",
-        "desktop_detail",
-        "ces_batch_v2",
-        "ces_batch_v1",
-        "ces_metrics",
-        "connections",
-        "login_records",
-    }
+    names = list(e.sources)
+    assert names == _built(e.settings.config)
+    assert "events" not in names and {"inventory", "monitoring", "connections"} <= set(names)
+    assert _api_labels(e) == _apis(e.settings.config, names)
+    assert {"ces_batch_v2", "ces_batch_v1", "ces_metrics", "login_records"} <= _api_labels(e)
+    assert not {"desktop_monitor", "screen_records", "os_operations"} & _api_labels(e)
 
 
 def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
@@ -74,7 +86,15 @@ def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
         for entry in SOURCES:
             assert entry.apis_for(config) and set(entry.apis_for(config)) <= set(APIS)
             assert entry.scope in ("project", "shard")
-    assert [e.name for e in SOURCES] == ["inventory", "monitoring", "events", "connections"]
+    names = [e.name for e in SOURCES]
+    assert len(set(names)) == len(names)
+    # The exposition order of the golden tests: the desktop families first.
+    assert [n for n in names if n in ("inventory", "monitoring", "events", "connections")] == [
+        "inventory",
+        "monitoring",
+        "events",
+        "connections",
+    ]
 
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:
