@@ -3,7 +3,8 @@
 Rendering 10,000 desktops takes a large fraction of a second even on the fast path
 (:mod:`exporter.exposition.desktop_lines`) and compressing it as much again, so a scrape never
 does either. Once :meth:`CachedExposition.start` has run, one renderer thread watches
-the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
+the *data version* (a stamp per enabled source, new whenever its snapshot is another
+object, and the settings; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).
 When it changes, the thread renders each format asked for in the last ten minutes (the
 text format and OpenMetrics, written by :mod:`exporter.exposition.encode`; the text format

@@ -5,7 +5,7 @@ call per desktop, ``metric_name`` empty, a window of at least an hour). Results 
 into a cachetools ``TLRUCache`` (entries not refreshed for ``monitoring.max_age``
 expire; see :meth:`MonitoringSource.interval` for fleets the budget cannot cover);
 :meth:`MonitoringSource.publish` turns the cache into an immutable snapshot that
-the collector reads. Percentages become 0–1 ratios; timestamps given in seconds or
+the renderer reads. Percentages become 0–1 ratios; timestamps given in seconds or
 milliseconds both work; a missing metric stays absent (never 0 or NaN).
 """
 
