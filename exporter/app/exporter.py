@@ -45,6 +45,10 @@ STOP_TIMEOUT = 8.0
 S = TypeVar("S")
 
 
+def _snapshot_of(source: Source) -> Callable[[], object]:
+    return lambda: source.snapshot
+
+
 class Exporter:
     """One target: the sources of a table (:data:`SOURCES`) refreshing in the background."""
 
@@ -89,7 +93,7 @@ class Exporter:
         for entry, source in self._built:
             self._runners[entry.name] = entry.runner(source, self)
             self._renderers[entry.name] = entry.render(self)
-            self._stamps[entry.name] = Stamp(lambda s=source: s.snapshot)  # type: ignore[misc]
+            self._stamps[entry.name] = Stamp(_snapshot_of(source))
             if entry.status is not None:
                 self._status[entry.name] = entry.status(self)
         self.live_registry.register(
