@@ -19,6 +19,12 @@ class Exited(Exception):
     pass
 
 
+@pytest.fixture(autouse=True)
+def logfmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default format, whatever an earlier test's setup_logging left in this process."""
+    monkeypatch.setattr(fatal, "_json", False)
+
+
 @pytest.fixture
 def exits(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> list[int]:
     codes: list[int] = []
