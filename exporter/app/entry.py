@@ -7,10 +7,11 @@ from the rows it derives which sources to build (:attr:`~SourceEntry.section`,
 health they report, readiness, the data version the render cache keys on (a :class:`Stamp`
 per source: a new version whenever its snapshot is another object), the data families in
 table order, the per-scrape families, and what a reload restarts. docs/architecture.md
-shows a row being added.
+describes the fields and lists every file a new source touches.
 
 An entry's factories receive the exporter as a :class:`Wiring`: the target's settings,
-clock, budget, client and self-metrics, and the sources built before it (by name).
+clock, budget, client and self-metrics, and the sources by name (``build`` sees those of
+the rows before it; ``render``, ``runner`` and ``status`` run once every row is built).
 """
 
 from __future__ import annotations
