@@ -233,3 +233,19 @@ def test_a_caller_cap_truncates_and_is_counted_with_its_key_a_sample_is_quiet(
         "connections", "records", max_items=5000, cap_key="connections.max_records_per_window"
     )
     assert sum(len(p.items) for p in exact) == 5000 and not exact.truncated
+
+
+def test_a_cap_that_cuts_the_last_page_still_truncates(server: tuple[Server, str]) -> None:
+    """The page holding the rest of the listing is the one the cap cuts: the items past the cap
+    are left, so the listing is truncated although no page is left to read."""
+    s, url = server
+    s.reply = _records(1500)
+    events = Events()
+    client = _client(url, events)
+    listing = client.listing(
+        "connections", "records", max_items=1200, cap_key="connections.max_records_per_window"
+    )
+    assert sum(len(p.items) for p in listing) == 1200
+    assert (listing.truncated, listing.cap) == (True, "connections.max_records_per_window")
+    assert events.truncated_ == [("connections", "connections.max_records_per_window")]
+    assert s.offsets() == [0, 1000]
