@@ -21,6 +21,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from exporter.app import fleet
 from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Config, InventoryConfig, Settings
@@ -209,6 +210,18 @@ SOURCES: tuple[SourceEntry, ...] = (
         lambda c: c.connections.enabled,
         lambda x: ConnectionsSource(x.client, x.settings.config.connections, x.clock, x.api_metrics),
         lambda x: connection_exposition.families(x.source("connections", ConnectionsSource).snapshot),
+    ),
+    # Fleet capacity and health, project-wide (exporter/app/fleet.py).
+    SourceEntry(fleet.on("pools"), fleet.on("pools"), fleet.build("pools"), fleet.families("pools")),
+    SourceEntry(fleet.on("quotas"), fleet.on("quotas"), fleet.build("quotas"), fleet.families("quotas")),
+    SourceEntry(fleet.on("tasks"), fleet.on("tasks"), fleet.build("tasks"), fleet.families("tasks")),
+    SourceEntry(fleet.on("agents"), fleet.on("agents"), fleet.build("agents"), fleet.families("agents")),
+    SourceEntry(fleet.on("alarms"), fleet.on("alarms"), fleet.build("alarms"), fleet.families("alarms")),
+    SourceEntry(
+        fleet.on("user_events"),
+        fleet.on("user_events"),
+        fleet.build("user_events"),
+        fleet.families("user_events"),
     ),
 )
 

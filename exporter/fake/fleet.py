@@ -185,6 +185,9 @@ class FleetMixin:
             records.insert(0, record)
             del records[MAX_TASK_RECORDS:]
             task["last_status"] = status
+            period = {"DAY": 86400, "WEEK": 7 * 86400, "MONTH": 30 * 86400}.get(task["scheduled_type"])
+            if period:
+                task["next_execution_time"] = task_time(at + period)
             return dict(record)
 
     def tasks_view(self, scheduled_type: str | None) -> list[JsonDict]:

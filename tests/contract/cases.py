@@ -80,6 +80,8 @@ from huaweicloudsdkworkspace.v2 import (
 from exporter.cli.export_connections import ExportOptions
 from exporter.constraints import page_limit
 from exporter.sources.cloudeye import WINDOW_MS
+from exporter.sources.pools import STATISTICS_TYPES
+from exporter.sources.tasks import RECORDS_PAGE
 from exporter.timeutil import fmt_seconds, fmt_space
 from exporter.upstream.client import WorkspaceClient
 from tests.desktops import list_desktops
@@ -276,10 +278,6 @@ def _ces_v1(c: WorkspaceClient, ctx: Ctx) -> Any:
     metrics = [{"namespace": "SYS.Workspace", "metric_name": "cpu_util", "dimensions": dims}]
     return c.ces_batch_series(metrics, 300, to_ms - 600_000, to_ms)  # as the v1 path asks
 
-
-# How the fleet sources call the statistics and the task records.
-STATISTICS_TYPES = ["attach-state", "login-state", "run-state"]
-RECORDS_PAGE = 10
 
 #: Our client's call of each API, as the exporter makes it.
 OUR_CALLS: dict[str, OurCall] = {

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from exporter.app.fleet import FLEET
 from exporter.cli.export_connections import ExportOptions, export_async, export_sync
 from exporter.cli.online import TargetCheck
 from exporter.clock import FakeClock
@@ -53,6 +54,9 @@ EXTREMES: dict[str, dict[str, Any]] = {
             "max_recordings": 1,
             "max_calls_per_cycle": 1,
         },
+        "tasks": {"max_tasks": 1},
+        "alarms": {"max_records": 100, "levels": ["info"]},
+        "user_events": {"overlap": "0s", "lookback": "0s", "interval": "30s"},
     },
     "maximums": {
         "monitoring": {"window": "30d", "cloudeye_delay": "1h", "interval": "1d", "max_age": "7d"},
@@ -62,6 +66,15 @@ EXTREMES: dict[str, dict[str, Any]] = {
             "lookback": "15d",
             "max_recordings": 100000,
             "max_calls_per_cycle": 100000,
+        },
+        "pools": {"max_pools": 10000},
+        "tasks": {"max_tasks": 5000},
+        "alarms": {"max_records": 100000, "levels": ["critical", "major", "minor", "info"]},
+        "user_events": {
+            "overlap": "1d",
+            "lookback": "29d",
+            "interval": "1h",
+            "max_events_per_poll": 10_000_000,
         },
     },
 }
@@ -152,6 +165,20 @@ def exercise(
         for _ in range(3):
             events.refresh()
             clock.advance(60)
+        # Every fleet source, the opt-in parts on; a task that ran, an active alarm.
+        fleet = dataclasses.replace(
+            cfg,
+            tasks=dataclasses.replace(cfg.tasks, include_triggered=True),
+            agents=dataclasses.replace(cfg.agents, monitoring_plugins=True),
+            user_events=dataclasses.replace(cfg.user_events, enabled=True),
+        )
+        state.run_task(state.scheduled_tasks[0]["id"], clock.time() - 60, failed=1)
+        state.add_alarm(1, clock.time() - 60)
+        for name, (kind, _) in FLEET.items():
+            fleet_source = kind(client, getattr(fleet, name), clock, sink)
+            for _ in range(2):
+                fleet_source.refresh()
+                clock.advance(60)
         assert all(row.status == "ok" for row in TargetCheck(settings, client, clock).run())
         TargetCheck(
             settings_for(url, state, overrides, project_id=""),

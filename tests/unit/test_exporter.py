@@ -40,21 +40,32 @@ def _api_labels(e: Exporter) -> set[str]:
 # ------------------------------------------------------------------------------- shard scope
 
 
+FLEET = ["pools", "quotas", "tasks", "agents", "alarms"]  # on by default; user_events is off
+
+
 def test_project_wide_sources_run_on_shard_zero_only() -> None:
     shard0 = Exporter(settings(shard={"count": 2, "index": 0}))
     shard1 = Exporter(settings(shard={"count": 2, "index": 1}))
-    assert list(shard0.sources) == ["inventory", "monitoring", "events", "connections"]
+    assert list(shard0.sources) == ["inventory", "monitoring", "events", "connections", *FLEET]
     assert list(shard1.sources) == ["inventory", "monitoring"]
     assert [h.name for h in shard1.healths()] == ["inventory", "monitoring"]
     assert shard1.events is None and shard1.connections is None
-    project_wide = {"screen_records", "os_operations", "connections", "login_records"}
+    project_wide = {
+        "screen_records",
+        "os_operations",
+        "connections",
+        "login_records",
+        "desktop_pools",
+        "quotas",
+    }
     assert project_wide <= _api_labels(shard0)
     assert not project_wide & _api_labels(shard1)
     assert "desktops_detail" in _api_labels(shard1)
 
 
 def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis() -> None:
-    e = Exporter(settings(monitoring={"source": "cloudeye"}, events={"enabled": False}))
+    off = {name: {"enabled": False} for name in FLEET}
+    e = Exporter(settings(monitoring={"source": "cloudeye"}, events={"enabled": False}, **off))
     assert list(e.sources) == ["inventory", "monitoring", "connections"]
     assert _api_labels(e) == {
         "desktops_detail",
@@ -69,12 +80,13 @@ def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis
 
 
 def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
-    e = Exporter(settings())
+    e = Exporter(settings(user_events={"enabled": True}))
     cloudeye = Exporter(settings(monitoring={"source": "cloudeye"}))
     for source in [*e.sources.values(), cloudeye.monitoring]:
         assert source.apis and set(source.apis) <= set(APIS)
         assert source.scope in ("project", "shard")
-    assert len(SOURCES) == 4
+    assert len(SOURCES) == len(e.sources) == 10
+    assert all(e.sources[name].scope == "project" for name in [*FLEET, "user_events"])
 
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:
