@@ -28,7 +28,7 @@ _json = False
 # Replaced by tests; nothing else may call it.
 _exit: Callable[[int], NoReturn] = os._exit
 _lifeline: Lifeline | None = None
-# Several threads can meet the same exhaustion at once: the first one writes the line.
+# Several threads can meet the same exhaustion at once: see die().
 _dying = threading.Lock()
 
 
@@ -63,8 +63,10 @@ def line(reason: str, fields: dict[str, str]) -> bytes:
 
 def die(reason: str, **fields: str) -> NoReturn:
     """Write one fatal line to stderr and end the process with exit code 1, at once."""
-    if not _dying.acquire(blocking=False):
-        _exit(EXIT_FATAL)  # another thread is already writing the line and exiting
+    # One writer at a time: the first thread's exit ends the process, so a thread that met
+    # the same exhaustion a moment later never writes a second line (nor exits before the
+    # first line is out). The timeout only guards against a writer that never returns.
+    held = _dying.acquire(timeout=5)
     try:
         data = line(reason, fields)
     except BaseException:  # noqa: BLE001 - out of memory while formatting: the prebuilt line
@@ -75,7 +77,8 @@ def die(reason: str, **fields: str) -> NoReturn:
         try:
             _exit(EXIT_FATAL)
         finally:
-            _dying.release()  # reached only where _exit returns or raises (tests)
+            if held:  # reached only where _exit returns or raises (tests)
+                _dying.release()
 
 
 def fatal_exception(exc: BaseException | None) -> str | None:
@@ -137,3 +140,8 @@ def thread_exception(args: threading.ExceptHookArgs) -> bool:
             where = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
         die("a thread the exporter needs stopped", thread=name, error=type(exc).__name__, where=where)
     return False
+
+
+# Formatting the line the first time loads the time-zone data and the codecs it uses: done
+# here, while memory is plentiful, so that under exhaustion the line still has its time.
+line("startup", {"thread": "main"})

@@ -58,6 +58,10 @@ SPEC = r"%[#0 +-]*\d*(?:\.\d+)?[sdifFeEgGxXor]"
 CONVENTION = re.compile(rf"(?P<text>(?:[^%]|%%)*?)(?P<pairs>(?: {KEY}={SPEC})*)")
 _PAIR = re.compile(rf" ({KEY})=({SPEC})")
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
+# A logfmt value written bare: letters and digits of any script (``\w`` is ``str.isalnum``
+# plus ``_``) and these marks; anything else is quoted. A regex, because a test of each
+# character in Python would be the costliest step of a logfmt line (benchmarks/logging_cost.py).
+_BARE = re.compile(r"[\w\-./:@+,%*()\[\]]+")
 # Strings are cut here: one runaway value (an upstream echo) must not make a megabyte line.
 MAX_VALUE_CHARS = 4000
 
@@ -219,7 +223,7 @@ def _level(record: logging.LogRecord) -> str:
 
 def _logfmt_value(value: Scalar) -> str:
     text = _text(value)
-    if text and all(c.isalnum() or c in "-._/:@+,%*()[]" for c in text):
+    if _BARE.fullmatch(text):
         return text
     # A JSON string literal: quotes, backslashes and control characters escaped, one line.
     return json.dumps(text, ensure_ascii=False)

@@ -368,8 +368,9 @@ class Exporter:
         return self.clock.monotonic() - self._started_at >= self.settings.config.web.ready_timeout
 
     def threads(self) -> list[threading.Thread]:
-        """Every runner thread (those run together too): the process needs each one alive."""
-        out: list[threading.Thread] = []
+        """Every runner thread (those run together too) and the client's deadline watch: the
+        process needs each one alive."""
+        out: list[threading.Thread] = self.client.threads()
         for r in list(self._runners.values()):
             out.append(r)
             if isinstance(r, _Together):

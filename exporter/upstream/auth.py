@@ -55,6 +55,7 @@ from exporter.upstream.identity import (
     IdpFetcher,
     MetadataFetcher,
     OidcFetcher,
+    OnRequest,
     PodIdentityFetcher,
 )
 from exporter.upstream.keys import CredentialInfo, KeySource, TemporaryKeys, WatchedKeys
@@ -71,7 +72,6 @@ from exporter.upstream.transport import Transport, tls_verify
 
 __all__ = ["IAM_TOKENS_API", "AkSkAuth", "AuthProvider", "CredentialInfo", "TokenAuth", "build_auth"]
 
-OnRequest = Callable[[str, int, float], None]
 
 # The calls that fetch credentials rather than data: a failure of one is a credential failure.
 CREDENTIAL_APIS = frozenset(

@@ -139,8 +139,10 @@ class WorkspaceClient(ApiCalls):
             iam_endpoints=self._hosts.count("iam"),
         )
 
-    def _iam_request_done(self, api: str, status: int, seconds: float) -> None:
+    def _iam_request_done(self, api: str, status: int, seconds: float, error_code: str) -> None:
         self._observer.request_done(api, str(status) if status else "error", seconds)
+        if status >= 400:
+            self._observer.error_response(api, status, error_code)
 
     @property
     def project_id(self) -> str:
@@ -162,6 +164,10 @@ class WorkspaceClient(ApiCalls):
             auth.project_id = self._project_id
         log.info("discovered project id from IAM region=%s", region)
         return self._project_id
+
+    def threads(self) -> list[threading.Thread]:
+        """The client's own thread (it cuts exchanges past their deadline)."""
+        return [self._transport.thread]
 
     def close(self) -> None:
         """Stop: wake waits for budget or backoff, cut every exchange in flight, drop the pool."""

@@ -36,7 +36,8 @@ from exporter.upstream.transport import Transport, host_of_url
 
 log = logging.getLogger(__name__)
 
-OnRequest = Callable[[str, int, float], None]
+# (api, HTTP status or 0 when no answer came, seconds, the error code of a refusal or "")
+OnRequest = Callable[[str, int, float, str], None]
 
 METADATA_TOKEN_PATH = "/meta-data/latest/api/token"  # noqa: S105 - a path
 METADATA_KEY_PATH = "/openstack/latest/securitykey"
@@ -118,7 +119,9 @@ class Http:
             failure = e
         finally:
             if self.on_request is not None:
-                self.on_request(api, status, time.perf_counter() - started)
+                # A credential provider's refusal is counted like any upstream refusal.
+                code = parse_error_body(content)[0] if status >= 400 else ""
+                self.on_request(api, status, time.perf_counter() - started, code)
         if failure is not None:
             # Outside the except block: the request (a token, a password) must not hang off it.
             raise AuthError(

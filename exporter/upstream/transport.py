@@ -5,8 +5,9 @@ that drips one byte a second, sends a gzip bomb or an endless chunked stream hol
 thread and memory for ever. :class:`Transport` sends one prepared request and reads
 its body under three bounds:
 
-* a total deadline per exchange, enforced by a timer that shuts the socket down, so
-  a slow header phase is cut as surely as a slow body;
+* a total deadline per exchange, enforced by one watch thread that shuts the socket down
+  (:mod:`exporter.upstream.deadlines`), so a slow header phase is cut as surely as a slow
+  body;
 * a cap on the *decoded* body: the body is read raw and inflated as it comes with
   ``zlib``'s ``max_length`` (:mod:`exporter.upstream.inflate`), so a 2 MB gzip bomb never
   grows past the cap;
@@ -34,6 +35,7 @@ import urllib3
 from exporter.config.settings import HTTPConfig
 from exporter.errors import AuthError, InvalidResponseError, UpstreamUnavailableError
 from exporter.upstream.causes import bad_header, network_cause
+from exporter.upstream.deadlines import DeadlineWatch
 from exporter.upstream.inflate import Inflater, TooLarge
 from exporter.upstream.sockets import Tracker, TrackingAdapter
 
@@ -88,6 +90,7 @@ class Transport:
         self.session = session
         self.limits = limits
         self._tracker = Tracker()
+        self._deadlines = DeadlineWatch(self._tracker.cut)
         adapter = TrackingAdapter(self._tracker, pool_maxsize)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -99,9 +102,15 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that enforces the deadlines (the process needs it: see exporter.fatal)."""
+        return self._deadlines.thread
+
     def abort_all(self) -> None:
         """Cut every exchange in flight and refuse new ones (shutdown)."""
         self._tracker.cut_all()
+        self._deadlines.close()
 
     def exchange(
         self,
@@ -122,17 +131,14 @@ class Transport:
         cap = max_body_bytes or limits.max_body_bytes
         if self._tracker.closed:
             raise UpstreamUnavailableError(api, host=host, cause="exporter shutting down")
-        ident = threading.get_ident()
-        timer = threading.Timer(limits.deadline, self._tracker.cut, (ident,))
-        timer.daemon = True
-        timer.start()
+        token = self._deadlines.arm(threading.get_ident(), limits.deadline)
         code = "error"
         try:
             deadline_at = time.monotonic() + limits.deadline
             resp, content = self._send_and_read(api, prepared, verify, cap, host, deadline_at)
             code = str(resp.status_code)
         finally:
-            timer.cancel()
+            self._deadlines.disarm(token)
             # A cut socket may look like a clean end of body: never trust what it returned.
             cut = self._tracker.unbind()
             if on_done is not None:

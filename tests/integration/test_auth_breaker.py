@@ -160,6 +160,12 @@ def test_wrong_credentials_cost_at_most_5_failing_calls_in_any_5_minutes_and_rec
         assert set(driven.up().values()) == {0.0} and len(driven.up()) == 9
         assert driven.value("auth_breaker_open") == 1.0
         assert driven.value("auth_failures_total") == len(failures)
+        # Each refusal is also an upstream error response, token calls included.
+        errors = NS + "api_error_responses_total"
+        refusals = {dict(k[1])["api"]: v for k, v in driven.samples().items() if k[0] == errors}
+        assert sum(refusals.values()) == len(failures)
+        if case == "wrong_password":
+            assert set(refusals) == {"iam_tokens"}
         opened = [r for r in caplog.records if r.getMessage().startswith("credentials rejected")]
         assert len(opened) == 1 and opened[0].levelno == logging.WARNING
         named = "HUAWEICLOUD_SDK_AK" if case == "wrong_aksk" else "WORKSPACE_EXPORTER_IAM_PASSWORD"

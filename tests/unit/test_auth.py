@@ -374,7 +374,7 @@ def make_token_auth(
     clock: FakeClock,
     calls: list[tuple[str, int, float]] | None = None,
 ) -> TokenAuth:
-    def record(api: str, status: int, seconds: float) -> None:
+    def record(api: str, status: int, seconds: float, error_code: str) -> None:
         if calls is not None:
             calls.append((api, status, seconds))
 

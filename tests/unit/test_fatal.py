@@ -142,35 +142,38 @@ def test_healthy_fails_while_a_needed_thread_has_stopped() -> None:
     assert statuses == ["200 OK", "503 Service Unavailable"]
 
 
-def test_two_threads_dying_at_once_write_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    written: list[bytes] = []
-    exits: list[int] = []
+def test_a_second_thread_dying_waits_until_the_first_line_is_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the process the first exit ends everything, so the second never writes."""
+    events: list[str] = []
     entered = threading.Event()
     release = threading.Event()
 
     def slow_write(fd: int, data: bytes) -> int:
-        entered.set()
-        release.wait(5)
-        written.append(data)
+        if b"thread=a" in data:
+            entered.set()
+            release.wait(5)
+        events.append("write " + data.decode().split("thread=")[1].strip())
         return len(data)
 
     def fake_exit(code: int) -> NoReturn:
-        exits.append(code)
+        events.append(f"exit {code}")
         raise SystemExit(code)
 
     monkeypatch.setattr(fatal.os, "write", slow_write)
     monkeypatch.setattr(fatal, "_exit", fake_exit)
 
-    def first() -> None:
+    def dying(name: str) -> None:
         with contextlib.suppress(SystemExit):
-            fatal.die("out of memory", thread="a")
+            fatal.die("out of memory", thread=name)
 
-    t = threading.Thread(target=first)
-    t.start()
+    a = threading.Thread(target=dying, args=("a",))
+    a.start()
     assert entered.wait(5)
-    with pytest.raises(SystemExit):
-        fatal.die("cannot start a thread", thread="b")  # exits at once, writes nothing
+    b = threading.Thread(target=dying, args=("b",))
+    b.start()
+    b.join(0.2)
+    assert events == []  # b neither writes nor exits while a's line is being written
     release.set()
-    t.join(5)
-    assert len(written) == 1 and b"thread=a" in written[0]
-    assert exits == [1, 1]
+    a.join(5)
+    b.join(5)
+    assert events[:2] == ["write a", "exit 1"]
