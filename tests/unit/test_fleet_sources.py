@@ -246,7 +246,7 @@ def test_active_alarms_are_the_records_in_state_alarm_per_rule_of_the_configured
         ("alarms_active", (("alarm_id", rule), ("level", "critical")))
     ]
     rule_info = {"alarm_name": "workspace-desktop-status-level1", "type": "EVENT.SYS"}
-    rule_info |= {"namespace": "SYS.Workspace", "metric_name": "desktopStatusAbnormal"}
+    rule_info |= {"metric_namespace": "SYS.Workspace", "metric_name": "desktopStatusAbnormal"}
     assert value(fams, "alarm_rule_info", alarm_id=rule, **rule_info) == 1
     # The statistics count every record of a level (history included): 1 minor from the fake's
     # past plus the one above, 3 critical.

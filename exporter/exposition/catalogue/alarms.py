@@ -27,7 +27,7 @@ ALARM_RULE_INFO = Family(
     "alarm_rule",
     "info",
     f"Metadata of the alarm rules with active records ({_EVERY}). Always 1.",
-    ("alarm_id", "alarm_name", "type", "namespace", "metric_name"),
+    ("alarm_id", "alarm_name", "type", "metric_namespace", "metric_name"),
     "alarms",
 )
 ALARM_FAMILIES: tuple[Family, ...] = (ALARM_RECORDS, ALARMS_ACTIVE, ALARM_RULE_INFO)
