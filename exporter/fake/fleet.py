@@ -4,9 +4,9 @@ alarms and user events, in the SDK models' shapes; a base of ``FakeWorkspace``.
 Everything that follows from the desktops is computed from them on each request (pool
 sizes, statistics by state, quota usage, agent versions, monitoring plug-ins), so the
 answers agree with the inventory. What the desktops do not say is held here and changed by
-the simulated office (:mod:`exporter.fake.fleet_sim`) and its scenarios: how many desktops of
-a dynamic pool are bound to users, the task runs, the upgrade tasks' status, the alarm
-records. User events are the connection records seen as ``LOGIN`` events.
+tests and the demo's fleet scenarios (:mod:`exporter.fake.fleet_scenarios`): overrides of how
+many desktops of a pool are bound and of quota use, the task runs, the upgrade tasks'
+status, the alarm records. User events are the connection records seen as ``LOGIN`` events.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class FleetMixin:
         n = len(self._rows())
         self.task_records_order = "newest_first"
         self.pool_statistics = "per_pool"
-        # Desktops of a dynamic pool bound to a user: the simulated office sets this (sessions
-        # and the retention after a disconnect); alone, the fake counts connected desktops.
+        # Desktops of a dynamic pool bound to a user: a test may set its own rule; without
+        # one the fake counts the connected desktops (the office's sessions).
         self.pool_bound: Callable[[str, list[JsonDict]], int] | None = None
         self.pool_used_override: dict[str, int] = {}
         self.quota_limits: dict[str, int] = {
@@ -89,8 +89,10 @@ class FleetMixin:
         self.run_task(self.scheduled_tasks[0]["id"], now - 18 * 3600)
         self.upgrade_tasks: list[JsonDict] = [upgrade_task(self.seed)]
         self.alarm_records: list[JsonDict] = []
+        # A normal day's history: a minor alarm still active (not one the shipped rules alert
+        # on), and two informational ones that have cleared.
         for i, level in enumerate((3, 4, 4)):
-            self.add_alarm(level, now - 3600 * (i + 2), status="ok")
+            self.add_alarm(level, now - 3600 * (i + 2), status="alarm" if i == 0 else "ok")
 
     # ------------------------------------------------------------------ pools and statistics
 

@@ -213,9 +213,15 @@ class Office:
         x = self.exporter = self.multi.exporters[0]
         x.client._rng = random.Random(seed)  # retry jitter: the same seed, the same run
         stop = x.stop_event
+        # The fleet sources (pools, quotas, ...) after the four of the per-desktop view.
+        fleet = [
+            s
+            for name, s in x.sources.items()
+            if name not in ("inventory", "monitoring", "events", "connections")
+        ]
         self._periodic = [
             PeriodicRunner(source, self.clock, stop, x.call_deadline)
-            for source in (x.inventory, x.events, x.connections, x.monitoring.driver)
+            for source in (x.inventory, x.events, x.connections, x.monitoring.driver, *fleet)
             if source is not None
         ]
         self._due = [self.clock.monotonic()] * len(self._periodic)
