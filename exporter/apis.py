@@ -4,7 +4,6 @@ This table is the single place that names an API. The client uses it for paths a
 page sizes (each API's largest ``limit`` comes from the constraint table,
 :mod:`exporter.constraints`), the budget for default rates, the config for validating
 ``budget.per_api`` keys, and the self-metrics for the bounded ``api`` label.
-Later sources add their operations here.
 """
 
 from __future__ import annotations
@@ -70,6 +69,23 @@ APIS: dict[str, ApiSpec] = _specs(
         "/v2/{project_id}/screen-records/{record_id}/os-operations",
         per_minute=100,
     ),
+    # Fleet capacity and health (the pools, quotas, tasks, agents, alarms and user_events sources).
+    ApiSpec("desktop_pools", "GET", "/v2/{project_id}/desktop-pools", per_minute=30),
+    ApiSpec("desktops_statistics", "GET", "/v2/{project_id}/statistics", per_minute=30),
+    ApiSpec("quotas", "GET", "/v2/{project_id}/quotas", per_minute=10),
+    ApiSpec("scheduled_tasks", "GET", "/v2/{project_id}/scheduled-tasks", per_minute=30),
+    ApiSpec(
+        "scheduled_task_records", "GET", "/v2/{project_id}/scheduled-tasks/{task_id}/records", per_minute=60
+    ),
+    ApiSpec("upgrade_tasks", "GET", "/v2/{project_id}/upgrade-tasks", per_minute=10),
+    ApiSpec(
+        "desktop_version_statistics", "GET", "/v2/{project_id}/desktops/statistics/by-version", per_minute=10
+    ),
+    # Only ever GET: a POST on the same path installs monitoring plug-ins (batch_install_agent).
+    ApiSpec("agents_install", "GET", "/v2/{project_id}/desktops/agents", per_minute=60),
+    ApiSpec("alarms", "GET", "/v2/{project_id}/alarms", per_minute=30),
+    ApiSpec("alarm_statistics", "GET", "/v2/{project_id}/statistics/alarms", per_minute=10),
+    ApiSpec("user_events", "GET", "/v2/{project_id}/user-events", per_minute=60),
     ApiSpec("ces_metrics", "GET", "/V1.0/{project_id}/metrics", service="ces", per_minute=60),
     ApiSpec(
         "ces_batch_v1", "POST", "/V1.0/{project_id}/batch-query-metric-data", service="ces", per_minute=100
@@ -101,6 +117,17 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "export_download": ("workspace:tenants:exportData",),
     "screen_records": (),
     "os_operations": (),
+    "desktop_pools": ("workspace:desktopPools:list", "ims:images:list", "workspace:sites:get"),
+    "desktops_statistics": ("workspace:statistics:listDesktopStatus",),
+    "quotas": ("workspace:quotas:get",),
+    "scheduled_tasks": ("workspace:scheduledTasks:list",),
+    "scheduled_task_records": ("workspace:scheduledTasks:listRecords",),
+    "upgrade_tasks": ("workspace:upgradeTask:list",),
+    "desktop_version_statistics": ("workspace:desktops:listVersionStatistics",),
+    "agents_install": (),  # the reference page has no authorization section
+    "alarms": ("workspace:statistics:listAlarm", "ces:alarmHistory:list"),
+    "alarm_statistics": ("workspace:statistics:getAlarm", "ces:alarmHistory:list"),
+    "user_events": ("workspace:userEvents:list",),
     "ces_metrics": ("ces:metrics:list",),
     "ces_batch_v1": ("ces:metricData:list",),
     "ces_batch_v2": ("ces:metricData:list",),

@@ -10,6 +10,8 @@ the program does:
   loader reads itself;
 - ``budget-table`` (README.md): the API table ``exporter/apis.py`` (default requests per
   minute, largest page);
+- ``fleet-cost-table`` (README.md): the fleet sources' upstream calls per hour at the
+  defaults, for 100 and for 10,000 desktops (``exporter/sources/fleet_cost.py``);
 - ``cli-flags`` (README.md): the argparse parser of ``exporter/cli/main.py``;
 - ``values-table`` (helm/workspace-exporter/README.md): values.yaml, its ``# --`` comments
   and defaults;
@@ -45,6 +47,7 @@ from exporter.cli.main import build_parser  # noqa: E402
 from exporter.config.settings import TOP_LEVEL_ONLY_KEYS, Config  # noqa: E402
 from exporter.config.targets import TARGET_INDEX_ENV, TARGET_KEYS  # noqa: E402
 from exporter.constraints import SOURCES, TABLE, Rule, apis  # noqa: E402
+from exporter.sources import fleet_cost  # noqa: E402
 
 README = ROOT / "README.md"
 CONSTRAINTS_DOC = ROOT / "docs" / "api-constraints.md"
@@ -148,6 +151,32 @@ def budget_table() -> str:
         rows.append(
             f"| `{spec.name}` | `{spec.method} {spec.path}` | {spec.service} | {spec.per_minute:g} | {page} |"
         )
+    return "\n".join(rows)
+
+
+def fleet_cost_table() -> str:
+    """Calls per hour of each fleet source at the default config, for the two tenants of
+    :mod:`exporter.sources.fleet_cost`; the opt-in ones below the total, each on its own."""
+    small, large = fleet_cost.SMALL, fleet_cost.LARGE
+    default = Config()
+    opt_in = dataclasses.replace(
+        default,
+        agents=dataclasses.replace(default.agents, monitoring_plugins=True),
+        user_events=dataclasses.replace(default.user_events, enabled=True),
+    )
+    head = f"| source | API | calls/h, {small.desktops:,} desktops | calls/h, {large.desktops:,} desktops |"
+    rows = [head, "|---|---|---|---|"]
+    on = (fleet_cost.calls_per_hour(default, small), fleet_cost.calls_per_hour(default, large))
+    every = (fleet_cost.calls_per_hour(opt_in, small), fleet_cost.calls_per_hour(opt_in, large))
+    for source, apis_of in every[0].items():
+        for api in apis_of:
+            extra = api not in on[0].get(source, {})
+            name = f"`{source}` (opt-in)" if extra else f"`{source}`"
+            a, b = every[0][source][api], every[1][source][api]
+            rows.append(f"| {name} | `{api}` | {a:,.0f} | {b:,.0f} |")
+    rows.append(
+        f"| **on by default** | | **{fleet_cost.total(on[0]):,.0f}** | **{fleet_cost.total(on[1]):,.0f}** |"
+    )
     return "\n".join(rows)
 
 
@@ -275,6 +304,7 @@ def constraints_table() -> str:
 BLOCKS: dict[str, tuple[Path, Callable[[], str]]] = {
     "config-table": (README, config_table),
     "budget-table": (README, budget_table),
+    "fleet-cost-table": (README, fleet_cost_table),
     "cli-flags": (README, cli_flags),
     "values-table": (CHART_README, values_table),
     "constraints-table": (CONSTRAINTS_DOC, constraints_table),

@@ -9,24 +9,34 @@ touches. What each field means is :class:`~exporter.app.entry.SourceEntry`'s doc
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from prometheus_client.core import Metric
 
 from exporter.app.desktop_runner import MonitoringRunner
 from exporter.app.entry import Families, Renderer, SourceEntry, Wiring, upstream_moved
 from exporter.app.scheduler import PeriodicRunner, Runner, Together
+from exporter.clock import Clock
 from exporter.config.settings import Config
+from exporter.exposition import agents, alarms, pools, quotas, tasks, user_events
 from exporter.exposition import connections as connection_exposition
 from exporter.exposition import events as event_exposition
 from exporter.exposition.desktop_lines import InfoLines, MonitoringLines
 from exporter.exposition.selfmetrics import MonitoringStatus
+from exporter.sources.agents import AgentsSource
+from exporter.sources.alarms import AlarmsSource
 from exporter.sources.base import Source
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.connections import ConnectionsSource
 from exporter.sources.events import OPS_API, EventsSource
+from exporter.sources.fleet_common import FleetClient, FleetSink
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
 from exporter.sources.monitoring_paths import MonitoringPaths, apis_for
+from exporter.sources.pools import PoolsSource
+from exporter.sources.quotas import QuotasSource
+from exporter.sources.tasks import TasksSource
+from exporter.sources.user_events import UserEventsSource
 
 # ----------------------------------------------------------------------------- inventory
 
@@ -137,6 +147,30 @@ def _render_connections(x: Wiring) -> Renderer:
     return Families(lambda: connections.snapshot, connection_exposition.families)
 
 
+# ------------------------------------------------------------------------------- fleet
+
+
+class FleetSource(Source, Protocol):
+    apis: tuple[str, ...]
+
+    def __init__(self, client: FleetClient, config: Any, clock: Clock, sink: FleetSink) -> None: ...
+
+
+def _fleet(name: str, kind: type[FleetSource], families: Callable[[Any], list[Metric]]) -> SourceEntry:
+    """A fleet source's row: pools, quotas, tasks, agents, alarms and user events each read
+    project-wide data (built on shard 0 only) from the config section of their name, and
+    render it with a pure ``families(snapshot)``. Off at start-up: not built by a reload."""
+
+    def build(x: Wiring) -> Source:
+        return kind(x.client, getattr(x.settings.config, name), x.clock, x.api_metrics)
+
+    def render(x: Wiring) -> Renderer:
+        source = x.source(name, kind)
+        return Families(lambda: source.snapshot, families)
+
+    return SourceEntry(name, build, render, kind.apis, section=name, scope="project")
+
+
 SOURCES: tuple[SourceEntry, ...] = (
     # Each shard keeps the desktops it owns; readiness waits for the first inventory.
     SourceEntry(
@@ -172,4 +206,11 @@ SOURCES: tuple[SourceEntry, ...] = (
         section="connections",
         scope="project",
     ),
+    # Fleet capacity and health: slowly changing, one interval and budget each.
+    _fleet("pools", PoolsSource, pools.families),
+    _fleet("quotas", QuotasSource, quotas.families),
+    _fleet("tasks", TasksSource, tasks.families),
+    _fleet("agents", AgentsSource, agents.families),
+    _fleet("alarms", AlarmsSource, alarms.families),
+    _fleet("user_events", UserEventsSource, user_events.families),
 )

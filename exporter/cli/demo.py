@@ -126,6 +126,15 @@ def demo_config(
         # demo shows it at once.
         "connections": {"interval": "60s", "lookback": "1h"},
         "events": {"interval": "60s", "lookback": "1h"},
+        # The fleet sources every minute, so a scenario's pool, quota, task, agents or alarm
+        # shows within a minute or two (their defaults are 5 minutes to an hour); user events
+        # and the monitoring plug-ins, opt-in elsewhere, are on to show their series.
+        "pools": {"interval": "60s"},
+        "quotas": {"interval": "60s"},
+        "tasks": {"interval": "60s"},
+        "agents": {"interval": "60s", "monitoring_plugins": True},
+        "alarms": {"interval": "60s", "levels": ["critical", "major", "minor", "info"]},
+        "user_events": {"enabled": True, "interval": "60s", "lookback": "1h"},
         "web": {"listen_address": listen, "ready_timeout": "30s"},
     }
     if others:

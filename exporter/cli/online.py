@@ -5,7 +5,8 @@ credentials reach each API and hold each permission. Per target, the target's ow
 :class:`~exporter.upstream.client.WorkspaceClient` (budget, signing, retries, bounded
 exchanges: nothing is bypassed) makes the cheapest call that proves it: a one-item page
 of each listing, one desktop's monitoring data, one Cloud Eye datapoint, the IAM token
-(token auth) and project discovery (no ``project_id``). Calls that need an id (a desktop,
+(token auth) and project discovery (no ``project_id``), and the calls of each enabled fleet
+source (:mod:`exporter.cli.online_fleet`). Calls that need an id (a desktop,
 a recording) use the first one the listing returned, or are skipped with a note when
 there is none.
 
@@ -31,6 +32,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from exporter.cli.online_fleet import check_fleet
 from exporter.cli.online_report import Row, Status, advice, credentials_row, describe, render
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
@@ -202,6 +204,7 @@ class TargetCheck:
             self._connections()
         if cfg.events.enabled:
             self._events()
+        check_fleet(self, cfg, self.clock.time())
         rows = [self._credentials_row(), *self.rows]
         return [Row(self.target, r.api, r.status, r.result, r.note) for r in rows]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from exporter.apis import APIS
 from exporter.config.sections.connections import CONNECTION_LABELS
 from exporter.config.sections.events import EVENT_LEVELS, EventsConfig
+from exporter.config.sections.fleet import problems as fleet_problems
 from exporter.config.sections.inventory import tag_label_name
 from exporter.config.sections.monitoring import MonitoringConfig
 from exporter.config.sections.process import parse_listen_address
@@ -54,6 +55,7 @@ def validate(cfg: Config, problems: list[str]) -> None:
         elif label in cfg.connections.extra_labels[:i]:
             problems.append(f"connections.extra_labels[{i}]: {excerpt(label)} is listed twice")
     _validate_events(cfg.events, problems)
+    problems.extend(fleet_problems(cfg.agents, cfg.alarms))
     if cfg.shard.index >= cfg.shard.count:
         problems.append(f"shard.index: must be below shard.count ({cfg.shard.count}) (got {cfg.shard.index})")
     if cfg.http.backoff_max < cfg.http.backoff_initial:

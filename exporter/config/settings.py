@@ -27,6 +27,14 @@ from exporter.config.schema import build as _build
 from exporter.config.sections.access import AuthConfig, EndpointsConfig
 from exporter.config.sections.connections import ConnectionsConfig
 from exporter.config.sections.events import EventsConfig
+from exporter.config.sections.fleet import (
+    AgentsConfig,
+    AlarmsConfig,
+    PoolsConfig,
+    QuotasConfig,
+    TasksConfig,
+    UserEventsConfig,
+)
 from exporter.config.sections.http import BudgetConfig, HTTPConfig
 from exporter.config.sections.inventory import InventoryConfig, tag_label_name
 from exporter.config.sections.monitoring import MonitoringConfig
@@ -45,6 +53,8 @@ from exporter.errors import ConfigError
 __all__ = [
     "DEFAULT_PORT",
     "TOP_LEVEL_ONLY_KEYS",
+    "AgentsConfig",
+    "AlarmsConfig",
     "AuthConfig",
     "BudgetConfig",
     "Config",
@@ -55,8 +65,12 @@ __all__ = [
     "InventoryConfig",
     "LogConfig",
     "MonitoringConfig",
+    "PoolsConfig",
+    "QuotasConfig",
     "Settings",
     "ShardConfig",
+    "TasksConfig",
+    "UserEventsConfig",
     "WebConfig",
     "parse_config",
     "parse_listen_address",

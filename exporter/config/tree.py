@@ -12,6 +12,14 @@ from exporter.config.schema import meta as _meta
 from exporter.config.sections.access import AuthConfig, EndpointsConfig
 from exporter.config.sections.connections import ConnectionsConfig
 from exporter.config.sections.events import EventsConfig
+from exporter.config.sections.fleet import (
+    AgentsConfig,
+    AlarmsConfig,
+    PoolsConfig,
+    QuotasConfig,
+    TasksConfig,
+    UserEventsConfig,
+)
 from exporter.config.sections.http import BudgetConfig, HTTPConfig
 from exporter.config.sections.inventory import InventoryConfig
 from exporter.config.sections.monitoring import MonitoringConfig
@@ -36,6 +44,12 @@ class Config:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    pools: PoolsConfig = field(default_factory=PoolsConfig)
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
+    user_events: UserEventsConfig = field(default_factory=UserEventsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
     # Add project_id/region labels: "auto" = only when more than one target is configured.

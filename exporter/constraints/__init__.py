@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exporter.constraints.ces import CES, IAM_ROWS, coded
+from exporter.constraints.fleet import FLEET
 from exporter.constraints.kinds import IntRange
 from exporter.constraints.rules import SOURCES, Call, Cite, Rule
 from exporter.constraints.workspace import WORKSPACE
@@ -24,7 +25,7 @@ from exporter.constraints.workspace import WORKSPACE
 #: client may depend on it.
 WORKSPACE_CODE = "WKS.00211102"
 
-TABLE: tuple[Rule, ...] = (*coded(WORKSPACE, WORKSPACE_CODE), *CES, *IAM_ROWS)
+TABLE: tuple[Rule, ...] = (*coded(WORKSPACE, WORKSPACE_CODE), *coded(FLEET, WORKSPACE_CODE), *CES, *IAM_ROWS)
 
 _BY_API: dict[str, tuple[Rule, ...]] = {}
 for _rule in sorted(TABLE, key=lambda r: r.order):

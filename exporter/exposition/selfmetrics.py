@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.apis import APIS
 from exporter.exposition import catalogue as m
-from exporter.sources.base import SourceHealth
+from exporter.sources.base import SourceHealth, action_to_grant
 from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.labels import OTHER, admit
 from exporter.sources.monitoring import MonitoringSnapshot
@@ -155,12 +155,19 @@ class StatusCollector(Collector):
         dur = GaugeMetricFamily(
             m.REFRESH_DURATION.full_name, m.REFRESH_DURATION.help, labels=list(m.REFRESH_DURATION.labels)
         )
+        denied = GaugeMetricFamily(
+            m.SOURCE_PERMISSION_MISSING.full_name,
+            m.SOURCE_PERMISSION_MISSING.help,
+            labels=list(m.SOURCE_PERMISSION_MISSING.labels),
+        )
         gate, credentials = self._auth() if self._auth is not None else (None, None)
         # While the auth breaker is open no source can refresh: none reads as up.
         auth_ok = gate is None or not gate.open
         for h in self._healths():
             s = h.status
             up.add_metric([s.name], 1.0 if s.up and auth_ok else 0.0)
+            if s.denied_api and not s.up:
+                denied.add_metric([s.name, s.denied_api, action_to_grant(s.denied_api)], 1.0)
             if s.last_success:
                 last.add_metric([s.name], s.last_success)
             if s.attempted:
@@ -170,7 +177,7 @@ class StatusCollector(Collector):
         )
         for api, state in sorted(self._budget().state().items()):
             budget.add_metric([api], state.effective_per_minute)
-        out: list[Metric] = [up, last, dur, budget]
+        out: list[Metric] = [up, denied, last, dur, budget]
         if gate is not None and credentials is not None:
             out.extend(_auth_families(gate, credentials))
         out.extend(self._sources())

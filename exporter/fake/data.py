@@ -142,6 +142,24 @@ def det_hex(length: int, *parts: object) -> str:
 
 _LOGIN_CYCLE = ("CONNECTED", "REGISTERED", "CONNECTED", "DISCONNECTED")
 _TEAMS = ("finance", "design", "support")
+#: The office's two desktop pools: half the desktops in a dynamic pool, a fifth in a static
+#: one, by index (``index % 10``); Linux desktops (every fifth) are dedicated.
+DYNAMIC_POOL, STATIC_POOL = "sales-dynamic", "dev-static"
+_POOL_SLOTS = {1: DYNAMIC_POOL, 2: DYNAMIC_POOL, 3: DYNAMIC_POOL, 4: DYNAMIC_POOL, 6: DYNAMIC_POOL}
+_POOL_SLOTS |= {7: STATIC_POOL, 8: STATIC_POOL}
+#: The current agent (HDA) version; a few early desktops were never upgraded.
+AGENT_VERSION = "24.6.0.1"
+_OLD_AGENTS = {4: "24.3.0.2", 13: "23.12.0.5"}
+
+
+def pool_id(seed: int, name: str) -> str:
+    """The id of the office pool called ``name``."""
+    return det_uuid(seed, "pool", name)
+
+
+def pool_of(index: int) -> str:
+    """The office pool desktop number ``index`` belongs to ("" for a dedicated desktop)."""
+    return _POOL_SLOTS.get(index % 10, "")
 
 
 def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDict:
@@ -174,7 +192,7 @@ def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDic
         "availability_zone": f"{region}{'abc'[index % 3]}",
         "site_type": "CENTER",
         "os_version": os_version,
-        "agent_version": "24.6.0.1",
+        "agent_version": _OLD_AGENTS.get(index, AGENT_VERSION),
         "addresses": {
             net_id: [{"addr": ip, "version": "4", "OS-EXT-IPS-MAC:mac_addr": mac, "OS-EXT-IPS:type": "fixed"}]
         },
@@ -233,8 +251,8 @@ def make_desktop(seed: int, index: int, project_id: str, region: str) -> JsonDic
         "enterprise_project_id": "0",
         "subnet_id": det_uuid(seed, "subnet"),
         "is_support_internet": False,
-        "desktop_type": "DEDICATED",
-        "pool_id": "",
+        "desktop_type": "POOLED" if pool_of(index) else "DEDICATED",
+        "pool_id": pool_id(seed, pool_of(index)) if pool_of(index) else "",
     }
 
 

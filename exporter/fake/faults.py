@@ -181,6 +181,11 @@ class FaultInjector:
         with self._lock:
             self._deny[_check_api(api)] = _Fault(_check_times(times), 403)
 
+    def allow(self, api: str) -> None:
+        """Undo :meth:`deny` for ``api`` (the policy was fixed), leaving other faults alone."""
+        with self._lock:
+            self._deny.pop(_check_api(api), None)
+
     def ignore_offset(self, api: str, times: int | None = None) -> None:
         """Serve the next ``times`` calls of ``api`` as if they asked for ``offset=0``: an
         upstream that ignores the offset (by default until :meth:`reset_faults`)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from exporter.fake import cloud, handlers, strict
+from exporter.fake import fleet_handlers as fleet
 from exporter.fake import identity_routes as identity
 from exporter.fake.proto import BadRequest, Request, Response
 from exporter.fake.state import FakeWorkspace
@@ -66,6 +67,8 @@ ROUTES: tuple[Route, ...] = (
     _route("iam_projects", "GET", "/v3/projects", cloud.iam_projects),
     _route("desktops_detail", "GET", "/v2/{project_id}/desktops/detail", handlers.desktops_detail),
     _route("desktops_list", "GET", "/v2/{project_id}/desktops", handlers.desktops_list),
+    # Before desktop_detail ("agents" is not a desktop id either).
+    _route("agents_install", "GET", "/v2/{project_id}/desktops/agents", fleet.agents_install),
     # After desktops/detail: the first route that matches serves ("detail" is not an id).
     _route("desktop_detail", "GET", "/v2/{project_id}/desktops/{desktop_id}", handlers.desktop_detail),
     _route(
@@ -96,6 +99,26 @@ ROUTES: tuple[Route, ...] = (
         "/v2/{project_id}/screen-records/{record_id}/os-operations",
         handlers.os_operations,
     ),
+    _route("desktop_pools", "GET", "/v2/{project_id}/desktop-pools", fleet.desktop_pools),
+    _route("desktops_statistics", "GET", "/v2/{project_id}/statistics", fleet.desktops_statistics),
+    _route("quotas", "GET", "/v2/{project_id}/quotas", fleet.quotas),
+    _route("scheduled_tasks", "GET", "/v2/{project_id}/scheduled-tasks", fleet.scheduled_tasks),
+    _route(
+        "scheduled_task_records",
+        "GET",
+        "/v2/{project_id}/scheduled-tasks/{task_id}/records",
+        fleet.scheduled_task_records,
+    ),
+    _route("upgrade_tasks", "GET", "/v2/{project_id}/upgrade-tasks", fleet.upgrade_tasks),
+    _route(
+        "desktop_version_statistics",
+        "GET",
+        "/v2/{project_id}/desktops/statistics/by-version",
+        fleet.desktop_version_statistics,
+    ),
+    _route("alarms", "GET", "/v2/{project_id}/alarms", fleet.alarms),
+    _route("alarm_statistics", "GET", "/v2/{project_id}/statistics/alarms", fleet.alarm_statistics),
+    _route("user_events", "GET", "/v2/{project_id}/user-events", fleet.user_events),
     _route("ces_metrics", "GET", "/V1.0/{project_id}/metrics", cloud.ces_metrics),
     _route("ces_batch_v1", "POST", "/V1.0/{project_id}/batch-query-metric-data", cloud.ces_batch_v1),
     _route(
@@ -117,6 +140,19 @@ ROUTES: tuple[Route, ...] = (
         "iam_securitytokens", "POST", identity.SECURITY_TOKENS_PATH, identity.iam_securitytokens, auth=False
     ),
 )
+
+
+#: APIs whose path takes another method upstream that has a side effect: there the fake
+#: answers any method but GET with 405 and counts it as a broken constraint, so a client
+#: sending one (POST on desktops/agents installs monitoring plug-ins) fails its test.
+GET_ONLY: frozenset[str] = frozenset({"agents_install"})
+
+
+def refused_method(method: str, raw_path: str) -> Route | None:
+    """The GET-only route of ``raw_path`` when ``method`` is not GET, else None."""
+    if method == "GET":
+        return None
+    return next((r for r in ROUTES if r.api in GET_ONLY and r.pattern.match(raw_path)), None)
 
 
 def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from exporter.fake import fleet_scenarios
 from exporter.fake.data import PERCENT_KEYS, PERIOD_S, JsonDict, is_linux, unit
 from exporter.fake.state import FakeWorkspace
 
@@ -140,6 +141,56 @@ SCENARIOS: dict[str, Scenario] = {
         exporter_side=True,
         needs="--with-prometheus",
     ),
+    # Fleet incidents (exporter/fake/fleet_scenarios.py). The demo's fleet sources refresh
+    # every minute; each resolves within the next refresh plus an evaluation.
+    "pool-nearly-full": Scenario(
+        "all but about a tenth of the dynamic pool's desktops are bound to users",
+        ("WorkspaceDesktopPoolNearlyFull",),
+        25 * MINUTE,
+        3 * MINUTE,
+    ),
+    "pool-exhausted": Scenario(
+        "every desktop of the dynamic pool is bound to a user",
+        ("WorkspaceDesktopPoolExhausted",),
+        20 * MINUTE,
+        3 * MINUTE,
+    ),
+    "quota-nearly-full": Scenario(
+        "the desktop quota (general_instances) is 95% used",
+        ("WorkspaceQuotaNearlyExhausted",),
+        25 * MINUTE,
+        3 * MINUTE,
+    ),
+    "quota-exhausted": Scenario(
+        "the desktop quota (general_instances) is used up",
+        ("WorkspaceQuotaExhausted",),
+        25 * MINUTE,
+        3 * MINUTE,
+    ),
+    "nightly-task-fails": Scenario(
+        "the nightly reboot task fails on 3 desktops; at the end it is rerun cleanly",
+        ("WorkspaceScheduledTaskFailed",),
+        20 * MINUTE,
+        3 * MINUTE,
+    ),
+    "agents-outdated": Scenario(
+        "the agent upgrade task fails and half of the Windows desktops keep an old agent",
+        ("WorkspaceUpgradeTaskFailed", "WorkspaceAgentsOutdated"),
+        70 * MINUTE,  # WorkspaceAgentsOutdated holds for an hour
+        3 * MINUTE,
+    ),
+    "cloud-alarm": Scenario(
+        "Workspace raises a critical alarm; at the end Cloud Eye sets it back to ok",
+        ("WorkspaceCloudAlarmActive",),
+        20 * MINUTE,
+        3 * MINUTE,
+    ),
+    "permission-missing": Scenario(
+        f"the exporter's IAM policy lacks the quotas action ({fleet_scenarios.DENIED_API} answers 403)",
+        ("WorkspaceSourcePermissionMissing",),
+        25 * MINUTE,
+        3 * MINUTE,
+    ),
     "calm": Scenario("end every running scenario now", (), 0, 0),
 }
 THROTTLED_API = "desktop_monitor"
@@ -206,7 +257,10 @@ def trigger(sim: Simulation, name: str, now: float, duration: float | None) -> J
         sim.ws.fail("*", 503, None, "APIGW.0202")
     elif name == "throttling":
         sim.ws.set_rate_limit(THROTTLED_API, THROTTLE_PER_MINUTE)
-    incident = Incident(name, now, now + length, desktops)
+    extra: dict[str, Any] = {}
+    if name in fleet_scenarios.FLEET_SCENARIOS:
+        extra = fleet_scenarios.start(sim.ws, name, now)
+    incident = Incident(name, now, now + length, desktops, extra)
     sim.incidents[name] = incident
     return {
         "scenario": name,
@@ -232,6 +286,8 @@ def end(sim: Simulation, incident: Incident) -> None:
         sim.ws.fail("*", 503, 0)
     elif incident.name == "throttling":
         sim.ws.set_rate_limit(THROTTLED_API, None)
+    elif incident.name in fleet_scenarios.FLEET_SCENARIOS:
+        fleet_scenarios.end(sim.ws, incident.name, sim.ws.now(), incident.extra)
     elif incident.name in ("stuck-desktops", "silent-desktop"):
         for did in incident.desktops:
             if sim.ws.desktop(did) is not None:
@@ -240,6 +296,9 @@ def end(sim: Simulation, incident: Incident) -> None:
 
 def apply(sim: Simulation, t: float, dt: float) -> None:
     """Per-step effects of the running incidents."""
+    for incident in sim.incidents.values():
+        if incident.name in fleet_scenarios.FLEET_SCENARIOS:
+            fleet_scenarios.step(sim.ws, incident.name)
     burst = sim.incidents.get("error-events")
     if burst is not None and _crossed(burst.since, t, dt, CRASH_EVERY_S):
         _crash(sim, burst.desktops, t)

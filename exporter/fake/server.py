@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.fake import control, routes
+from exporter.fake import control, routes, strict
 from exporter.fake.garbage import corrupt
 from exporter.fake.proto import (
     NO_PERMISSION,
@@ -111,6 +111,14 @@ class _Handler(BaseHTTPRequestHandler):
         multi = parse_qs(raw_query, keep_blank_values=True)
         query = {k: ",".join(v) for k, v in multi.items()}
         found = routes.match(method, raw_path)
+        guarded = routes.refused_method(method, raw_path)
+        if guarded is not None:
+            resp = error_response(405, "APIGW.0106", f"Method {method} is not allowed on this path.")
+            req = Request(method, raw_path, {k: v[0] for k, v in multi.items()}, multi, body, {}, {})
+            strict.record_unlisted(state, guarded.api, req, 405, "APIGW.0106", "a method other than GET")
+            state.record_call(guarded.api, method, raw_path, query, resp.status)
+            self._send(resp)
+            return
         if found is None:
             resp = error_response(404, "APIGW.0101", NOT_PUBLISHED)
             state.record_call("", method, raw_path, query, resp.status)

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from exporter.fake import scenarios
-from exporter.fake.data import PERCENT_KEYS, PERIOD_S, JsonDict, iso_seconds, unit
+from exporter.fake.data import DYNAMIC_POOL, PERCENT_KEYS, PERIOD_S, JsonDict, iso_seconds, pool_id, unit
 from exporter.fake.scenarios import Incident
 from exporter.fake.state import FakeWorkspace
 
@@ -65,6 +65,11 @@ EVERYDAY_WEIGHTS: tuple[int, ...] = tuple(_WEIGHTS[e[2]] for e in EVERYDAY)
 #: once-in-years event, while a 20-desktop demo still shows a crash every couple of hours.
 CRASHES_PER_HOUR = 0.05
 NIGHT_PRESENCE = 0.2
+#: The dynamic pool's users (sales, on the road) keep their sessions about two thirds as
+#: long, so the pool fills to at most 90% at the late-morning peak, for a minute or two, and
+#: never stays nearly full (WorkspaceDesktopPoolNearlyFull is for the pool-nearly-full
+#: scenario, not a normal day).
+DYNAMIC_POOL_SESSION_SHARE = 0.65
 # login-failure-storm: users locked out retry every ~10 s and 3 attempts in 4 fail, enough to
 # outweigh a quarter hour of normal attempts in WorkspaceLoginFailuresHigh's 15-minute ratio
 # within a couple of minutes.
@@ -137,6 +142,7 @@ class Simulation:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         ws.live = self
+        self._dynamic_pool = pool_id(ws.seed, DYNAMIC_POOL)
 
     # ------------------------------------------------------------------ office clock
 
@@ -274,8 +280,10 @@ class Simulation:
             connection_setup_time=start + self.rng.randint(2, 9),
             is_reconnect=False,
         )
-        # A session lasts a simulated 1.5-4 hours.
+        # A session lasts a simulated 1.5-4 hours (less in the dynamic pool).
         length = self.rng.uniform(1.5 * 3600.0, 4 * 3600.0) / self.speed
+        if d.get("pool_id") == self._dynamic_pool:
+            length *= DYNAMIC_POOL_SESSION_SHARE
         screen = self.ws.add_screen_record(d["desktop_id"], start_time=start)
         self.counts["recordings"] += 1
         session = _Session(start, None, str(rec["transaction_id"]), str(screen["id"]))

@@ -8,8 +8,9 @@ rate limiter and signature date checks. Fault injection and call counting come f
 :class:`~exporter.fake.tokens.TokenMixin`; connection records and exports from
 :class:`~exporter.fake.records.ConnectionMixin`; screen recordings and events from
 :class:`~exporter.fake.recordings.RecordingMixin`; the credential providers from
-:class:`~exporter.fake.identity.IdentityMixin`; the record of requests that broke the
-constraint table from :class:`~exporter.fake.strict.StrictLog`.
+:class:`~exporter.fake.identity.IdentityMixin`; pools, quotas, tasks, agents, alarms and
+user events from :class:`~exporter.fake.fleet.FleetMixin`; the record of requests that broke
+the constraint table from :class:`~exporter.fake.strict.StrictLog`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from exporter.fake.data import JsonDict, det_hex, make_desktop
 from exporter.fake.faults import FaultInjector
+from exporter.fake.fleet import POOL_STATISTICS, RECORD_ORDERS, FleetMixin
 from exporter.fake.identity import IdentityMixin
 from exporter.fake.monitor import MonitorMixin
 from exporter.fake.recordings import OPERATIONS_ORDERS, RECORDING_PATHS, RecordingMixin
@@ -44,6 +46,8 @@ SWITCHES: dict[str, type] = {
     "ces_v2": str,  # CES v2 batch query in this region: "available" | "404" | "400"
     "failure_reason_format": str,  # v2 connections: "coded" ("400200:text") | "text" (no prefix)
     "login_records_page_cap": int,  # v1.0 login records: at most this many a page (0: as asked)
+    "task_records_order": str,  # scheduled task records: "newest_first" | "oldest_first"
+    "pool_statistics": str,  # statistics?desktop_type=POOLED: "per_pool" | "missing" (no breakdown)
 }
 
 #: Allowed values of the string switches that are enums.
@@ -55,11 +59,20 @@ SWITCH_VALUES: dict[str, tuple[str, ...]] = {
     "recording_path": RECORDING_PATHS,
     "ces_v2": ("available", "404", "400"),
     "failure_reason_format": ("coded", "text"),
+    "task_records_order": RECORD_ORDERS,
+    "pool_statistics": POOL_STATISTICS,
 }
 
 
 class FakeWorkspace(
-    FaultInjector, MonitorMixin, TokenMixin, ConnectionMixin, RecordingMixin, IdentityMixin, StrictLog
+    FaultInjector,
+    MonitorMixin,
+    TokenMixin,
+    ConnectionMixin,
+    RecordingMixin,
+    IdentityMixin,
+    FleetMixin,
+    StrictLog,
 ):
     """State of one fake project: desktops, activity, credentials, switches and faults.
 
@@ -120,6 +133,7 @@ class FakeWorkspace(
         self._generation = 0  # bumped by every change of the desktops
         for _ in range(desktops):
             self.add_desktop()
+        self._init_fleet()
 
     # ------------------------------------------------------------------ switches
 

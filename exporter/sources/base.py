@@ -16,9 +16,11 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from exporter.apis import IAM_ACTIONS
 from exporter.clock import Clock
 from exporter.config.settings import Config
-from exporter.errors import ClientRequestError, UpstreamError
+from exporter.errors import AuthError, ClientRequestError, UpstreamError
+from exporter.upstream.auth import outcome_of
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,25 @@ class SourceStatus:
     consecutive_failures: int
     last_error: str
     overdue: bool = False  # a refresh has been running longer than its deadline
+    # The API that refused the last failed refresh for a missing IAM permission ("" otherwise).
+    denied_api: str = ""
+
+
+UNPUBLISHED = "unpublished"  # the action of an API whose reference names none
+
+
+def denied_api(error: object) -> str:
+    """The API of a call refused for a missing IAM permission (a 403 whose gateway verified the
+    credentials: not a signature, key or token problem), else ""."""
+    if isinstance(error, AuthError) and error.status == 403 and outcome_of(error) == "ok":
+        return error.api
+    return ""
+
+
+def action_to_grant(api: str) -> str:
+    """The IAM action that lets a caller use ``api`` (:data:`~exporter.apis.IAM_ACTIONS`)."""
+    actions = IAM_ACTIONS.get(api, ())
+    return actions[0] if actions else UNPUBLISHED
 
 
 def failure_key(error: BaseException) -> tuple[object, ...]:
@@ -231,6 +252,16 @@ class SourceHealth:
                 )
         elif kind == "still failing":
             log.info("source still failing source=%s error=%s", name, line.error)
+        elif api := denied_api(line.error):
+            # One line names what to do: grant the action, or turn the source off.
+            log.warning(
+                "source refused for a missing IAM permission, grant the action or turn the source off "
+                "source=%s api=%s action=%s serving_last_good_data=%s",
+                name,
+                api,
+                action_to_grant(api),
+                str(line.had_data).lower(),
+            )
         elif line.had_data:
             log.warning("source refresh failed, serving last good data source=%s error=%s", name, line.error)
         else:
@@ -291,6 +322,7 @@ class SourceHealth:
                 old.last_duration if duration is None else duration,
                 old.consecutive_failures + 1,
                 text,
+                denied_api=denied_api(error),
             )
             self._failure = (failure_key(error), shown)
             self._failed_in_pass = True

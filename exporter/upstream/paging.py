@@ -212,15 +212,16 @@ class Listing:
             yield Page(items, total, offset)
             self.items += len(items)
             offset += len(raw)
-            if self._ended(doc, raw, page, offset, total, marker):
+            # A page cut at the cap had more items: the listing stopped there, even on the last page.
+            if not cut and self._ended(doc, raw, page, offset, total, marker):
                 return
-            if self._marker_param:
-                marker = str(doc["meta_data"]["marker"])
             if cut or (self._max_items is not None and self.items >= self._max_items):
                 self.stopped = True
                 if self._cap_key:
                     self._cut(self._cap_key)
                 return
+            if self._marker_param:
+                marker = str(doc["meta_data"]["marker"])
             if self.pages >= self._max_pages:
                 if self._until_empty and len(raw) < page and self._empty_next(offset, marker, page):
                     return

@@ -37,27 +37,51 @@ from huaweicloudsdkworkspace.v2 import (
     ExportUserConnectionNewResponse,
     ExportUserLoginInfoNewRequest,
     ExportUserLoginInfoNewResponse,
+    ListAgentsInstallConditionRequest,
+    ListAgentsInstallConditionResponse,
+    ListAlarmsRequest,
+    ListAlarmsResponse,
+    ListAlarmStatisticsRequest,
+    ListAlarmStatisticsResponse,
     ListDesktopOperationsRequest,
     ListDesktopOperationsResponse,
+    ListDesktopPoolsRequest,
+    ListDesktopPoolsResponse,
     ListDesktopsDetailRequest,
     ListDesktopsDetailResponse,
     ListDesktopsRequest,
     ListDesktopsResponse,
+    ListDesktopsStatisticsRequest,
+    ListDesktopsStatisticsResponse,
+    ListDesktopStatisticsByVersionRequest,
+    ListDesktopStatisticsByVersionResponse,
     ListExportTasksRequest,
     ListExportTasksResponse,
     ListLoginRecordsNewRequest,
     ListLoginRecordsNewResponse,
+    ListScheduledTasksRecordsRequest,
+    ListScheduledTasksRecordsResponse,
+    ListScheduledTasksRequest,
+    ListScheduledTasksResponse,
     ListScreenRecordsRequest,
     ListScreenRecordsResponse,
+    ListUpgradeTasksRequest,
+    ListUpgradeTasksResponse,
+    ListUserEventsRequest,
+    ListUserEventsResponse,
     ShowDesktopDetailRequest,
     ShowDesktopDetailResponse,
     ShowDesktopMonitorDataRequest,
     ShowDesktopMonitorDataResponse,
+    ShowQuotasRequest,
+    ShowQuotasResponse,
 )
 
 from exporter.cli.export_connections import ExportOptions
 from exporter.constraints import page_limit
 from exporter.sources.cloudeye import WINDOW_MS
+from exporter.sources.pools import STATISTICS_TYPES
+from exporter.sources.tasks import RECORDS_PAGE
 from exporter.timeutil import fmt_seconds, fmt_space
 from exporter.upstream.client import WorkspaceClient
 from tests.desktops import list_desktops
@@ -146,6 +170,48 @@ SDK_CASES: dict[str, SdkCase] = {
     "os_operations": SdkCase(
         "workspace", "list_desktop_operations", ListDesktopOperationsRequest, ListDesktopOperationsResponse
     ),
+    "desktop_pools": SdkCase(
+        "workspace", "list_desktop_pools", ListDesktopPoolsRequest, ListDesktopPoolsResponse
+    ),
+    "desktops_statistics": SdkCase(
+        "workspace", "list_desktops_statistics", ListDesktopsStatisticsRequest, ListDesktopsStatisticsResponse
+    ),
+    "quotas": SdkCase("workspace", "show_quotas", ShowQuotasRequest, ShowQuotasResponse),
+    "scheduled_tasks": SdkCase(
+        "workspace", "list_scheduled_tasks", ListScheduledTasksRequest, ListScheduledTasksResponse
+    ),
+    "scheduled_task_records": SdkCase(
+        "workspace",
+        "list_scheduled_tasks_records",
+        ListScheduledTasksRecordsRequest,
+        ListScheduledTasksRecordsResponse,
+    ),
+    "upgrade_tasks": SdkCase(
+        "workspace", "list_upgrade_tasks", ListUpgradeTasksRequest, ListUpgradeTasksResponse
+    ),
+    "desktop_version_statistics": SdkCase(
+        "workspace",
+        "list_desktop_statistics_by_version",
+        ListDesktopStatisticsByVersionRequest,
+        ListDesktopStatisticsByVersionResponse,
+    ),
+    "agents_install": SdkCase(
+        "workspace",
+        "list_agents_install_condition",
+        ListAgentsInstallConditionRequest,
+        ListAgentsInstallConditionResponse,
+    ),
+    "alarms": SdkCase("workspace", "list_alarms", ListAlarmsRequest, ListAlarmsResponse),
+    "alarm_statistics": SdkCase(
+        "workspace", "list_alarm_statistics", ListAlarmStatisticsRequest, ListAlarmStatisticsResponse
+    ),
+    "user_events": SdkCase(
+        "workspace",
+        "list_user_events",
+        ListUserEventsRequest,
+        ListUserEventsResponse,
+        (("start_time", SECONDS), ("end_time", SECONDS)),
+    ),
     "ces_metrics": SdkCase("ces_v1", "list_metrics", ListMetricsRequest, ListMetricsResponse),
     "ces_batch_v1": SdkCase(
         "ces_v1", "batch_list_metric_data", BatchListMetricDataRequest, BatchListMetricDataResponse
@@ -175,6 +241,7 @@ class Ctx:
     desktop_id: str
     record_id: str
     task_id: str
+    scheduled_task_id: str = ""
 
 
 OurCall = Callable[[WorkspaceClient, Ctx], Any]
@@ -250,6 +317,30 @@ OUR_CALLS: dict[str, OurCall] = {
     ),
     "os_operations": lambda c, ctx: c.request(
         "os_operations", {"record_id": ctx.record_id}, {"offset": 0, "limit": page_limit("os_operations")}
+    ),
+    # The fleet sources' calls (exporter/sources/pools.py, quotas.py, tasks.py, agents.py,
+    # alarms.py, user_events.py): listings paged by the client, statistics with repeated keys.
+    "desktop_pools": lambda c, ctx: list(c.paginate("desktop_pools", "desktop_pools")),
+    "desktops_statistics": lambda c, ctx: c.request(
+        "desktops_statistics", None, {"desktop_type": ["POOLED"], "statistics_type": STATISTICS_TYPES}
+    ),
+    "quotas": lambda c, ctx: c.request("quotas"),
+    "scheduled_tasks": lambda c, ctx: list(c.paginate("scheduled_tasks", "scheduled_tasks")),
+    "scheduled_task_records": lambda c, ctx: c.request(
+        "scheduled_task_records", {"task_id": ctx.scheduled_task_id}, {"offset": 0, "limit": RECORDS_PAGE}
+    ),
+    "upgrade_tasks": lambda c, ctx: list(c.paginate("upgrade_tasks", "tasks", total_key="total")),
+    "desktop_version_statistics": lambda c, ctx: c.request("desktop_version_statistics"),
+    "agents_install": lambda c, ctx: list(c.paginate("agents_install", "agents_condition")),
+    "alarms": lambda c, ctx: list(c.paginate("alarms", "alarm_histories", {"level": 1}, total_key="count")),
+    "alarm_statistics": lambda c, ctx: c.request("alarm_statistics"),
+    "user_events": lambda c, ctx: list(
+        c.paginate(
+            "user_events",
+            "items",
+            {"start_time": fmt_seconds(ctx.now - 3600), "end_time": fmt_seconds(ctx.now)},
+            total_key="count",
+        )
     ),
     "ces_metrics": lambda c, ctx: c.ces_list_metrics("SYS.Workspace", max_pages=1),
     "ces_batch_v1": _ces_v1,

@@ -61,7 +61,8 @@ def seeded_context(state: FakeWorkspace) -> Ctx:
     record_id = state.screen_records[0]["id"]
     task_id = state.create_export_task(state.connection_records)
     state.poll_export_tasks(task_id, None, None)  # one poll: SUCCESS, ready to download
-    return Ctx(state.now(), desktop_id, record_id, task_id)
+    scheduled = state.scheduled_tasks[0]["id"]
+    return Ctx(state.now(), desktop_id, record_id, task_id, scheduled)
 
 
 def api_of(rec: Captured) -> str:

@@ -125,7 +125,8 @@ def drive(world: tuple[FakeWorkspace, str, FakeClock], settings: Settings) -> Dr
             else:
                 assert isinstance(part, PeriodicRunner)
                 periodic.append(part)
-    assert monitoring is not None and len(periodic) == 4  # inventory, passes, events, connections
+    # inventory, monitoring passes, events, connections and the five fleet sources
+    assert monitoring is not None and len(periodic) == len(exporter._built) == 9
     return Driven(exporter, clock, state, periodic, monitoring)
 
 
@@ -156,7 +157,7 @@ def test_wrong_credentials_cost_at_most_5_failing_calls_in_any_5_minutes_and_rec
         assert not state.ak_locked(state.ak) and not state.user_locked()
         # The probes ran (1, 3, 7, 15, 31 minutes in): the breaker is not simply stuck shut.
         assert 5 <= len(failures) <= 8, [f.at - failures[0].at for f in failures]
-        assert set(driven.up().values()) == {0.0} and len(driven.up()) == 4
+        assert set(driven.up().values()) == {0.0} and len(driven.up()) == 9
         assert driven.value("auth_breaker_open") == 1.0
         assert driven.value("auth_failures_total") == len(failures)
         # Each refusal is also an upstream error response, token calls included.

@@ -34,8 +34,10 @@ PASSWORD_ENV = "WORKSPACE_EXPORTER_IAM_PASSWORD"
 def _config(fake: FakeApi, kind: str) -> dict[str, Any]:
     """The configs that between them enable every API the check can call."""
     raw = fake.config(connections={"enabled": True}, events={"enabled": True})
-    if kind == "workspace":  # AK/SK, per-desktop monitoring, v2 connection records
+    if kind == "workspace":  # AK/SK, per-desktop monitoring, v2 connection records, fleet opt-ins
         raw["monitoring"] = {"source": "workspace"}
+        raw["agents"] = {"monitoring_plugins": True}
+        raw["user_events"] = {"enabled": True}
         return raw
     if kind == "cloudeye":  # AK/SK, project discovery, Cloud Eye, v1.0 login records
         raw["project_id"] = ""
@@ -97,6 +99,21 @@ def closed_port() -> str:
 
 # ------------------------------------------------------------------------ all pass
 
+# The fleet sources on by default, in the order the check calls them.
+FLEET = [
+    "desktop_pools",
+    "desktops_statistics",
+    "quotas",
+    "scheduled_tasks",
+    "scheduled_task_records",
+    "desktop_version_statistics",
+    "upgrade_tasks",
+    "alarm_statistics",
+    "alarms",
+]
+# With the opt-ins on: monitoring plug-ins after the upgrade tasks, user events last.
+FLEET_ALL = [*FLEET[:7], "agents_install", *FLEET[7:], "user_events"]
+
 EXPECTED_OK = {
     "workspace": [
         "credentials",
@@ -107,6 +124,7 @@ EXPECTED_OK = {
         "connections",
         "screen_records",
         "os_operations",
+        *FLEET_ALL,
     ],
     "cloudeye": [
         "credentials",
@@ -119,6 +137,7 @@ EXPECTED_OK = {
         "login_records",
         "screen_records",
         "os_operations",
+        *FLEET,
     ],
     "token": [
         "credentials",
@@ -130,6 +149,7 @@ EXPECTED_OK = {
         "connections",
         "screen_records",
         "os_operations",
+        *FLEET,
     ],
 }
 
@@ -169,11 +189,14 @@ def test_without_desktops_or_recordings_the_calls_that_need_one_are_skipped(
         monkeypatch.setenv(key, value)
     for desktop in fake_api.state.desktops:
         fake_api.state.remove_desktop(desktop["desktop_id"])
+    fake_api.state.scheduled_tasks.clear()
     assert _check(tmp_path, _config(fake_api, "workspace")) == 0
     rows = _rows(capsys.readouterr().out)
     assert _row(rows, "desktop_monitor")[2:] == ["skipped", "no desktop to ask about"]
     assert _row(rows, "os_operations")[2:] == ["skipped", "no screen recording in events.recordings_window"]
+    assert _row(rows, "scheduled_task_records")[2:] == ["skipped", "no scheduled task to ask about"]
     assert fake_api.state.calls("desktop_monitor") == fake_api.state.calls("os_operations") == 0
+    assert fake_api.state.calls("scheduled_task_records") == 0
 
 
 # ------------------------------------------------------------------------ denials
@@ -193,6 +216,7 @@ DENY_CASES = [
     ("cloudeye", "ces_batch_v1", {"ces_v2": "404"}),
     ("cloudeye", "login_records", {}),
     ("token", "iam_tokens", {}),
+    *(("workspace", api, {}) for api in FLEET_ALL),
 ]
 
 
@@ -328,7 +352,7 @@ def test_each_target_gets_its_own_rows(
     rows = _rows(capsys.readouterr().out)
     good = [r for r in rows if r[0] == f"{env.state.region}/{env.state.project_id}"]
     bad = [r for r in rows if r[0] == f"{env.state.region}/{other}"]
-    assert [r[2] for r in good] == ["ok"] * 8
+    assert [r[2] for r in good] == ["ok"] * len(EXPECTED_OK["workspace"])
     assert bad[0][1:3] == ["credentials", "not verified"]  # the host is down: nothing answered
     assert bad[1][1:3] == ["desktops_detail", "connection refused"]
     assert len(good) + len(bad) == len(rows)

@@ -20,17 +20,24 @@ from typing import Any
 
 import pytest
 
+from exporter.app.table import SOURCES
 from exporter.cli.export_connections import ExportOptions, export_async, export_sync
 from exporter.cli.online import TargetCheck
 from exporter.clock import FakeClock
 from exporter.config.settings import Settings, parse_config
 from exporter.constraints import TABLE, Call, Rule
 from exporter.fake import FakeServer, FakeWorkspace, strict
+from exporter.sources.agents import AgentsSource
+from exporter.sources.alarms import AlarmsSource
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.connections import ConnectionsSource
 from exporter.sources.events import EventsSource
 from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSource
+from exporter.sources.pools import PoolsSource
+from exporter.sources.quotas import QuotasSource
+from exporter.sources.tasks import TasksSource
+from exporter.sources.user_events import UserEventsSource
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 from exporter.upstream.observer import NullObserver
@@ -53,6 +60,9 @@ EXTREMES: dict[str, dict[str, Any]] = {
             "max_recordings": 1,
             "max_calls_per_cycle": 1,
         },
+        "tasks": {"max_tasks": 1},
+        "alarms": {"max_records": 100, "levels": ["info"]},
+        "user_events": {"overlap": "0s", "lookback": "0s", "interval": "30s"},
     },
     "maximums": {
         "monitoring": {"window": "30d", "cloudeye_delay": "1h", "interval": "1d", "max_age": "7d"},
@@ -62,6 +72,15 @@ EXTREMES: dict[str, dict[str, Any]] = {
             "lookback": "15d",
             "max_recordings": 100000,
             "max_calls_per_cycle": 100000,
+        },
+        "pools": {"max_pools": 10000},
+        "tasks": {"max_tasks": 5000},
+        "alarms": {"max_records": 100000, "levels": ["critical", "major", "minor", "info"]},
+        "user_events": {
+            "overlap": "1d",
+            "lookback": "29d",
+            "interval": "1h",
+            "max_events_per_poll": 10_000_000,
         },
     },
 }
@@ -152,6 +171,29 @@ def exercise(
         for _ in range(3):
             events.refresh()
             clock.advance(60)
+        # Every fleet source, the opt-in parts on; a task that ran, an active alarm.
+        fleet = dataclasses.replace(
+            cfg,
+            tasks=dataclasses.replace(cfg.tasks, include_triggered=True),
+            agents=dataclasses.replace(cfg.agents, monitoring_plugins=True),
+            user_events=dataclasses.replace(cfg.user_events, enabled=True),
+        )
+        state.run_task(state.scheduled_tasks[0]["id"], clock.time() - 60, failed=1)
+        state.add_alarm(1, clock.time() - 60)
+        kinds: dict[str, Any] = {
+            "pools": PoolsSource,
+            "quotas": QuotasSource,
+            "tasks": TasksSource,
+            "agents": AgentsSource,
+            "alarms": AlarmsSource,
+            "user_events": UserEventsSource,
+        }
+        assert set(kinds) == {e.name for e in SOURCES} - {"inventory", "monitoring", "events", "connections"}
+        for name, kind in kinds.items():
+            fleet_source = kind(client, getattr(fleet, name), clock, sink)
+            for _ in range(2):
+                fleet_source.refresh()
+                clock.advance(60)
         assert all(row.status == "ok" for row in TargetCheck(settings, client, clock).run())
         TargetCheck(
             settings_for(url, state, overrides, project_id=""),

@@ -223,7 +223,9 @@ class Office:
                 else:
                     assert isinstance(part, PeriodicRunner)
                     periodic[part.source.name] = part
+        # The four of the per-desktop view first, then the fleet sources (pools, quotas, ...).
         order = ("inventory", "events", "connections", "monitoring")
+        order += tuple(name for name in periodic if name not in order)
         self._periodic = [periodic[name] for name in order if name in periodic]
         self._due = [self.clock.monotonic()] * len(self._periodic)
         (self._monitor,) = monitors

@@ -61,10 +61,26 @@ INCIDENTS = Plan(
             "error-events",
             "hot-desktops",
             "config-reload-failed",
+            "permission-missing",  # denies the quotas source: apart from the quota scenarios
         )
     ),
 )
 THROTTLING = Plan("throttling", 5, 60, (("throttling", 5), ("data-stale", 5)))
+# The fleet incidents; the nearly-full and the full state of one pool or quota one after the other.
+FLEET = Plan(
+    "fleet",
+    8,
+    80,
+    (
+        ("pool-nearly-full", 5),
+        ("quota-nearly-full", 5),
+        ("nightly-task-fails", 5),
+        ("agents-outdated", 5),
+        ("cloud-alarm", 5),
+        ("pool-exhausted", 40),
+        ("quota-exhausted", 40),
+    ),
+)
 LOST = Plan(
     "outage-and-lost-exporter",
     6,
@@ -83,20 +99,42 @@ _WATCH_TOGETHER = (
     "hot-desktops",
     "config-reload-failed",
 )
+_WATCH_FLEET = (
+    "pool-nearly-full",
+    "quota-nearly-full",
+    "nightly-task-fails",
+    "agents-outdated",
+    "cloud-alarm",
+)
 DEMO_WATCH = [
     Plan("watch-office", 7, WATCH + 1, tuple((n, 0) for n in _WATCH_TOGETHER), scrape_s=15),
+    Plan("watch-fleet", 7, WATCH + 1, tuple((n, 0) for n in _WATCH_FLEET), scrape_s=15),
+    Plan("watch-fleet-full", 7, WATCH + 1, (("pool-exhausted", 0), ("quota-exhausted", 0)), scrape_s=15),
     *(
         Plan(f"watch-{n}", 7, WATCH + 1, ((n, 0),), scrape_s=15)
         # data-stale stops the events refreshes the error-events scenario needs
-        for n in ("throttling", "data-stale", "upstream-outage", "exporter-down", "exporter-absent")
+        # permission-missing denies the quotas source quota-nearly-full needs
+        for n in (
+            "throttling",
+            "data-stale",
+            "upstream-outage",
+            "exporter-down",
+            "exporter-absent",
+            "permission-missing",
+        )
     ),
 ]
-PLANS = [*QUIET, INCIDENTS, THROTTLING, LOST, *DEMO_WATCH]
-SCENARIO_PLANS = [INCIDENTS, THROTTLING, LOST]
+PLANS = [*QUIET, INCIDENTS, THROTTLING, LOST, FLEET, *DEMO_WATCH]
+SCENARIO_PLANS = [INCIDENTS, THROTTLING, LOST, FLEET]
+# Every source the demo runs: the per-desktop view's, then the fleet's.
+SOURCES = ("inventory", "monitoring", "connections", "events")
+SOURCES += ("pools", "quotas", "tasks", "agents", "alarms", "user_events")
 # Alerts that go pending (never firing) on a normal day, and why: after their scenario only
 # firing counts for them.
 PEND_ON_A_NORMAL_DAY = {
     "WorkspaceDesktopUnreachable": "a desktop that has just started has no datapoint for a minute",
+    "WorkspaceDesktopPoolNearlyFull": "the dynamic pool touches 90% for a minute or two at the peak",
+    "WorkspaceDesktopPoolExhausted": "a busy minute at the peak can bind the dynamic pool's last desktop",
 }
 # Desktop alerts of a scenario that hit one of its desktops only (index into its desktops).
 ONE_DESKTOP = {"WorkspaceDesktopStuckLoggingIn": 0, "WorkspaceDesktopStatusError": 1}
@@ -128,7 +166,7 @@ def _expected(incident: Incident) -> list[str]:
     """The (alertname, desktop_id) groups the incident fires, as promtool labels."""
     out = []
     for alert in SCENARIOS[incident.name].alerts:
-        if not alert.startswith("WorkspaceDesktop"):
+        if not incident.desktops:  # a fleet or exporter incident: one alert, no desktop
             out.append(_labels(alert, None))
         elif alert in ONE_DESKTOP:
             out.append(_labels(alert, incident.desktops[ONE_DESKTOP[alert]]))
@@ -281,15 +319,13 @@ def test_one_log_line_per_state_change_over_a_start_an_outage_and_throttling(
 ) -> None:
     lost = results[LOST.name]
     start = _source_lines(lost, 0, 60)
-    assert start == Counter(
-        f"{s}: source first refresh ok" for s in ("inventory", "monitoring", "connections", "events")
-    ), _timeline(lost)
+    assert start == Counter(f"{s}: source first refresh ok" for s in SOURCES), _timeline(lost)
     # An outage: one line into it and one out, per source; no overdue/failed turns.
     began, ended = _during(lost, "upstream-outage")
     outage = _source_lines(lost, began, ended + SCENARIOS["upstream-outage"].resolves_within)
     assert outage == Counter(
         f"{s}: source {event}"
-        for s in ("inventory", "monitoring", "connections", "events")
+        for s in SOURCES
         for event in ("refresh failed, serving last good data", "recovered")
     ), _timeline(lost)
     # A throttling episode: the per-desktop calls fail and succeed by turns for 40 minutes;

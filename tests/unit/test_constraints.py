@@ -89,6 +89,7 @@ def _bases(rig: Rig) -> dict[str, Base]:
     to_ms = round(now * 1000)
     did = rig.desktop
     record = str(rig.state.screen_records[0]["id"])
+    task = str(rig.state.scheduled_tasks[0]["id"])
     metric = {
         "namespace": "SYS.Workspace",
         "metric_name": "cpu_util",
@@ -144,6 +145,25 @@ def _bases(rig: Rig) -> dict[str, Base]:
             None,
         ),
         "os_operations": ({"record_id": record}, _q(offset=0, limit=10), None),
+        "desktop_pools": ({}, _q(offset=0, limit=10), None),
+        "desktops_statistics": (
+            {},
+            {"desktop_type": ["POOLED"], "statistics_type": ["attach-state", "login-state", "run-state"]},
+            None,
+        ),
+        "quotas": ({}, {}, None),
+        "scheduled_tasks": ({}, _q(offset=0, limit=10), None),
+        "scheduled_task_records": ({"task_id": task}, _q(offset=0, limit=10), None),
+        "upgrade_tasks": ({}, _q(offset=0, limit=10), None),
+        "desktop_version_statistics": ({}, {}, None),
+        "agents_install": ({}, _q(offset=0, limit=10), None),
+        "alarms": ({}, _q(level=1, offset=0, limit=10), None),
+        "alarm_statistics": ({}, {}, None),
+        "user_events": (
+            {},
+            _q(start_time=SECOND.render(now - 3600), end_time=SECOND.render(now), offset=0, limit=10),
+            None,
+        ),
         "ces_metrics": ({}, _q(namespace="SYS.Workspace", limit=10, **{"dim.0": f"instance_id,{did}"}), None),
         "ces_batch_v1": (
             {},

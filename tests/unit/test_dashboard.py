@@ -137,10 +137,11 @@ def test_login_failure_ratios_are_the_ones_the_alert_reads() -> None:
         assert set(re.findall(r"job:huaweicloud_workspace_[a-z_]+:increase15m", target["expr"])) == recorded
 
 
-def test_the_rows_cover_the_fleet_desktops_logins_latency_events_and_exporter() -> None:
+def test_the_rows_cover_the_fleet_its_capacity_desktops_logins_latency_events_and_exporter() -> None:
     rows = [p["title"] for p in PANELS if p["type"] == "row"]
     assert rows == [
         "Fleet overview",
+        "Fleet capacity and health",
         "Desktop drill-down: $desktop",
         "Logins",
         "Connection latency",
@@ -205,6 +206,12 @@ def _scrape_is_complete(r: RunningExporter) -> dict[str, tuple[str, str]] | None
         "desktop_memory_usage_ratio",
         "desktop_session_start_timestamp_seconds",
         "screen_records",
+        # the fleet sources, each refreshed once
+        "desktop_pool_desktops_assigned",
+        "quota_used",
+        "scheduled_task_last_run_desktops",
+        "agent_version_desktops",
+        "alarm_records",
     )
     if not all(NS + w in families for w in wanted) or r.value(NS + "monitored_desktops") != 10:
         return None

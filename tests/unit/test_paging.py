@@ -258,3 +258,19 @@ def test_a_listing_only_an_empty_page_ends_looks_one_page_past_the_page_cap(
     assert sum(len(p.items) for p in listing) == min(total, server_page)
     assert listing.truncated is truncated and len(s.queries) == calls
     assert events.truncated_ == ([("login_records", "http.max_pages_per_listing")] if truncated else [])
+
+
+def test_a_cap_that_cuts_the_last_page_still_truncates(server: tuple[Server, str]) -> None:
+    """The page holding the rest of the listing is the one the cap cuts: the items past the cap
+    are left, so the listing is truncated although no page is left to read."""
+    s, url = server
+    s.reply = _records(1500)
+    events = Events()
+    client = _client(url, events)
+    listing = client.listing(
+        "connections", "records", max_items=1200, cap_key="connections.max_records_per_window"
+    )
+    assert sum(len(p.items) for p in listing) == 1200
+    assert (listing.truncated, listing.cap) == (True, "connections.max_records_per_window")
+    assert events.truncated_ == [("connections", "connections.max_records_per_window")]
+    assert s.offsets() == [0, 1000]

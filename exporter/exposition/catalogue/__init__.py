@@ -6,13 +6,25 @@ names here have no suffix), ``_info`` for metadata. The README metric table is
 checked against this catalogue by a test.
 
 One module per group of families: :mod:`.desktops` (inventory and monitoring),
-:mod:`.selfmetrics` (the exporter's own), :mod:`.connections` and :mod:`.events`, each
-named after the exposition module that renders it; :mod:`.family` is the entry's shape.
+:mod:`.selfmetrics` (the exporter's own), :mod:`.connections`, :mod:`.events` and the fleet
+groups (:mod:`.pools`, :mod:`.quotas`, :mod:`.tasks`, :mod:`.agents`, :mod:`.alarms`,
+:mod:`.user_events`), each named after the exposition module that renders it;
+:mod:`.family` is the entry's shape.
 This package names them all and orders them in :data:`ALL`.
 """
 
 from __future__ import annotations
 
+from exporter.exposition.catalogue.agents import (
+    AGENT_FAMILIES,
+    AGENT_OUTDATED_DESKTOPS,
+    AGENT_REFERENCE_VERSION,
+    AGENT_VERSION_DESKTOPS,
+    MONITORING_PLUGIN_DESKTOPS,
+    UPGRADE_TASK_INFO,
+    UPGRADE_TASK_LAST_STATUS,
+)
+from exporter.exposition.catalogue.alarms import ALARM_FAMILIES, ALARM_RECORDS, ALARM_RULE_INFO, ALARMS_ACTIVE
 from exporter.exposition.catalogue.connections import (
     CONNECTION_DEDUPE_KEYS,
     CONNECTION_E2E_RTT,
@@ -43,6 +55,22 @@ from exporter.exposition.catalogue.family import (
     Family,
     Kind,
 )
+from exporter.exposition.catalogue.pools import (
+    FLEET_ATTACH,
+    FLEET_DESKTOPS,
+    FLEET_LOGIN,
+    FLEET_RUN,
+    POOL_ASSIGNED,
+    POOL_ATTACH,
+    POOL_AUTOSCALE_MAX,
+    POOL_AUTOSCALE_MIN_IDLE,
+    POOL_DESKTOPS,
+    POOL_FAMILIES,
+    POOL_INFO,
+    POOL_LOGIN,
+    POOL_RUN,
+)
+from exporter.exposition.catalogue.quotas import QUOTA_FAMILIES, QUOTA_LIMIT, QUOTA_USED
 from exporter.exposition.catalogue.selfmetrics import (
     API_BUDGET,
     API_DURATION,
@@ -68,12 +96,50 @@ from exporter.exposition.catalogue.selfmetrics import (
     REFRESH_DURATION,
     RENDER_ERRORS,
     SELF_FAMILIES,
+    SOURCE_PERMISSION_MISSING,
     UP,
 )
+from exporter.exposition.catalogue.tasks import (
+    TASK_FAMILIES,
+    TASK_INFO,
+    TASK_LAST_RUN,
+    TASK_LAST_RUN_DESKTOPS,
+    TASK_LAST_STATUS,
+    TASK_NEXT_RUN,
+)
+from exporter.exposition.catalogue.user_events import (
+    USER_EVENT_DEDUPE_KEYS,
+    USER_EVENT_FAILURES,
+    USER_EVENT_FAMILIES,
+    USER_EVENT_LABEL_OVERFLOW,
+    USER_EVENTS,
+)
 
-ALL: tuple[Family, ...] = (*DESKTOP_FAMILIES, *SELF_FAMILIES, *CONNECTION_FAMILIES, *EVENT_FAMILIES)
+FLEET_FAMILIES: tuple[Family, ...] = (
+    *POOL_FAMILIES,
+    *QUOTA_FAMILIES,
+    *TASK_FAMILIES,
+    *AGENT_FAMILIES,
+    *ALARM_FAMILIES,
+    *USER_EVENT_FAMILIES,
+)
+ALL: tuple[Family, ...] = (
+    *DESKTOP_FAMILIES,
+    *SELF_FAMILIES,
+    *CONNECTION_FAMILIES,
+    *EVENT_FAMILIES,
+    *FLEET_FAMILIES,
+)
 
 __all__ = [
+    "AGENT_FAMILIES",
+    "AGENT_OUTDATED_DESKTOPS",
+    "AGENT_REFERENCE_VERSION",
+    "AGENT_VERSION_DESKTOPS",
+    "ALARMS_ACTIVE",
+    "ALARM_FAMILIES",
+    "ALARM_RECORDS",
+    "ALARM_RULE_INFO",
     "ALL",
     "API_BUDGET",
     "API_DURATION",
@@ -108,18 +174,50 @@ __all__ = [
     "DESKTOP_SESSION_END",
     "DESKTOP_SESSION_START",
     "EVENT_FAMILIES",
+    "FLEET_ATTACH",
+    "FLEET_DESKTOPS",
+    "FLEET_FAMILIES",
+    "FLEET_LOGIN",
+    "FLEET_RUN",
     "LAST_REFRESH",
     "MONITORED_DESKTOPS",
     "MONITORING",
     "MONITORING_FAMILIES",
     "MONITORING_PATH",
     "MONITORING_PATHS",
+    "MONITORING_PLUGIN_DESKTOPS",
     "NAMESPACE",
+    "POOL_ASSIGNED",
+    "POOL_ATTACH",
+    "POOL_AUTOSCALE_MAX",
+    "POOL_AUTOSCALE_MIN_IDLE",
+    "POOL_DESKTOPS",
+    "POOL_FAMILIES",
+    "POOL_INFO",
+    "POOL_LOGIN",
+    "POOL_RUN",
+    "QUOTA_FAMILIES",
+    "QUOTA_LIMIT",
+    "QUOTA_USED",
     "REFRESH_DURATION",
     "RENDER_ERRORS",
     "SCREEN_RECORDS",
     "SELF_FAMILIES",
+    "SOURCE_PERMISSION_MISSING",
+    "TASK_FAMILIES",
+    "TASK_INFO",
+    "TASK_LAST_RUN",
+    "TASK_LAST_RUN_DESKTOPS",
+    "TASK_LAST_STATUS",
+    "TASK_NEXT_RUN",
     "UP",
+    "UPGRADE_TASK_INFO",
+    "UPGRADE_TASK_LAST_STATUS",
+    "USER_EVENTS",
+    "USER_EVENT_DEDUPE_KEYS",
+    "USER_EVENT_FAILURES",
+    "USER_EVENT_FAMILIES",
+    "USER_EVENT_LABEL_OVERFLOW",
     "Family",
     "Kind",
 ]

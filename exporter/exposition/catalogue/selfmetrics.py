@@ -13,6 +13,14 @@ UP = Family(
     "run past its deadline since, else 0.",
     ("source",),
 )
+SOURCE_PERMISSION_MISSING = Family(
+    "source_permission_missing",
+    "gauge",
+    "1 while the last refresh of the data source failed because an API refused the call for a missing "
+    "IAM permission (HTTP 403 that is not about the credentials): api is that API, action the IAM action "
+    'to grant ("unpublished" where the API reference names none). Absent otherwise.',
+    ("source", "api", "action"),
+)
 LAST_REFRESH = Family(
     "last_refresh_timestamp_seconds",
     "gauge",
@@ -127,6 +135,7 @@ RENDER_ERRORS = Family(
 
 SELF_FAMILIES: tuple[Family, ...] = (
     UP,
+    SOURCE_PERMISSION_MISSING,
     LAST_REFRESH,
     REFRESH_DURATION,
     API_REQUESTS,
