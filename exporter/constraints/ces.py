@@ -17,8 +17,9 @@ from exporter.constraints.ces_windows import (
     PeriodWindow,
     PointBudget,
 )
-from exporter.constraints.kinds import BodySize, Count, IntRange, OneOf, Pattern, Required, Span, Stamps
+from exporter.constraints.kinds import BodySize, Count, IntRange, OneOf, Pattern, Required
 from exporter.constraints.rules import EPOCH_MS, Cite, Rule
+from exporter.constraints.windows import Span, Stamps
 
 
 def sdk(where: str, says: str) -> Cite:

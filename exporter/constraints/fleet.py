@@ -7,8 +7,9 @@ the row takes the strictest plausible reading and ``choice`` says so (docs/api-c
 
 from __future__ import annotations
 
-from exporter.constraints.kinds import Format, IntRange, OneOf, Recent, Required
+from exporter.constraints.kinds import Format, IntRange, OneOf, Required
 from exporter.constraints.rules import SECOND, Cite, Rule
+from exporter.constraints.windows import Recent
 from exporter.constraints.workspace import en, sdk, zh
 
 USER_EVENTS_MAX_AGE = 30 * 86400.0  # only the last 30 days can be queried

@@ -6,8 +6,9 @@ disagree the row takes the strictest and ``choice`` says so (see docs/api-constr
 
 from __future__ import annotations
 
-from exporter.constraints.kinds import Count, Format, IntRange, OneOf, Recent, Required, Span, Together
+from exporter.constraints.kinds import Count, Format, IntRange, OneOf, Required, Together
 from exporter.constraints.rules import MINUTE, SECOND, SPACED, Cite, Rule, TimeFormat
+from exporter.constraints.windows import Recent, Span
 
 
 def sdk(where: str, says: str) -> Cite:

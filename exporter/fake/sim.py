@@ -20,82 +20,28 @@ import math
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass
 
 from exporter.fake import scenarios
-from exporter.fake.data import DYNAMIC_POOL, PERCENT_KEYS, PERIOD_S, JsonDict, iso_seconds, pool_id, unit
+from exporter.fake.data import DYNAMIC_POOL, PERIOD_S, JsonDict, iso_seconds, pool_id
+from exporter.fake.office import (
+    CRASHES_PER_HOUR,
+    DYNAMIC_POOL_SESSION_SHARE,
+    EVERYDAY,
+    EVERYDAY_WEIGHTS,
+    FAILURE_REASONS,
+    MAX_STEP_S,
+    MAX_STEPS_PER_TICK,
+    NIGHT_PRESENCE,
+    SESSION_HISTORY,
+    STORM_FAILURE_RATIO,
+    STORM_RETRY_S,
+    Session,
+    SettledPoints,
+    Upload,
+    monitor_value,
+)
 from exporter.fake.scenarios import Incident
 from exporter.fake.state import FakeWorkspace
-
-#: Failure reasons in the ``"<numeric code>:<message>"`` form of v1.0 login records.
-#: 400200 is the documented example; the others are plausible fakes in the same form.
-FAILURE_REASONS: tuple[str, ...] = (
-    "400200:The desktop is being prepared.",
-    "400301:The user name or password is incorrect.",
-    "400509:The desktop is not assigned to the user.",
-    "500103:The connection to the desktop timed out.",
-)
-#: Every documented event id with its type, a plausible level and how common it is among a
-#: session's events. APP_CRASH (the only ERROR) is not drawn from this mix: see CRASHES_PER_HOUR.
-EVENTS: tuple[tuple[str, str, str], ...] = (
-    ("APP", "APP_START", "INFO"),
-    ("APP", "APP_STOP", "INFO"),
-    ("APP", "APP_CRASH", "ERROR"),
-    ("APP", "APP_HANG", "ALARM"),
-    ("APP", "APP_INSTALL", "INFO"),
-    ("APP", "APP_UNINSTALL", "ALARM"),
-    ("FILE", "FILE_CREATE", "INFO"),
-    ("FILE", "FILE_DELETE", "ALARM"),
-    ("FILE", "FILE_RENAME", "INFO"),
-    ("REG", "REG_MODIFY", "ALARM"),
-    ("HDP", "HDP_FILE", "INFO"),
-    ("HDP", "HDP_USB", "ALARM"),
-    ("HDP", "HDP_CLIPBOARD", "INFO"),
-    ("HDP", "HDP_INPUTIDLE", "INFO"),
-    ("HDP", "HDP_PRINT", "INFO"),
-)
-_WEIGHTS = {"INFO": 10, "ALARM": 3}
-#: The everyday mix: informational events common, alarms less so, no errors.
-EVERYDAY: tuple[tuple[str, str, str], ...] = tuple(e for e in EVENTS if e[2] != "ERROR")
-EVERYDAY_WEIGHTS: tuple[int, ...] = tuple(_WEIGHTS[e[2]] for e in EVERYDAY)
-#: Application crashes per hour of a desktop's sessions, in real time. The office day is
-#: compressed (SPEED), an alert's window is not: rates the shipped alerts count per desktop
-#: must be real-time rates of a normal office, else a normal day pages. One crash per 20 hours
-#: of work makes 3 crashes on one desktop within an hour (WorkspaceDesktopAppCrashing) a
-#: once-in-years event, while a 20-desktop demo still shows a crash every couple of hours.
-CRASHES_PER_HOUR = 0.05
-NIGHT_PRESENCE = 0.2
-#: The dynamic pool's users (sales, on the road) keep their sessions about two thirds as
-#: long, so the pool fills to at most 90% at the late-morning peak, for a minute or two, and
-#: never stays nearly full (WorkspaceDesktopPoolNearlyFull is for the pool-nearly-full
-#: scenario, not a normal day).
-DYNAMIC_POOL_SESSION_SHARE = 0.65
-# login-failure-storm: users locked out retry every ~10 s and 3 attempts in 4 fail, enough to
-# outweigh a quarter hour of normal attempts in WorkspaceLoginFailuresHigh's 15-minute ratio
-# within a couple of minutes.
-STORM_RETRY_S = 10.0
-STORM_FAILURE_RATIO = 0.75
-MAX_STEP_S = 10.0  # one tick never simulates more than this in one go
-MAX_STEPS_PER_TICK = 1000  # bounds a tick after a long pause (about 2.8 hours of steps)
-SESSION_HISTORY = 16  # sessions remembered per desktop for monitoring values
-SETTLED_MAX = 200_000  # finished monitoring points remembered (about 40 MB at most) ...
-SETTLED_KEEP_S = 2 * 3600.0  # ... pruned to the last two hours (the exporter's window is 1 h)
-
-
-@dataclass
-class _Session:
-    start: float
-    end: float | None = None
-    transaction_id: str = ""
-    record_id: str = ""
-    connected_at: float = 0.0  # start of the current connection (a reconnect starts a new one)
-
-
-@dataclass
-class _Upload:
-    record_id: str
-    at: float
-    next_status: str
 
 
 class Simulation:
@@ -122,11 +68,11 @@ class Simulation:
         self.fleet_target = len(ws.desktops) if fleet_target is None else fleet_target
         self.epoch = ws.now()
         self.last = self.epoch
-        self.sessions: dict[str, deque[_Session]] = {}
-        self.uploads: list[_Upload] = []
+        self.sessions: dict[str, deque[Session]] = {}
+        self.uploads: list[Upload] = []
         self.incidents: dict[str, Incident] = {}
         self.hooks: dict[str, scenarios.Hook] = {}  # exporter-side scenarios, registered by the demo
-        self._settled: dict[tuple[str, str, int], float] = {}  # finished monitoring points
+        self._settled = SettledPoints()  # finished monitoring points
         self.planned_ends: dict[str, float] = {}  # transaction id -> planned logout time
         self.failure_debt = self.rng.random()  # failures owed; an attempt fails when it reaches 1
         self.counts: dict[str, int] = {
@@ -231,7 +177,7 @@ class Simulation:
                 out.update(incident.desktops)
         return out
 
-    def _open(self, desktop_id: str) -> _Session | None:
+    def _open(self, desktop_id: str) -> Session | None:
         history = self.sessions.get(desktop_id)
         if history and history[-1].end is None:
             return history[-1]
@@ -286,14 +232,14 @@ class Simulation:
             length *= DYNAMIC_POOL_SESSION_SHARE
         screen = self.ws.add_screen_record(d["desktop_id"], start_time=start)
         self.counts["recordings"] += 1
-        session = _Session(start, None, str(rec["transaction_id"]), str(screen["id"]))
+        session = Session(start, None, str(rec["transaction_id"]), str(screen["id"]))
         session_end = start + length
         self.sessions.setdefault(d["desktop_id"], deque(maxlen=SESSION_HISTORY)).append(session)
         self.planned_ends[session.transaction_id] = session_end
         self.ws.update_desktop(d["desktop_id"], login_status="CONNECTED")
         self.event(session, "APP", "APP_START", "INFO", t)
 
-    def _in_session(self, d: JsonDict, s: _Session, t: float, dt: float) -> None:
+    def _in_session(self, d: JsonDict, s: Session, t: float, dt: float) -> None:
         if self._chance(CRASHES_PER_HOUR / 3600.0, dt):  # real time, whatever else happens
             self.event(s, "APP", "APP_CRASH", "ERROR", t)
         # About once per simulated hour the client drops and reconnects (Wi-Fi, sleep, roaming):
@@ -324,7 +270,7 @@ class Simulation:
         if t >= self.planned_ends.get(s.transaction_id, t) or d.get("status") != "ACTIVE":
             self._logout(d["desktop_id"], s, t)
 
-    def _logout(self, desktop_id: str, s: _Session, t: float) -> None:
+    def _logout(self, desktop_id: str, s: Session, t: float) -> None:
         s.end = math.floor(t)
         self.planned_ends.pop(s.transaction_id, None)
         self.ws.update_connection_record(s.transaction_id, connection_end_time=s.end)
@@ -333,11 +279,11 @@ class Simulation:
             self.ws.set_record_status(s.record_id, "REC_FAILED")
         else:
             self.ws.set_record_status(s.record_id, "REC_COMPLETED")
-            self.uploads.append(_Upload(s.record_id, t + 30.0, "UPLOADING"))
+            self.uploads.append(Upload(s.record_id, t + 30.0, "UPLOADING"))
         if self.ws.desktop(desktop_id) is not None:
             self.ws.update_desktop(desktop_id, login_status="DISCONNECTED")
 
-    def event(self, s: _Session, etype: str, eid: str, level: str, t: float) -> None:
+    def event(self, s: Session, etype: str, eid: str, level: str, t: float) -> None:
         self.ws.add_operation(s.record_id, etype, eid, level, operation_time=t)
         self.counts["events"] += 1
 
@@ -347,7 +293,7 @@ class Simulation:
         for u in due:
             if u.next_status == "UPLOADING":
                 self.ws.set_record_status(u.record_id, "UPLOADING")
-                self.uploads.append(_Upload(u.record_id, t + 60.0, "UPLOAD_COMPLETED"))
+                self.uploads.append(Upload(u.record_id, t + 60.0, "UPLOAD_COMPLETED"))
             else:
                 final = "UPLOAD_FAILED" if self.rng.random() < 0.03 else "UPLOAD_COMPLETED"
                 self.ws.set_record_status(u.record_id, final)
@@ -399,30 +345,15 @@ class Simulation:
                 return None if math.isnan(override) else override
             now = self.ws.now()
             live = t > now - PERIOD_S
-            if not live and (did, key, t) in self._settled:
-                return self._settled[did, key, t]
+            settled = None if live else self._settled.get(did, key, t)
+            if settled is not None:
+                return settled
             busy = self._active_at(did, now if live else t)
-        wobble = unit(self.seed, index, key, math.floor(now / 15.0) if live else t)
-        level = (0.45 + 0.5 * wobble) if busy else (0.04 + 0.08 * wobble)
-        if key in PERCENT_KEYS:
-            floor_pct = 35.0 if key != "cpu_info" else 1.0  # memory and disk are never empty
-            value = round(min(97.0, floor_pct + (100.0 - floor_pct) * 0.8 * level), 2)
-        elif key == "network_vm_connections":
-            value = float(int(1 + 30 * level))
-        else:
-            value = round(base * (0.2 + 1.6 * level), 2)
+        value = monitor_value(self.seed, index, key, math.floor(now / 15.0) if live else t, busy, base)
         if not live:
-            self._settle(did, key, t, value, now)
+            with self._lock:
+                self._settled.put(did, key, t, value, now)
         return value
-
-    def _settle(self, did: str, key: str, t: int, value: float, now: float) -> None:
-        """Remember a finished 5-minute point: it never changes again (also once the session
-        that made it busy has left the bounded history), and a query window re-reads it often."""
-        with self._lock:
-            self._settled[did, key, t] = value
-            if len(self._settled) > SETTLED_MAX:
-                oldest = now - SETTLED_KEEP_S
-                self._settled = {k: v for k, v in self._settled.items() if k[2] >= oldest}
 
     def online(self, desktop_id: str) -> tuple[int, list[JsonDict]]:
         """``(online_status, user_online_info)`` of a desktop: its latest session, if any."""

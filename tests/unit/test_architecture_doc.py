@@ -239,3 +239,16 @@ def test_the_list_check_sees_a_missing_file() -> None:
         assert any(p.fullmatch(path) for p in listed), path
     for path in ("exporter/serve/server.py", "exporter/app/exporter.py", "exporter/upstream/client.py"):
         assert not any(p.fullmatch(path) for p in listed), path
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_of_the_package_is_over_400_lines() -> None:
+    """A module that outgrows a head is split along its jobs (each part named above)."""
+    long = {
+        path: n
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (n := len(path.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"split these along their jobs: {long}"

@@ -17,16 +17,16 @@ import requests
 from exporter.fake import FakeServer, FakeWorkspace
 from exporter.fake import sim as sim_module
 from exporter.fake.data import PERIOD_S, parse_iso
-from exporter.fake.records import EXPORT_COLUMNS
-from exporter.fake.scenarios import SCENARIOS, THROTTLE_PER_MINUTE, THROTTLED_API
-from exporter.fake.sim import (
+from exporter.fake.office import (
     CRASHES_PER_HOUR,
     EVERYDAY,
     FAILURE_REASONS,
     MAX_STEPS_PER_TICK,
     NIGHT_PRESENCE,
-    Simulation,
 )
+from exporter.fake.records import EXPORT_COLUMNS
+from exporter.fake.scenarios import SCENARIOS, THROTTLE_PER_MINUTE, THROTTLED_API
+from exporter.fake.sim import Simulation
 from exporter.fake.xlsx import sheet_rows
 
 T0 = 1_795_000_000.0
