@@ -26,7 +26,13 @@ from exporter.app.multi import MultiExporter
 from exporter.cli.demo import write_demo_files
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
-from exporter.exposition.catalogue import ALL, API_ERROR_RESPONSES, AUTH_EXPIRY, Family
+from exporter.exposition.catalogue import (
+    ALL,
+    API_ERROR_RESPONSES,
+    AUTH_EXPIRY,
+    SOURCE_PERMISSION_MISSING,
+    Family,
+)
 from exporter.fake import FakeServer, FakeWorkspace, scenarios
 from exporter.fake.scenarios import SCENARIOS
 from exporter.fake.sim import Simulation
@@ -113,16 +119,20 @@ def test_the_demo_lives_and_its_config_file_works(demo: Demo, tmp_path: Path) ->
     wait_for(lambda: requests.get(demo.url + "/-/ready", timeout=5).status_code == 200, timeout=40)
     first = wait_for(
         lambda: (
-            (s := demo.scrape()) and total(s, NS + "up") == 4 and total(s, NS + "desktop_events_total") and s
+            (s := demo.scrape()) and total(s, NS + "up") == 10 and total(s, NS + "desktop_events_total") and s
         ),
         timeout=45,
         interval=1.0,
     )
     # Series that only exist once something happened: an upstream refusal (nothing is
     # pre-declared there, so a hostile upstream cannot multiply the series; the demo's fake
-    # refuses nothing), and the expiry of temporary credentials (the demo signs with
-    # permanent keys).
-    on_event = {API_ERROR_RESPONSES.exposed_name, AUTH_EXPIRY.exposed_name}
+    # refuses nothing), a source refused for a missing permission, and the expiry of
+    # temporary credentials (the demo signs with permanent keys).
+    on_event = {
+        API_ERROR_RESPONSES.exposed_name,
+        AUTH_EXPIRY.exposed_name,
+        SOURCE_PERMISSION_MISSING.exposed_name,
+    }
     missing = [f.exposed_name for f in ALL if not has_series(first, f) and f.exposed_name not in on_event]
     assert missing == []
     logins, events = total(first, NS + "connections_total"), total(first, NS + "desktop_events_total")
