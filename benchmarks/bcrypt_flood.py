@@ -49,10 +49,10 @@ def child(cost: int, checks: int) -> None:
     for i in range(2000):
         g.labels(f"d-{i:05d}").set(i)
     # Scrapes are served from bytes rendered once, as in the exporter.
-    exposition = CachedExposition(registry, live, lambda: 1)
+    exposition = CachedExposition(lambda: list(registry.collect()), lambda: list(live.collect()), lambda: 1)
     exposition.start()
     auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(cost))}, max_checks=checks)
-    app = make_app(registry, lambda: True, lambda: (True, ""), auth, exposition)
+    app = make_app(exposition, lambda: True, lambda: (True, ""), auth)
     srv = HTTPServer("127.0.0.1", 0, app, gate=auth)
     print(srv.address[1], flush=True)
     srv.start()

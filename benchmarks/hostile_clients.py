@@ -51,12 +51,13 @@ def _app() -> object:
     from prometheus_client import CollectorRegistry, Gauge
 
     from exporter.serve.server import make_app
+    from tests.oracle import serving
 
     registry = CollectorRegistry()
     g = Gauge("huaweicloud_workspace_bench", "Bench series.", ["desktop_id"], registry=registry)
     for i in range(2000):
         g.labels(f"d-{i:05d}").set(i)
-    return make_app(registry, lambda: True, lambda: (True, "ok"))
+    return make_app(serving(registry), lambda: True, lambda: (True, "ok"))
 
 
 def marked(app: Any) -> Any:

@@ -136,6 +136,7 @@ def child(url: str, desktops: int, refreshes: int) -> None:
 
     from exporter.app.multi import MultiExporter
     from exporter.config.settings import parse_config
+    from exporter.sources.inventory import InventorySource
 
     raw: dict[str, Any] = {
         "region": REGION,
@@ -155,7 +156,8 @@ def child(url: str, desktops: int, refreshes: int) -> None:
     multi.start()
     started = time.monotonic()
     try:
-        inventory = multi.exporters[0].inventory
+        inventory = multi.exporters[0].source("inventory", InventorySource)
+        health = multi.exporters[0].health("inventory")
 
         def complete() -> bool:
             snap = inventory.snapshot
@@ -166,10 +168,10 @@ def child(url: str, desktops: int, refreshes: int) -> None:
         deadline_loop(complete, timeout=1800, what="a complete inventory")
         filled = time.monotonic() - started
         for _ in range(refreshes):
-            done = inventory.health.status.last_success
+            done = health.status.last_success
 
             def refreshed(after: float = done) -> bool:
-                return inventory.health.status.last_success > after
+                return health.status.last_success > after
 
             deadline_loop(refreshed, 600, what="a refresh")
         status = proc_status()
@@ -178,7 +180,7 @@ def child(url: str, desktops: int, refreshes: int) -> None:
                 "rss_kib": status.get("VmRSS", 0),
                 "peak_kib": status.get("VmHWM", 0),
                 "fill_seconds": round(filled, 1),
-                "refresh_seconds": round(inventory.health.status.last_duration, 2),
+                "refresh_seconds": round(health.status.last_duration, 2),
                 "desktops": len(inventory.snapshot.desktops) if inventory.snapshot else 0,
             }
         )

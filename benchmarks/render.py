@@ -20,15 +20,15 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import text
-from exporter.exposition.collector import desktop_families
-from exporter.exposition.lines import DesktopLines, Headers, render_pieces
+from exporter.exposition.encode import TEXT
+from exporter.exposition.lines import render_pieces
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
+from tests.oracle import DesktopLines, desktop_families
 
 KEYS = [key for key, _ in FIELDS.values()]
 LEVELS = (1, 3, 6, 9)
@@ -101,10 +101,9 @@ def render_case(n: int, repeat: int = 3, seed: int = 12) -> dict[str, Any]:
     view = [View(inv, MonitoringSnapshot(MappingProxyType(entries), 0.0), cfg)]
     reg = CollectorRegistry()
     reg.register(_Reference(lambda: view[0]))
-    encoder, content_type = choose_encoder("")
 
     def fast(lines: DesktopLines) -> bytes:
-        return b"".join(render_pieces(lines.blocks({}), encoder, content_type, Headers()))
+        return b"".join(render_pieces(lines.blocks({}), TEXT))
 
     slow = _best(lambda: generate_latest(reg), max(1, repeat - 1))
     body = generate_latest(reg)

@@ -117,7 +117,7 @@ def method_lines(opt: Options, args: argparse.Namespace) -> list[str]:
         "these numbers.",
         "- **static floor**: the exporter's own body (and its gzip body) served by `http.server` from "
         "memory.",
-        "- **built per scrape**: prometheus_client's `make_wsgi_app` over the same union registry "
+        "- **built per scrape**: prometheus_client's `make_wsgi_app` over a registry of the same families "
         "(`generate_latest` plus `gzip.compress` on every scrape), served by the same server class in the "
         f"same process; at most {args.build_seconds:g} s per series (at least 5 scrapes).",
         "- **after a data change**: the first scrape after the data got a new version (forced with a "

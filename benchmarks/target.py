@@ -3,13 +3,13 @@
 Three HTTP servers in one process (pinned to one core with ``--cpu``):
 
 * ``exporter``: what ``workspace-exporter run`` serves, built the way ``cli.serve``
-  builds it: ``make_app(multi.registry, multi.ready, multi.reload, None,
-  multi.exposition)`` on :class:`exporter.serve.server.HTTPServer`. The only addition is an
+  builds it: ``make_app(multi.exposition, multi.ready, multi.reload, None)`` on
+  :class:`exporter.serve.server.HTTPServer`. The only addition is an
   ``X-Bench-Renders`` response header (the exposition's render counter after the
   request) so the driver can tell a cached scrape from one that rendered.
-* ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over the
-  same union registry, on the same server class: the whole exposition is built
-  (and gzip-compressed when asked) on every scrape.
+* ``baseline``: the usual approach, prometheus_client's ``make_wsgi_app`` over a
+  registry of the same families (``tests.oracle.registry_of``), on the same server class:
+  the whole exposition is built (and gzip-compressed when asked) on every scrape.
 * ``bench``: ``GET /stats`` (JSON: peak RSS, renders, monitored desktops, data
   changes seen, refresh durations) for the driver, and ``GET /churn`` (publish a
   monitoring snapshot with 20 % of the desktops changed and wake the renderer);
@@ -37,20 +37,17 @@ from exporter.app.multi import MultiExporter
 from exporter.config.targets import load_targets
 from exporter.logs import setup_logging
 from exporter.serve.server import Environ, HTTPServer, StartResponse, WSGIApp, make_app
+from exporter.sources.inventory import InventorySource
 from exporter.sources.monitoring import MonitoringSnapshot
+from exporter.sources.monitoring_paths import MonitoringPaths
+from tests.oracle import registry_of
 
 
 def _parts(multi: MultiExporter) -> dict[str, object]:
     """What the data version is made of, per part (the first target's sources and settings)."""
     e = multi.exporters[0]
-    inv = e.inventory.snapshot
-    return {
-        "inventory": inv.version if inv is not None else None,
-        "monitoring": e.monitoring.snapshot.version,
-        "connections": e.connections.snapshot.version if e.connections is not None else None,
-        "events": e.events.snapshot.version if e.events is not None else None,
-        "settings": id(e.settings),
-    }
+    versions = {name: getattr(s.snapshot, "version", None) for name, s in e.sources.items()}
+    return {**versions, "settings": id(e.settings)}
 
 
 class ChangeWatcher(threading.Thread):
@@ -136,12 +133,12 @@ def _loop_cpu() -> float:
 
 def stats(multi: MultiExporter, watcher: ChangeWatcher) -> dict[str, Any]:
     e = multi.exporters[0]
-    inv = e.inventory.snapshot
-    mon = e.monitoring.snapshot
+    inv = e.source("inventory", InventorySource).snapshot
+    mon = e.source("monitoring", MonitoringPaths).snapshot
     desktops = len(inv.by_id) if inv is not None else 0
     monitored = len(inv.by_id.keys() & mon.entries.keys()) if inv is not None else 0
-    mh = e.monitoring.health.status
-    ih = e.inventory.health.status
+    mh = e.health("monitoring").status
+    ih = e.health("inventory").status
     st = proc_status()
     return {
         "vm_hwm_kb": st.get("VmHWM", 0),
@@ -170,12 +167,12 @@ def churn(multi: MultiExporter, fraction: float, rng: random.Random) -> dict[str
     refresh replaces it with its own data."""
     e = multi.exporters[0]
     renders = multi.exposition.renders
-    entries = dict(e.monitoring.snapshot.entries)
+    m = e.source("monitoring", MonitoringPaths)
+    entries = dict(m.snapshot.entries)
     for did in rng.sample(sorted(entries), int(len(entries) * fraction)):
         dm = entries[did]
         entries[did] = dataclasses.replace(dm, values=tuple((k, v * 1.01 + 1.0) for k, v in dm.values))
     # The path the snapshot came from (Cloud Eye or per-desktop calls) publishes the churned one.
-    m = e.monitoring
     source = m.cloudeye if m.cloudeye.snapshot is m.snapshot else m.per_desktop
     source.snapshot = MonitoringSnapshot(MappingProxyType(entries), time.time())
     multi.exposition.poke()
@@ -194,10 +191,10 @@ def main() -> None:
     multi = MultiExporter(targets)
     stop = threading.Event()
     watcher = ChangeWatcher(multi, stop)
-    app = make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
+    app = make_app(multi.exposition, multi.ready, multi.reload, None)
     exporter_srv = HTTPServer("127.0.0.1", 0, with_render_header(app, multi))
     time_requests(exporter_srv)
-    baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(multi.registry))
+    baseline_srv = HTTPServer("127.0.0.1", 0, make_wsgi_app(registry_of(multi)))
 
     rng = random.Random(20)
 

@@ -136,7 +136,7 @@ def start_exporter(fake_api: FakeApi) -> Iterator[Callable[..., RunningExporter]
         server = HTTPServer(
             "127.0.0.1",
             0,
-            make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition, lifecycle=True),
+            make_app(multi.exposition, multi.ready, multi.reload, None, lifecycle=True),
         )
         multi.start()
         server.start()

@@ -11,43 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
-
+from exporter.app.entry import SourceEntry
 from exporter.app.exporter import STOP_TIMEOUT, Exporter
+from exporter.app.table import SOURCES
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config.settings import Settings
 from exporter.config.targets import load_targets
 from exporter.errors import ConfigError
-from exporter.exposition.lines import merge
+from exporter.exposition.lines import Block, merge
 from exporter.exposition.render import CachedExposition
 
 log = logging.getLogger(__name__)
-
-
-class MergedCollector(Collector):
-    """Yields each family once, with the samples of every part and the part's extra labels."""
-
-    def __init__(self, parts: list[tuple[CollectorRegistry, dict[str, str]]]) -> None:
-        self._parts = parts
-
-    def collect(self) -> Iterator[Metric]:
-        if len(self._parts) == 1 and not self._parts[0][1]:
-            yield from self._parts[0][0].collect()
-            return
-        merged: dict[str, Metric] = {}
-        for registry, labels in self._parts:
-            for fam in registry.collect():
-                out = merged.get(fam.name)
-                if out is None:
-                    out = Metric(fam.name, fam.documentation, fam.type, fam.unit)
-                    merged[fam.name] = out
-                for s in fam.samples:
-                    out.samples.append(s._replace(labels={**labels, **s.labels}))
-        yield from merged.values()
 
 
 def _target_key(s: Settings) -> tuple[str, str]:
@@ -62,29 +38,19 @@ class MultiExporter:
         targets: list[Settings],
         clock: Clock = SYSTEM_CLOCK,
         overrides: Callable[[Settings], Settings] = lambda s: s,
+        table: tuple[SourceEntry, ...] = SOURCES,
     ) -> None:
         if not targets:
             raise ValueError("at least one target")
         # Command-line flags that override config keys; re-applied on every reload.
         self._overrides = overrides
-        self.exporters = [Exporter(s, clock) for s in targets]
+        self.exporters = [Exporter(s, clock, table) for s in targets]
         label = len(targets) > 1 or targets[0].config.target_labels == "always"
-        parts_labels = [
-            {"project_id": s.config.project_id, "region": s.config.region} if label else {} for s in targets
+        self._parts = [
+            (e, {"project_id": s.config.project_id, "region": s.config.region} if label else {})
+            for e, s in zip(self.exporters, targets, strict=True)
         ]
-        self.data = MergedCollector(
-            [(e.data_registry, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
-        )
-        self.live = MergedCollector(
-            [(e.live_registry, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
-        )
-        self.registry = CollectorRegistry()
-        self.registry.register(self.data)
-        self.registry.register(self.live)
-        lines = [(e.lines, lb) for e, lb in zip(self.exporters, parts_labels, strict=True)]
-        self.exposition = CachedExposition(
-            self.data, self.live, self.data_version, lambda: merge([(p.blocks(lb), lb) for p, lb in lines])
-        )
+        self.exposition = CachedExposition(self.data, self.live, self.data_version)
         self._reload_lock = threading.Lock()
 
     @property
@@ -94,6 +60,14 @@ class MultiExporter:
 
     def data_version(self) -> Hashable:
         return tuple(e.data_version() for e in self.exporters)
+
+    def data(self) -> list[Block]:
+        """Every target's data families merged by name (the renderer's input)."""
+        return merge([(e.blocks(labels), labels) for e, labels in self._parts])
+
+    def live(self) -> list[Block]:
+        """Every target's self-metrics merged by name (read on every scrape)."""
+        return merge([(list(e.live_registry.collect()), labels) for e, labels in self._parts])
 
     def threads(self) -> list[threading.Thread]:
         """The threads the process needs: every target's runners and the renderer."""

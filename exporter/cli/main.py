@@ -214,11 +214,10 @@ def serve(
     policy = WebPolicy(security)
     web = _LiveWeb(exporter, auth, policy, security)
     app = make_app(
-        exporter.registry,
+        exporter.exposition,
         exporter.ready,
         web.reload,
         auth,
-        exporter.exposition,
         lifecycle=lifecycle,
         stopped=lifeline.dead,
         policy=policy,

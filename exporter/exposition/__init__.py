@@ -1,3 +1,4 @@
-"""Exposition: the metric catalogue, one module of pure family builders per source
-(desktops, connections, events), the data collector, self-metrics and the render cache.
+"""Exposition: the metric catalogue, each source's families (pure ``families(snapshot)``
+builders, and the per-desktop families as incrementally formatted lines), our encoder,
+self-metrics and the render cache that serves every request.
 """

@@ -1,14 +1,17 @@
 """The /metrics body: data rendered in the background once per data change, served as is.
 
 Rendering 10,000 desktops takes a large fraction of a second even on the fast path
-(:mod:`exporter.exposition.lines`) and compressing it as much again, so a scrape never
+(:mod:`exporter.exposition.desktop_lines`) and compressing it as much again, so a scrape never
 does either. Once :meth:`CachedExposition.start` has run, one renderer thread watches
-the *data version* (the tuple of snapshot versions; polled every ``poll_interval``,
+the *data version* (a stamp per enabled source, new whenever its snapshot is another
+object, and the settings; polled every ``poll_interval``,
 which costs a few microseconds, or woken at once by :meth:`CachedExposition.poke`).
-When it changes, the thread renders every format asked for in the last ten minutes
-(the text format from the start), compresses each, and swaps one immutable reference.
-A scrape reads that reference and appends only the small, per-scrape self-metrics; its
-data lag behind the sources by at most one render.
+When it changes, the thread renders each format asked for in the last ten minutes (the
+text format and OpenMetrics, written by :mod:`exporter.exposition.encode`; the text format
+from the start), compresses each, and swaps one immutable reference. A scrape reads that
+reference and appends only the small, per-scrape self-metrics; its data lag behind the
+sources by at most one render. This is the only render path: a ``name[]`` request gets
+the families it names cut from the same cached bytes.
 
 A render that raises leaves the last good bytes in place and is counted in
 ``huaweicloud_workspace_render_errors_total``; that version is not retried until the
@@ -26,20 +29,18 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily
 
 from exporter.exposition.catalogue import RENDER_ERRORS
-from exporter.exposition.lines import Block, Encoder, Headers, render_pieces
+from exporter.exposition.encode import TEXT, Kind, negotiate
+from exporter.exposition.lines import Block, Encoded, encode_blocks, join_small
 
 log = logging.getLogger(__name__)
 
-_EOF = b"# EOF\n"
 # zlib level 1, measured at 10,000 desktops (benchmarks, render phase): 4.4 MB in ~0.15 s
 # against 4.0 MB in ~0.45 s at level 6. The compression runs once per data change in the
 # background, so the CPU it costs per hour matters more than the last 10 % of the body.
@@ -49,13 +50,13 @@ POLL_INTERVAL = 0.25
 # negotiates OpenMetrics, so the text format rendered from the start would only cost CPU and
 # a copy of the body); asked again, it is rendered once by that scrape.
 FORMAT_IDLE = 600.0
-_MAX_FORMATS = 8  # a handful of negotiated formats at most
 _NEVER = object()
 
 
 @dataclass(frozen=True)
 class _Rendered:
     parts: tuple[bytes, ...]  # the data part, in pieces shared with other formats where possible
+    families: tuple[Encoded, ...] = ()  # the same bytes family by family (for ``name[]``)
     gzip_prefix: bytes | None = None
     gzip_state: Any = None  # zlib compressor after the data part (copied per scrape)
 
@@ -63,7 +64,7 @@ class _Rendered:
 @dataclass(frozen=True)
 class _State:
     key: object
-    entries: Mapping[str, _Rendered] = field(default_factory=dict)
+    entries: Mapping[Kind, _Rendered] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,49 +79,36 @@ class RenderStats:
     last_compress_seconds: float = 0.0
 
 
-class _Own(Collector):
-    def __init__(self, live: Collector, stats: RenderStats) -> None:
-        self._live = live
-        self._stats = stats
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._live.collect()
-        f = RENDER_ERRORS
-        yield CounterMetricFamily(f.full_name, f.help, value=self._stats.errors)
-
-
 class CachedExposition:
-    """Serves ``data`` (rendered per version, in the background once started) followed by ``live``.
+    """Serves the ``data`` families (rendered once per ``version``, in the background once
+    started) followed by the ``live`` ones (encoded on every scrape).
 
-    ``blocks``, when given, is the fast path: the data families as :mod:`lines` blocks,
-    rendered without going through ``data``'s collector (``data`` must yield the same).
+    ``data`` returns the data families as blocks (:class:`~exporter.exposition.lines.Lines`
+    we formatted ourselves, or metric families); only the renderer calls it, one render at a
+    time. ``live`` returns the self-metrics; scrapes call it concurrently.
     """
 
     def __init__(
         self,
-        data: Collector,
-        live: Collector,
+        data: Callable[[], Sequence[Block]],
+        live: Callable[[], Sequence[Block]],
         version: Callable[[], Hashable],
-        blocks: Callable[[], list[Block]] | None = None,
         *,
         poll_interval: float = POLL_INTERVAL,
         gzip_level: int = GZIP_LEVEL,
         format_idle: float = FORMAT_IDLE,
     ) -> None:
         self._data = data
-        self._live = _Own(live, RenderStats())
-        self.stats = self._live._stats
+        self._live = live
+        self.stats = RenderStats()
         self._version = version
-        self._blocks = blocks
         self._poll = poll_interval
         self._level = gzip_level
-        self._headers = Headers()
         self._state = _State(_NEVER)
         # The text format is rendered from the start, so even the first scrape finds it ready.
-        encoder, content_type = choose_encoder("")
-        self._formats: dict[str, Encoder] = {content_type: encoder}
+        self._formats: set[Kind] = {TEXT}
         self._format_idle = format_idle
-        self._asked: dict[str, float] = {content_type: time.monotonic()}  # last request per format
+        self._asked: dict[Kind, float] = {TEXT: time.monotonic()}  # last request per format
         self._failed_key: object = _NEVER
         self._lock = threading.Lock()  # one render at a time
         self._wake = threading.Event()
@@ -175,7 +163,7 @@ class CachedExposition:
             try:
                 with self._lock:
                     self._forget_idle_formats()
-                    self._refresh(dict(self._formats), gzip=True)
+                    self._refresh(set(self._formats), gzip=True)
             except MemoryError:
                 raise  # ends the thread, which is fatal (exporter.fatal)
             except Exception as e:  # noqa: BLE001 - e.g. a version callback failing: keep the thread
@@ -192,26 +180,27 @@ class CachedExposition:
             self._wake.wait(self._poll)
 
     def _forget_idle_formats(self) -> None:
+        """Stop rendering the formats idle too long; the most recently asked one always stays."""
         now = time.monotonic()
-        for ct in list(self._formats):
-            if len(self._formats) > 1 and now - self._asked.get(ct, now) > self._format_idle:
-                del self._formats[ct]
+        for kind in sorted(self._formats, key=lambda k: self._asked.get(k, now)):  # oldest first
+            if len(self._formats) > 1 and now - self._asked.get(kind, now) > self._format_idle:
+                self._formats.discard(kind)
 
     def refresh(self) -> None:
         """Bring every format asked for so far up to the current data version (the renderer's step)."""
         with self._lock:
-            self._refresh(dict(self._formats), gzip=True)
+            self._refresh(set(self._formats), gzip=True)
 
     # ------------------------------------------------------------------ rendering
 
-    def _refresh(self, formats: Mapping[str, Encoder], gzip: bool) -> None:
+    def _refresh(self, formats: set[Kind], gzip: bool) -> None:
         if not formats:
             return
         key = self._version()
         state = self._state
         current = state.entries if key == state.key else {}
-        todo = [ct for ct in formats if ct not in current]
-        zip_todo = [ct for ct in formats if gzip and (ct in todo or current[ct].gzip_prefix is None)]
+        todo = [k for k in sorted(formats) if k not in current]
+        zip_todo = [k for k in sorted(formats) if gzip and (k in todo or current[k].gzip_prefix is None)]
         if not todo and not zip_todo:
             return
         if todo and key == self._failed_key:
@@ -220,16 +209,18 @@ class CachedExposition:
         try:
             if todo:
                 t0, c0 = time.monotonic(), time.thread_time()
-                blocks = self._blocks() if self._blocks is not None else None
-                for ct in todo:
-                    entries[ct] = _Rendered(self._encode(blocks, formats[ct], ct))
+                blocks = self._data()
+                for kind in todo:
+                    families = tuple(encode_blocks(blocks, kind))
+                    parts = join_small(p for f in families for p in f.pieces)
+                    entries[kind] = _Rendered(tuple(parts), families)
                     self.stats.renders += 1
                 self.stats.render_cpu += time.thread_time() - c0
                 self.stats.last_render_seconds = time.monotonic() - t0
             if zip_todo:
                 t0, c0 = time.monotonic(), time.thread_time()
-                for ct in zip_todo:
-                    entries[ct] = self._compress(entries[ct].parts)
+                for kind in zip_todo:
+                    entries[kind] = self._compress(entries[kind])
                 self.stats.compress_cpu += time.thread_time() - c0
                 self.stats.last_compress_seconds = time.monotonic() - t0
         except MemoryError:
@@ -243,58 +234,75 @@ class CachedExposition:
             return
         self._state = _State(key, entries)
 
-    def _encode(self, blocks: list[Block] | None, encoder: Encoder, content_type: str) -> tuple[bytes, ...]:
-        if blocks is not None:
-            return tuple(render_pieces(blocks, encoder, content_type, self._headers))
-        raw = encoder(self._data)
-        return (raw[: -len(_EOF)] if raw.endswith(_EOF) else raw,)
-
-    def _compress(self, parts: tuple[bytes, ...]) -> _Rendered:
+    def _compress(self, rendered: _Rendered) -> _Rendered:
         comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
-        packed = [comp.compress(p) for p in parts]
+        packed = [comp.compress(p) for p in rendered.parts]
         packed.append(comp.flush(zlib.Z_SYNC_FLUSH))
-        return _Rendered(parts, b"".join(packed), comp)
+        return replace(rendered, gzip_prefix=b"".join(packed), gzip_state=comp)
 
-    def _entry(self, encoder: Encoder, content_type: str, gzip: bool) -> _Rendered:
-        if len(self._asked) < _MAX_FORMATS or content_type in self._asked:
-            self._asked[content_type] = time.monotonic()
+    def _entry(self, kind: Kind, gzip: bool) -> _Rendered:
+        self._asked[kind] = time.monotonic()
         running = self._thread is not None
         state = self._state
-        hit = state.entries.get(content_type)
+        hit = state.entries.get(kind)
         ready = hit is not None and (not gzip or hit.gzip_prefix is not None)
         if hit is not None and ready and (running or state.key == self._version()):
             return hit
         # First scrape in this format (or with gzip), or no renderer thread: render here, once.
         with self._lock:
-            if content_type not in self._formats and len(self._formats) < _MAX_FORMATS:
-                self._formats[content_type] = encoder
-            formats = dict(self._formats) if running else {content_type: encoder}
-            formats.setdefault(content_type, encoder)
-            self._refresh(formats, gzip or running)
-            hit = self._state.entries.get(content_type)
+            self._formats.add(kind)
+            self._refresh(set(self._formats) if running else {kind}, gzip or running)
+            hit = self._state.entries.get(kind)
         if hit is None:  # never rendered successfully: only the self-metrics can be served
-            return self._compress(()) if gzip else _Rendered(())
+            return self._compress(_Rendered(())) if gzip else _Rendered(())
         if gzip and hit.gzip_prefix is None:
-            return self._compress(hit.parts)
+            return self._compress(hit)
         return hit
 
     # ---------------------------------------------------------------------- serving
 
-    def chunks(self, accept: str, gzip: bool) -> tuple[list[bytes], str]:
+    def chunks(
+        self, accept: str, gzip: bool, names: Collection[str] | None = None
+    ) -> tuple[list[bytes], str]:
         """The exposition for an ``Accept`` header as chunks to send in order.
 
         The large cached part is returned as is, never concatenated with the per-scrape
         part: a scrape allocates only the self-metrics (and, for gzip, their compression).
-        """
-        encoder, content_type = choose_encoder(accept)
-        entry = self._entry(encoder, content_type, gzip)
-        live = encoder(self._live)
-        if not gzip:
-            return [*entry.parts, live], content_type
-        state = entry.gzip_state.copy()
-        return [entry.gzip_prefix or b"", state.compress(live) + state.flush()], content_type
 
-    def body(self, accept: str, gzip: bool) -> tuple[bytes, str]:
+        ``names`` (``name[]``) keeps only the families it names, by their family name or by
+        one of their sample names, whole. They are cut from the cached
+        render, so selecting costs no rendering; the selected bytes are then compressed for
+        this request when gzip is asked for (at most the compression of the whole body).
+        """
+        fmt = negotiate(accept)
+        if names is not None:
+            wanted = frozenset(names)
+            entry = self._entry(fmt.kind, False)
+            parts = [p for f in entry.families if not f.names.isdisjoint(wanted) for p in f.pieces]
+            parts.append(self._live_part(fmt.kind, wanted) + fmt.eof)
+            if gzip:
+                comp = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+                packed = [comp.compress(p) for p in parts]
+                packed.append(comp.flush())
+                parts = [b"".join(packed)]
+            return parts, fmt.content_type
+        entry = self._entry(fmt.kind, gzip)
+        live = self._live_part(fmt.kind) + fmt.eof
+        if not gzip:
+            return [*entry.parts, live], fmt.content_type
+        state = entry.gzip_state.copy()
+        return [entry.gzip_prefix or b"", state.compress(live) + state.flush()], fmt.content_type
+
+    def _live_part(self, kind: Kind, names: frozenset[str] | None = None) -> bytes:
+        """The per-scrape self-metrics, the renderer's error counter last (those ``names`` selects)."""
+        f = RENDER_ERRORS
+        blocks = [*self._live(), CounterMetricFamily(f.full_name, f.help, value=self.stats.errors)]
+        families = encode_blocks(blocks, kind)
+        return b"".join(
+            p for e in families if names is None or not e.names.isdisjoint(names) for p in e.pieces
+        )
+
+    def body(self, accept: str, gzip: bool, names: Collection[str] | None = None) -> tuple[bytes, str]:
         """The whole exposition as one byte string (tests, small consumers)."""
-        parts, content_type = self.chunks(accept, gzip)
+        parts, content_type = self.chunks(accept, gzip, names)
         return b"".join(parts), content_type

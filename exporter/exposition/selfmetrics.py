@@ -3,7 +3,9 @@
 :class:`ApiMetrics` implements the client's ``ApiObserver`` with directly
 instrumented counters and a histogram (they live across scrapes, as the exporter
 guidelines allow for the exporter's own behaviour). :class:`StatusCollector`
-reads source health and budget state at scrape time, which costs no I/O.
+reads source health and budget state at scrape time, which costs no I/O, and adds the
+per-scrape families a source's table entry brings (:class:`MonitoringStatus` for the
+monitoring source).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import platform
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -21,7 +23,9 @@ from exporter import __version__
 from exporter.apis import APIS
 from exporter.exposition import catalogue as m
 from exporter.sources.base import SourceHealth, action_to_grant
+from exporter.sources.inventory import InventorySnapshot
 from exporter.sources.labels import OTHER, admit
+from exporter.sources.monitoring import MonitoringSnapshot
 from exporter.upstream.breaker import GateState
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import INVALID_BODY
@@ -126,22 +130,21 @@ class ReloadState:
 
 
 class StatusCollector(Collector):
-    """``up``, refresh times and durations per source, budget rates, build info, reload state."""
+    """``up``, refresh times and durations per source, budget rates, build info, reload state,
+    and the families ``sources`` returns (those of the enabled sources, per scrape)."""
 
     def __init__(
         self,
         healths: Callable[[], Sequence[SourceHealth]],
         budget: Callable[[], Budget],
-        monitored: Callable[[], int | None],
+        sources: Callable[[], list[Metric]],
         reload_state: ReloadState,
-        monitoring_path: Callable[[], str | None] | None = None,
         auth: AuthStatus | None = None,
     ) -> None:
-        self._monitoring_path = monitoring_path
         self._auth = auth
         self._healths = healths
         self._budget = budget
-        self._monitored = monitored
+        self._sources = sources
         self._reload = reload_state
 
     def collect(self) -> Iterator[Metric]:
@@ -177,18 +180,7 @@ class StatusCollector(Collector):
         out: list[Metric] = [up, denied, last, dur, budget]
         if gate is not None and credentials is not None:
             out.extend(_auth_families(gate, credentials))
-        monitored = self._monitored()
-        if monitored is not None:
-            out.append(
-                GaugeMetricFamily(m.MONITORED_DESKTOPS.full_name, m.MONITORED_DESKTOPS.help, monitored)
-            )
-        if monitored is not None and self._monitoring_path is not None:
-            active = self._monitoring_path()
-            f = m.MONITORING_PATH
-            path = GaugeMetricFamily(f.full_name, f.help, labels=list(f.labels))
-            for name in m.MONITORING_PATHS:
-                path.add_metric([name], 1.0 if name == active else 0.0)
-            out.append(path)
+        out.extend(self._sources())
         info = InfoMetricFamily(m.BUILD_INFO.full_name, m.BUILD_INFO.help, labels=list(m.BUILD_INFO.labels))
         info.add_metric([__version__, platform.python_version()], {})
         out.append(info)
@@ -220,3 +212,43 @@ def _auth_families(gate: GateState, credentials: CredentialInfo) -> list[Metric]
         f = m.AUTH_EXPIRY
         out.append(GaugeMetricFamily(f.full_name, f.help, credentials.expires_at))
     return out
+
+
+class MonitoringStatus:
+    """The monitoring source's per-scrape families: how many inventory desktops have data,
+    and which path the data come by."""
+
+    def __init__(
+        self,
+        inventory: Callable[[], InventorySnapshot | None],
+        monitoring: Callable[[], MonitoringSnapshot],
+        path: Callable[[], str | None],
+    ) -> None:
+        self._inventory = inventory
+        self._monitoring = monitoring
+        self._path = path
+        self._cache: tuple[Hashable, int] = ((), 0)
+
+    def _monitored(self) -> int:
+        inv = self._inventory()
+        if inv is None:
+            return 0
+        mon = self._monitoring()
+        # Computed per scrape but O(fleet): cache it per pair of snapshot versions.
+        key = (inv.version, mon.version)
+        cached = self._cache  # one read: scrape threads may replace it concurrently
+        if cached[0] != key:
+            cached = (key, len(inv.by_id.keys() & mon.entries.keys()))
+            self._cache = cached
+        return cached[1]
+
+    def __call__(self) -> list[Metric]:
+        monitored = GaugeMetricFamily(
+            m.MONITORED_DESKTOPS.full_name, m.MONITORED_DESKTOPS.help, self._monitored()
+        )
+        active = self._path()
+        f = m.MONITORING_PATH
+        path = GaugeMetricFamily(f.full_name, f.help, labels=list(f.labels))
+        for name in m.MONITORING_PATHS:
+            path.add_metric([name], 1.0 if name == active else 0.0)
+        return [monitored, path]

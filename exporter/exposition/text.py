@@ -1,21 +1,35 @@
 """Label and sample-value text exactly as prometheus_client's encoders write it.
 
-Used by the fast renderer (:mod:`exporter.exposition.lines`), which formats hundreds of
-thousands of samples per render: label sets prepared once per label name set
-(:class:`LabelTemplate`), escaped values (:func:`escaped`) and sample values with the
-recurring large ones cached (:func:`sample_value`).
+Used by our encoder (:mod:`exporter.exposition.encode`) and the per-desktop renderer
+(:mod:`exporter.exposition.desktop_lines`), which formats hundreds of thousands of samples per render:
+label sets prepared once per label name set (:class:`LabelTemplate`), escaped values
+(:func:`escaped`), Go-style float text (:func:`go_float`) and sample values with the recurring
+large ones cached (:func:`sample_value`).
 """
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from collections.abc import Mapping, Sequence
 
-from prometheus_client.utils import floatToGoString
 
-# The very function prometheus_client formats sample values with (ints as "1.0", "+Inf", "NaN").
-_go_string = cast(Callable[[float], str], floatToGoString)
+def go_float(value: float) -> str:
+    """``value`` as Prometheus clients write sample values: Go's shortest text, as
+    prometheus_client writes it ("1.0" for one, "+Inf", "-Inf", "NaN"; a positive value of a
+    million or more in exponent form, "1.5e+06", where Python would write "1500000.0")."""
+    v = float(value)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    text = repr(v)
+    point = text.find(".")
+    if v <= 0 or point <= 6:  # small, negative or already in exponent form: Python agrees
+        return text
+    digits = (text[:point] + text[point + 1 :]).rstrip("0")
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{mantissa}e+{point - 1:02d}"
 
 
 def escape_value(v: str) -> str:
@@ -71,17 +85,17 @@ _LARGE_MAX = 4096
 
 
 def sample_value(value: float) -> str:
-    """``floatToGoString(value)``, the way prometheus_client writes sample values."""
+    """:func:`go_float`, with the texts of recurring large values cached."""
     if value.__class__ is float:
         if -1e6 < value < 1e6:
             return repr(value)  # Go and Python agree below 1e6 (and on "-0.0")
         if not value >= 1e6:  # NaN, -Inf and large negative values: rare, and NaN is no dict key
-            return _go_string(value)
+            return go_float(value)
         hit = _LARGE.get(value)
         if hit is None:
-            hit = _go_string(value)
+            hit = go_float(value)
             if len(_LARGE) >= _LARGE_MAX:
                 _LARGE.clear()
             _LARGE[value] = hit
         return hit
-    return _go_string(value)
+    return go_float(value)

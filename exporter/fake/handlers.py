@@ -181,7 +181,9 @@ def login_records(state: FakeWorkspace, req: Request) -> Response:
     records = _records(state, req)
     rows = [{k: r.get(k) for k in V1_FIELDS} for r in page(records, offset, limit)]
     state.apply_shift("login_records")
-    return json_response({"total_count": len(records), "records": rows})
+    # The real v1.0 answer carries no total_count (../shared/workspace-api.md J): readers
+    # must page until an empty page, and the fake gives them nothing else to lean on.
+    return json_response({"records": rows})
 
 
 def connections_export(state: FakeWorkspace, req: Request) -> Response:

@@ -1,10 +1,10 @@
 """HTTP serving: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload`` and a landing page.
 
-``/metrics`` serves the cached exposition (or prometheus_client's WSGI app for
-``name[]`` filtering), with OpenMetrics negotiation and gzip when the client's
-``Accept-Encoding`` allows it. Optional TLS and basic auth come from the web config
-file. Basic auth guards ``/metrics`` and ``/-/reload``; the probes and the landing
-page stay open so kubelet probes need no credentials. ``/-/reload`` is off unless
+``/metrics`` serves the cached exposition, whole or only the families ``name[]`` names,
+with OpenMetrics negotiation and gzip when the client's ``Accept-Encoding`` allows it.
+Optional TLS and basic auth come from the web config file. Basic auth guards ``/metrics``
+and ``/-/reload``; the probes and the landing page stay open so kubelet probes need no
+credentials. ``/-/reload`` is off unless
 the lifecycle API is enabled, as in Prometheus. Failed logins and reloads are rate
 limited. The sockets are handled by :mod:`exporter.serve.loop`.
 """
@@ -18,8 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from urllib.parse import parse_qsl
 
 from exporter import __version__
 from exporter.config.web import WebSecurity
@@ -39,6 +38,26 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 PROBES = frozenset({"/-/healthy", "/-/ready"})
 # Reloads: a burst of 3, then one every 10 s, whoever asks.
 RELOAD_BURST, RELOAD_RATE = 3.0, 1 / 10
+# Query fields of one /metrics request: the catalogue has about 50 families and 100 sample
+# names, so this is room for every one while it bounds the parsing.
+MAX_QUERY_FIELDS = 256
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def requested_names(query: str) -> list[str] | None:
+    """The ``name[]`` values of a query string; None when it has none (the whole exposition).
+    Raises :class:`BadQuery` past :data:`MAX_QUERY_FIELDS` fields."""
+    if "name" not in query:
+        return None
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError as e:  # more fields than that
+        raise BadQuery(f"at most {MAX_QUERY_FIELDS} query fields") from e
+    names = [value for key, value in pairs if key == "name[]"]
+    return names if names else None
 
 
 def gzip_wanted(accept_encoding: str) -> bool:
@@ -91,11 +110,10 @@ LANDING = """<!doctype html>
 
 
 def make_app(
-    registry: CollectorRegistry,
+    exposition: CachedExposition,
     ready: Callable[[], bool],
     reload: Callable[[], tuple[bool, str]],
     auth: BasicAuth | None = None,
-    exposition: CachedExposition | None = None,
     *,
     lifecycle: bool = False,
     clock: Callable[[], float] = time.monotonic,
@@ -104,14 +122,13 @@ def make_app(
 ) -> WSGIApp:
     """The exporter's WSGI app, dispatching on path.
 
-    With ``exposition``, ``/metrics`` serves cached data bytes plus live self-metrics;
-    ``name[]`` filtering falls back to rendering ``registry`` in full. ``lifecycle``
+    ``/metrics`` serves ``exposition``: its cached data bytes plus the live self-metrics, all
+    of them or the families ``name[]`` names (any method; HEAD gets the headers). ``lifecycle``
     enables ``POST /-/reload``. ``stopped`` names a thread the process needs that has
     stopped (``/-/healthy`` then fails), or returns None. ``policy`` adds the web config's
     response headers and request rate limit (the probes are never rate limited: a limit
     meant for scrapers must not make the kubelet restart the pod).
     """
-    metrics_app = make_wsgi_app(registry)
     landing = LANDING.format(version=html.escape(__version__)).encode()
     reloads = RateLimiter(RELOAD_BURST, RELOAD_RATE, max_keys=1, clock=clock)
 
@@ -154,21 +171,17 @@ def make_app(
                 return refused
         if path == "/metrics":
             gz = gzip_wanted(environ.get("HTTP_ACCEPT_ENCODING", ""))
-            if exposition is not None and "name[]" not in environ.get("QUERY_STRING", ""):
-                parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz)
-                length = sum(len(p) for p in parts)
-                headers = [("Content-Type", content_type), ("Content-Length", str(length))]
-                if gz:
-                    headers.append(("Content-Encoding", "gzip"))
-                start("200 OK", headers)
-                return parts
-            # prometheus_client ignores q-values; it only sees gzip when we decided on it.
-            # HEAD is answered as GET; the server sends the headers only.
-            rewritten = {**environ, "HTTP_ACCEPT_ENCODING": "gzip" if gz else ""}
-            if method == "HEAD":
-                rewritten["REQUEST_METHOD"] = "GET"
-            body: Iterable[bytes] = metrics_app(rewritten, start)
-            return body
+            try:
+                names = requested_names(environ.get("QUERY_STRING", ""))
+            except BadQuery as e:
+                return _text(start, "400 Bad Request", f"{e}\n")
+            parts, content_type = exposition.chunks(environ.get("HTTP_ACCEPT", ""), gz, names)
+            length = sum(len(p) for p in parts)
+            headers = [("Content-Type", content_type), ("Content-Length", str(length))]
+            if gz:
+                headers.append(("Content-Encoding", "gzip"))
+            start("200 OK", headers)
+            return parts
         if path == "/-/healthy":
             dead = stopped()
             if dead is not None:

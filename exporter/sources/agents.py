@@ -30,7 +30,7 @@ from typing import Any
 from exporter.clock import Clock
 from exporter.config.sections.fleet import target_versions
 from exporter.config.settings import AgentsConfig, Config
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
 from exporter.sources.labels import OTHER, bounded_id, bounded_text
 
@@ -143,7 +143,6 @@ class AgentsSource:
 
     name = "agents"
     apis: tuple[str, ...] = (VERSIONS_API, UPGRADES_API, PLUGINS_API)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: AgentsConfig, clock: Clock, sink: FleetSink) -> None:
         self._client = client

@@ -22,7 +22,7 @@ from typing import Any
 from exporter.clock import Clock
 from exporter.config.sections.fleet import ALARM_LEVELS
 from exporter.config.settings import AlarmsConfig, Config
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, count
 from exporter.sources.labels import OTHER, bounded_id, bounded_text
 
@@ -77,7 +77,6 @@ class AlarmsSource:
 
     name = "alarms"
     apis: tuple[str, ...] = (STATS_API, LIST_API)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: AlarmsConfig, clock: Clock, sink: FleetSink) -> None:
         self._client = client

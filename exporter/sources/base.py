@@ -1,9 +1,11 @@
 """What every source shares: the :class:`Source` contract, health tracking, snapshot versions.
 
-A source fetches one kind of upstream data and publishes it as an immutable,
-versioned snapshot. The exporter builds every source from one table
-(:mod:`exporter.app.exporter`), drives it through this contract only, and derives from
-it the API self-metrics, the health list, the data version and the shard scope.
+A source fetches one kind of upstream data and publishes it as an immutable, versioned
+snapshot. The exporter builds every source from one table (:mod:`exporter.app.table`)
+and a runner (:mod:`exporter.app.scheduler`) drives it through this contract; the runner
+keeps its :class:`SourceHealth` (outcomes, deadlines, backoff, one log line per change).
+Only a source that reports per item, or through several paths, keeps health of its own,
+and then its runner reports that one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 from exporter.apis import IAM_ACTIONS
 from exporter.clock import Clock
@@ -26,38 +28,27 @@ _versions = itertools.count(1)
 
 
 def next_version() -> int:
-    """A process-wide, increasing snapshot version (render caches key on it)."""
+    """A process-wide, increasing snapshot version (the per-desktop renderer and the
+    monitoring paths key their caches on it)."""
     return next(_versions)
-
-
-# "project": the data are per project, so a sharded project runs the source on shard 0
-# only (each record counted once); "shard": the source runs on every shard.
-Scope = Literal["project", "shard"]
-
-
-class Versioned(Protocol):
-    @property
-    def version(self) -> int: ...
 
 
 class Source(Protocol):
     """What the exporter and the scheduler know of a source.
 
-    ``snapshot`` is replaced whole (never mutated) by ``refresh``; its ``version`` changes
-    whenever the exposition would, so the rendered bytes are cached per version. ``apis``
-    are names from :data:`exporter.apis.APIS` (pre-declared in the self-metrics).
-    ``refresh`` raises :class:`~exporter.errors.ExporterError` on failure and keeps the
-    old snapshot; ``reconfigure`` takes a reloaded config and applies it from the next
-    refresh.
+    ``name`` is its table entry's (the ``source`` label). ``snapshot`` is an immutable
+    value, replaced whole by ``refresh`` and kept when a refresh changed nothing: the
+    exporter renders again whenever it is another object. ``refresh`` raises
+    :class:`~exporter.errors.ExporterError` on failure and keeps the old snapshot;
+    ``reconfigure`` takes a reloaded config and applies it from the next refresh. What it
+    calls, its shard scope, its runner and its families are its table entry's
+    (:class:`~exporter.app.entry.SourceEntry`).
     """
 
     name: str
-    apis: tuple[str, ...]
-    scope: Scope
-    health: SourceHealth
 
     @property
-    def snapshot(self) -> Versioned | None: ...
+    def snapshot(self) -> object | None: ...
 
     def interval(self) -> float: ...
     def refresh(self) -> None: ...

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, ConnectionsConfig
-from exporter.sources.base import InvalidSink, Scope, SourceHealth
+from exporter.sources.base import InvalidSink
 from exporter.sources.conditions import RefreshConditions
 from exporter.sources.connection_counts import ConnectionsSnapshot, RecordCounter
 from exporter.sources.connection_records import ceil_minute, floor_minute
@@ -69,7 +69,6 @@ class ConnectionsSource:
 
     name = "connections"
     apis: tuple[str, ...] = tuple(API_BY_VERSION.values())
-    scope: Scope = "project"  # records are per project: a sharded project counts them once
 
     def __init__(
         self, client: RecordPager, config: ConnectionsConfig, clock: Clock, invalid: RecordSink
@@ -80,7 +79,6 @@ class ConnectionsSource:
         self.config = config
         self._clock = clock
         self._invalid = invalid
-        self.health = SourceHealth(self.name, clock)
         self._lock = threading.Lock()
         cfg = config
         self.started_at = clock.time()

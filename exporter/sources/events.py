@@ -36,7 +36,7 @@ from exporter.clock import Clock
 from exporter.config.settings import Config, EventsConfig
 from exporter.constraints import page_limit
 from exporter.errors import ClientRequestError, InvalidResponseError
-from exporter.sources.base import InvalidSink, Scope, SourceHealth, next_version
+from exporter.sources.base import InvalidSink, next_version
 from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.event_counting import EventCounter, operation_key
 from exporter.sources.event_records import LABELS, Recording, parse_recording
@@ -93,7 +93,6 @@ class EventsSource:
 
     name = "events"
     apis: tuple[str, ...] = (LIST_API, OPS_API)
-    scope: Scope = "project"  # recordings are per project: a sharded project counts them once
 
     def __init__(
         self,
@@ -112,7 +111,6 @@ class EventsSource:
         self._invalid = invalid
         self._rate = budget_per_minute
         self._page = max(1, min(page_size, PAGE))
-        self.health = SourceHealth(self.name, clock)
         self.cutoff = clock.time() - config.lookback  # older operations are never counted
         self._tracker = RecordingTracker(clock, config.recordings_window)
         self._counter = EventCounter()

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from exporter.clock import Clock
 from exporter.config.settings import Config, InventoryConfig, ShardConfig
 from exporter.errors import InvalidResponseError, ShutdownError, UpstreamError
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import next_version
 from exporter.sources.conditions import RefreshConditions, not_found
 from exporter.sources.desktop_records import (
     Desktop,
@@ -121,7 +121,6 @@ class InventorySource:
 
     name = "inventory"
     apis: tuple[str, ...] = (DETAIL_API, LIST_API, LOOKUP_API)
-    scope: Scope = "shard"  # each shard keeps the desktops it owns
 
     def __init__(
         self,
@@ -136,7 +135,6 @@ class InventorySource:
         self._clock = clock
         self._invalid = invalid
         self.shard = shard or ShardConfig()
-        self.health = SourceHealth(self.name, clock)
         self.snapshot: InventorySnapshot | None = None
         self._missed: set[str] = set()  # kept although the last listing missed them
         self._pools: dict[str, str] = {}  # desktop_id -> pool_id, from the light list

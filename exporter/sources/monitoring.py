@@ -5,7 +5,7 @@ call per desktop, ``metric_name`` empty, a window of at least an hour). Results 
 into a cachetools ``TLRUCache`` (entries not refreshed for ``monitoring.max_age``
 expire; see :meth:`MonitoringSource.interval` for fleets the budget cannot cover);
 :meth:`MonitoringSource.publish` turns the cache into an immutable snapshot that
-the collector reads. Percentages become 0–1 ratios; timestamps given in seconds or
+the renderer reads. Percentages become 0–1 ratios; timestamps given in seconds or
 milliseconds both work; a missing metric stays absent (never 0 or NaN).
 """
 
@@ -25,7 +25,7 @@ from cachetools import TLRUCache
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic, next_version
+from exporter.sources.base import InvalidSink, SourceHealth, is_systemic, next_version
 from exporter.sources.conditions import RefreshConditions
 from exporter.timeutil import epoch_seconds, finite_number, fmt_seconds, parse_time
 
@@ -133,13 +133,12 @@ def parse_monitor(desktop_id: str, body: Mapping[str, Any]) -> tuple[DesktopMetr
 class MonitoringSource:
     """Fetches one desktop at a time (the scheduler decides when) and publishes snapshots.
 
-    :meth:`fetch` is the per-desktop step :class:`~exporter.app.scheduler.MonitoringRunner`
+    :meth:`fetch` is the per-desktop step :class:`~exporter.app.desktop_runner.MonitoringRunner`
     spreads over the interval; :meth:`refresh` publishes what the fetches stored.
     """
 
     name = "monitoring"
     apis: tuple[str, ...] = (API,)
-    scope: Scope = "shard"  # one call per desktop of the shard's inventory
 
     def __init__(
         self,

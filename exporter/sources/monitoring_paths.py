@@ -39,7 +39,7 @@ from types import MappingProxyType
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ExporterError
-from exporter.sources.base import LogState, Scope, SourceHealth
+from exporter.sources.base import LogState, SourceHealth
 from exporter.sources.cloudeye import CloudEyeSource
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot, MonitoringSource
 
@@ -74,6 +74,12 @@ def newest_of(active: MonitoringSnapshot, other: MonitoringSnapshot) -> Monitori
     if not taken:
         return active
     return MonitoringSnapshot(MappingProxyType({**active.entries, **taken}), active.published_at)
+
+
+def apis_for(mode: str) -> tuple[str, ...]:
+    """The APIs the source calls under ``monitoring.source`` ``mode``."""
+    paths = {WORKSPACE: MonitoringSource.apis, "cloudeye": CloudEyeSource.apis}
+    return paths.get(mode, MonitoringSource.apis + CloudEyeSource.apis)
 
 
 def wants_cloudeye(
@@ -114,7 +120,6 @@ class MonitoringPaths:
     """The ``monitoring`` source: per-desktop calls or Cloud Eye, chosen every pass."""
 
     name = "monitoring"
-    scope: Scope = "shard"
 
     def __init__(
         self,
@@ -142,8 +147,6 @@ class MonitoringPaths:
         shared = LogState()
         per_desktop.health = SourceHealth(self.name, clock, log_state=shared, per_item=True)
         cloudeye.health = SourceHealth(self.name, clock, log_state=shared)
-        apis = {"workspace": per_desktop.apis, "cloudeye": cloudeye.apis}
-        self.apis: tuple[str, ...] = apis.get(config.source, per_desktop.apis + cloudeye.apis)
         self.driver = _Driver(self, clock)
         per_desktop.pause(True)  # until the first pass has chosen
 
@@ -155,14 +158,8 @@ class MonitoringPaths:
 
     @property
     def health(self) -> SourceHealth:
+        """The active path's health: the one the monitoring runners report."""
         return self.cloudeye.health if self._on_cloudeye else self.per_desktop.health
-
-    @health.setter
-    def health(self, value: SourceHealth) -> None:  # the Source contract's attribute: the active one's
-        if self._on_cloudeye:
-            self.cloudeye.health = value
-        else:
-            self.per_desktop.health = value
 
     @property
     def snapshot(self) -> MonitoringSnapshot:
@@ -194,6 +191,12 @@ class MonitoringPaths:
     # ------------------------------------------------------------------ changes
 
     def reconfigure(self, config: Config) -> None:
+        if config.monitoring.source != self.config.source:
+            log.info(
+                "monitoring.source changed, choosing the path again old=%s new=%s",
+                self.config.source,
+                config.monitoring.source,
+            )
         with self._lock:
             self.config = config.monitoring
             self._refused_at = None  # new credentials or region: Cloud Eye may answer now

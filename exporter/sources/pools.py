@@ -23,7 +23,7 @@ from typing import Any
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, PoolsConfig
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
 from exporter.sources.labels import bounded_id, bounded_text
 
@@ -149,7 +149,6 @@ class PoolsSource:
 
     name = "pools"
     apis: tuple[str, ...] = (POOLS_API, STATS_API)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: PoolsConfig, clock: Clock, sink: FleetSink) -> None:
         self._client = client

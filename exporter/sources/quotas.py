@@ -19,7 +19,7 @@ from typing import Any
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, QuotasConfig
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, count
 from exporter.sources.labels import bounded_text
 
@@ -61,7 +61,6 @@ class QuotasSource:
 
     name = "quotas"
     apis: tuple[str, ...] = (API,)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: QuotasConfig, clock: Clock, sink: FleetSink) -> None:
         self._client = client

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from exporter.clock import Clock
 from exporter.config.settings import Config, TasksConfig
 from exporter.errors import InvalidResponseError, UpstreamError
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.conditions import not_found
 from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
 from exporter.sources.labels import bounded_id, bounded_text
@@ -148,7 +148,6 @@ class TasksSource:
 
     name = "tasks"
     apis: tuple[str, ...] = (LIST_API, RECORDS_API)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: TasksConfig, clock: Clock, sink: FleetSink) -> None:
         self._client = client

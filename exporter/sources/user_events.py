@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from exporter.clock import Clock
 from exporter.config.settings import Config, UserEventsConfig
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import SourceHealth, next_version
 from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, flag
 from exporter.sources.labels import OTHER, admit, bounded_text
 from exporter.timeutil import fmt_seconds, parse_time
@@ -66,7 +66,6 @@ class UserEventsSource:
 
     name = "user_events"
     apis: tuple[str, ...] = (API,)
-    scope: Scope = "project"
 
     def __init__(self, client: FleetClient, config: UserEventsConfig, clock: Clock, sink: FleetSink) -> None:
         """``lookback`` and ``dedupe_max_keys`` are read here only."""

@@ -10,11 +10,13 @@ server that silently caps ``limit`` must not end a listing early); when the offs
 reaches the total; on a missing or repeated marker. Past that it degrades instead of
 failing whole:
 
-* **Caps.** At most ``http.max_pages_per_listing`` pages, and at most ``max_items`` items
-  when the caller gives a bound with its config key. A listing stopped at either with more
-  left is *truncated*: what was read is used, :attr:`Listing.truncated` and
-  :attr:`Listing.cap` say so, and the observer counts it (the caller logs it once per
-  change, since only the caller knows where one refresh ends).
+* **Caps.** At most ``http.max_pages_per_listing`` pages (a listing that only an empty
+  page ends may make one call more, to see that the page after a short last one is
+  empty), and at most ``max_items`` items when the caller gives a bound with its config
+  key. A listing stopped at either with more left is *truncated*: what was read is used,
+  :attr:`Listing.truncated` and :attr:`Listing.cap` say so, and the observer counts it
+  (the caller logs it once per change, since only the caller knows where one refresh
+  ends).
 * **Body cap.** A page whose body passes ``http.max_body_bytes`` is asked again at half the
   size, down to :data:`PAGE_FLOOR`; the smaller size is remembered for the API (until a
   reload) and logged once per change.
@@ -221,6 +223,8 @@ class Listing:
             if self._marker_param:
                 marker = str(doc["meta_data"]["marker"])
             if self.pages >= self._max_pages:
+                if self._until_empty and len(raw) < page and self._empty_next(offset, marker, page):
+                    return
                 self._cut(PAGES_KEY)
                 return
 
@@ -236,6 +240,13 @@ class Listing:
         if total is not None:
             return offset >= total  # a short page before the total: the server capped the page
         return len(raw) < page and not self._until_empty
+
+    def _empty_next(self, offset: int, marker: str, page: int) -> bool:
+        """Whether the page after a short last one is empty. A listing that only an empty
+        page ends would otherwise call every short listing cut at the page cap, and a
+        caller that splits on a cut (the connection windows) would split for ever."""
+        doc, _ = self._fetch(offset, marker, page)
+        return not self._fetcher.page_items(self.api, doc, self._items_key, self._json_body is not None)
 
     def _cut(self, key: str) -> None:
         self.stopped = self.truncated = True

@@ -26,6 +26,7 @@ import yaml
 from exporter.app.multi import MultiExporter
 from exporter.config.targets import load_targets
 from tests.conftest import FakeApi
+from tests.oracle import scraped
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "fixtures" / "config" / "hostile"
@@ -214,14 +215,14 @@ def test_reload_of_a_hostile_file_is_rejected_with_the_gauge_at_0(
 ) -> None:
     multi, path = running
     before = multi.settings
-    assert multi.registry.get_sample_value(GAUGE) == 1.0
+    assert scraped(multi.exposition).get_sample_value(GAUGE) == 1.0
     name, _, start = CASES[case]
     path.write_bytes(_path(name, generated).read_bytes())
     with caplog.at_level(logging.INFO, logger="exporter"):
         ok, message = multi.reload()
     assert not ok
     assert message.startswith("config reload rejected: " + start), message
-    assert multi.registry.get_sample_value(GAUGE) == 0.0
+    assert scraped(multi.exposition).get_sample_value(GAUGE) == 0.0
     assert multi.settings is before
     records = [r for r in caplog.records if r.name.startswith("exporter")]
     assert len(records) == 1, [r.getMessage()[:200] for r in records]

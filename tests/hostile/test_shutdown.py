@@ -164,14 +164,14 @@ def test_up_turns_zero_while_a_refresh_is_stuck_and_recovers_when_it_completes(
         raw["endpoints"] = {"workspace": up.url, "iam": up.url, "ces": up.url}
         settings = fast(parse_config(raw, {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}))
         multi = MultiExporter([settings])
-        server = HTTPServer("127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None))
+        server = HTTPServer("127.0.0.1", 0, make_app(multi.exposition, multi.ready, multi.reload, None))
         multi.start()
         server.start()
         try:
             wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)
             up.mode = "drip"
             wait_for(lambda: _up(server, "inventory") == 0.0, timeout=20)
-            status = multi.exporters[0].inventory.health.status
+            status = multi.exporters[0].health("inventory").status
             assert status.overdue and status.consecutive_failures == 0  # stale, not failed (yet)
             up.mode = "ok"
             wait_for(lambda: _up(server, "inventory") == 1.0, timeout=20)

@@ -343,9 +343,7 @@ def test_a_newline_in_a_credential_names_the_credential_never_its_value(
 
 def _exporter(s: Settings) -> tuple[MultiExporter, HTTPServer]:
     multi = MultiExporter([fast(s)])
-    server = HTTPServer(
-        "127.0.0.1", 0, make_app(multi.registry, multi.ready, multi.reload, None, multi.exposition)
-    )
+    server = HTTPServer("127.0.0.1", 0, make_app(multi.exposition, multi.ready, multi.reload, None))
     multi.start()
     server.start()
     return multi, server

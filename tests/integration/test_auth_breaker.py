@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.app.exporter import Exporter, _Together
-from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
+from exporter.app.desktop_runner import MonitoringRunner
+from exporter.app.exporter import Exporter
+from exporter.app.scheduler import PeriodicRunner, Together
 from exporter.clock import FakeClock
 from exporter.config.settings import Settings, parse_config
 from exporter.fake import FakeServer, FakeWorkspace
@@ -116,9 +117,8 @@ def drive(world: tuple[FakeWorkspace, str, FakeClock], settings: Settings) -> Dr
     exporter = Exporter(settings, clock)
     periodic: list[PeriodicRunner] = []
     monitoring: MonitoringRunner | None = None
-    for entry, source in exporter._built:
-        runner = entry.runner(source, exporter)
-        parts = runner.runners if isinstance(runner, _Together) else (runner,)
+    for runner in exporter._runners.values():  # the exporter's own: they keep the health up reports
+        parts = runner.runners if isinstance(runner, Together) else (runner,)
         for part in parts:
             if isinstance(part, MonitoringRunner):
                 monitoring = part

@@ -10,6 +10,7 @@ import pytest
 from exporter.app.scheduler import PeriodicRunner
 from exporter.config.settings import Settings, parse_config
 from exporter.sources.cloudeye import CloudEyeSource
+from exporter.sources.monitoring_paths import MonitoringPaths
 from tests.conftest import FakeApi, RunningExporter, fast, wait_for
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def _desktop_series(r: RunningExporter) -> Samples:
 
 
 def _source(r: RunningExporter) -> CloudEyeSource:
-    return r.exporter.monitoring.cloudeye
+    return r.exporter.source("monitoring", MonitoringPaths).cloudeye
 
 
 def _runner(r: RunningExporter) -> PeriodicRunner:

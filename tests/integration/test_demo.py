@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app.multi import MultiExporter
@@ -210,7 +209,8 @@ class Running:
         self.exporter = MultiExporter([_faster(s) for s in load_targets(config)])
 
     def scrape(self) -> Samples:
-        return samples(generate_latest(self.exporter.registry).decode())
+        self.exporter.exposition.refresh()  # the current data, whatever the renderer thread does
+        return samples(self.exporter.exposition.body("", False)[0].decode())
 
     def close(self) -> None:
         self.exporter.stop()

@@ -6,7 +6,7 @@ sources and runners, its rendered ``/metrics``), but on one :class:`~exporter.cl
 shared by the fake, the office and the exporter, driven from one thread, so an hour takes
 seconds and the same seed gives the same series. The runners are the exporter's own
 (:class:`~exporter.app.scheduler.PeriodicRunner` per source, the
-:class:`~exporter.app.scheduler.MonitoringRunner`), stepped here instead of in their
+:class:`~exporter.app.desktop_runner.MonitoringRunner`), stepped here instead of in their
 threads; a scrape every :data:`SCRAPE_S` takes the exposition as the server sends it.
 
 :class:`Recording` turns the scrapes into promtool ``input_series`` as Prometheus would have
@@ -30,8 +30,9 @@ from typing import Any
 
 import yaml
 
+from exporter.app.desktop_runner import MonitoringRunner
 from exporter.app.multi import MultiExporter
-from exporter.app.scheduler import MonitoringRunner, PeriodicRunner
+from exporter.app.scheduler import PeriodicRunner, Together
 from exporter.cli.demo import BACKFILL_S, write_demo_files
 from exporter.cli.demo_scenarios import DemoConfig
 from exporter.clock import FakeClock
@@ -212,22 +213,22 @@ class Office:
         self.multi = MultiExporter(load_targets(self.config_path), self.clock)
         x = self.exporter = self.multi.exporters[0]
         x.client._rng = random.Random(seed)  # retry jitter: the same seed, the same run
-        stop = x.stop_event
-        # The fleet sources (pools, quotas, ...) after the four of the per-desktop view.
-        fleet = [
-            s
-            for name, s in x.sources.items()
-            if name not in ("inventory", "monitoring", "events", "connections")
-        ]
-        self._periodic = [
-            PeriodicRunner(source, self.clock, stop, x.call_deadline)
-            for source in (x.inventory, x.events, x.connections, x.monitoring.driver, *fleet)
-            if source is not None
-        ]
+        # The exporter's own runners (they keep the health `up` reports), stepped here.
+        periodic: dict[str, PeriodicRunner] = {}
+        monitors: list[MonitoringRunner] = []
+        for runner in x._runners.values():
+            for part in runner.runners if isinstance(runner, Together) else (runner,):
+                if isinstance(part, MonitoringRunner):
+                    monitors.append(part)
+                else:
+                    assert isinstance(part, PeriodicRunner)
+                    periodic[part.source.name] = part
+        # The per-desktop view's four, then the fleet sources in table order.
+        order = ("inventory", "events", "connections", "monitoring")
+        order += tuple(name for name in periodic if name not in order)
+        self._periodic = [periodic[name] for name in order if name in periodic]
         self._due = [self.clock.monotonic()] * len(self._periodic)
-        self._monitor = MonitoringRunner(
-            x.monitoring.per_desktop, x.inventory, self.clock, stop, 4, call_deadline=x.call_deadline
-        )
+        (self._monitor,) = monitors
         self._monitor_due = self.clock.monotonic()
         self._pool = _SyncPool()
         self._busy: set[int] = set()
@@ -281,7 +282,7 @@ class Office:
                 runner.run_once()
             finally:
                 self._busy.discard(i)
-            health = runner.source.health
+            health = runner.health
             self._due[i] = self.clock.monotonic() + health.retry_delay(runner.source.interval())
         if not self._monitor_busy and self._monitor_due <= self.clock.monotonic():
             self._monitor_busy = True

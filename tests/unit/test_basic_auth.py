@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.serve.auth import VERDICT, BasicAuth, Outcome, client_key
 from exporter.serve.server import HTTPServer, make_app
+from tests.oracle import serving
 
 HASH = bcrypt.hashpw(b"right", bcrypt.gensalt(4))
 
@@ -103,7 +104,9 @@ def test_an_authorised_scrape_is_served_while_every_bcrypt_place_is_taken(
         return bool(real(password, hashed))
 
     monkeypatch.setattr(bcrypt, "checkpw", stuck)
-    srv = HTTPServer("127.0.0.1", 0, make_app(registry, lambda: True, lambda: (True, ""), auth), gate=auth)
+    srv = HTTPServer(
+        "127.0.0.1", 0, make_app(serving(registry), lambda: True, lambda: (True, ""), auth), gate=auth
+    )
     srv.start()
     guessers: list[threading.Thread] = []
     try:

@@ -1,27 +1,33 @@
-"""Exposition content: families built from snapshots, checked with get_sample_value and a golden file."""
+"""Exposition content: families built from snapshots, checked with get_sample_value and a golden file.
+
+The desktop families are built here by the book (``tests/oracle.py``, prometheus_client's
+objects and encoder); the renderer writes the same bytes (``test_lines.py`` on random fleets,
+and the golden file below)."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import FakeClock
-from exporter.config.settings import InventoryConfig, parse_config
+from exporter.config.settings import InventoryConfig, parse_config, tag_label_name
 from exporter.errors import AuthError, ConfigError
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import DataCollector, desktop_families, tag_label_name
+from exporter.exposition.encode import TEXT
+from exporter.exposition.lines import render_pieces
 from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource, parse_desktop
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
 from exporter.upstream.budget import Budget
 from exporter.upstream.client import WorkspaceClient
 from exporter.upstream.observer import NullObserver
 from tests.conftest import FakeApi
+from tests.oracle import DesktopLines, Families, desktop_families
 from tests.unit.memory_lister import MemoryLister, Sink
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "exposition" / "desktops.prom"
@@ -48,7 +54,7 @@ View = tuple[InventorySnapshot | None, MonitoringSnapshot | None, InventoryConfi
 
 def _registry(view: View) -> CollectorRegistry:
     reg = CollectorRegistry()
-    reg.register(DataCollector(lambda: desktop_families(*view)))
+    reg.register(Families(lambda: desktop_families(*view)))
     return reg
 
 
@@ -153,6 +159,13 @@ def test_exposition_matches_the_golden_file() -> None:
     text = generate_latest(_registry(_view(with_d2_metrics=True))).decode()
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_the_renderer_writes_the_golden_file() -> None:
+    inv, mon, cfg = _view(with_d2_metrics=True)
+    view = SimpleNamespace(inventory=inv, monitoring=mon, inventory_config=cfg)
+    text = b"".join(render_pieces(DesktopLines(lambda: view).blocks({}), TEXT)).decode()
     assert text == GOLDEN.read_text()
 
 

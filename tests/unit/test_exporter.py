@@ -16,14 +16,16 @@ import pytest
 import yaml
 
 from exporter.apis import APIS
-from exporter.app.exporter import SOURCES, Exporter, SourceEntry
+from exporter.app.entry import Families, Scope, SourceEntry
+from exporter.app.exporter import Exporter
 from exporter.app.multi import MultiExporter
 from exporter.app.scheduler import PeriodicRunner
+from exporter.app.table import SOURCES
 from exporter.clock import FakeClock
 from exporter.config.settings import Config, Settings, parse_config
 from exporter.config.targets import load_targets
 from exporter.exposition import catalogue as m
-from exporter.sources.base import Scope, SourceHealth, next_version
+from exporter.sources.base import next_version
 
 ENV = {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"}
 PID = "0" * 32
@@ -40,61 +42,67 @@ def _api_labels(e: Exporter) -> set[str]:
 # ------------------------------------------------------------------------------- shard scope
 
 
-FLEET = ["pools", "quotas", "tasks", "agents", "alarms"]  # on by default; user_events is off
+def _built(config: Config, *, shard_index: int = 0) -> list[str]:
+    """The names of the entries an exporter builds for ``config``, read off the table."""
+    return [
+        e.name
+        for e in SOURCES
+        if (e.enabled(config) or e.build_when_disabled) and (e.scope == "shard" or shard_index == 0)
+    ]
+
+
+def _apis(config: Config, names: list[str]) -> set[str]:
+    return {api for e in SOURCES if e.name in names for api in e.apis_for(config)}
 
 
 def test_project_wide_sources_run_on_shard_zero_only() -> None:
     shard0 = Exporter(settings(shard={"count": 2, "index": 0}))
     shard1 = Exporter(settings(shard={"count": 2, "index": 1}))
-    assert list(shard0.sources) == ["inventory", "monitoring", "events", "connections", *FLEET]
-    assert list(shard1.sources) == ["inventory", "monitoring"]
-    assert [h.name for h in shard1.healths()] == ["inventory", "monitoring"]
-    assert shard1.events is None and shard1.connections is None
-    project_wide = {
-        "screen_records",
-        "os_operations",
-        "connections",
-        "login_records",
-        "desktop_pools",
-        "quotas",
-    }
+    assert list(shard0.sources) == _built(shard0.settings.config)
+    assert list(shard1.sources) == _built(shard1.settings.config, shard_index=1)
+    assert {"inventory", "monitoring"} <= set(shard1.sources)
+    assert {"events", "connections"} <= set(shard0.sources) and not {"events", "connections"} & set(
+        shard1.sources
+    )
+    assert [h.name for h in shard1.healths()] == list(shard1.sources)
+    project_wide = {"screen_records", "os_operations", "connections", "login_records"}
     assert project_wide <= _api_labels(shard0)
     assert not project_wide & _api_labels(shard1)
     assert "desktops_detail" in _api_labels(shard1)
 
 
 def test_an_unsharded_exporter_runs_every_enabled_source_and_declares_their_apis() -> None:
-    off = {name: {"enabled": False} for name in FLEET}
-    e = Exporter(settings(monitoring={"source": "cloudeye"}, events={"enabled": False}, **off))
-    assert list(e.sources) == ["inventory", "monitoring", "connections"]
-    assert _api_labels(e) == {
-        "desktops_detail",
-        "desktops_list",
-        "desktop_detail",
-        "ces_batch_v2",
-        "ces_batch_v1",
-        "ces_metrics",
-        "connections",
-        "login_records",
-    }
+    e = Exporter(settings(monitoring={"source": "cloudeye"}, events={"enabled": False}))
+    names = list(e.sources)
+    assert names == _built(e.settings.config)
+    assert "events" not in names and {"inventory", "monitoring", "connections"} <= set(names)
+    assert _api_labels(e) == _apis(e.settings.config, names)
+    assert {"ces_batch_v2", "ces_batch_v1", "ces_metrics", "login_records"} <= _api_labels(e)
+    assert not {"desktop_monitor", "screen_records", "os_operations"} & _api_labels(e)
 
 
 def test_every_source_in_the_table_declares_known_apis_and_a_scope() -> None:
-    e = Exporter(settings(user_events={"enabled": True}))
-    cloudeye = Exporter(settings(monitoring={"source": "cloudeye"}))
-    for source in [*e.sources.values(), cloudeye.monitoring]:
-        assert source.apis and set(source.apis) <= set(APIS)
-        assert source.scope in ("project", "shard")
-    assert len(SOURCES) == len(e.sources) == 10
-    assert all(e.sources[name].scope == "project" for name in [*FLEET, "user_events"])
+    for config in (settings().config, settings(monitoring={"source": "cloudeye"}).config):
+        for entry in SOURCES:
+            assert entry.apis_for(config) and set(entry.apis_for(config)) <= set(APIS)
+            assert entry.scope in ("project", "shard")
+    names = [e.name for e in SOURCES]
+    assert len(set(names)) == len(names)
+    # The exposition order of the golden tests: the desktop families first.
+    assert [n for n in names if n in ("inventory", "monitoring", "events", "connections")] == [
+        "inventory",
+        "monitoring",
+        "events",
+        "connections",
+    ]
 
 
 def test_a_source_disabled_by_reload_stops_exporting_and_reporting() -> None:
     e = Exporter(settings())
-    names = {f.name for f in e.families()}
+    names = {f.name for f in e.blocks({})}
     assert {m.DESKTOP_EVENTS.full_name, m.CONNECTIONS.full_name} <= names
     e.apply(settings(events={"enabled": False}))
-    names = {f.name for f in e.families()}
+    names = {f.name for f in e.blocks({})}
     assert m.DESKTOP_EVENTS.full_name not in names and m.CONNECTIONS.full_name in names
     assert "events" not in [h.name for h in e.healths()]
 
@@ -116,7 +124,6 @@ class Stub:
     def __init__(self, name: str, scope: Scope = "shard") -> None:
         self.name = name
         self.scope: Scope = scope
-        self.health = SourceHealth(name, FakeClock())
         self.snapshot: Snap | None = None
         self.refreshes = 0
         self.configs: list[Config] = []
@@ -146,13 +153,18 @@ class KickCounter(PeriodicRunner):
 
 
 def _table(*stubs: Stub, enabled: bool = True) -> tuple[SourceEntry, ...]:
+    """An entry per stub; with ``enabled=False`` each is on only while ``monitoring.enabled`` is."""
+
     def entry(stub: Stub) -> SourceEntry:
         return SourceEntry(
-            lambda _c: True,
-            lambda c: enabled or c.monitoring.enabled,
+            stub.name,
             lambda _x: stub,
-            lambda _x: [],
-            lambda source, x: KickCounter(source, x.clock, x.stop_event),
+            lambda _x: Families(lambda: None, lambda _s: []),
+            stub.apis,
+            section=None if enabled else "monitoring",
+            scope=stub.scope,
+            runner=lambda source, x: KickCounter(source, x.clock, x.stop_event),
+            build_when_disabled=True,
         )
 
     return tuple(entry(s) for s in stubs)
@@ -270,3 +282,13 @@ def test_a_reload_that_changes_the_target_list_is_rejected_and_keeps_running(
     ok, message = multi.reload(str(cfg))
     assert (ok, message) == (True, "config reloaded")
     assert all(e.reload_state.successful is True for e in multi.exporters)
+
+
+def test_the_fleet_sources_are_project_wide_and_user_events_are_opt_in() -> None:
+    fleet = ["pools", "quotas", "tasks", "agents", "alarms", "user_events"]
+    rows = {e.name: e for e in SOURCES}
+    assert all(rows[name].scope == "project" and rows[name].section == name for name in fleet)
+    default = Exporter(settings())
+    assert [name for name in default.sources if name in fleet] == fleet[:-1]
+    assert "user_events" in Exporter(settings(user_events={"enabled": True})).sources
+    assert {"desktop_pools", "quotas", "scheduled_tasks", "alarms"} <= _api_labels(default)

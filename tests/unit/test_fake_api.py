@@ -547,7 +547,7 @@ def test_failed_connections_have_null_times_and_records_can_complete_later(
 def test_v1_login_records_lack_the_v2_only_fields(api: Api, state: FakeWorkspace) -> None:
     _records(state)
     doc = api.get("/v1.0/{pid}/desktop-users/login-records", user_name="alice").json()
-    assert doc["total_count"] == 2
+    assert len(doc["records"]) == 2 and "total_count" not in doc  # the real answer has none
     for key in (
         "transaction_id",
         "desktop_id",

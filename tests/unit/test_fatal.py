@@ -12,10 +12,17 @@ from prometheus_client import CollectorRegistry
 
 from exporter import fatal
 from exporter.serve.server import make_app
+from tests.oracle import serving
 
 
 class Exited(Exception):
     pass
+
+
+@pytest.fixture(autouse=True)
+def logfmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default format, whatever an earlier test's setup_logging left in this process."""
+    monkeypatch.setattr(fatal, "_json", False)
 
 
 @pytest.fixture
@@ -128,7 +135,10 @@ def test_nothing_is_fatal_while_no_lifeline_is_installed() -> None:
 def test_healthy_fails_while_a_needed_thread_has_stopped() -> None:
     dead: list[str] = []
     app = make_app(
-        CollectorRegistry(), lambda: True, lambda: (True, ""), stopped=lambda: dead[0] if dead else None
+        serving(CollectorRegistry()),
+        lambda: True,
+        lambda: (True, ""),
+        stopped=lambda: dead[0] if dead else None,
     )
     statuses: list[str] = []
 

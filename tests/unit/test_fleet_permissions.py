@@ -41,7 +41,9 @@ def _live(x: Exporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def _runner(x: Exporter, clock: FakeClock, name: str) -> Callable[[], None]:
-    runner = PeriodicRunner(x.sources[name], clock, x.stop_event, x.call_deadline)
+    """One refresh by the exporter's own runner of ``name`` (it keeps the health reported)."""
+    runner = x._runners[name]
+    assert isinstance(runner, PeriodicRunner)
     return runner.run_once
 
 

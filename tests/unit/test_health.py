@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.app.exporter import SHUTDOWN_BOUND, SOURCES, STOP_TIMEOUT, Exporter
+from exporter.app.desktop_runner import MonitoringRunner
+from exporter.app.exporter import SHUTDOWN_BOUND, STOP_TIMEOUT, Exporter
 from exporter.app.multi import MultiExporter
-from exporter.app.scheduler import MonitoringRunner, PeriodicRunner, refresh_deadline
+from exporter.app.scheduler import PeriodicRunner, Runner, refresh_deadline
+from exporter.app.table import SOURCES
 from exporter.clock import FakeClock
 from exporter.config.settings import Settings, parse_config
 from exporter.errors import (
@@ -29,7 +31,7 @@ from exporter.errors import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from exporter.sources.base import LogState, SourceHealth
+from exporter.sources.base import LogState, Source, SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
 
 LOGGER = "exporter.sources.base"
@@ -306,12 +308,11 @@ def test_the_refresh_deadline_is_one_interval_plus_the_call_deadline() -> None:
 
 
 class _Source:
-    """A periodic source whose refresh runs a test-supplied step."""
+    """A periodic source whose refresh runs a test-supplied step (its runner keeps its health)."""
 
     name = "inventory"
 
     def __init__(self, clock: FakeClock, step: Callable[[], None]) -> None:
-        self.health = SourceHealth(self.name, clock)
         self._step = step
 
     def interval(self) -> float:
@@ -327,9 +328,9 @@ def test_a_periodic_refresh_is_overdue_while_it_runs_past_interval_plus_call_dea
 
     def slow() -> None:  # an upstream that drips: the refresh is still running
         clock.advance(300.0 + 45.0)
-        seen.append((source.health.status.up, source.health.status.overdue))
+        seen.append((runner.health.status.up, runner.health.status.overdue))
         clock.advance(1.0)
-        seen.append((source.health.status.up, source.health.status.overdue))
+        seen.append((runner.health.status.up, runner.health.status.overdue))
 
     source = _Source(clock, lambda: None)
     runner = PeriodicRunner(source, clock, threading.Event(), lambda: 45.0)
@@ -337,8 +338,8 @@ def test_a_periodic_refresh_is_overdue_while_it_runs_past_interval_plus_call_dea
     source._step = slow
     runner.run_once()
     assert seen == [(True, False), (False, True)]
-    assert source.health.status.up  # it completed: recovered
-    assert source.health.status.last_duration == 346.0
+    assert runner.health.status.up  # it completed: recovered
+    assert runner.health.status.last_duration == 346.0
 
 
 @pytest.mark.parametrize("after_stop", [False, True])
@@ -360,7 +361,7 @@ def test_a_refresh_stopped_by_shutdown_is_not_a_failure(
     runner.run_once()
     source._step = stopped
     runner.run_once()
-    status = source.health.status
+    status = runner.health.status
     assert status.up and status.consecutive_failures == 0 and not status.overdue
     assert _lines(caplog) == ["source first refresh ok source=inventory"]
 
@@ -372,8 +373,9 @@ def test_a_failed_refresh_outside_shutdown_still_counts() -> None:
         raise ExporterError("boom")
 
     source = _Source(clock, fail)
-    PeriodicRunner(source, clock, threading.Event(), lambda: 60.0).run_once()
-    assert not source.health.status.up and source.health.status.consecutive_failures == 1
+    runner = PeriodicRunner(source, clock, threading.Event(), lambda: 60.0)
+    runner.run_once()
+    assert not runner.health.status.up and runner.health.status.consecutive_failures == 1
 
 
 # -------------------------------------------------------------------- nothing to do is up
@@ -507,8 +509,15 @@ def _settings(ready_timeout: str = "2m") -> Settings:
     return parse_config(raw, ENV)
 
 
-def _idle(source: object, x: Exporter) -> threading.Thread:
-    return threading.Thread(target=lambda: None)
+class _Idle(PeriodicRunner):
+    """A runner that refreshes nothing: the test reports the outcomes to its health."""
+
+    def run(self) -> None:
+        return
+
+
+def _idle(source: Source, x: Exporter) -> Runner:
+    return _Idle(source, x.clock, x.stop_event)
 
 
 # The inventory entry only, with a runner that does nothing: the test reports its outcomes.
@@ -532,7 +541,7 @@ def test_not_ready_before_start_nor_before_any_outcome() -> None:
 def test_ready_at_the_first_successful_inventory_refresh() -> None:
     e, _ = _exporter()
     e.start()
-    e.inventory.health.success()
+    e.health("inventory").success()
     assert e.ready()
     e.stop()
 
@@ -540,13 +549,13 @@ def test_ready_at_the_first_successful_inventory_refresh() -> None:
 def test_a_failed_inventory_refresh_is_not_ready_until_the_ready_timeout() -> None:
     e, clock = _exporter()
     e.start()
-    e.inventory.health.failure(_timeout("x"))
+    e.health("inventory").failure(_timeout("x"))
     assert not e.ready()
     clock.advance(119.0)
     assert not e.ready()
     clock.advance(1.0)
     assert e.ready()  # a broken upstream does not block a rollout; up says what is wrong
-    assert not e.inventory.health.status.up
+    assert not e.health("inventory").status.up
     e.stop()
 
 
@@ -561,8 +570,8 @@ def test_a_ready_timeout_of_zero_is_ready_at_start() -> None:
 def test_ready_stays_ready_when_the_inventory_later_fails() -> None:
     e, _ = _exporter()
     e.start()
-    e.inventory.health.success()
-    e.inventory.health.failure(_timeout("x"))
+    e.health("inventory").success()
+    e.health("inventory").failure(_timeout("x"))
     assert e.ready()
     e.stop()
 
@@ -572,13 +581,11 @@ def test_several_targets_are_ready_when_every_one_is() -> None:
         _settings(),
         dataclasses.replace(_settings(), config=dataclasses.replace(_settings().config, region="cn-north-4")),
     ]
-    multi = MultiExporter(two, FakeClock())
-    for x in multi.exporters:
-        x._built = [(TABLE[0], x.inventory)]  # the idle runner only
+    multi = MultiExporter(two, FakeClock(), table=TABLE)  # the idle runner only
     multi.start()
-    multi.exporters[0].inventory.health.success()
+    multi.exporters[0].health("inventory").success()
     assert not multi.ready()
-    multi.exporters[1].inventory.health.success()
+    multi.exporters[1].health("inventory").success()
     assert multi.ready()
     multi.stop()
 
@@ -591,9 +598,14 @@ def test_stop_returns_within_its_bound_and_names_a_runner_that_did_not_stop(
 ) -> None:
     release = threading.Event()
 
-    def stuck(source: object, x: Exporter) -> threading.Thread:
-        # A runner inside a call nothing can cut: it ignores the stop event.
-        return threading.Thread(target=release.wait, args=(30,), daemon=True)
+    class Stuck(PeriodicRunner):
+        """A runner inside a call nothing can cut: it ignores the stop event."""
+
+        def run(self) -> None:
+            release.wait(30)
+
+    def stuck(source: Source, x: Exporter) -> Runner:
+        return Stuck(source, x.clock, x.stop_event)
 
     e = Exporter(_settings(), FakeClock(), (dataclasses.replace(SOURCES[0], runner=stuck),))
     e.start()

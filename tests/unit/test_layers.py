@@ -157,7 +157,7 @@ def test_each_contract_breaks_on_a_seeded_slip(tmp_path: Path) -> None:
     _write(pkg / "rogue_room.py", "")
     _write(pkg / "sources" / "rogue_metrics.py", "import prometheus_client\n")
     _write(pkg / "sources" / "inventory.py", "from exporter.sources import events\n", append=True)
-    _write(pkg / "exposition" / "desktops.py", "from exporter.exposition import events\n", append=True)
+    _write(pkg / "exposition" / "desktop_lines.py", "from exporter.exposition import events\n", append=True)
     _write(pkg / "fake" / "rogue.py", "from exporter import errors\n")
     _write(pkg / "app" / "rogue.py", "from exporter.fake import FakeServer\n")
     _write(pkg / "sources" / "rogue_a.py", "from exporter.sources import rogue_b\n")
@@ -175,7 +175,7 @@ def test_each_contract_breaks_on_a_seeded_slip(tmp_path: Path) -> None:
         "rogue_room",
         "exporter.sources.rogue_metrics -> prometheus_client (l.1)",
         "exporter.sources.inventory -> exporter.sources.events",
-        "exporter.exposition.desktops -> exporter.exposition.events",
+        "exporter.exposition.desktop_lines -> exporter.exposition.events",
         "exporter.fake.rogue -> exporter.errors (l.1)",
         "exporter.app.rogue -> exporter.fake (l.1)",
         ".rogue_b -> .rogue_a",

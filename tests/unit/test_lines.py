@@ -16,20 +16,18 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from exporter.app.multi import MergedCollector
 from exporter.config.settings import InventoryConfig
 from exporter.exposition import catalogue as m
-from exporter.exposition.collector import desktop_families
+from exporter.exposition.encode import negotiate
 from exporter.exposition.lines import (
     Block,
-    DesktopLines,
-    Headers,
     merge,
     render_pieces,
 )
 from exporter.exposition.text import LabelTemplate
 from exporter.sources.inventory import Desktop, InventorySnapshot
 from exporter.sources.monitoring import FIELDS, ONLINE_STATES, DesktopMetrics, MonitoringSnapshot
+from tests.oracle import DesktopLines, MergedCollector, desktop_families
 
 ACCEPTS = [
     "",
@@ -131,8 +129,7 @@ def _reference(collector: Collector, accept: str) -> bytes:
 
 
 def _fast(blocks: Callable[[], list[Block]], accept: str) -> bytes:
-    encoder, content_type = choose_encoder(accept)
-    return b"".join(render_pieces(blocks(), encoder, content_type, Headers()))
+    return b"".join(render_pieces(blocks(), negotiate(accept).kind))
 
 
 CONFIGS = [

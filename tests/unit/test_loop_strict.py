@@ -14,13 +14,14 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from benchmarks.http_corpus import CORPUS, Case
 from exporter.serve.server import HTTPServer, make_app
+from tests.oracle import serving
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[HTTPServer]:
     registry = CollectorRegistry()
     Gauge("huaweicloud_workspace_test_value", "A test value.", registry=registry).set(42)
-    srv = HTTPServer("127.0.0.1", 0, make_app(registry, lambda: True, lambda: (True, "ok")))
+    srv = HTTPServer("127.0.0.1", 0, make_app(serving(registry), lambda: True, lambda: (True, "ok")))
     srv.start()
     try:
         yield srv

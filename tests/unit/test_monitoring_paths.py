@@ -175,7 +175,7 @@ def test_the_choice_reads_the_configured_budget_not_the_rate_lowered_after_a_429
     for _ in range(5):
         exporter.budget.throttled("desktop_monitor")
     assert exporter.budget.state()["desktop_monitor"].effective_per_minute < configured / 4
-    assert exporter.monitoring._rate() == configured
+    assert exporter.source("monitoring", MonitoringPaths)._rate() == configured
 
 
 @pytest.mark.parametrize(
@@ -364,7 +364,8 @@ def test_a_switch_is_no_change_of_up_last_refresh_or_log(
 ) -> None:
     rig, _monitor = _switching_rig()
     caplog.set_level(logging.INFO, logger="exporter.sources.base")
-    runner = PeriodicRunner(rig.paths.driver, rig.clock, threading.Event(), lambda: 60.0)
+    driver = rig.paths.driver
+    runner = PeriodicRunner(driver, rig.clock, threading.Event(), lambda: 60.0, health=lambda: driver.health)
     runner.run_once()
     assert rig.paths.per_desktop.fetch("d0")
     last = rig.paths.health.status.last_success
@@ -391,7 +392,8 @@ def test_the_pass_on_the_per_desktop_path_logs_nothing_of_its_own(caplog: pytest
     it (the first desktop's data says that), and ``up`` waits for the first desktop."""
     rig, _monitor = _switching_rig()
     caplog.set_level(logging.INFO, logger="exporter.sources.base")
-    runner = PeriodicRunner(rig.paths.driver, rig.clock, threading.Event(), lambda: 60.0)
+    driver = rig.paths.driver
+    runner = PeriodicRunner(driver, rig.clock, threading.Event(), lambda: 60.0, health=lambda: driver.health)
     runner.run_once()
     runner.run_once()
     assert rig.paths.path == "workspace"

@@ -249,3 +249,28 @@ def test_a_cap_that_cuts_the_last_page_still_truncates(server: tuple[Server, str
     assert (listing.truncated, listing.cap) == (True, "connections.max_records_per_window")
     assert events.truncated_ == [("connections", "connections.max_records_per_window")]
     assert s.offsets() == [0, 1000]
+
+
+@pytest.mark.parametrize(
+    ("total", "server_page", "truncated", "calls"),
+    [(150, 200, False, 2), (250, 200, True, 1), (250, 100, True, 2)],
+)
+def test_a_listing_only_an_empty_page_ends_looks_one_page_past_the_page_cap(
+    server: tuple[Server, str], total: int, server_page: int, truncated: bool, calls: int
+) -> None:
+    """With no total in the answer (the v1.0 login records), a short page at the page cap
+    may or may not be the end: one more call tells, else every such listing reads as cut."""
+    s, url = server
+    inner = _records(total)
+
+    def reply(q: dict[str, str]) -> tuple[int, Any]:
+        status, doc = inner({**q, "limit": str(min(int(q["limit"]), server_page))})
+        return status, {"records": doc["records"]}
+
+    s.reply = reply
+    events = Events()
+    client = _client(url, events, max_pages_per_listing=1)
+    listing = client.listing("login_records", "records", limit=200, until_empty=True)
+    assert sum(len(p.items) for p in listing) == min(total, server_page)
+    assert listing.truncated is truncated and len(s.queries) == calls
+    assert events.truncated_ == ([("login_records", "http.max_pages_per_listing")] if truncated else [])

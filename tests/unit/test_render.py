@@ -13,15 +13,16 @@ from types import MappingProxyType
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app.multi import MultiExporter
 from exporter.config.settings import parse_config
 from exporter.exposition.lines import Block
 from exporter.exposition.render import CachedExposition
-from exporter.sources.inventory import Desktop, InventorySnapshot
+from exporter.sources.inventory import Desktop, InventorySnapshot, InventorySource
 from exporter.sources.monitoring import DesktopMetrics, MonitoringSnapshot
+from exporter.sources.monitoring_paths import MonitoringPaths
+from tests.oracle import data_collector, encoded
 
 OM = "application/openmetrics-text; version=1.0.0"
 
@@ -38,7 +39,12 @@ def _setup() -> tuple[CachedExposition, Gauge, Counter, Versioned]:
         g.labels(f"d{i}").set(i)
     c = Counter("huaweicloud_workspace_test_live", "Live.", registry=live)
     v = Versioned()
-    return CachedExposition(data, live, lambda: v.version), g, c, v
+    return (
+        CachedExposition(lambda: list(data.collect()), lambda: list(live.collect()), lambda: v.version),
+        g,
+        c,
+        v,
+    )
 
 
 def test_data_is_rendered_once_per_version_and_format() -> None:
@@ -131,9 +137,7 @@ class Flaky:
 
 def _flaky() -> tuple[CachedExposition, Flaky]:
     f = Flaky()
-    exp = CachedExposition(
-        CollectorRegistry(), CollectorRegistry(), lambda: f.version, f.blocks, poll_interval=0.01
-    )
+    exp = CachedExposition(f.blocks, lambda: [], lambda: f.version, poll_interval=0.01)
     return exp, f
 
 
@@ -186,18 +190,11 @@ def test_the_background_renderer_renders_and_scrapes_only_read() -> None:
 
 def test_a_format_nobody_asks_for_any_more_is_no_longer_rendered() -> None:
     f = Flaky()
-    exp = CachedExposition(
-        CollectorRegistry(),
-        CollectorRegistry(),
-        lambda: f.version,
-        f.blocks,
-        poll_interval=0.01,
-        format_idle=0.2,
-    )
+    exp = CachedExposition(f.blocks, lambda: [], lambda: f.version, poll_interval=0.01, format_idle=0.2)
     exp.start()
     try:
         exp.body(OM, True)  # registers OpenMetrics; the text format was registered at start
-        assert _wait(lambda: "text/plain" not in " ".join(exp._formats))  # idle for 0.2 s
+        assert _wait(lambda: exp._formats == {"openmetrics"})  # the text format idle for 0.2 s
         before = exp.renders
         f.version = 2
         exp.body(OM, True)  # keep OpenMetrics asked for
@@ -218,7 +215,7 @@ def test_a_failing_version_callback_does_not_end_the_renderer() -> None:
             raise RuntimeError("boom")
         return 1
 
-    exp = CachedExposition(CollectorRegistry(), CollectorRegistry(), version, poll_interval=0.01)
+    exp = CachedExposition(lambda: [], lambda: [], version, poll_interval=0.01)
     exp.start()
     try:
         assert _wait(lambda: exp.stats.errors >= 2)
@@ -246,15 +243,15 @@ def test_multi_exporter_serves_what_generate_latest_would(targets: int) -> None:
     multi = MultiExporter(settings)  # never started: no upstream calls
     for n, e in enumerate(multi.exporters):
         desktops = [Desktop(f"d{n}-{i}", f'pc "{i}"\n', "user\\x") for i in range(30)]
-        e.inventory.snapshot = InventorySnapshot.of(desktops, 0.0)
+        e.source("inventory", InventorySource).snapshot = InventorySnapshot.of(desktops, 0.0)
         entries = {
             d.desktop_id: DesktopMetrics(d.desktop_id, (("cpu_usage_ratio", i / 7),), 1.0, "logged_in")
             for i, d in enumerate(desktops)
         }
-        e.monitoring.per_desktop.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
+        paths = e.source("monitoring", MonitoringPaths)
+        paths.per_desktop.snapshot = MonitoringSnapshot(MappingProxyType(entries), 0.0)
     for accept in ("", OM):
-        encoder, _ = choose_encoder(accept)
-        expected = encoder(multi.data).removesuffix(b"# EOF\n")
+        expected = encoded(data_collector(multi), accept)
         body, _ = multi.exposition.body(accept, False)
         assert body.startswith(expected)
         assert len(expected) > 10_000

@@ -9,7 +9,8 @@ from concurrent.futures import Future
 
 import pytest
 
-from exporter.app.scheduler import FetchPool, MonitoringRunner, PeriodicRunner, next_slot, phase
+from exporter.app.desktop_runner import FetchPool, MonitoringRunner, next_slot, phase
+from exporter.app.scheduler import PeriodicRunner
 from exporter.clock import FakeClock
 from exporter.sources.base import SourceHealth
 from exporter.sources.inventory import Desktop, InventorySnapshot
@@ -257,7 +258,6 @@ class _Exhausted:
     name = "inventory"
 
     def __init__(self, error: Exception) -> None:
-        self.health = SourceHealth(self.name, FakeClock(0))
         self._error = error
 
     def interval(self) -> float:

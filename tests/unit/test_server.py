@@ -27,6 +27,7 @@ from exporter.serve.auth import BasicAuth
 from exporter.serve.loop import ServerLimits
 from exporter.serve.ratelimit import RateLimiter
 from exporter.serve.server import SWITCH_INTERVAL, HTTPServer, gzip_wanted, make_app
+from tests.oracle import serving
 
 
 class State:
@@ -52,7 +53,7 @@ def _serve(
         state.reloads += 1
         return state.reload_ok, "config reloaded" if state.reload_ok else "config reload rejected: x: bad"
 
-    app = make_app(registry, lambda: state.ready, reload, auth, lifecycle=True)
+    app = make_app(serving(registry), lambda: state.ready, reload, auth, lifecycle=True)
     server = HTTPServer("127.0.0.1", 0, app, security)
     server.start()
     return server
@@ -229,8 +230,8 @@ def test_cached_exposition_is_sent_in_chunks_with_the_exact_length(
 ) -> None:
     live = CollectorRegistry()
     Gauge("huaweicloud_workspace_test_live", "Live.", registry=live).set(7)
-    exposition = CachedExposition(registry, live, lambda: 1)
-    app = make_app(registry, lambda: True, lambda: (True, ""), None, exposition)
+    exposition = CachedExposition(lambda: list(registry.collect()), lambda: list(live.collect()), lambda: 1)
+    app = make_app(exposition, lambda: True, lambda: (True, ""), None)
     server = HTTPServer("127.0.0.1", 0, app)
     server.start()
     try:
@@ -325,7 +326,7 @@ def _read_all(sock: socket.socket, limit: float = 5.0) -> bytes:
 def _small_server(
     registry: CollectorRegistry, security: WebSecurity | None = None, **limits: Any
 ) -> HTTPServer:
-    app = make_app(registry, lambda: True, lambda: (True, "ok"), None)
+    app = make_app(serving(registry), lambda: True, lambda: (True, "ok"), None)
     server = HTTPServer("127.0.0.1", 0, app, security, ServerLimits(**limits))
     server.start()
     return server
@@ -506,7 +507,7 @@ def _call(
 
 def test_reload_is_forbidden_unless_the_lifecycle_api_is_enabled(registry: CollectorRegistry) -> None:
     calls: list[int] = []
-    app = make_app(registry, lambda: True, lambda: (calls.append(1), (True, "ok"))[1])
+    app = make_app(serving(registry), lambda: True, lambda: (calls.append(1), (True, "ok"))[1])
     status, _ = _call(app, "POST", "/-/reload")
     assert status.startswith("403")
     assert calls == []
@@ -516,7 +517,7 @@ def test_reloads_are_rate_limited(registry: CollectorRegistry) -> None:
     now = [1000.0]
     calls: list[int] = []
     app = make_app(
-        registry,
+        serving(registry),
         lambda: True,
         lambda: (calls.append(1), (True, "ok"))[1],
         lifecycle=True,
@@ -539,7 +540,7 @@ def test_failed_logins_are_rate_limited_per_client_without_running_bcrypt(
     monkeypatch.setattr(bcrypt, "checkpw", lambda pw, h: (checks.append(h), real(pw, h))[1])
     now = [0.0]
     app = make_app(
-        registry, lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}, clock=lambda: now[0])
+        serving(registry), lambda: True, lambda: (True, ""), BasicAuth({"prom": hashed}, clock=lambda: now[0])
     )
     statuses = [_call(app, "GET", "/metrics", auth="prom:wrong")[0][:3] for _ in range(30)]
     assert statuses == ["401"] * 10 + ["429"] * 20

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import Metric
 
-from exporter.app.multi import MergedCollector
 from exporter.cli.main import main
 from exporter.config.settings import ShardConfig, parse_config
 from exporter.config.targets import parse_targets, select_target
 from exporter.errors import ConfigError
+from exporter.exposition.lines import merge
 from exporter.sources.inventory import InventorySource, shard_of
 from tests.conftest import FakeApi
 from tests.unit.memory_lister import MemoryLister, Sink
@@ -90,20 +91,21 @@ def _registry(value: float) -> CollectorRegistry:
 
 
 def test_merged_families_carry_project_and_region_labels() -> None:
-    merged = MergedCollector(
+    fams = merge(
         [
-            (_registry(1), {"project_id": "p1", "region": "r1"}),
-            (_registry(2), {"project_id": "p2", "region": "r2"}),
+            (list(_registry(1).collect()), {"project_id": "p1", "region": "r1"}),
+            (list(_registry(2).collect()), {"project_id": "p2", "region": "r2"}),
         ]
     )
-    fams = list(merged.collect())
     assert len(fams) == 1  # one family, samples from both
+    assert isinstance(fams[0], Metric)
     labels = sorted((s.labels["project_id"], s.value) for s in fams[0].samples)
     assert labels == [("p1", 1.0), ("p2", 2.0)]
 
 
 def test_a_single_target_gets_no_extra_labels() -> None:
-    fams = list(MergedCollector([(_registry(1), {})]).collect())
+    fams = merge([(list(_registry(1).collect()), {})])
+    assert isinstance(fams[0], Metric)
     assert fams[0].samples[0].labels == {"desktop_id": "d1"}
 
 

@@ -21,6 +21,7 @@ from exporter.serve.policy import WebPolicy
 from exporter.serve.server import HTTPServer, make_app
 from exporter.serve.tls import ServerTLS
 from tests import tlsfiles
+from tests.oracle import serving
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def served(pki: dict[str, Path]) -> Iterator[Start]:
     servers: list[HTTPServer] = []
 
     def start(sec: WebSecurity) -> HTTPServer:
-        app = make_app(CollectorRegistry(), lambda: True, lambda: (True, ""), policy=WebPolicy(sec))
+        app = make_app(serving(CollectorRegistry()), lambda: True, lambda: (True, ""), policy=WebPolicy(sec))
         srv = HTTPServer("127.0.0.1", 0, app, sec)
         srv.start()
         servers.append(srv)
@@ -240,7 +241,7 @@ def test_versions_ciphers_and_curve_are_what_the_handshake_uses(served: Start, p
 
 def test_headers_are_added_and_the_rate_limit_spares_the_probes(served: Start, pki: dict[str, Path]) -> None:
     sec = WebSecurity(headers=(("X-Frame-Options", "deny"),), rate_limit=(60.0, 2))
-    app = make_app(CollectorRegistry(), lambda: True, lambda: (True, ""), policy=WebPolicy(sec))
+    app = make_app(serving(CollectorRegistry()), lambda: True, lambda: (True, ""), policy=WebPolicy(sec))
     srv = HTTPServer("127.0.0.1", 0, app, None)
     srv.start()
     try:

@@ -1,6 +1,6 @@
 """Families of the desktop sources: the inventory's info family and the monitoring
 gauges (per-desktop calls or Cloud Eye: the same families), rendered by
-:mod:`exporter.exposition.desktops` and :mod:`exporter.exposition.lines`."""
+:mod:`exporter.exposition.desktop_lines`."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from typing import Protocol
 from exporter.clock import Clock
 from exporter.config.settings import Config, MonitoringConfig
 from exporter.errors import ExporterError, ShutdownError, UpstreamError
-from exporter.sources.base import InvalidSink, Scope, SourceHealth, is_systemic
+from exporter.sources.base import InvalidSink, SourceHealth, is_systemic
 from exporter.sources.cloudeye.dimension import DISCOVERY_API, DimensionFinder, MetricListClient
 from exporter.sources.cloudeye.ledger import Ledger
 from exporter.sources.cloudeye.query import API, API_V1, METRICS, Query, denied
@@ -60,7 +60,6 @@ class CloudEyeSource:
 
     name = "monitoring"
     apis: tuple[str, ...] = (API, API_V1, DISCOVERY_API)
-    scope: Scope = "shard"  # queries the desktops of the shard's inventory
 
     def __init__(
         self,
