@@ -282,3 +282,13 @@ def test_a_reload_that_changes_the_target_list_is_rejected_and_keeps_running(
     ok, message = multi.reload(str(cfg))
     assert (ok, message) == (True, "config reloaded")
     assert all(e.reload_state.successful is True for e in multi.exporters)
+
+
+def test_the_fleet_sources_are_project_wide_and_user_events_are_opt_in() -> None:
+    fleet = ["pools", "quotas", "tasks", "agents", "alarms", "user_events"]
+    rows = {e.name: e for e in SOURCES}
+    assert all(rows[name].scope == "project" and rows[name].section == name for name in fleet)
+    default = Exporter(settings())
+    assert [name for name in default.sources if name in fleet] == fleet[:-1]
+    assert "user_events" in Exporter(settings(user_events={"enabled": True})).sources
+    assert {"desktop_pools", "quotas", "scheduled_tasks", "alarms"} <= _api_labels(default)
