@@ -100,6 +100,9 @@ class CachedExposition:
     ) -> None:
         self._data = data
         self._live = live
+        # Per format, the live families of the last scrape and their encodings (keyed by the
+        # object: a collector that returns the same object again reuses the encoding).
+        self._live_encoded: dict[Kind, dict[int, tuple[Block, Encoded]]] = {}
         self.stats = RenderStats()
         self._version = version
         self._poll = poll_interval
@@ -294,10 +297,21 @@ class CachedExposition:
         return [entry.gzip_prefix or b"", state.compress(live) + state.flush()], fmt.content_type
 
     def _live_part(self, kind: Kind, names: frozenset[str] | None = None) -> bytes:
-        """The per-scrape self-metrics, the renderer's error counter last (those ``names`` selects)."""
+        """The per-scrape self-metrics, the renderer's error counter last (those ``names`` selects).
+
+        A family object collected again unchanged (the API counters between calls) keeps its
+        encoding from the scrape before; the others are encoded now."""
         f = RENDER_ERRORS
         blocks = [*self._live(), CounterMetricFamily(f.full_name, f.help, value=self.stats.errors)]
-        families = encode_blocks(blocks, kind)
+        before = self._live_encoded.get(kind, {})
+        now: dict[int, tuple[Block, Encoded]] = {}
+        families: list[Encoded] = []
+        for b in blocks:
+            hit = before.get(id(b))
+            encoded = hit[1] if hit is not None and hit[0] is b else encode_blocks([b], kind)[0]
+            now[id(b)] = (b, encoded)
+            families.append(encoded)
+        self._live_encoded[kind] = now  # one assignment: concurrent scrapes see one or the other
         return b"".join(
             p for e in families if names is None or not e.names.isdisjoint(names) for p in e.pieces
         )

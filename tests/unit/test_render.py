@@ -255,3 +255,21 @@ def test_multi_exporter_serves_what_generate_latest_would(targets: int) -> None:
         body, _ = multi.exposition.body(accept, False)
         assert body.startswith(expected)
         assert len(expected) > 10_000
+
+
+def test_api_counters_are_encoded_again_only_after_a_call_changed_them() -> None:
+    """The API self-metrics change only when a call ends: between calls a scrape reuses the
+    families and their encoding; after one, the scrape shows it."""
+    raw = {"region": "cn-north-4", "project_id": "p1", "monitoring": {"enabled": False}}
+    multi = MultiExporter([parse_config(raw, {"HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})])
+    api = multi.exporters[0].api_metrics
+    first = list(api.collect())
+    assert list(api.collect()) == first and all(a is b for a, b in zip(api.collect(), first, strict=True))
+    before, _ = multi.exposition.body(OM, False)
+    assert multi.exposition.body(OM, False)[0] == before  # from the kept encoding
+    api.request_done("desktops_detail", "200", 0.2)
+    assert not any(a is b for a, b in zip(api.collect(), first, strict=True))
+    after, _ = multi.exposition.body(OM, False)
+    line = b'huaweicloud_workspace_api_requests_total{api="desktops_detail",code="200"} 1.0\n'
+    assert line not in before and line in after
+    assert after == multi.exposition.body(OM, False)[0]  # and again, from the kept encoding
