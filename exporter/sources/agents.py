@@ -22,16 +22,14 @@ The refresh is all or nothing (:mod:`exporter.sources.fleet_common`).
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.clock import Clock
 from exporter.config.sections.fleet import target_versions
-from exporter.config.settings import AgentsConfig, Config
+from exporter.config.settings import AgentsConfig
 from exporter.sources.base import next_version
-from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
+from exporter.sources.fleet_common import Enum, FleetSource, Notes, count, flag
 from exporter.sources.labels import OTHER, bounded_id, bounded_text
 
 VERSIONS_API = "desktop_version_statistics"
@@ -138,25 +136,12 @@ def parse_upgrade(raw: dict[str, Any]) -> UpgradeTask | None:
     )
 
 
-class AgentsSource:
+class AgentsSource(FleetSource[AgentsConfig]):
     """Keeps the latest :class:`AgentsSnapshot`; a failed refresh keeps the old one."""
 
     name = "agents"
     apis: tuple[str, ...] = (VERSIONS_API, UPGRADES_API, PLUGINS_API)
-
-    def __init__(self, client: FleetClient, config: AgentsConfig, clock: Clock, sink: FleetSink) -> None:
-        self._client = client
-        self.config = config
-        self._sink = sink
-        self.snapshot: AgentsSnapshot | None = None
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.agents
+    snapshot: AgentsSnapshot | None = None
 
     def refresh(self) -> None:
         cfg = self.config

@@ -14,16 +14,14 @@ nothing (:mod:`exporter.sources.fleet_common`).
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.clock import Clock
 from exporter.config.sections.fleet import ALARM_LEVELS
-from exporter.config.settings import AlarmsConfig, Config
+from exporter.config.settings import AlarmsConfig
 from exporter.sources.base import next_version
-from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, count
+from exporter.sources.fleet_common import FleetSource, count
 from exporter.sources.labels import OTHER, bounded_id, bounded_text
 
 STATS_API = "alarm_statistics"
@@ -72,25 +70,12 @@ def parse_rule(raw: dict[str, Any], alarm_id: str) -> Rule:
     )
 
 
-class AlarmsSource:
+class AlarmsSource(FleetSource[AlarmsConfig]):
     """Keeps the latest :class:`AlarmsSnapshot`; a failed refresh keeps the old one."""
 
     name = "alarms"
     apis: tuple[str, ...] = (STATS_API, LIST_API)
-
-    def __init__(self, client: FleetClient, config: AlarmsConfig, clock: Clock, sink: FleetSink) -> None:
-        self._client = client
-        self.config = config
-        self._sink = sink
-        self.snapshot: AlarmsSnapshot | None = None
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.alarms
+    snapshot: AlarmsSnapshot | None = None
 
     def refresh(self) -> None:
         cfg = self.config

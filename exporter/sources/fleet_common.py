@@ -1,6 +1,7 @@
 """What the fleet sources (pools, quotas, tasks, agents, alarms, user events) share.
 
-The client surface they call (:class:`FleetClient`: one call, or a paged listing), the
+The base every fleet source extends (:class:`FleetSource`), the client surface they call
+(:class:`FleetClient`: one call, or a paged listing), the
 parsing of upstream counts and enums into bounded values, and :class:`Notes`, conditions
 of a refresh logged once per change.
 
@@ -17,8 +18,10 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from exporter.clock import Clock
+from exporter.config.settings import Config
 from exporter.sources.labels import OTHER, bounded_text
 from exporter.upstream.paging import Page, Params
 
@@ -129,3 +132,34 @@ class Notes:
         for key in sorted(set(self._before) - set(self._now)):
             log.info("upstream answer complete again source=%s what=%s", self._source, key)
         self._before = self._now
+
+
+class FleetConfig(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def interval(self) -> float: ...
+
+
+C = TypeVar("C", bound=FleetConfig)
+
+
+class FleetSource(Generic[C]):
+    """What every fleet source shares: its client, config section (named like the source),
+    clock and sink, the notes of a refresh and the lock that serialises refreshes."""
+
+    name: str
+
+    def __init__(self, client: FleetClient, config: C, clock: Clock, sink: FleetSink) -> None:
+        self._client = client
+        self.config = config
+        self._clock = clock
+        self._sink = sink
+        self.notes = Notes(self.name)
+        self._lock = threading.Lock()
+
+    def interval(self) -> float:
+        return self.config.interval
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = getattr(config, self.name)

@@ -17,14 +17,12 @@ The refresh is all or nothing (:mod:`exporter.sources.fleet_common`).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.clock import Clock
-from exporter.config.settings import Config, PoolsConfig
+from exporter.config.settings import PoolsConfig
 from exporter.sources.base import next_version
-from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
+from exporter.sources.fleet_common import Enum, FleetSource, count, flag
 from exporter.sources.labels import bounded_id, bounded_text
 
 POOLS_API = "desktop_pools"
@@ -144,25 +142,12 @@ def parse_counts(raw: object) -> StateCounts | None:
     return StateCounts(count(raw.get("total_num")), tuple(by))
 
 
-class PoolsSource:
+class PoolsSource(FleetSource[PoolsConfig]):
     """Keeps the latest :class:`PoolsSnapshot`; a failed refresh keeps the old one."""
 
     name = "pools"
     apis: tuple[str, ...] = (POOLS_API, STATS_API)
-
-    def __init__(self, client: FleetClient, config: PoolsConfig, clock: Clock, sink: FleetSink) -> None:
-        self._client = client
-        self.config = config
-        self._sink = sink
-        self.snapshot: PoolsSnapshot | None = None
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.pools
+    snapshot: PoolsSnapshot | None = None
 
     def refresh(self) -> None:
         cfg = self.config

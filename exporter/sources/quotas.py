@@ -13,14 +13,12 @@ rest is counted as invalid and logged once.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.clock import Clock
-from exporter.config.settings import Config, QuotasConfig
+from exporter.config.settings import QuotasConfig
 from exporter.sources.base import next_version
-from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, count
+from exporter.sources.fleet_common import FleetSource, count
 from exporter.sources.labels import bounded_text
 
 API = "quotas"
@@ -56,25 +54,12 @@ def _site_id(value: object) -> str:
     return bounded_text(value, 64) if isinstance(value, str) else ""
 
 
-class QuotasSource:
+class QuotasSource(FleetSource[QuotasConfig]):
     """Keeps the latest :class:`QuotasSnapshot`; a failed refresh keeps the old one."""
 
     name = "quotas"
     apis: tuple[str, ...] = (API,)
-
-    def __init__(self, client: FleetClient, config: QuotasConfig, clock: Clock, sink: FleetSink) -> None:
-        self._client = client
-        self.config = config
-        self._sink = sink
-        self.snapshot: QuotasSnapshot | None = None
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.quotas
+    snapshot: QuotasSnapshot | None = None
 
     def refresh(self) -> None:
         if not self.config.enabled:

@@ -19,18 +19,17 @@ is skipped; any other failure fails the refresh (:mod:`exporter.sources.fleet_co
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from exporter.clock import Clock
-from exporter.config.settings import Config, TasksConfig
+from exporter.config.settings import TasksConfig
 from exporter.errors import InvalidResponseError, UpstreamError
 from exporter.sources.base import next_version
 from exporter.sources.conditions import not_found
-from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, Notes, count, flag
+from exporter.sources.fleet_common import Enum, FleetClient, FleetSink, FleetSource, Notes, count, flag
 from exporter.sources.labels import bounded_id, bounded_text
 
 LIST_API = "scheduled_tasks"
@@ -143,28 +142,17 @@ class _Seen:
     checked: float  # monotonic time the records were last read
 
 
-class TasksSource:
+class TasksSource(FleetSource[TasksConfig]):
     """Keeps the latest :class:`TasksSnapshot`; a failed refresh keeps the old one."""
 
     name = "tasks"
     apis: tuple[str, ...] = (LIST_API, RECORDS_API)
 
     def __init__(self, client: FleetClient, config: TasksConfig, clock: Clock, sink: FleetSink) -> None:
-        self._client = client
-        self.config = config
-        self._clock = clock
-        self._sink = sink
+        super().__init__(client, config, clock, sink)
         self.snapshot: TasksSnapshot | None = None
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
         self._runs: dict[str, LastRun] = {}
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.tasks
 
     def refresh(self) -> None:
         cfg = self.config

@@ -23,14 +23,13 @@ connection records (``connection_failures_total``): see the README.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from exporter.clock import Clock
-from exporter.config.settings import Config, UserEventsConfig
+from exporter.config.settings import UserEventsConfig
 from exporter.sources.base import next_version
-from exporter.sources.fleet_common import FleetClient, FleetSink, Notes, flag
+from exporter.sources.fleet_common import FleetClient, FleetSink, FleetSource, flag
 from exporter.sources.labels import OTHER, admit, bounded_text
 from exporter.timeutil import fmt_seconds, parse_time
 
@@ -61,7 +60,7 @@ def event_key(raw: dict[str, object]) -> bytes:
     return hashlib.blake2b(repr(parts).encode("utf-8", "replace"), digest_size=12).digest()
 
 
-class UserEventsSource:
+class UserEventsSource(FleetSource[UserEventsConfig]):
     """Polls user events incrementally and keeps exact counters."""
 
     name = "user_events"
@@ -69,12 +68,7 @@ class UserEventsSource:
 
     def __init__(self, client: FleetClient, config: UserEventsConfig, clock: Clock, sink: FleetSink) -> None:
         """``lookback`` and ``dedupe_max_keys`` are read here only."""
-        self._client = client
-        self.config = config
-        self._clock = clock
-        self._sink = sink
-        self.notes = Notes(self.name)
-        self._lock = threading.Lock()
+        super().__init__(client, config, clock, sink)
         self.horizon = float(int(clock.time() - config.lookback))
         self._last_end: float | None = None
         self._keys: OrderedDict[bytes, float] = OrderedDict()  # key -> event time, oldest first
@@ -85,12 +79,6 @@ class UserEventsSource:
         self._codes: set[str] = set()
         self._overflow = 0
         self.snapshot: UserEventsSnapshot = self._freeze()
-
-    def interval(self) -> float:
-        return self.config.interval
-
-    def reconfigure(self, config: Config) -> None:
-        self.config = config.user_events
 
     def window(self, now: float) -> tuple[float, float]:
         start = (
