@@ -213,6 +213,9 @@ class Exporter:
             r.join(max(0.0, until - time.monotonic()))
             if r.is_alive():
                 log.warning("runner did not stop in time, leaving it behind source=%s", name)
+        # The client's deadline watch was told to end by begin_stop; it has nothing to wait on.
+        for t in self.client.threads():
+            t.join(max(0.0, until - time.monotonic()))
         return not any(r.is_alive() for r in self._started.values())
 
     # --------------------------------------------------------------- reload
